@@ -1,0 +1,64 @@
+/*
+ * mmapguard.h: cooperate with the mmapguard preload from inside a program.
+ *
+ * Every function is declared weak: a program that calls them links and runs unchanged without the
+ * guard. Use the mmapguard_*_if_loaded() inline helpers, or test the function's address first:
+ *
+ *     if (mmapguard_fd_mapped) ...
+ *
+ * All functions are thread-safe and take no lock that a truncating call could be waiting on.
+ */
+#ifndef MMAPGUARD_H
+#define MMAPGUARD_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library defines these strongly; everyone else sees weak declarations. */
+#ifdef MMAPGUARD_BUILDING_LIBRARY
+#define MMAPGUARD_WEAK
+#else
+#define MMAPGUARD_WEAK __attribute__((weak))
+#endif
+
+#define MMAPGUARD_MODE_OFF   0  /* pass every call through */
+#define MMAPGUARD_MODE_LOG   1  /* report, let the call proceed (default) */
+#define MMAPGUARD_MODE_BLOCK 2  /* report, refuse the call (-1 / NULL with errno ETXTBSY) */
+#define MMAPGUARD_NOT_LOADED (-1)
+
+/* Current mode (MMAPGUARD_MODE_*). */
+int mmapguard_get_mode(void) MMAPGUARD_WEAK;
+/* Change the mode at run time; returns the previous mode, or -1 (errno EINVAL) for a bad value. */
+int mmapguard_set_mode(int mode) MMAPGUARD_WEAK;
+
+/*
+ * Is the file behind fd / path (followed like truncate(2) follows it) backing a live mapping of
+ * this process? Returns 1 (yes), 0 (no), -1 (errno from fstat/stat). With 1, *safe_size (if not
+ * NULL) receives the smallest size the file may be truncated to without cutting any mapping.
+ */
+int mmapguard_fd_mapped(int fd, long long *safe_size) MMAPGUARD_WEAK;
+int mmapguard_path_mapped(const char *path, long long *safe_size) MMAPGUARD_WEAK;
+
+/* Reports written since the process started (and dropped: no memory, log unwritable). */
+unsigned long mmapguard_reports_written(void) MMAPGUARD_WEAK;
+unsigned long mmapguard_reports_dropped(void) MMAPGUARD_WEAK;
+
+#ifndef MMAPGUARD_BUILDING_LIBRARY
+static inline int mmapguard_mode_if_loaded(void)
+{
+	return mmapguard_get_mode ? mmapguard_get_mode() : MMAPGUARD_NOT_LOADED;
+}
+
+/* 0 when the guard is not loaded: nothing is known to be mapped then. */
+static inline int mmapguard_fd_mapped_if_loaded(int fd, long long *safe_size)
+{
+	return mmapguard_fd_mapped ? mmapguard_fd_mapped(fd, safe_size) : 0;
+}
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,77 @@
+#define _GNU_SOURCE
+#include "arena.h"
+#include "real.h"
+
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#define MG_MIN_CLASS 6            /* 64 bytes */
+#define MG_MAX_CLASS 16           /* 64 KiB; larger requests get their own pages */
+#define MG_CHUNK (256u << 10)
+
+struct free_node { struct free_node *next; };
+
+static struct free_node *free_lists[MG_MAX_CLASS + 1];
+static char *chunk_cur, *chunk_end;
+
+void *mg_pages_alloc(size_t size)
+{
+	long r = MG_SYS6(SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return (r < 0 && r > -4096) ? NULL : (void *)r;
+}
+
+void mg_pages_free(void *p, size_t size)
+{
+	if (p)
+		MG_SYS2(SYS_munmap, p, size);
+}
+
+static int size_class(size_t size)
+{
+	int c = MG_MIN_CLASS;
+	while (((size_t)1 << c) < size)
+		c++;
+	return c;
+}
+
+void *mg_arena_alloc(size_t size)
+{
+	int c = size_class(size);
+	if (c > MG_MAX_CLASS) {
+		size_t n = (size + 4095) & ~(size_t)4095;
+		return mg_pages_alloc(n);       /* fresh anonymous pages are zero */
+	}
+	size_t n = (size_t)1 << c;
+	struct free_node *f = free_lists[c];
+	if (f) {
+		free_lists[c] = f->next;
+		memset(f, 0, n);
+		return f;
+	}
+	if ((size_t)(chunk_end - chunk_cur) < n) {
+		char *chunk = mg_pages_alloc(MG_CHUNK);
+		if (!chunk)
+			return NULL;
+		/* The rest of the old chunk is abandoned; at most 64 KiB per 256 KiB, rarely. */
+		chunk_cur = chunk;
+		chunk_end = chunk + MG_CHUNK;
+	}
+	void *p = chunk_cur;
+	chunk_cur += n;
+	return p;
+}
+
+void mg_arena_free(void *p, size_t size)
+{
+	if (!p)
+		return;
+	int c = size_class(size);
+	if (c > MG_MAX_CLASS) {
+		mg_pages_free(p, (size + 4095) & ~(size_t)4095);
+		return;
+	}
+	struct free_node *f = p;
+	f->next = free_lists[c];
+	free_lists[c] = f;
+}

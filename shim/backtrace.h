@@ -1,0 +1,29 @@
+/*
+ * Stacks: captured as raw return addresses with libunwind's unw_backtrace (fast, no allocation
+ * after a thread's first call), symbolized only when a report is written.
+ * libunwind is dlopen'ed RTLD_LOCAL: linked normally, its _Unwind_* exports would capture the
+ * host's C++ exception handling.
+ */
+#ifndef MG_BACKTRACE_H
+#define MG_BACKTRACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "guard.h"
+#include "registry.h"
+
+struct mg_sym {
+	char module[256];               /* path of the object, "" if unknown */
+	uintptr_t module_offset;        /* ip - load base */
+	char symbol[160];               /* "name+0xoff", "" if unknown */
+};
+
+void mg_bt_init(void) MG_HIDDEN;                 /* constructor time only: dlopen */
+bool mg_bt_available(void) MG_HIDDEN;
+/* Stack of the caller of the intercepted function: frames inside the shim are dropped. */
+void mg_bt_capture(struct mg_stack *st) MG_HIDDEN;
+/* Not async-signal-safe (dladdr, ELF reads); callers hold the report lock. */
+void mg_bt_symbolize(uintptr_t ip, struct mg_sym *out) MG_HIDDEN;
+bool mg_bt_in_shim(uintptr_t ip) MG_HIDDEN;
+
+#endif

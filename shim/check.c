@@ -1,0 +1,177 @@
+#define _GNU_SOURCE
+#include "check.h"
+#include "arena.h"
+#include "backtrace.h"
+#include "config.h"
+#include "real.h"
+#include "registry.h"
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+int mg_fstat(int fd, struct stat *st) { return (int)MG_SYS2(SYS_fstat, fd, st); }
+
+int mg_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	return (int)MG_SYS4(SYS_newfstatat, dirfd, path, st, flags);
+}
+
+int mg_block_errno(void) { return mg_cfg.block_errno; }
+
+/* The absolute path of what the call names (not resolving symlinks of the last component). */
+static void target_path(const struct mg_target *t, char *out, size_t cap)
+{
+	struct mg_buf b;
+	mg_buf_init(&b, out, cap);
+	char link[64], tmp[PATH_MAX];
+	int dir = -1;
+	if (t->fd >= 0) {
+		dir = t->fd;
+	} else if (t->path && t->path[0] == '/') {
+		mg_buf_puts(&b, t->path);
+		return;
+	} else if (t->dirfd != AT_FDCWD) {
+		dir = t->dirfd;
+	}
+	long n;
+	if (dir >= 0) {
+		struct mg_buf lb;
+		mg_buf_init(&lb, link, sizeof link);
+		mg_buf_puts(&lb, "/proc/self/fd/");
+		mg_buf_u64(&lb, (uint64_t)dir);
+		n = MG_SYS4(SYS_readlinkat, AT_FDCWD, link, tmp, sizeof tmp - 1);
+	} else {
+		n = MG_SYS2(SYS_getcwd, tmp, sizeof tmp);
+		if (n > 0)
+			n = (long)strlen(tmp);
+	}
+	if (n > 0) {
+		mg_buf_putn(&b, tmp, (size_t)n);
+	} else if (t->fd >= 0) {
+		mg_buf_puts(&b, "(fd ");
+		mg_buf_u64(&b, (uint64_t)t->fd);
+		mg_buf_puts(&b, ")");
+	}
+	if (t->fd < 0 && t->path) {
+		if (b.len == 0 || b.p[b.len - 1] != '/')
+			mg_buf_putc(&b, '/');
+		mg_buf_puts(&b, t->path);
+	}
+}
+
+static struct mg_event *event_new(void)
+{
+	return mg_pages_alloc(sizeof(struct mg_event));
+}
+
+static int finish(struct mg_event *e, bool refuse)
+{
+	e->blocked = refuse;
+	e->err = refuse ? mg_cfg.block_errno : 0;
+	mg_report_emit(e);
+	mg_pages_free(e, sizeof *e);
+	if (refuse) {
+		errno = mg_cfg.block_errno;
+		return MG_REFUSE;
+	}
+	return MG_REPORTED;
+}
+
+int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t new_size)
+{
+	uint64_t old_size = (uint64_t)st->st_size;
+	if (new_size >= old_size || mg_reg_nfiles() == 0)
+		return MG_PROCEED;
+	mg_reg_lock();
+	size_t n = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size, NULL, 0);
+	mg_reg_unlock();
+	if (n == 0)
+		return MG_PROCEED;
+
+	int saved = errno;
+	mg_enter();
+	struct mg_event *e = event_new();
+	if (!e) {
+		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
+		mg_leave();
+		errno = saved;
+		/* Without memory to report, block mode still protects the program. */
+		if (mg_mode() == MG_MODE_BLOCK) {
+			errno = mg_cfg.block_errno;
+			return MG_REFUSE;
+		}
+		return MG_REPORTED;
+	}
+	e->event = "truncate";
+	e->call = t->call;
+	e->detail = t->detail;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->has_sizes = true;
+	e->size_before = old_size;
+	e->size_after = new_size;
+	mg_bt_capture(&e->stack);
+	target_path(t, e->path, sizeof e->path);
+	mg_reg_lock();
+	e->nwindows_total = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size,
+						     e->windows, MG_REPORT_WINDOWS);
+	mg_reg_unlock();
+	e->nwindows = e->nwindows_total < MG_REPORT_WINDOWS ? e->nwindows_total : MG_REPORT_WINDOWS;
+	int r = MG_PROCEED;
+	if (e->nwindows_total) {
+		bool refuse = mg_mode() == MG_MODE_BLOCK;
+		r = finish(e, refuse);
+	} else {
+		mg_pages_free(e, sizeof *e);    /* unmapped meanwhile */
+	}
+	mg_leave();
+	if (r != MG_REFUSE)
+		errno = saved;
+	return r;
+}
+
+int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writable)
+{
+	int policy = mg_cfg.reopen;
+	if (policy == MG_REOPEN_TRUNC || (policy == MG_REOPEN_WRITE && !writable) ||
+	    mg_reg_nfiles() == 0)
+		return MG_PROCEED;
+	mg_reg_lock();
+	bool tracked = mg_reg_file_tracked_locked(st->st_dev, st->st_ino);
+	mg_reg_unlock();
+	if (!tracked)
+		return MG_PROCEED;
+
+	int saved = errno;
+	mg_enter();
+	bool refuse = writable && mg_mode() == MG_MODE_BLOCK;
+	int r = refuse ? MG_REFUSE : MG_REPORTED;
+	struct mg_event *e = event_new();
+	if (e) {
+		e->event = "reopen";
+		e->call = t->call;
+		e->detail = t->detail;
+		e->dev = st->st_dev;
+		e->ino = st->st_ino;
+		mg_bt_capture(&e->stack);
+		target_path(t, e->path, sizeof e->path);
+		mg_reg_lock();
+		e->nwindows_total = mg_reg_windows_locked(st->st_dev, st->st_ino, e->windows,
+							  MG_REPORT_WINDOWS);
+		mg_reg_unlock();
+		e->nwindows = e->nwindows_total < MG_REPORT_WINDOWS ? e->nwindows_total
+								    : MG_REPORT_WINDOWS;
+		r = finish(e, refuse);
+	} else {
+		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
+	}
+	mg_leave();
+	if (r == MG_REFUSE)
+		errno = mg_cfg.block_errno;
+	else
+		errno = saved;
+	return r;
+}

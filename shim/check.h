@@ -1,0 +1,40 @@
+/*
+ * The decision shared by every truncating or reopening call: is a live window of this file cut?
+ * If so, report (before the real call runs) and tell the wrapper whether to proceed.
+ */
+#ifndef MG_CHECK_H
+#define MG_CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include "guard.h"
+
+/* What the call names: an fd, or a path relative to dirfd. Used for the report's path. */
+struct mg_target {
+	const char *call;
+	int fd;                 /* -1 if the call names a path */
+	int dirfd;
+	const char *path;
+	const char *detail;     /* open flags or mode string, for the report */
+};
+
+enum mg_verdict { MG_PROCEED = 0, MG_REPORTED = 1, MG_REFUSE = -1 };
+
+/*
+ * The file *st is about to change size from st->st_size to new_size. Returns MG_PROCEED (nothing
+ * to say), MG_REPORTED (logged, proceed) or MG_REFUSE (errno set: the wrapper returns failure).
+ */
+int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t new_size) MG_HIDDEN;
+
+/* The file *st was opened (writable or not) while mapped: the reopen rule (MMAPGUARD_REOPEN). */
+int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writable) MG_HIDDEN;
+
+/* Identity of an fd / a path, with the raw syscalls (errno untouched). 0 or -errno. */
+int mg_fstat(int fd, struct stat *st) MG_HIDDEN;
+int mg_fstatat(int dirfd, const char *path, struct stat *st, int flags) MG_HIDDEN;
+
+/* errno of a refused call */
+int mg_block_errno(void) MG_HIDDEN;
+
+#endif

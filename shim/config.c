@@ -1,0 +1,123 @@
+#define _GNU_SOURCE
+#include "config.h"
+#include "fmt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+struct mg_config mg_cfg = {
+	.mode = MG_MODE_LOG,
+	.reopen = MG_REOPEN_TRUNC,
+	.format = MG_FORMAT_TEXT,
+	.block_errno = ETXTBSY,
+	.creation_stacks = true,
+};
+int mg_cfg_ready;
+
+struct mg_name { const char *name; int value; };
+
+static int lookup(const struct mg_name *t, const char *s, int *out)
+{
+	for (; t->name; t++)
+		if (strcasecmp(t->name, s) == 0) {
+			*out = t->value;
+			return 0;
+		}
+	return -1;
+}
+
+int mg_parse_mode(const char *s, int *out)
+{
+	static const struct mg_name t[] = {
+		{ "log", MG_MODE_LOG }, { "block", MG_MODE_BLOCK }, { "off", MG_MODE_OFF }, { 0, 0 } };
+	return lookup(t, s, out);
+}
+
+int mg_parse_reopen(const char *s, int *out)
+{
+	static const struct mg_name t[] = {
+		{ "trunc", MG_REOPEN_TRUNC }, { "write", MG_REOPEN_WRITE }, { "any", MG_REOPEN_ANY }, { 0, 0 } };
+	return lookup(t, s, out);
+}
+
+int mg_parse_format(const char *s, int *out)
+{
+	static const struct mg_name t[] = { { "text", MG_FORMAT_TEXT }, { "json", MG_FORMAT_JSON }, { 0, 0 } };
+	return lookup(t, s, out);
+}
+
+/* Errors that make sense for "this file may not be cut now". */
+int mg_parse_errno(const char *s, int *out)
+{
+	static const struct mg_name t[] = {
+		{ "ETXTBSY", ETXTBSY }, { "EBUSY", EBUSY }, { "EPERM", EPERM }, { "EACCES", EACCES },
+		{ "EAGAIN", EAGAIN }, { "EINVAL", EINVAL }, { "EROFS", EROFS }, { 0, 0 } };
+	return lookup(t, s, out);
+}
+
+int mg_parse_bool(const char *s, bool *out)
+{
+	static const struct mg_name t[] = {
+		{ "1", 1 }, { "yes", 1 }, { "on", 1 }, { "true", 1 },
+		{ "0", 0 }, { "no", 0 }, { "off", 0 }, { "false", 0 }, { 0, 0 } };
+	int v;
+	if (lookup(t, s, &v) < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void complain(const char *var, const char *value, const char *accepted, const char *dflt)
+{
+	struct mg_buf b;
+	char text[512];
+	mg_buf_init(&b, text, sizeof text);
+	mg_buf_puts(&b, "mmapguard: ");
+	mg_buf_puts(&b, var);
+	mg_buf_puts(&b, "=");
+	mg_buf_puts(&b, value);
+	mg_buf_puts(&b, " is not accepted (accepted: ");
+	mg_buf_puts(&b, accepted);
+	mg_buf_puts(&b, "); using ");
+	mg_buf_puts(&b, dflt);
+	mg_buf_puts(&b, "\n");
+	mg_write_all(2, b.p, b.len);
+}
+
+static void parse_int_var(const char *var, int (*parse)(const char *, int *), int *dst,
+			  const char *accepted, const char *dflt)
+{
+	const char *v = secure_getenv(var);
+	if (v && *v && parse(v, dst) < 0)
+		complain(var, v, accepted, dflt);
+}
+
+void mg_config_load(void)
+{
+	static int loading;
+	/* Single loader; concurrent first calls wait briefly (no allocation, no lock). */
+	if (__atomic_exchange_n(&loading, 1, __ATOMIC_ACQ_REL)) {
+		while (!__atomic_load_n(&mg_cfg_ready, __ATOMIC_ACQUIRE))
+			__builtin_ia32_pause();
+		return;
+	}
+	mg_cfg.secure = getauxval(AT_SECURE) != 0;
+	parse_int_var("MMAPGUARD_MODE", mg_parse_mode, &mg_cfg.mode, "log, block, off", "log");
+	parse_int_var("MMAPGUARD_REOPEN", mg_parse_reopen, &mg_cfg.reopen, "trunc, write, any", "trunc");
+	parse_int_var("MMAPGUARD_LOG_FORMAT", mg_parse_format, &mg_cfg.format, "text, json", "text");
+	parse_int_var("MMAPGUARD_ERRNO", mg_parse_errno, &mg_cfg.block_errno,
+		      "ETXTBSY, EBUSY, EPERM, EACCES, EAGAIN, EINVAL, EROFS", "ETXTBSY");
+	const char *v = secure_getenv("MMAPGUARD_CREATION_STACKS");
+	if (v && *v && mg_parse_bool(v, &mg_cfg.creation_stacks) < 0)
+		complain("MMAPGUARD_CREATION_STACKS", v, "1, 0", "1");
+	v = secure_getenv("MMAPGUARD_LOG");
+	if (v && *v && !mg_cfg.secure) {
+		if (strlen(v) < sizeof mg_cfg.log_path)
+			memcpy(mg_cfg.log_path, v, strlen(v) + 1);
+		else
+			complain("MMAPGUARD_LOG", "(too long)", "a path shorter than PATH_MAX", "stderr");
+	}
+	__atomic_store_n(&mg_cfg_ready, 1, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,43 @@
+/* MMAPGUARD_* configuration: read once, lazily, never allocating. */
+#ifndef MG_CONFIG_H
+#define MG_CONFIG_H
+
+#include <stdbool.h>
+#include <limits.h>
+#include "guard.h"
+
+enum mg_mode { MG_MODE_OFF = 0, MG_MODE_LOG = 1, MG_MODE_BLOCK = 2 };
+enum mg_reopen { MG_REOPEN_TRUNC = 0, MG_REOPEN_WRITE = 1, MG_REOPEN_ANY = 2 };
+enum mg_format { MG_FORMAT_TEXT = 0, MG_FORMAT_JSON = 1 };
+
+struct mg_config {
+	int mode;               /* enum mg_mode; changed at run time through the API */
+	int reopen;             /* enum mg_reopen */
+	int format;             /* enum mg_format */
+	int block_errno;        /* errno of a refused call (ETXTBSY) */
+	bool creation_stacks;   /* capture the stack at mmap time */
+	bool secure;            /* AT_SECURE: no log path from the environment */
+	char log_path[PATH_MAX];/* empty: stderr */
+};
+
+extern struct mg_config mg_cfg MG_HIDDEN;
+extern int mg_cfg_ready MG_HIDDEN;
+
+void mg_config_load(void) MG_HIDDEN;
+
+/* Cheap enough for every wrapper: one load after the first call. */
+static inline int mg_mode(void)
+{
+	if (mg_unlikely(!__atomic_load_n(&mg_cfg_ready, __ATOMIC_ACQUIRE)))
+		mg_config_load();
+	return __atomic_load_n(&mg_cfg.mode, __ATOMIC_RELAXED);
+}
+
+/* Parsers, exposed for the unit tests: return 0, or -1 when the value is not accepted. */
+int mg_parse_mode(const char *s, int *out) MG_HIDDEN;
+int mg_parse_reopen(const char *s, int *out) MG_HIDDEN;
+int mg_parse_format(const char *s, int *out) MG_HIDDEN;
+int mg_parse_errno(const char *s, int *out) MG_HIDDEN;
+int mg_parse_bool(const char *s, bool *out) MG_HIDDEN;
+
+#endif

@@ -1,0 +1,33 @@
+/* Async-signal-safe formatting into a caller's buffer; never allocates, never fails loudly. */
+#ifndef MG_FMT_H
+#define MG_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "guard.h"
+
+struct mg_buf {
+	char *p;
+	size_t len, cap;
+	int truncated;          /* set when something did not fit */
+};
+
+void mg_buf_init(struct mg_buf *b, char *mem, size_t cap) MG_HIDDEN;
+void mg_buf_putc(struct mg_buf *b, char c) MG_HIDDEN;
+void mg_buf_putn(struct mg_buf *b, const char *s, size_t n) MG_HIDDEN;
+void mg_buf_puts(struct mg_buf *b, const char *s) MG_HIDDEN;
+void mg_buf_u64(struct mg_buf *b, uint64_t v) MG_HIDDEN;
+void mg_buf_i64(struct mg_buf *b, int64_t v) MG_HIDDEN;
+void mg_buf_hex(struct mg_buf *b, uint64_t v) MG_HIDDEN;     /* 0x... */
+/* JSON string body (no quotes): escapes controls, quotes, backslash; invalid UTF-8 -> U+FFFD. */
+void mg_buf_json(struct mg_buf *b, const char *s) MG_HIDDEN;
+/* "..." with mg_buf_json inside */
+void mg_buf_jstr(struct mg_buf *b, const char *s) MG_HIDDEN;
+/* ISO 8601 UTC with microseconds, e.g. 2026-11-25T09:43:39.123456Z */
+void mg_buf_time(struct mg_buf *b, const struct timespec *ts) MG_HIDDEN;
+
+/* write() until done or error; returns 0 or -errno. */
+int mg_write_all(int fd, const char *p, size_t n) MG_HIDDEN;
+
+#endif

@@ -1,0 +1,44 @@
+/* Load-time set-up. Everything also works before this runs (calls from earlier constructors). */
+#define _GNU_SOURCE
+#include "backtrace.h"
+#include "config.h"
+#include "log.h"
+#include "real.h"
+#include "registry.h"
+#include "report.h"
+
+#include <pthread.h>
+
+static void prepare(void)
+{
+	mg_report_lock();
+	mg_reg_atfork_prepare();
+}
+
+static void parent(void)
+{
+	mg_reg_atfork_parent();
+	mg_report_unlock();
+}
+
+static void child(void)
+{
+	mg_reg_atfork_child();
+	mg_report_atfork_child();
+	mg_log_atfork_child();
+}
+
+__attribute__((constructor(101))) static void mg_init(void)
+{
+	/* Resolve every real function now (mg_resolve raises the guard around dlsym itself). */
+#define MG_SYM(name, ret, params, required) mg_resolve((void **)&mg_real_##name, #name);
+#include "intercept.def"
+#undef MG_SYM
+	mg_enter();
+	if (!__atomic_load_n(&mg_cfg_ready, __ATOMIC_ACQUIRE))
+		mg_config_load();
+	mg_log_init();
+	mg_bt_init();
+	pthread_atfork(prepare, parent, child);
+	mg_leave();
+}

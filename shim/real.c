@@ -1,0 +1,52 @@
+#define _GNU_SOURCE
+#include "real.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+
+#define MG_SYM(name, ret, params, required) mg_##name##_fn mg_real_##name;
+#include "intercept.def"
+#undef MG_SYM
+
+MG_TLS int mg_depth;
+
+/*
+ * Raw syscall without touching errno: returns -errno on failure. glibc's syscall() sets errno,
+ * which the shim must never do behind the host's back.
+ */
+long mg_sys(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/*
+ * dlsym of a name that exists does not allocate on glibc 2.36; anything it calls re-enters the
+ * wrappers with the guard raised and goes to the raw syscall fallbacks in the wrappers.
+ * A lookup that returns our own wrapper (the shim linked into the program rather than preloaded)
+ * falls back to RTLD_DEFAULT's next definition being absent: then the caller gets NULL.
+ */
+void *mg_resolve(void **slot, const char *name)
+{
+	void *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (p)
+		return p;
+	if (mg_inside())
+		return NULL;
+	int saved = errno;
+	mg_enter();
+	p = dlsym(RTLD_NEXT, name);
+	mg_leave();
+	errno = saved;
+	if (p)
+		__atomic_store_n(slot, p, __ATOMIC_RELEASE);
+	return p;
+}

@@ -1,0 +1,34 @@
+/* The real libc functions, resolved lazily with dlsym(RTLD_NEXT). */
+#ifndef MG_REAL_H
+#define MG_REAL_H
+
+#include <stdio.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "guard.h"
+
+#define MG_SYM(name, ret, params, required) \
+	typedef ret (*mg_##name##_fn) params; \
+	extern mg_##name##_fn mg_real_##name MG_HIDDEN;
+#include "intercept.def"
+#undef MG_SYM
+
+void *mg_resolve(void **slot, const char *name) MG_HIDDEN;
+
+/* MG_REAL(open) evaluates to the real open (NULL only while dlsym itself is running). */
+#define MG_REAL(name) \
+	(mg_likely(__atomic_load_n(&mg_real_##name, __ATOMIC_RELAXED) != NULL) \
+		? mg_real_##name \
+		: (mg_##name##_fn)mg_resolve((void **)&mg_real_##name, #name))
+
+/* Raw system calls: no cancellation point, no recursion, no errno side effects on success. */
+long mg_sys(long nr, long a, long b, long c, long d, long e, long f) MG_HIDDEN;
+#define MG_SYS0(nr)                 mg_sys(nr, 0, 0, 0, 0, 0, 0)
+#define MG_SYS1(nr, a)              mg_sys(nr, (long)(a), 0, 0, 0, 0, 0)
+#define MG_SYS2(nr, a, b)           mg_sys(nr, (long)(a), (long)(b), 0, 0, 0, 0)
+#define MG_SYS3(nr, a, b, c)        mg_sys(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define MG_SYS4(nr, a, b, c, d)     mg_sys(nr, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define MG_SYS6(nr, a, b, c, d, e, f) \
+	mg_sys(nr, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+#endif

@@ -1,0 +1,483 @@
+#define _GNU_SOURCE
+#include "registry.h"
+#include "arena.h"
+#include "rule.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+/* uthash allocates from the arena (called with the registry lock held) and never exits. */
+static int reg_oom;
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) mg_arena_alloc(sz)
+#define uthash_free(ptr, sz) mg_arena_free(ptr, sz)
+#define uthash_nonfatal_oom(obj) do { reg_oom = 1; } while (0)
+#include <uthash.h>
+
+struct file_key {
+	dev_t dev;
+	ino_t ino;
+};
+
+struct mg_file;
+
+struct node {
+	struct mg_window w;
+	struct mg_file *file;
+	struct node *left, *right;      /* treap by w.start */
+	uint32_t prio;
+	struct node *fnext, *fprev;     /* windows of the same file */
+};
+
+struct mg_file {
+	struct file_key key;
+	struct node *windows;
+	size_t nwindows;
+	UT_hash_handle hh;
+};
+
+static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct node *root;
+static struct mg_file *files;
+static size_t n_maps, n_files;
+static uint32_t prio_state = 0x9e3779b9u;
+/* Odd while the tree is being changed: lets a signal handler read without the lock. */
+static unsigned reg_seq;
+
+size_t mg_page_size(void)
+{
+	static size_t page;
+	size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
+	if (!p) {
+		p = getauxval(AT_PAGESZ);
+		if (!p)
+			p = 4096;
+		__atomic_store_n(&page, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
+void mg_reg_lock(void)
+{
+	pthread_mutex_lock(&reg_mutex);
+	__atomic_add_fetch(&reg_seq, 1, __ATOMIC_ACQ_REL);
+}
+
+void mg_reg_unlock(void)
+{
+	__atomic_add_fetch(&reg_seq, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&reg_mutex);
+}
+
+void mg_reg_atfork_prepare(void) { mg_reg_lock(); }
+void mg_reg_atfork_parent(void) { mg_reg_unlock(); }
+
+void mg_reg_atfork_child(void)
+{
+	/* The child's only thread is this one; its mappings are the parent's, and still its own. */
+	pthread_mutex_init(&reg_mutex, NULL);
+	reg_seq = 0;
+}
+
+size_t mg_reg_nmaps(void) { return __atomic_load_n(&n_maps, __ATOMIC_RELAXED); }
+size_t mg_reg_nfiles(void) { return __atomic_load_n(&n_files, __ATOMIC_RELAXED); }
+
+/* ---- treap ---------------------------------------------------------------------------------- */
+
+static uint32_t next_prio(void)
+{
+	uint32_t x = prio_state;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	prio_state = x;
+	return x;
+}
+
+static struct node *rot_right(struct node *n)
+{
+	struct node *l = n->left;
+	n->left = l->right;
+	l->right = n;
+	return l;
+}
+
+static struct node *rot_left(struct node *n)
+{
+	struct node *r = n->right;
+	n->right = r->left;
+	r->left = n;
+	return r;
+}
+
+static struct node *treap_insert(struct node *t, struct node *n)
+{
+	if (!t)
+		return n;
+	if (n->w.start < t->w.start) {
+		t->left = treap_insert(t->left, n);
+		if (t->left->prio > t->prio)
+			t = rot_right(t);
+	} else {
+		t->right = treap_insert(t->right, n);
+		if (t->right->prio > t->prio)
+			t = rot_left(t);
+	}
+	return t;
+}
+
+static struct node *treap_merge(struct node *a, struct node *b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	if (a->prio > b->prio) {
+		a->right = treap_merge(a->right, b);
+		return a;
+	}
+	b->left = treap_merge(a, b->left);
+	return b;
+}
+
+static struct node *treap_erase(struct node *t, struct node *n)
+{
+	if (!t)
+		return NULL;
+	if (t == n)
+		return treap_merge(t->left, t->right);
+	if (n->w.start < t->w.start)
+		t->left = treap_erase(t->left, n);
+	else
+		t->right = treap_erase(t->right, n);
+	return t;
+}
+
+/* Greatest start <= key. */
+static struct node *floor_node(uintptr_t key)
+{
+	struct node *t = root, *best = NULL;
+	while (t) {
+		if (t->w.start <= key) {
+			best = t;
+			t = t->right;
+		} else {
+			t = t->left;
+		}
+	}
+	return best;
+}
+
+/* Smallest start >= key. */
+static struct node *ceil_node(uintptr_t key)
+{
+	struct node *t = root, *best = NULL;
+	while (t) {
+		if (t->w.start >= key) {
+			best = t;
+			t = t->left;
+		} else {
+			t = t->right;
+		}
+	}
+	return best;
+}
+
+/* First window overlapping [a, b), or NULL. */
+static struct node *first_overlap(uintptr_t a, uintptr_t b)
+{
+	struct node *n = floor_node(a);
+	if (!n || n->w.end <= a)
+		n = ceil_node(a);
+	return (n && n->w.start < b) ? n : NULL;
+}
+
+/* ---- files ---------------------------------------------------------------------------------- */
+
+static struct mg_file *file_find(dev_t dev, ino_t ino)
+{
+	struct file_key key;
+	memset(&key, 0, sizeof key);
+	key.dev = dev;
+	key.ino = ino;
+	struct mg_file *f = NULL;
+	HASH_FIND(hh, files, &key, sizeof key, f);
+	return f;
+}
+
+static struct mg_file *file_get(dev_t dev, ino_t ino)
+{
+	struct mg_file *f = file_find(dev, ino);
+	if (f)
+		return f;
+	f = mg_arena_alloc(sizeof *f);
+	if (!f)
+		return NULL;
+	f->key.dev = dev;
+	f->key.ino = ino;
+	reg_oom = 0;
+	HASH_ADD(hh, files, key, sizeof f->key, f);
+	if (reg_oom) {
+		mg_arena_free(f, sizeof *f);
+		return NULL;
+	}
+	__atomic_store_n(&n_files, n_files + 1, __ATOMIC_RELAXED);
+	return f;
+}
+
+static void file_link(struct mg_file *f, struct node *n)
+{
+	n->file = f;
+	n->fprev = NULL;
+	n->fnext = f->windows;
+	if (f->windows)
+		f->windows->fprev = n;
+	f->windows = n;
+	f->nwindows++;
+}
+
+static void file_unlink(struct node *n)
+{
+	struct mg_file *f = n->file;
+	if (n->fprev)
+		n->fprev->fnext = n->fnext;
+	else
+		f->windows = n->fnext;
+	if (n->fnext)
+		n->fnext->fprev = n->fprev;
+	if (--f->nwindows == 0) {
+		HASH_DEL(files, f);
+		mg_arena_free(f, sizeof *f);
+		__atomic_store_n(&n_files, n_files - 1, __ATOMIC_RELAXED);
+	}
+}
+
+/* ---- windows -------------------------------------------------------------------------------- */
+
+static struct node *node_new(const struct mg_window *w, struct mg_file *f)
+{
+	struct node *n = mg_arena_alloc(sizeof *n);
+	if (!n)
+		return NULL;
+	n->w = *w;
+	n->prio = next_prio();
+	file_link(f, n);
+	root = treap_insert(root, n);
+	__atomic_store_n(&n_maps, n_maps + 1, __ATOMIC_RELAXED);
+	return n;
+}
+
+static void node_delete(struct node *n)
+{
+	root = treap_erase(root, n);
+	file_unlink(n);
+	mg_arena_free(n, sizeof *n);
+	__atomic_store_n(&n_maps, n_maps - 1, __ATOMIC_RELAXED);
+}
+
+/* Move a window's start (its treap key) to new_start, keeping file offsets consistent. */
+static void node_move_start(struct node *n, uintptr_t new_start)
+{
+	root = treap_erase(root, n);
+	n->left = n->right = NULL;
+	n->w.offset += new_start - n->w.start;
+	n->w.start = new_start;
+	root = treap_insert(root, n);
+}
+
+bool mg_reg_overlaps_locked(uintptr_t a, uintptr_t b)
+{
+	return a < b && first_overlap(a, b) != NULL;
+}
+
+int mg_reg_remove_locked(uintptr_t a, uintptr_t b)
+{
+	int ret = 0;
+	struct node *n = a < b ? first_overlap(a, b) : NULL;
+	while (n && n->w.start < b) {
+		struct node *next = ceil_node(n->w.start + 1);
+		uintptr_t s = n->w.start, e = n->w.end;
+		if (a <= s && e <= b) {
+			node_delete(n);
+		} else if (s < a && b < e) {
+			/* A hole in the middle: keep the head in n, the tail becomes a new window. */
+			struct mg_window tail = n->w;
+			tail.start = b;
+			tail.offset += b - s;
+			n->w.end = a;
+			if (!node_new(&tail, n->file))
+				ret = -ENOMEM;  /* the tail is forgotten: never a false report */
+		} else if (s < a) {
+			n->w.end = a;
+		} else {
+			node_move_start(n, b);
+		}
+		n = next;
+	}
+	return ret;
+}
+
+int mg_reg_insert_locked(const struct mg_window *w)
+{
+	if (w->start >= w->end)
+		return 0;
+	mg_reg_remove_locked(w->start, w->end);
+	struct mg_file *f = file_get(w->dev, w->ino);
+	if (!f)
+		return -ENOMEM;
+	if (!node_new(w, f)) {
+		if (f->nwindows == 0) {
+			HASH_DEL(files, f);
+			mg_arena_free(f, sizeof *f);
+			__atomic_store_n(&n_files, n_files - 1, __ATOMIC_RELAXED);
+		}
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t newlen, bool dontunmap)
+{
+	size_t page = mg_page_size();
+	oldlen = mg_round_up(oldlen, page);
+	newlen = mg_round_up(newlen, page);
+	int ret = 0;
+
+	if (oldlen == 0) {
+		/* mremap(old, 0, ...) makes a second mapping of the same shared pages. */
+		struct node *n = floor_node(old);
+		if (!n || n->w.end <= old)
+			return 0;
+		struct mg_window w = n->w;
+		w.offset += old - w.start;
+		w.start = neu;
+		w.end = neu + newlen;
+		return mg_reg_insert_locked(&w);
+	}
+
+	/* Collect the moved pieces first: the source and destination may overlap. */
+	struct node *pieces = NULL, **tail = &pieces;
+	for (struct node *n = first_overlap(old, old + oldlen); n && n->w.start < old + oldlen;
+	     n = ceil_node(n->w.start + 1)) {
+		struct node *p = mg_arena_alloc(sizeof *p);
+		if (!p) {
+			ret = -ENOMEM;
+			break;
+		}
+		p->w = n->w;
+		if (p->w.start < old) {
+			p->w.offset += old - p->w.start;
+			p->w.start = old;
+		}
+		if (p->w.end > old + oldlen)
+			p->w.end = old + oldlen;
+		*tail = p;
+		tail = &p->left;
+	}
+	if (!dontunmap)
+		mg_reg_remove_locked(old, old + oldlen);
+	mg_reg_remove_locked(neu, neu + newlen);
+	for (struct node *p = pieces, *next; p; p = next) {
+		next = p->left;
+		struct mg_window w = p->w;
+		bool reaches_end = w.end == old + oldlen;
+		w.start = neu + (w.start - old);
+		w.end = neu + (w.end - old);
+		if (reaches_end && newlen > oldlen)
+			w.end = neu + newlen;       /* growing extends the last window */
+		if (w.end > neu + newlen)
+			w.end = neu + newlen;       /* shrinking cuts it */
+		if (w.start < w.end && mg_reg_insert_locked(&w) < 0)
+			ret = -ENOMEM;
+		mg_arena_free(p, sizeof *p);
+	}
+	return ret;
+}
+
+bool mg_reg_find_locked(uintptr_t addr, struct mg_window *out)
+{
+	struct node *n = floor_node(addr);
+	if (!n || n->w.end <= addr)
+		return false;
+	if (out)
+		*out = n->w;
+	return true;
+}
+
+bool mg_reg_file_tracked_locked(dev_t dev, ino_t ino)
+{
+	return file_find(dev, ino) != NULL;
+}
+
+/* Keep the max lowest-addressed windows in out, sorted by address. */
+static void keep_sorted(struct mg_window *out, size_t max, size_t have, const struct mg_window *w)
+{
+	size_t i = have < max ? have : max;
+	if (i == max && (max == 0 || w->start > out[max - 1].start))
+		return;
+	if (i == max)
+		i--;
+	while (i > 0 && out[i - 1].start > w->start) {
+		out[i] = out[i - 1];
+		i--;
+	}
+	out[i] = *w;
+}
+
+static size_t file_windows(dev_t dev, ino_t ino, bool all, uint64_t old_size, uint64_t new_size,
+			   struct mg_window *out, size_t max)
+{
+	struct mg_file *f = file_find(dev, ino);
+	uint64_t page = mg_page_size();
+	size_t total = 0;
+	for (struct node *n = f ? f->windows : NULL; n; n = n->fnext) {
+		if (!all && !mg_rule_pages_cut(n->w.offset, n->w.end - n->w.start, old_size, new_size, page))
+			continue;
+		if (out)
+			keep_sorted(out, max, total, &n->w);
+		total++;
+	}
+	return total;
+}
+
+size_t mg_reg_endangered_locked(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_size,
+				struct mg_window *out, size_t max)
+{
+	return file_windows(dev, ino, false, old_size, new_size, out, max);
+}
+
+size_t mg_reg_windows_locked(dev_t dev, ino_t ino, struct mg_window *out, size_t max)
+{
+	return file_windows(dev, ino, true, 0, 0, out, max);
+}
+
+uint64_t mg_reg_safe_size_locked(dev_t dev, ino_t ino)
+{
+	struct mg_file *f = file_find(dev, ino);
+	uint64_t safe = 0, page = mg_page_size();
+	for (struct node *n = f ? f->windows : NULL; n; n = n->fnext)
+		safe = mg_max_u64(safe, mg_rule_safe_size(n->w.offset, n->w.end - n->w.start, page));
+	return safe;
+}
+
+static void visit(struct node *t, void (*fn)(const struct mg_window *, void *), void *arg)
+{
+	if (!t)
+		return;
+	visit(t->left, fn, arg);
+	fn(&t->w, arg);
+	visit(t->right, fn, arg);
+}
+
+void mg_reg_foreach_locked(void (*fn)(const struct mg_window *, void *), void *arg)
+{
+	visit(root, fn, arg);
+}
+
+void mg_reg_clear_locked(void)
+{
+	while (root)
+		node_delete(root);
+}

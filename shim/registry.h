@@ -1,0 +1,79 @@
+/*
+ * The mapping registry: every live file-backed mapping window of this address space.
+ * Nodes sit in an address-ordered treap (munmap/mremap/MAP_FIXED) and in per-file lists reached
+ * through a uthash table keyed by (st_dev, st_ino) (truncation checks).
+ * All *_locked functions need mg_reg_lock(); nothing under the lock allocates from the host's
+ * malloc or makes a libc call.
+ */
+#ifndef MG_REGISTRY_H
+#define MG_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include "guard.h"
+
+#define MG_STACK_MAX 24
+
+struct mg_stack {
+	uint32_t n;
+	uintptr_t ip[MG_STACK_MAX];
+};
+
+struct mg_window {
+	uintptr_t start, end;           /* page aligned, end exclusive */
+	uint64_t offset;                /* file offset of start */
+	dev_t dev;
+	ino_t ino;
+	int prot;
+	bool shared;
+	pid_t tid;                      /* creator */
+	char thread_name[16];
+	struct timespec created;        /* CLOCK_REALTIME */
+	struct mg_stack stack;          /* creation stack, raw return addresses */
+};
+
+void mg_reg_lock(void) MG_HIDDEN;
+void mg_reg_unlock(void) MG_HIDDEN;
+void mg_reg_atfork_prepare(void) MG_HIDDEN;
+void mg_reg_atfork_parent(void) MG_HIDDEN;
+void mg_reg_atfork_child(void) MG_HIDDEN;
+
+/* Lock-free fast-path hints (exact under the lock). */
+size_t mg_reg_nmaps(void) MG_HIDDEN;
+size_t mg_reg_nfiles(void) MG_HIDDEN;
+
+/* Track a new window; replaces whatever it overlaps. 0 or -ENOMEM (then nothing changed). */
+int mg_reg_insert_locked(const struct mg_window *w) MG_HIDDEN;
+bool mg_reg_overlaps_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
+/* Forget [a, b): trims heads and tails, splits a window with a hole in the middle. */
+int mg_reg_remove_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
+/* Apply a successful mremap(old, oldlen, newlen) that returned neu. */
+int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t newlen,
+			 bool dontunmap) MG_HIDDEN;
+/* The window containing addr, copied into *out; false if none. */
+bool mg_reg_find_locked(uintptr_t addr, struct mg_window *out) MG_HIDDEN;
+bool mg_reg_file_tracked_locked(dev_t dev, ino_t ino) MG_HIDDEN;
+
+/*
+ * Windows of (dev, ino) cut by old_size -> new_size: copies up to max of them (address order)
+ * into out (may be NULL) and returns how many there are in all.
+ */
+size_t mg_reg_endangered_locked(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_size,
+				struct mg_window *out, size_t max) MG_HIDDEN;
+/* All windows of (dev, ino), the same way. */
+size_t mg_reg_windows_locked(dev_t dev, ino_t ino, struct mg_window *out, size_t max) MG_HIDDEN;
+/* Smallest size that cuts no window of (dev, ino); 0 when the file has none. */
+uint64_t mg_reg_safe_size_locked(dev_t dev, ino_t ino) MG_HIDDEN;
+
+/* Visit every window in address order (tests, diagnostics). */
+void mg_reg_foreach_locked(void (*fn)(const struct mg_window *, void *), void *arg) MG_HIDDEN;
+/* Drop everything (tests). */
+void mg_reg_clear_locked(void) MG_HIDDEN;
+
+/* Page size, cached. */
+size_t mg_page_size(void) MG_HIDDEN;
+
+#endif

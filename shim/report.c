@@ -1,0 +1,369 @@
+#define _GNU_SOURCE
+#include "report.h"
+#include "arena.h"
+#include "config.h"
+#include "log.h"
+#include "real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+
+unsigned long mg_reports_written, mg_reports_dropped;
+
+static const char *errno_name(int e)
+{
+	switch (e) {
+	case ETXTBSY: return "ETXTBSY";
+	case EBUSY: return "EBUSY";
+	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case EAGAIN: return "EAGAIN";
+	case EINVAL: return "EINVAL";
+	case EROFS: return "EROFS";
+	default: return "?";
+	}
+}
+
+static void put_prot(struct mg_buf *b, int prot)
+{
+	if (prot == PROT_NONE) {
+		mg_buf_puts(b, "PROT_NONE");
+		return;
+	}
+	const char *sep = "";
+	if (prot & PROT_READ) { mg_buf_puts(b, "PROT_READ"); sep = "|"; }
+	if (prot & PROT_WRITE) { mg_buf_puts(b, sep); mg_buf_puts(b, "PROT_WRITE"); sep = "|"; }
+	if (prot & PROT_EXEC) { mg_buf_puts(b, sep); mg_buf_puts(b, "PROT_EXEC"); }
+}
+
+static uint64_t window_pages_beyond(const struct mg_event *e, const struct mg_window *w)
+{
+	if (!e->has_sizes)
+		return 0;
+	uint64_t len = w->end - w->start, end = w->offset + len, pg = e->page_size;
+	uint64_t limit = (e->size_after + pg - 1) / pg * pg;
+	if (limit < w->offset)
+		limit = w->offset;
+	return limit < end ? (end - limit) / pg : 0;
+}
+
+/* ---- JSON ----------------------------------------------------------------------------------- */
+
+static void json_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym)
+{
+	mg_buf_putc(b, '[');
+	for (uint32_t i = 0; i < st->n; i++) {
+		struct mg_sym s;
+		sym(st->ip[i], &s);
+		if (i)
+			mg_buf_putc(b, ',');
+		mg_buf_puts(b, "{\"ip\":\"");
+		mg_buf_hex(b, st->ip[i]);
+		mg_buf_puts(b, "\",\"module\":");
+		mg_buf_jstr(b, s.module);
+		mg_buf_puts(b, ",\"module_offset\":\"");
+		mg_buf_hex(b, s.module_offset);
+		mg_buf_puts(b, "\",\"symbol\":");
+		if (s.symbol[0])
+			mg_buf_jstr(b, s.symbol);
+		else
+			mg_buf_puts(b, "null");
+		mg_buf_putc(b, '}');
+	}
+	mg_buf_putc(b, ']');
+}
+
+static void jkey(struct mg_buf *b, const char *k)
+{
+	mg_buf_puts(b, ",\"");
+	mg_buf_puts(b, k);
+	mg_buf_puts(b, "\":");
+}
+
+void mg_report_format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym)
+{
+	mg_buf_puts(b, "{\"event\":");
+	mg_buf_jstr(b, e->event);
+	jkey(b, "action");
+	mg_buf_jstr(b, e->blocked ? "blocked" : "logged");
+	jkey(b, "call");
+	mg_buf_jstr(b, e->call);
+	if (e->detail && e->detail[0]) {
+		jkey(b, "flags");
+		mg_buf_jstr(b, e->detail);
+	}
+	jkey(b, "path");
+	mg_buf_jstr(b, e->path);
+	jkey(b, "dev");
+	mg_buf_u64(b, (uint64_t)e->dev);
+	jkey(b, "ino");
+	mg_buf_u64(b, (uint64_t)e->ino);
+	if (e->has_sizes) {
+		jkey(b, "size_before");
+		mg_buf_u64(b, e->size_before);
+		jkey(b, "size_after");
+		mg_buf_u64(b, e->size_after);
+	}
+	jkey(b, "pid");
+	mg_buf_i64(b, e->pid);
+	jkey(b, "tid");
+	mg_buf_i64(b, e->tid);
+	jkey(b, "thread_name");
+	mg_buf_jstr(b, e->thread_name);
+	jkey(b, "time");
+	mg_buf_putc(b, '"');
+	mg_buf_time(b, &e->time);
+	mg_buf_putc(b, '"');
+	if (e->blocked) {
+		jkey(b, "errno");
+		mg_buf_i64(b, e->err);
+		jkey(b, "errno_name");
+		mg_buf_jstr(b, errno_name(e->err));
+	}
+	jkey(b, "page_size");
+	mg_buf_u64(b, e->page_size);
+	jkey(b, "backtrace");
+	json_stack(b, &e->stack, sym);
+	jkey(b, "mappings");
+	mg_buf_putc(b, '[');
+	for (size_t i = 0; i < e->nwindows; i++) {
+		const struct mg_window *w = &e->windows[i];
+		if (i)
+			mg_buf_putc(b, ',');
+		mg_buf_puts(b, "{\"addr\":\"");
+		mg_buf_hex(b, w->start);
+		mg_buf_puts(b, "\",\"length\":");
+		mg_buf_u64(b, w->end - w->start);
+		mg_buf_puts(b, ",\"offset\":");
+		mg_buf_u64(b, w->offset);
+		mg_buf_puts(b, ",\"prot\":\"");
+		put_prot(b, w->prot);
+		mg_buf_puts(b, "\",\"shared\":");
+		mg_buf_puts(b, w->shared ? "true" : "false");
+		mg_buf_puts(b, ",\"pages_beyond_eof\":");
+		mg_buf_u64(b, window_pages_beyond(e, w));
+		mg_buf_puts(b, ",\"path\":");
+		mg_buf_jstr(b, e->window_path[i]);
+		mg_buf_puts(b, ",\"tid\":");
+		mg_buf_i64(b, w->tid);
+		mg_buf_puts(b, ",\"thread_name\":");
+		mg_buf_jstr(b, w->thread_name);
+		mg_buf_puts(b, ",\"time\":\"");
+		mg_buf_time(b, &w->created);
+		mg_buf_puts(b, "\",\"backtrace\":");
+		json_stack(b, &w->stack, sym);
+		mg_buf_putc(b, '}');
+	}
+	mg_buf_putc(b, ']');
+	jkey(b, "mappings_total");
+	mg_buf_u64(b, e->nwindows_total);
+	mg_buf_puts(b, "}\n");
+}
+
+/* ---- text ----------------------------------------------------------------------------------- */
+
+static void text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym,
+		       const char *indent)
+{
+	if (st->n == 0) {
+		mg_buf_puts(b, "mmapguard: ");
+		mg_buf_puts(b, indent);
+		mg_buf_puts(b, "(no stack: libunwind unavailable or captured before the guard loaded)\n");
+	}
+	for (uint32_t i = 0; i < st->n; i++) {
+		struct mg_sym s;
+		sym(st->ip[i], &s);
+		mg_buf_puts(b, "mmapguard: ");
+		mg_buf_puts(b, indent);
+		mg_buf_putc(b, '#');
+		mg_buf_u64(b, i);
+		mg_buf_puts(b, i < 10 ? "  " : " ");
+		mg_buf_puts(b, s.symbol[0] ? s.symbol : "??");
+		mg_buf_puts(b, " (");
+		mg_buf_puts(b, s.module[0] ? s.module : "?");
+		mg_buf_putc(b, '+');
+		mg_buf_hex(b, s.module_offset);
+		mg_buf_puts(b, ") ");
+		mg_buf_hex(b, st->ip[i]);
+		mg_buf_putc(b, '\n');
+	}
+}
+
+void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym)
+{
+	bool cut = e->has_sizes;
+	mg_buf_puts(b, "mmapguard: ");
+	mg_buf_puts(b, e->call);
+	mg_buf_puts(b, "(");
+	if (e->detail && e->detail[0])
+		mg_buf_puts(b, e->detail);
+	mg_buf_puts(b, cut ? ") would cut a memory-mapped file short: " : ") reopens a memory-mapped file: ");
+	mg_buf_puts(b, e->path);
+	mg_buf_puts(b, "\nmmapguard:   file dev ");
+	mg_buf_u64(b, major(e->dev));
+	mg_buf_putc(b, ':');
+	mg_buf_u64(b, minor(e->dev));
+	mg_buf_puts(b, " ino ");
+	mg_buf_u64(b, (uint64_t)e->ino);
+	if (cut) {
+		mg_buf_puts(b, ", size ");
+		mg_buf_u64(b, e->size_before);
+		mg_buf_puts(b, " -> ");
+		mg_buf_u64(b, e->size_after);
+		mg_buf_puts(b, " bytes");
+	}
+	if (e->blocked) {
+		mg_buf_puts(b, "\nmmapguard:   BLOCKED: the call was refused with -1, errno ");
+		mg_buf_puts(b, errno_name(e->err));
+	} else {
+		mg_buf_puts(b, "\nmmapguard:   logged: the call was allowed to proceed");
+	}
+	mg_buf_puts(b, "\nmmapguard:   called by thread ");
+	mg_buf_i64(b, e->tid);
+	mg_buf_puts(b, " \"");
+	mg_buf_puts(b, e->thread_name);
+	mg_buf_puts(b, "\" of pid ");
+	mg_buf_i64(b, e->pid);
+	mg_buf_puts(b, " at ");
+	mg_buf_time(b, &e->time);
+	mg_buf_puts(b, ":\n");
+	text_stack(b, &e->stack, sym, "    ");
+	for (size_t i = 0; i < e->nwindows; i++) {
+		const struct mg_window *w = &e->windows[i];
+		mg_buf_puts(b, "mmapguard:   ");
+		mg_buf_puts(b, cut ? "endangered mapping " : "live mapping ");
+		mg_buf_u64(b, i + 1);
+		mg_buf_puts(b, " of ");
+		mg_buf_u64(b, e->nwindows_total);
+		mg_buf_puts(b, ": ");
+		mg_buf_hex(b, w->start);
+		mg_buf_putc(b, '-');
+		mg_buf_hex(b, w->end);
+		mg_buf_puts(b, " (");
+		mg_buf_u64(b, w->end - w->start);
+		mg_buf_puts(b, " bytes at file offset ");
+		mg_buf_u64(b, w->offset);
+		mg_buf_puts(b, ", ");
+		put_prot(b, w->prot);
+		mg_buf_puts(b, w->shared ? ", MAP_SHARED" : ", MAP_PRIVATE");
+		mg_buf_puts(b, ") ");
+		mg_buf_puts(b, e->window_path[i]);
+		mg_buf_putc(b, '\n');
+		if (cut) {
+			mg_buf_puts(b, "mmapguard:     ");
+			mg_buf_u64(b, window_pages_beyond(e, w));
+			mg_buf_puts(b, " page(s) of it lie beyond the new end of file: touching them raises SIGBUS\n");
+		}
+		mg_buf_puts(b, "mmapguard:     mapped by thread ");
+		mg_buf_i64(b, w->tid);
+		mg_buf_puts(b, " \"");
+		mg_buf_puts(b, w->thread_name);
+		mg_buf_puts(b, "\" at ");
+		mg_buf_time(b, &w->created);
+		mg_buf_puts(b, ":\n");
+		text_stack(b, &w->stack, sym, "      ");
+	}
+	if (e->nwindows < e->nwindows_total) {
+		mg_buf_puts(b, "mmapguard:   ... and ");
+		mg_buf_u64(b, e->nwindows_total - e->nwindows);
+		mg_buf_puts(b, " more mapping(s) of this file\n");
+	}
+}
+
+/* ---- emit ----------------------------------------------------------------------------------- */
+
+static pthread_mutex_t report_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void mg_report_lock(void) { pthread_mutex_lock(&report_mutex); }
+void mg_report_unlock(void) { pthread_mutex_unlock(&report_mutex); }
+void mg_report_atfork_child(void) { pthread_mutex_init(&report_mutex, NULL); }
+
+/* Names of the windows as the kernel shows them (the file may have been renamed or unlinked). */
+static void resolve_window_paths(struct mg_event *e)
+{
+	for (size_t i = 0; i < e->nwindows; i++)
+		e->window_path[i][0] = 0;
+	if (!e->nwindows)
+		return;
+	long fd = MG_SYS4(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	char buf[8192];
+	size_t have = 0, found = 0;
+	for (;;) {
+		long r = MG_SYS3(SYS_read, fd, buf + have, sizeof buf - 1 - have);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			*nl = 0;
+			char *p = line;
+			uintptr_t lo = 0, hi = 0;
+			while (*p && *p != '-') { lo = lo * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10); p++; }
+			if (*p == '-') p++;
+			while (*p && *p != ' ') { hi = hi * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10); p++; }
+			for (int field = 0; field < 4 && *p; field++) {     /* perms offset dev inode */
+				while (*p == ' ') p++;
+				while (*p && *p != ' ') p++;
+			}
+			while (*p == ' ') p++;
+			for (size_t i = 0; i < e->nwindows; i++) {
+				uintptr_t a = e->windows[i].start;
+				if (a >= lo && a < hi && !e->window_path[i][0]) {
+					size_t n = strlen(p);
+					if (n >= PATH_MAX) n = PATH_MAX - 1;
+					memcpy(e->window_path[i], p, n);
+					e->window_path[i][n] = 0;
+					found++;
+				}
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (found == e->nwindows || have == sizeof buf - 1)
+			break;
+	}
+	MG_SYS1(SYS_close, fd);
+}
+
+void mg_report_emit(struct mg_event *e)
+{
+	e->pid = (pid_t)MG_SYS0(SYS_getpid);
+	e->tid = (pid_t)MG_SYS0(SYS_gettid);
+	MG_SYS2(SYS_prctl, PR_GET_NAME, e->thread_name);
+	clock_gettime(CLOCK_REALTIME, &e->time);
+	e->page_size = mg_page_size();
+
+	int oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	mg_report_lock();
+	resolve_window_paths(e);
+	size_t cap = 256u << 10;
+	char *mem = mg_pages_alloc(cap);
+	if (mem) {
+		struct mg_buf b;
+		mg_buf_init(&b, mem, cap);
+		if (mg_cfg.format == MG_FORMAT_JSON)
+			mg_report_format_json(&b, e, mg_bt_symbolize);
+		else
+			mg_report_format_text(&b, e, mg_bt_symbolize);
+		if (mg_log_write(b.p, b.len) == 0)
+			__atomic_add_fetch(&mg_reports_written, 1, __ATOMIC_RELAXED);
+		else
+			__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
+		mg_pages_free(mem, cap);
+	} else {
+		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
+	}
+	mg_report_unlock();
+	pthread_setcancelstate(oldstate, NULL);
+}

@@ -1,0 +1,84 @@
+/*
+ * close, close_range, closefrom, dup2, dup3: only to keep the program's descriptor operations off
+ * the guard's log descriptor. Async-signal-safe: one atomic load, no lock, no allocation.
+ */
+#define _GNU_SOURCE
+#include "log.h"
+#include "real.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int sys_ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+MG_EXPORT int close(int fd)
+{
+	int log = mg_log_fd();
+	if (mg_unlikely(fd == log && log >= 0 && !mg_inside())) {
+		/* Without the guard this descriptor would not exist. */
+		errno = EBADF;
+		return -1;
+	}
+	mg_close_fn real = MG_REAL(close);
+	return real ? real(fd) : sys_ret(MG_SYS1(SYS_close, fd));
+}
+
+static int real_close_range(unsigned first, unsigned last, int flags)
+{
+	mg_close_range_fn real = MG_REAL(close_range);
+	return real ? real(first, last, flags) : sys_ret(MG_SYS3(SYS_close_range, first, last, flags));
+}
+
+MG_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	int log = mg_log_fd();
+	if (log < 0 || mg_inside() || (unsigned)log < first || (unsigned)log > last)
+		return real_close_range(first, last, flags);
+	/* Step around the log descriptor: the result is the same for the program. */
+	int r = 0;
+	if ((unsigned)log > first)
+		r = real_close_range(first, (unsigned)log - 1, flags);
+	if (r == 0 && (unsigned)log < last && (unsigned)log < UINT_MAX)
+		r = real_close_range((unsigned)log + 1, last, flags & ~CLOSE_RANGE_UNSHARE);
+	return r;
+}
+
+MG_EXPORT void closefrom(int lowfd)
+{
+	int log = mg_log_fd();
+	if (log >= 0 && !mg_inside() && lowfd >= 0 && log >= lowfd) {
+		if (log > lowfd)
+			real_close_range((unsigned)lowfd, (unsigned)log - 1, 0);
+		lowfd = log + 1;
+	}
+	mg_closefrom_fn real = MG_REAL(closefrom);
+	if (real)
+		real(lowfd);
+	else
+		MG_SYS3(SYS_close_range, lowfd, ~0u, 0);
+}
+
+MG_EXPORT int dup2(int oldfd, int newfd)
+{
+	if (!mg_inside() && oldfd != newfd)
+		mg_log_evacuate(newfd);
+	mg_dup2_fn real = MG_REAL(dup2);
+	return real ? real(oldfd, newfd) : sys_ret(MG_SYS3(SYS_dup3, oldfd, newfd, 0));
+}
+
+MG_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	if (!mg_inside() && oldfd != newfd)
+		mg_log_evacuate(newfd);
+	mg_dup3_fn real = MG_REAL(dup3);
+	return real ? real(oldfd, newfd, flags) : sys_ret(MG_SYS3(SYS_dup3, oldfd, newfd, flags));
+}

@@ -1,0 +1,315 @@
+/*
+ * The open family, creat, fopen/freopen, shm_open: a truncating open of a mapped file is checked
+ * before the real call (O_TRUNC must not happen first); the reopen rule after it.
+ */
+#define _GNU_SOURCE
+#include "check.h"
+#include "config.h"
+#include "fmt.h"
+#include "real.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#ifndef AT_EACCESS
+#define AT_EACCESS 0x200
+#endif
+
+static bool needs_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE; }
+
+static void flags_text(int flags, char *out, size_t cap)
+{
+	struct mg_buf b;
+	mg_buf_init(&b, out, cap);
+	int acc = flags & O_ACCMODE;
+	mg_buf_puts(&b, acc == O_RDONLY ? "O_RDONLY" : acc == O_WRONLY ? "O_WRONLY" : "O_RDWR");
+	if (flags & O_CREAT) mg_buf_puts(&b, "|O_CREAT");
+	if (flags & O_EXCL) mg_buf_puts(&b, "|O_EXCL");
+	if (flags & O_TRUNC) mg_buf_puts(&b, "|O_TRUNC");
+	if (flags & O_APPEND) mg_buf_puts(&b, "|O_APPEND");
+}
+
+/* Would this open cut the file? Checked before the real call. */
+static int open_pre(const char *call, int dirfd, const char *path, int flags, const char *detail)
+{
+	if (!(flags & O_TRUNC) || (flags & O_PATH) || !path || mg_reg_nfiles() == 0 ||
+	    mg_mode() == MG_MODE_OFF)
+		return MG_PROCEED;
+	struct stat st;
+	if (mg_fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_size == 0)
+		return MG_PROCEED;
+	if ((flags & O_CREAT) && (flags & O_EXCL))
+		return MG_PROCEED;              /* fails with EEXIST, truncates nothing */
+	/* O_TRUNC needs write permission; without it the real open fails and truncates nothing. */
+	long acc = MG_SYS4(SYS_faccessat2, dirfd, path, W_OK, AT_EACCESS);
+	if (acc < 0 && acc != -ENOSYS)
+		return MG_PROCEED;
+	char ftext[96];
+	if (!detail) {
+		flags_text(flags, ftext, sizeof ftext);
+		detail = ftext;
+	}
+	struct mg_target t = { call, -1, dirfd, path, detail };
+	return mg_check_resize(&t, &st, 0);
+}
+
+/* After a successful open: the reopen rule. Returns fd, or -1 if refused (fd closed). */
+static int open_post(const char *call, int dirfd, const char *path, int flags, int fd, int pre)
+{
+	if (fd < 0 || pre != MG_PROCEED || mg_cfg.reopen == MG_REOPEN_TRUNC || mg_reg_nfiles() == 0 ||
+	    mg_mode() == MG_MODE_OFF || (flags & O_PATH))
+		return fd;
+	bool writable = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	int saved = errno;
+	struct stat st;
+	if (mg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		errno = saved;
+		return fd;
+	}
+	char ftext[96];
+	flags_text(flags, ftext, sizeof ftext);
+	struct mg_target t = { call, -1, dirfd, path, ftext };
+	if (mg_check_reopen(&t, &st, writable) == MG_REFUSE) {
+		int e = errno;
+		MG_SYS1(SYS_close, fd);
+		errno = e;
+		return -1;
+	}
+	errno = saved;
+	return fd;
+}
+
+static int sys_open(int dirfd, const char *path, int flags, mode_t mode)
+{
+	long r = MG_SYS4(SYS_openat, dirfd, path, flags, mode);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+/* One body for the eight open entry points; the real one is called exactly as the host called us. */
+#define OPEN_BODY(call, dirfd, path, flags, real_call)                                      \
+	do {                                                                                 \
+		if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0) {       \
+			if (MG_REAL(call))                                                   \
+				return real_call;                                            \
+			return sys_open(dirfd, path, flags, mode);                           \
+		}                                                                            \
+		int pre = open_pre(#call, dirfd, path, flags, NULL);                         \
+		if (pre == MG_REFUSE)                                                        \
+			return -1;                                                           \
+		int fd = MG_REAL(call) ? real_call : sys_open(dirfd, path, flags, mode);     \
+		return open_post(#call, dirfd, path, flags, fd, pre);                        \
+	} while (0)
+
+#define GET_MODE(flags)                                  \
+	mode_t mode = 0;                                 \
+	if (needs_mode(flags)) {                         \
+		va_list ap;                              \
+		va_start(ap, flags);                     \
+		mode = (mode_t)va_arg(ap, int);          \
+		va_end(ap);                              \
+	}
+
+MG_EXPORT int open(const char *path, int flags, ...)
+{
+	GET_MODE(flags);
+	OPEN_BODY(open, AT_FDCWD, path, flags, mg_real_open(path, flags, mode));
+}
+
+MG_EXPORT int open64(const char *path, int flags, ...)
+{
+	GET_MODE(flags);
+	OPEN_BODY(open64, AT_FDCWD, path, flags, mg_real_open64(path, flags, mode));
+}
+
+MG_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	GET_MODE(flags);
+	OPEN_BODY(openat, dirfd, path, flags, mg_real_openat(dirfd, path, flags, mode));
+}
+
+MG_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	GET_MODE(flags);
+	OPEN_BODY(openat64, dirfd, path, flags, mg_real_openat64(dirfd, path, flags, mode));
+}
+
+/* The fortify entries: called only without a mode argument (they abort on O_CREAT). */
+MG_EXPORT int __open_2(const char *path, int flags)
+{
+	mode_t mode = 0;
+	OPEN_BODY(__open_2, AT_FDCWD, path, flags, mg_real___open_2(path, flags));
+}
+
+MG_EXPORT int __open64_2(const char *path, int flags)
+{
+	mode_t mode = 0;
+	OPEN_BODY(__open64_2, AT_FDCWD, path, flags, mg_real___open64_2(path, flags));
+}
+
+MG_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	mode_t mode = 0;
+	OPEN_BODY(__openat_2, dirfd, path, flags, mg_real___openat_2(dirfd, path, flags));
+}
+
+MG_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+	mode_t mode = 0;
+	OPEN_BODY(__openat64_2, dirfd, path, flags, mg_real___openat64_2(dirfd, path, flags));
+}
+
+MG_EXPORT int creat(const char *path, mode_t mode)
+{
+	int flags = O_CREAT | O_WRONLY | O_TRUNC;
+	OPEN_BODY(creat, AT_FDCWD, path, flags, mg_real_creat(path, mode));
+}
+
+MG_EXPORT int creat64(const char *path, mode_t mode)
+{
+	int flags = O_CREAT | O_WRONLY | O_TRUNC;
+	OPEN_BODY(creat64, AT_FDCWD, path, flags, mg_real_creat64(path, mode));
+}
+
+/* shm_open's objects live in /dev/shm (glibc's fixed directory). */
+MG_EXPORT int shm_open(const char *name, int flags, mode_t mode)
+{
+	char path[PATH_MAX];
+	const char *rel = name;
+	if (!mg_inside() && name) {
+		struct mg_buf b;
+		mg_buf_init(&b, path, sizeof path);
+		mg_buf_puts(&b, "/dev/shm/");
+		while (*rel == '/')
+			rel++;
+		mg_buf_puts(&b, rel);
+		rel = path;
+	}
+	if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0 || !MG_REAL(shm_open))
+		return MG_REAL(shm_open) ? mg_real_shm_open(name, flags, mode) : (errno = ENOSYS, -1);
+	int pre = open_pre("shm_open", AT_FDCWD, rel, flags, NULL);
+	if (pre == MG_REFUSE)
+		return -1;
+	int fd = mg_real_shm_open(name, flags, mode);
+	return open_post("shm_open", AT_FDCWD, rel, flags, fd, pre);
+}
+
+/* fopen's mode string as open flags. */
+static int fmode_flags(const char *m)
+{
+	int flags;
+	switch (m ? m[0] : 0) {
+	case 'r': flags = O_RDONLY; break;
+	case 'w': flags = O_WRONLY | O_CREAT | O_TRUNC; break;
+	case 'a': flags = O_WRONLY | O_CREAT | O_APPEND; break;
+	default: return -1;     /* the real fopen fails with EINVAL */
+	}
+	for (const char *p = m + 1; *p && *p != ','; p++) {
+		if (*p == '+')
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
+		else if (*p == 'x')
+			flags |= O_EXCL;
+	}
+	return flags;
+}
+
+static FILE *stream_post(const char *call, const char *path, int flags, FILE *f, int pre,
+			 const char *mode)
+{
+	if (!f || pre != MG_PROCEED || mg_cfg.reopen == MG_REOPEN_TRUNC || mg_reg_nfiles() == 0)
+		return f;
+	int saved = errno;
+	struct stat st;
+	int fd = fileno(f);
+	if (fd < 0 || mg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		errno = saved;
+		return f;
+	}
+	struct mg_target t = { call, path ? -1 : fd, AT_FDCWD, path, mode };
+	bool writable = (flags & O_ACCMODE) != O_RDONLY;
+	if (mg_check_reopen(&t, &st, writable) == MG_REFUSE) {
+		int e = errno;
+		fclose(f);
+		errno = e;
+		return NULL;
+	}
+	errno = saved;
+	return f;
+}
+
+static FILE *guarded_fopen(const char *call, mg_fopen_fn real, const char *path, const char *mode)
+{
+	if (!real) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	int flags = fmode_flags(mode);
+	if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0 || flags < 0)
+		return real(path, mode);
+	int pre = open_pre(call, AT_FDCWD, path, flags, mode);
+	if (pre == MG_REFUSE)
+		return NULL;
+	return stream_post(call, path, flags, real(path, mode), pre, mode);
+}
+
+MG_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	return guarded_fopen("fopen", MG_REAL(fopen), path, mode);
+}
+
+MG_EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+	return guarded_fopen("fopen64", MG_REAL(fopen64), path, mode);
+}
+
+/* freopen(NULL, mode, f) reopens f's own file: with "w" that truncates it too. */
+static FILE *guarded_freopen(const char *call, mg_freopen_fn real, const char *path,
+			     const char *mode, FILE *stream)
+{
+	if (!real) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	int flags = fmode_flags(mode);
+	if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0 || flags < 0 || !stream)
+		return real(path, mode, stream);
+	int pre = MG_PROCEED;
+	if (path) {
+		pre = open_pre(call, AT_FDCWD, path, flags, mode);
+	} else if (flags & O_TRUNC) {
+		struct stat st;
+		int fd = fileno(stream);
+		if (fd >= 0 && mg_fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			struct mg_target t = { call, fd, AT_FDCWD, NULL, mode };
+			pre = mg_check_resize(&t, &st, 0);
+		}
+	}
+	if (pre == MG_REFUSE) {
+		/* freopen's failure closes the stream: keep that contract. */
+		int e = errno;
+		fclose(stream);
+		errno = e;
+		return NULL;
+	}
+	FILE *f = real(path, mode, stream);
+	return path ? stream_post(call, path, flags, f, pre, mode) : f;
+}
+
+MG_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+	return guarded_freopen("freopen", MG_REAL(freopen), path, mode, stream);
+}
+
+MG_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+	return guarded_freopen("freopen64", MG_REAL(freopen64), path, mode, stream);
+}
