@@ -18,12 +18,18 @@ typedef int (*getcontext_fn)(unw_context_t *);
 typedef int (*init_local_fn)(unw_cursor_t *, unw_context_t *);
 typedef int (*set_reg_fn)(unw_cursor_t *, int, unw_word_t);
 typedef int (*proc_name_fn)(unw_cursor_t *, char *, size_t, unw_word_t *);
+typedef int (*init_local2_fn)(unw_cursor_t *, unw_context_t *, int);
+typedef int (*step_fn)(unw_cursor_t *);
+typedef int (*get_reg_fn)(unw_cursor_t *, int, unw_word_t *);
 
 static bt_fn p_backtrace;
 static getcontext_fn p_getcontext;
 static init_local_fn p_init_local;
 static set_reg_fn p_set_reg;
 static proc_name_fn p_proc_name;
+static init_local2_fn p_init_local2;
+static step_fn p_step;
+static get_reg_fn p_get_reg;
 static uintptr_t shim_lo, shim_hi;
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
@@ -54,6 +60,9 @@ void mg_bt_init(void)
 	p_init_local = (init_local_fn)dlsym(h, "_ULx86_64_init_local");
 	p_set_reg = (set_reg_fn)dlsym(h, "_ULx86_64_set_reg");
 	p_proc_name = (proc_name_fn)dlsym(h, "_ULx86_64_get_proc_name");
+	p_init_local2 = (init_local2_fn)dlsym(h, "_ULx86_64_init_local2");
+	p_step = (step_fn)dlsym(h, "_ULx86_64_step");
+	p_get_reg = (get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
 	__atomic_store_n(&p_backtrace, (bt_fn)dlsym(h, "unw_backtrace"), __ATOMIC_RELEASE);
 }
 
@@ -74,6 +83,22 @@ void mg_bt_capture(struct mg_stack *st)
 		i++;
 	for (; i < n && st->n < MG_STACK_MAX; i++)
 		st->ip[st->n++] = (uintptr_t)ips[i];
+}
+
+void mg_bt_capture_signal(void *ucontext, struct mg_stack *st)
+{
+	st->n = 0;
+	if (!p_init_local2 || !p_step || !p_get_reg || !ucontext)
+		return;
+	unw_cursor_t c;
+	if (p_init_local2(&c, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME) < 0)
+		return;
+	do {
+		unw_word_t ip = 0;
+		if (p_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
+			break;
+		st->ip[st->n++] = (uintptr_t)ip;
+	} while (st->n < MG_STACK_MAX && p_step(&c) > 0);
 }
 
 /* Symbol names by address, looked up once per report lock holder; the ELF reads are slow. */

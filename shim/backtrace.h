@@ -22,6 +22,8 @@ void mg_bt_init(void) MG_HIDDEN;                 /* constructor time only: dlope
 bool mg_bt_available(void) MG_HIDDEN;
 /* Stack of the caller of the intercepted function: frames inside the shim are dropped. */
 void mg_bt_capture(struct mg_stack *st) MG_HIDDEN;
+/* From a signal handler's ucontext: frame 0 is the interrupted instruction itself. */
+void mg_bt_capture_signal(void *ucontext, struct mg_stack *st) MG_HIDDEN;
 /* Not async-signal-safe (dladdr, ELF reads); callers hold the report lock. */
 void mg_bt_symbolize(uintptr_t ip, struct mg_sym *out) MG_HIDDEN;
 bool mg_bt_in_shim(uintptr_t ip) MG_HIDDEN;

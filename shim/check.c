@@ -3,6 +3,7 @@
 #include "arena.h"
 #include "backtrace.h"
 #include "config.h"
+#include "history.h"
 #include "real.h"
 #include "registry.h"
 #include "report.h"
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 int mg_fstat(int fd, struct stat *st) { return (int)MG_SYS2(SYS_fstat, fd, st); }
@@ -80,6 +82,23 @@ static int finish(struct mg_event *e, bool refuse)
 	return MG_REPORTED;
 }
 
+/* An allowed cut: a SIGBUS that follows can name it. */
+static void remember(const struct mg_event *e)
+{
+	struct mg_trunc_record h;
+	memset(&h, 0, sizeof h);
+	h.dev = e->dev;
+	h.ino = e->ino;
+	h.call = e->call;
+	h.size_before = e->size_before;
+	h.size_after = e->size_after;
+	h.tid = (pid_t)MG_SYS0(SYS_gettid);
+	MG_SYS2(SYS_prctl, PR_GET_NAME, h.thread_name);
+	clock_gettime(CLOCK_REALTIME, &h.time);
+	h.stack = e->stack;
+	mg_history_add(&h);
+}
+
 int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t new_size)
 {
 	uint64_t old_size = (uint64_t)st->st_size;
@@ -123,6 +142,8 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	int r = MG_PROCEED;
 	if (e->nwindows_total) {
 		bool refuse = mg_mode() == MG_MODE_BLOCK;
+		if (!refuse)
+			remember(e);
 		r = finish(e, refuse);
 	} else {
 		mg_pages_free(e, sizeof *e);    /* unmapped meanwhile */

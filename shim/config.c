@@ -13,6 +13,7 @@ struct mg_config mg_cfg = {
 	.format = MG_FORMAT_TEXT,
 	.block_errno = ETXTBSY,
 	.creation_stacks = true,
+	.sigbus = true,
 };
 int mg_cfg_ready;
 
@@ -112,6 +113,9 @@ void mg_config_load(void)
 	const char *v = secure_getenv("MMAPGUARD_CREATION_STACKS");
 	if (v && *v && mg_parse_bool(v, &mg_cfg.creation_stacks) < 0)
 		complain("MMAPGUARD_CREATION_STACKS", v, "1, 0", "1");
+	v = secure_getenv("MMAPGUARD_SIGBUS");
+	if (v && *v && mg_parse_bool(v, &mg_cfg.sigbus) < 0)
+		complain("MMAPGUARD_SIGBUS", v, "1, 0", "1");
 	v = secure_getenv("MMAPGUARD_LOG");
 	if (v && *v && !mg_cfg.secure) {
 		if (strlen(v) < sizeof mg_cfg.log_path)

@@ -16,6 +16,7 @@ struct mg_config {
 	int format;             /* enum mg_format */
 	int block_errno;        /* errno of a refused call (ETXTBSY) */
 	bool creation_stacks;   /* capture the stack at mmap time */
+	bool sigbus;            /* install the SIGBUS reporter (MMAPGUARD_SIGBUS) */
 	bool secure;            /* AT_SECURE: no log path from the environment */
 	char log_path[PATH_MAX];/* empty: stderr */
 };

@@ -6,6 +6,7 @@
 #include "real.h"
 #include "registry.h"
 #include "report.h"
+#include "sigbus.h"
 
 #include <pthread.h>
 
@@ -39,6 +40,7 @@ __attribute__((constructor(101))) static void mg_init(void)
 		mg_config_load();
 	mg_log_init();
 	mg_bt_init();
+	mg_sigbus_init();
 	pthread_atfork(prepare, parent, child);
 	mg_leave();
 }

@@ -16,6 +16,8 @@
 
 /* Caller holds the report lock. Returns 0 or -errno. */
 int mg_log_write(const char *p, size_t n) MG_HIDDEN;
+/* The same from a signal handler: takes no lock, changes no state. */
+int mg_log_write_signal(const char *p, size_t n) MG_HIDDEN;
 /* The guard's own descriptor, -1 if none (async-signal-safe). */
 int mg_log_fd(void) MG_HIDDEN;
 /* dup2/dup3 are about to overwrite fd: move the log away first (async-signal-safe). */

@@ -2,11 +2,13 @@
 #include "registry.h"
 #include "arena.h"
 #include "rule.h"
+#include "real.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 
 /* uthash allocates from the arena (called with the registry lock held) and never exits. */
 static int reg_oom;
@@ -404,6 +406,45 @@ bool mg_reg_find_locked(uintptr_t addr, struct mg_window *out)
 	if (out)
 		*out = n->w;
 	return true;
+}
+
+/*
+ * Lock-free lookup for the SIGBUS handler. Nodes are never unmapped, so a racing read is memory-safe;
+ * the sequence counter says whether the copy is consistent. Steps are bounded because a concurrent
+ * rotation can briefly send a reader the wrong way.
+ */
+int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out)
+{
+	for (int attempt = 0; attempt < 2000; attempt++) {
+		unsigned s1 = __atomic_load_n(&reg_seq, __ATOMIC_ACQUIRE);
+		bool last = attempt == 1999;
+		if ((s1 & 1) && !last) {
+			if (attempt > 100)
+				MG_SYS0(SYS_sched_yield);
+			continue;
+		}
+		struct node *t = __atomic_load_n(&root, __ATOMIC_ACQUIRE), *best = NULL;
+		for (int steps = 0; t && steps < 256; steps++) {
+			if (t->w.start <= addr) {
+				best = t;
+				t = __atomic_load_n(&t->right, __ATOMIC_RELAXED);
+			} else {
+				t = __atomic_load_n(&t->left, __ATOMIC_RELAXED);
+			}
+		}
+		bool hit = false;
+		if (best) {
+			memcpy(out, &best->w, sizeof *out);
+			hit = out->start <= addr && addr < out->end;
+		}
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		unsigned s2 = __atomic_load_n(&reg_seq, __ATOMIC_RELAXED);
+		if (s1 == s2 && !(s1 & 1))
+			return hit ? MG_FIND_EXACT : MG_FIND_NONE;
+		if (last)
+			return hit ? MG_FIND_UNCERTAIN : MG_FIND_NONE;
+	}
+	return MG_FIND_NONE;
 }
 
 bool mg_reg_file_tracked_locked(dev_t dev, ino_t ino)

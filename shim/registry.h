@@ -56,6 +56,9 @@ int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t new
 /* The window containing addr, copied into *out; false if none. */
 bool mg_reg_find_locked(uintptr_t addr, struct mg_window *out) MG_HIDDEN;
 bool mg_reg_file_tracked_locked(dev_t dev, ino_t ino) MG_HIDDEN;
+/* Async-signal-safe lookup without the lock (seqlock read): */
+enum { MG_FIND_NONE = 0, MG_FIND_EXACT = 1, MG_FIND_UNCERTAIN = 2 };
+int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out) MG_HIDDEN;
 
 /*
  * Windows of (dev, ino) cut by old_size -> new_size: copies up to max of them (address order)

@@ -30,7 +30,7 @@ static const char *errno_name(int e)
 	}
 }
 
-static void put_prot(struct mg_buf *b, int prot)
+void mg_report_put_prot(struct mg_buf *b, int prot)
 {
 	if (prot == PROT_NONE) {
 		mg_buf_puts(b, "PROT_NONE");
@@ -55,7 +55,7 @@ static uint64_t window_pages_beyond(const struct mg_event *e, const struct mg_wi
 
 /* ---- JSON ----------------------------------------------------------------------------------- */
 
-static void json_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym)
+void mg_report_json_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym)
 {
 	mg_buf_putc(b, '[');
 	for (uint32_t i = 0; i < st->n; i++) {
@@ -129,7 +129,7 @@ void mg_report_format_json(struct mg_buf *b, const struct mg_event *e, mg_symbol
 	jkey(b, "page_size");
 	mg_buf_u64(b, e->page_size);
 	jkey(b, "backtrace");
-	json_stack(b, &e->stack, sym);
+	mg_report_json_stack(b, &e->stack, sym);
 	jkey(b, "mappings");
 	mg_buf_putc(b, '[');
 	for (size_t i = 0; i < e->nwindows; i++) {
@@ -143,7 +143,7 @@ void mg_report_format_json(struct mg_buf *b, const struct mg_event *e, mg_symbol
 		mg_buf_puts(b, ",\"offset\":");
 		mg_buf_u64(b, w->offset);
 		mg_buf_puts(b, ",\"prot\":\"");
-		put_prot(b, w->prot);
+		mg_report_put_prot(b, w->prot);
 		mg_buf_puts(b, "\",\"shared\":");
 		mg_buf_puts(b, w->shared ? "true" : "false");
 		mg_buf_puts(b, ",\"pages_beyond_eof\":");
@@ -157,7 +157,7 @@ void mg_report_format_json(struct mg_buf *b, const struct mg_event *e, mg_symbol
 		mg_buf_puts(b, ",\"time\":\"");
 		mg_buf_time(b, &w->created);
 		mg_buf_puts(b, "\",\"backtrace\":");
-		json_stack(b, &w->stack, sym);
+		mg_report_json_stack(b, &w->stack, sym);
 		mg_buf_putc(b, '}');
 	}
 	mg_buf_putc(b, ']');
@@ -168,7 +168,7 @@ void mg_report_format_json(struct mg_buf *b, const struct mg_event *e, mg_symbol
 
 /* ---- text ----------------------------------------------------------------------------------- */
 
-static void text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym,
+void mg_report_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym,
 		       const char *indent)
 {
 	if (st->n == 0) {
@@ -233,7 +233,7 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 	mg_buf_puts(b, " at ");
 	mg_buf_time(b, &e->time);
 	mg_buf_puts(b, ":\n");
-	text_stack(b, &e->stack, sym, "    ");
+	mg_report_text_stack(b, &e->stack, sym, "    ");
 	for (size_t i = 0; i < e->nwindows; i++) {
 		const struct mg_window *w = &e->windows[i];
 		mg_buf_puts(b, "mmapguard:   ");
@@ -250,7 +250,7 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 		mg_buf_puts(b, " bytes at file offset ");
 		mg_buf_u64(b, w->offset);
 		mg_buf_puts(b, ", ");
-		put_prot(b, w->prot);
+		mg_report_put_prot(b, w->prot);
 		mg_buf_puts(b, w->shared ? ", MAP_SHARED" : ", MAP_PRIVATE");
 		mg_buf_puts(b, ") ");
 		mg_buf_puts(b, e->window_path[i]);
@@ -267,7 +267,7 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 		mg_buf_puts(b, "\" at ");
 		mg_buf_time(b, &w->created);
 		mg_buf_puts(b, ":\n");
-		text_stack(b, &w->stack, sym, "      ");
+		mg_report_text_stack(b, &w->stack, sym, "      ");
 	}
 	if (e->nwindows < e->nwindows_total) {
 		mg_buf_puts(b, "mmapguard:   ... and ");

@@ -43,6 +43,12 @@ typedef void (*mg_symbolize_fn)(uintptr_t ip, struct mg_sym *out);
 void mg_report_format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym) MG_HIDDEN;
 void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym) MG_HIDDEN;
 
+/* Pieces shared with the SIGBUS report. */
+void mg_report_put_prot(struct mg_buf *b, int prot) MG_HIDDEN;
+void mg_report_json_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym) MG_HIDDEN;
+void mg_report_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym,
+			  const char *indent) MG_HIDDEN;
+
 /* Fill the common fields (pid, tid, thread name, time), resolve window paths, format and write. */
 void mg_report_emit(struct mg_event *e) MG_HIDDEN;
 

@@ -6,6 +6,7 @@
 #include "real.h"
 #include "registry.h"
 #include "rule.h"
+#include "sigbus.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -65,11 +66,11 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 	w->tid = (pid_t)MG_SYS0(SYS_gettid);
 	MG_SYS2(SYS_prctl, PR_GET_NAME, w->thread_name);
 	clock_gettime(CLOCK_REALTIME, &w->created);
-	if (mg_cfg.creation_stacks) {
-		mg_enter();
+	mg_enter();
+	if (mg_cfg.creation_stacks)
 		mg_bt_capture(&w->stack);
-		mg_leave();
-	}
+	mg_sigbus_thread_setup();
+	mg_leave();
 	return true;
 }
 

@@ -1,0 +1,188 @@
+#define _GNU_SOURCE
+#include "procmaps.h"
+#include "real.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+
+static uint64_t parse_hex(const char **pp)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	for (;; p++) {
+		char c = *p;
+		if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F') v = v * 16 + (uint64_t)(c - 'A' + 10);
+		else break;
+	}
+	*pp = p;
+	return v;
+}
+
+static uint64_t parse_dec(const char **pp)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	*pp = p;
+	return v;
+}
+
+/* "start-end perms offset major:minor inode   path" */
+static bool parse_line(const char *p, struct mg_vma *v)
+{
+	v->start = (uintptr_t)parse_hex(&p);
+	if (*p++ != '-')
+		return false;
+	v->end = (uintptr_t)parse_hex(&p);
+	while (*p == ' ') p++;
+	while (*p && *p != ' ') p++;            /* perms */
+	while (*p == ' ') p++;
+	v->offset = parse_hex(&p);
+	while (*p == ' ') p++;
+	unsigned maj = (unsigned)parse_hex(&p);
+	if (*p == ':') p++;
+	unsigned min = (unsigned)parse_hex(&p);
+	v->dev = makedev(maj, min);
+	while (*p == ' ') p++;
+	v->ino = (ino_t)parse_dec(&p);
+	while (*p == ' ') p++;
+	size_t n = strlen(p);
+	if (n >= sizeof v->path)
+		n = sizeof v->path - 1;
+	memcpy(v->path, p, n);
+	v->path[n] = 0;
+	return true;
+}
+
+bool mg_vma_find(uintptr_t addr, struct mg_vma *out)
+{
+	long fd = MG_SYS4(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	char buf[4096];
+	size_t have = 0;
+	bool found = false;
+	for (;;) {
+		long r = MG_SYS3(SYS_read, fd, buf + have, sizeof buf - 1 - have);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while (!found && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			*nl = 0;
+			const char *q = line;
+			uintptr_t lo = (uintptr_t)parse_hex(&q);
+			if (*q == '-') {
+				q++;
+				uintptr_t hi = (uintptr_t)parse_hex(&q);
+				if (addr >= lo && addr < hi)
+					found = parse_line(line, out);
+			}
+			line = nl + 1;
+		}
+		if (found)
+			break;
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof buf - 1)
+			have = 0;               /* an absurdly long line: drop it */
+	}
+	MG_SYS1(SYS_close, fd);
+	return found;
+}
+
+static bool pread_all(long fd, void *dst, size_t n, uint64_t off)
+{
+	return MG_SYS4(SYS_pread64, fd, dst, n, off) == (long)n;
+}
+
+static bool lookup(long fd, const Elf64_Ehdr *eh, uint64_t vaddr, char *name, size_t cap,
+		   uint64_t *sym_off)
+{
+	/* Find .symtab (full) or .dynsym (exported only) and its string table. */
+	Elf64_Shdr symtab = { 0 }, strtab = { 0 };
+	bool have = false;
+	for (int pass = 0; pass < 2 && !have; pass++) {
+		uint32_t want = pass == 0 ? SHT_SYMTAB : SHT_DYNSYM;
+		for (unsigned i = 0; i < eh->e_shnum; i++) {
+			Elf64_Shdr sh;
+			if (!pread_all(fd, &sh, sizeof sh, eh->e_shoff + (uint64_t)i * eh->e_shentsize))
+				return false;
+			if (sh.sh_type != want || sh.sh_entsize != sizeof(Elf64_Sym) ||
+			    sh.sh_link >= eh->e_shnum)
+				continue;
+			if (!pread_all(fd, &strtab, sizeof strtab,
+				       eh->e_shoff + (uint64_t)sh.sh_link * eh->e_shentsize))
+				return false;
+			symtab = sh;
+			have = true;
+			break;
+		}
+	}
+	if (!have)
+		return false;
+	Elf64_Sym syms[64], best = { 0 };
+	bool found = false;
+	uint64_t count = symtab.sh_size / sizeof(Elf64_Sym);
+	for (uint64_t i = 0; i < count; i += 64) {
+		size_t n = count - i < 64 ? (size_t)(count - i) : 64;
+		if (!pread_all(fd, syms, n * sizeof(Elf64_Sym), symtab.sh_offset + i * sizeof(Elf64_Sym)))
+			return false;
+		for (size_t j = 0; j < n; j++) {
+			const Elf64_Sym *s = &syms[j];
+			int type = ELF64_ST_TYPE(s->st_info);
+			if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s->st_shndx == SHN_UNDEF)
+				continue;
+			if (vaddr >= s->st_value && vaddr < s->st_value + (s->st_size ? s->st_size : 1)) {
+				best = *s;
+				found = true;
+			}
+		}
+		if (found)
+			break;
+	}
+	if (!found || best.st_name >= strtab.sh_size)
+		return false;
+	long r = MG_SYS4(SYS_pread64, fd, name, cap - 1, strtab.sh_offset + best.st_name);
+	if (r <= 0)
+		return false;
+	name[r] = 0;
+	name[strnlen(name, (size_t)r)] = 0;
+	*sym_off = vaddr - best.st_value;
+	return name[0] != 0;
+}
+
+bool mg_elf_symbol(const char *path, uint64_t file_off, char *name, size_t cap, uint64_t *sym_off)
+{
+	if (!path[0] || path[0] != '/' || cap < 2)
+		return false;
+	long fd = MG_SYS4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool ok = false;
+	Elf64_Ehdr eh;
+	if (pread_all(fd, &eh, sizeof eh, 0) && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+	    eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr) &&
+	    eh.e_shentsize == sizeof(Elf64_Shdr)) {
+		/* file offset -> link-time address through the PT_LOAD that holds it */
+		for (unsigned i = 0; i < eh.e_phnum; i++) {
+			Elf64_Phdr ph;
+			if (!pread_all(fd, &ph, sizeof ph, eh.e_phoff + (uint64_t)i * sizeof ph))
+				break;
+			if (ph.p_type == PT_LOAD && file_off >= ph.p_offset &&
+			    file_off < ph.p_offset + ph.p_filesz) {
+				ok = lookup(fd, &eh, ph.p_vaddr + (file_off - ph.p_offset), name, cap, sym_off);
+				break;
+			}
+		}
+	}
+	MG_SYS1(SYS_close, fd);
+	return ok;
+}
