@@ -2,8 +2,12 @@
 #include "backtrace.h"
 #include "arena.h"
 #include "fmt.h"
+#include "procmaps.h"
+#include "real.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <link.h>
 #include <string.h>
 #define UNW_LOCAL_ONLY
@@ -14,19 +18,11 @@
 #endif
 
 typedef int (*bt_fn)(void **, int);
-typedef int (*getcontext_fn)(unw_context_t *);
-typedef int (*init_local_fn)(unw_cursor_t *, unw_context_t *);
-typedef int (*set_reg_fn)(unw_cursor_t *, int, unw_word_t);
-typedef int (*proc_name_fn)(unw_cursor_t *, char *, size_t, unw_word_t *);
 typedef int (*init_local2_fn)(unw_cursor_t *, unw_context_t *, int);
 typedef int (*step_fn)(unw_cursor_t *);
 typedef int (*get_reg_fn)(unw_cursor_t *, int, unw_word_t *);
 
 static bt_fn p_backtrace;
-static getcontext_fn p_getcontext;
-static init_local_fn p_init_local;
-static set_reg_fn p_set_reg;
-static proc_name_fn p_proc_name;
 static init_local2_fn p_init_local2;
 static step_fn p_step;
 static get_reg_fn p_get_reg;
@@ -56,10 +52,6 @@ void mg_bt_init(void)
 	void *h = dlopen(MG_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		return;
-	p_getcontext = (getcontext_fn)dlsym(h, "_Ux86_64_getcontext");
-	p_init_local = (init_local_fn)dlsym(h, "_ULx86_64_init_local");
-	p_set_reg = (set_reg_fn)dlsym(h, "_ULx86_64_set_reg");
-	p_proc_name = (proc_name_fn)dlsym(h, "_ULx86_64_get_proc_name");
 	p_init_local2 = (init_local2_fn)dlsym(h, "_ULx86_64_init_local2");
 	p_step = (step_fn)dlsym(h, "_ULx86_64_step");
 	p_get_reg = (get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
@@ -101,7 +93,7 @@ void mg_bt_capture_signal(void *ucontext, struct mg_stack *st)
 	} while (st->n < MG_STACK_MAX && p_step(&c) > 0);
 }
 
-/* Symbol names by address, looked up once per report lock holder; the ELF reads are slow. */
+/* Symbol names by address, cached (callers hold the report lock); the ELF reads are slow. */
 #define SYMCACHE 512
 struct sym_entry {
 	uintptr_t ip;
@@ -111,7 +103,6 @@ static struct sym_entry *symcache;
 
 void mg_bt_symbolize(uintptr_t ip, struct mg_sym *out)
 {
-	memset(out, 0, sizeof *out);
 	if (!symcache)
 		symcache = mg_pages_alloc(SYMCACHE * sizeof *symcache);
 	struct sym_entry *e = symcache ? &symcache[(ip >> 2) % SYMCACHE] : NULL;
@@ -119,46 +110,37 @@ void mg_bt_symbolize(uintptr_t ip, struct mg_sym *out)
 		*out = e->sym;
 		return;
 	}
-	/* ip is a return address: look up ip - 1 so a call at a function's end names the caller */
+	mg_symbolize_signal_safe(ip, out);
+	if (e) {
+		e->ip = ip;
+		e->sym = *out;
+	}
+}
+
+/*
+ * module_offset is the address's offset in the module's ELF file (for PIE programs and shared
+ * libraries the same as ip - load base), so it stays meaningful after the process is gone.
+ * ip is a return address: look up ip - 1 so a call at a function's end names the caller.
+ */
+void mg_symbolize_signal_safe(uintptr_t ip, struct mg_sym *out)
+{
+	memset(out, 0, sizeof *out);
 	uintptr_t q = ip ? ip - 1 : 0;
-	Dl_info di;
-	if (dladdr((void *)q, &di) && di.dli_fname) {
-		size_t len = strlen(di.dli_fname);
-		if (len >= sizeof out->module)
-			len = sizeof out->module - 1;
-		memcpy(out->module, di.dli_fname, len);
-		out->module[len] = 0;
-		out->module_offset = ip - (uintptr_t)di.dli_fbase;
-	}
-	char name[128] = "";
-	unw_word_t off = 0;
-	bool named = false;
-	if (p_getcontext && p_init_local && p_set_reg && p_proc_name) {
-		unw_context_t uc;
-		unw_cursor_t c;
-		if (p_getcontext(&uc) == 0 && p_init_local(&c, &uc) == 0 &&
-		    p_set_reg(&c, UNW_REG_IP, (unw_word_t)q) == 0 &&
-		    p_proc_name(&c, name, sizeof name, &off) == 0 && name[0])
-			named = true;
-	}
-	if (!named && di.dli_sname && (uintptr_t)di.dli_saddr <= q) {
-		size_t len = strlen(di.dli_sname);
-		if (len >= sizeof name)
-			len = sizeof name - 1;
-		memcpy(name, di.dli_sname, len);
-		name[len] = 0;
-		off = q - (uintptr_t)di.dli_saddr;
-		named = true;
-	}
-	if (named) {
+	struct mg_vma v;
+	if (!mg_vma_find(q, &v) || v.path[0] != '/')
+		return;
+	size_t n = strnlen(v.path, sizeof out->module - 1);
+	memcpy(out->module, v.path, n);
+	out->module[n] = 0;
+	uint64_t file_off = q - v.start + v.offset;
+	out->module_offset = file_off + 1;
+	char name[128];
+	uint64_t off;
+	if (mg_elf_symbol(v.path, file_off, name, sizeof name, &off)) {
 		struct mg_buf b;
 		mg_buf_init(&b, out->symbol, sizeof out->symbol);
 		mg_buf_puts(&b, name);
 		mg_buf_putc(&b, '+');
 		mg_buf_hex(&b, off + 1);
-	}
-	if (e) {
-		e->ip = ip;
-		e->sym = *out;
 	}
 }

@@ -14,6 +14,7 @@ struct mg_config mg_cfg = {
 	.block_errno = ETXTBSY,
 	.creation_stacks = true,
 	.sigbus = true,
+	.map_warn_pct = 90,
 };
 int mg_cfg_ready;
 
@@ -70,6 +71,30 @@ int mg_parse_bool(const char *s, bool *out)
 	return 0;
 }
 
+int mg_parse_map_warn(const char *s, int *pct, long *abs)
+{
+	long v = 0;
+	const char *p = s;
+	if (*p < '0' || *p > '9')
+		return -1;
+	while (*p >= '0' && *p <= '9') {
+		v = v * 10 + (*p++ - '0');
+		if (v > 1000000000L)
+			return -1;
+	}
+	if (*p == '%' && p[1] == 0 && v >= 1 && v <= 100) {
+		*pct = (int)v;
+		*abs = 0;
+		return 0;
+	}
+	if (*p == 0 && v > 0) {
+		*pct = 0;
+		*abs = v;
+		return 0;
+	}
+	return -1;
+}
+
 static void complain(const char *var, const char *value, const char *accepted, const char *dflt)
 {
 	struct mg_buf b;
@@ -116,6 +141,17 @@ void mg_config_load(void)
 	v = secure_getenv("MMAPGUARD_SIGBUS");
 	if (v && *v && mg_parse_bool(v, &mg_cfg.sigbus) < 0)
 		complain("MMAPGUARD_SIGBUS", v, "1, 0", "1");
+	v = secure_getenv("MMAPGUARD_MAP_WARN");
+	if (v && *v && mg_parse_map_warn(v, &mg_cfg.map_warn_pct, &mg_cfg.map_warn_abs) < 0)
+		complain("MMAPGUARD_MAP_WARN", v, "a percentage of vm.max_map_count like 90%, or a VMA count",
+			 "90%");
+	v = secure_getenv("MMAPGUARD_MUNMAP_ENOMEM");
+	if (v && *v) {
+		if (strcasecmp(v, "release") == 0)
+			mg_cfg.munmap_release = true;
+		else if (strcasecmp(v, "fail") != 0)
+			complain("MMAPGUARD_MUNMAP_ENOMEM", v, "fail, release", "fail");
+	}
 	v = secure_getenv("MMAPGUARD_LOG");
 	if (v && *v && !mg_cfg.secure) {
 		if (strlen(v) < sizeof mg_cfg.log_path)

@@ -17,6 +17,9 @@ struct mg_config {
 	int block_errno;        /* errno of a refused call (ETXTBSY) */
 	bool creation_stacks;   /* capture the stack at mmap time */
 	bool sigbus;            /* install the SIGBUS reporter (MMAPGUARD_SIGBUS) */
+	int map_warn_pct;       /* MMAPGUARD_MAP_WARN as a percentage of the limit (0: absolute) */
+	long map_warn_abs;      /* MMAPGUARD_MAP_WARN as a VMA count */
+	bool munmap_release;    /* MMAPGUARD_MUNMAP_ENOMEM=release */
 	bool secure;            /* AT_SECURE: no log path from the environment */
 	char log_path[PATH_MAX];/* empty: stderr */
 };
@@ -40,5 +43,7 @@ int mg_parse_reopen(const char *s, int *out) MG_HIDDEN;
 int mg_parse_format(const char *s, int *out) MG_HIDDEN;
 int mg_parse_errno(const char *s, int *out) MG_HIDDEN;
 int mg_parse_bool(const char *s, bool *out) MG_HIDDEN;
+/* "90%" -> pct 90; "60000" -> abs 60000 */
+int mg_parse_map_warn(const char *s, int *pct, long *abs) MG_HIDDEN;
 
 #endif

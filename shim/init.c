@@ -3,6 +3,7 @@
 #include "backtrace.h"
 #include "config.h"
 #include "log.h"
+#include "mapcount.h"
 #include "real.h"
 #include "registry.h"
 #include "report.h"
@@ -41,6 +42,12 @@ __attribute__((constructor(101))) static void mg_init(void)
 	mg_log_init();
 	mg_bt_init();
 	mg_sigbus_init();
+	mg_free_init();
 	pthread_atfork(prepare, parent, child);
 	mg_leave();
+}
+
+__attribute__((destructor)) static void mg_fini(void)
+{
+	mg_mapcount_summary();
 }

@@ -43,31 +43,6 @@ static unsigned app_seq;                /* odd while app_action is being changed
 static MG_TLS bool thread_has_stack;
 static pthread_key_t stack_key;
 
-/* ---- symbolization without locks ----------------------------------------------------------- */
-
-static void symbolize_signal_safe(uintptr_t ip, struct mg_sym *out)
-{
-	memset(out, 0, sizeof *out);
-	uintptr_t q = ip ? ip - 1 : 0;
-	struct mg_vma v;
-	if (!mg_vma_find(q, &v) || !v.path[0] || v.path[0] != '/')
-		return;
-	size_t n = strnlen(v.path, sizeof out->module - 1);
-	memcpy(out->module, v.path, n);
-	out->module[n] = 0;
-	uint64_t file_off = q - v.start + v.offset;
-	out->module_offset = file_off + 1;
-	char name[128];
-	uint64_t off;
-	if (mg_elf_symbol(v.path, file_off, name, sizeof name, &off)) {
-		struct mg_buf b;
-		mg_buf_init(&b, out->symbol, sizeof out->symbol);
-		mg_buf_puts(&b, name);
-		mg_buf_putc(&b, '+');
-		mg_buf_hex(&b, off + 1);
-	}
-}
-
 /* ---- the facts ------------------------------------------------------------------------------ */
 
 struct fault {
@@ -257,7 +232,7 @@ static void format_json(struct mg_buf *b, const struct fault *f)
 	mg_buf_puts(b, "\",\"page_size\":");
 	mg_buf_u64(b, mg_page_size());
 	mg_buf_puts(b, ",\"backtrace\":");
-	mg_report_json_stack(b, &f->stack, symbolize_signal_safe);
+	mg_report_json_stack(b, &f->stack, mg_symbolize_signal_safe);
 	mg_buf_puts(b, ",\"mappings\":[{\"addr\":\"");
 	mg_buf_hex(b, w->start);
 	mg_buf_puts(b, "\",\"length\":");
@@ -279,7 +254,7 @@ static void format_json(struct mg_buf *b, const struct fault *f)
 	mg_buf_puts(b, ",\"time\":\"");
 	mg_buf_time(b, &w->created);
 	mg_buf_puts(b, "\",\"backtrace\":");
-	mg_report_json_stack(b, &w->stack, symbolize_signal_safe);
+	mg_report_json_stack(b, &w->stack, mg_symbolize_signal_safe);
 	mg_buf_puts(b, "}],\"mappings_total\":1,\"truncation\":");
 	if (f->have_trunc) {
 		const struct mg_trunc_record *t = &f->trunc;
@@ -296,7 +271,7 @@ static void format_json(struct mg_buf *b, const struct fault *f)
 		mg_buf_puts(b, ",\"size_after\":");
 		mg_buf_u64(b, t->size_after);
 		mg_buf_puts(b, ",\"backtrace\":");
-		mg_report_json_stack(b, &t->stack, symbolize_signal_safe);
+		mg_report_json_stack(b, &t->stack, mg_symbolize_signal_safe);
 		mg_buf_puts(b, "}");
 	} else {
 		mg_buf_puts(b, "null");
@@ -347,7 +322,7 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	mg_buf_puts(b, " at ");
 	mg_buf_time(b, &f->time);
 	mg_buf_puts(b, ":\n");
-	mg_report_text_stack(b, &f->stack, symbolize_signal_safe, "    ");
+	mg_report_text_stack(b, &f->stack, mg_symbolize_signal_safe, "    ");
 	mg_buf_puts(b, "mmapguard:   mapping ");
 	mg_buf_hex(b, w->start);
 	mg_buf_putc(b, '-');
@@ -364,7 +339,7 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	mg_buf_puts(b, "\" at ");
 	mg_buf_time(b, &w->created);
 	mg_buf_puts(b, ":\n");
-	mg_report_text_stack(b, &w->stack, symbolize_signal_safe, "      ");
+	mg_report_text_stack(b, &w->stack, mg_symbolize_signal_safe, "      ");
 	if (strcmp(f->verdict, "io_error") == 0) {
 		mg_buf_puts(b, "mmapguard:   ");
 		mg_buf_puts(b, io_note);
@@ -384,7 +359,7 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 		mg_buf_puts(b, "\" at ");
 		mg_buf_time(b, &t->time);
 		mg_buf_puts(b, ":\n");
-		mg_report_text_stack(b, &t->stack, symbolize_signal_safe, "      ");
+		mg_report_text_stack(b, &t->stack, mg_symbolize_signal_safe, "      ");
 	} else {
 		mg_buf_puts(b, "mmapguard:   ");
 		mg_buf_puts(b, no_trunc_note);

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "real.h"
 #include "registry.h"
+#include "mapcount.h"
 #include "rule.h"
 #include "sigbus.h"
 
@@ -51,6 +52,25 @@ static void *real_mremap(void *old, size_t oldlen, size_t newlen, int flags, voi
 	return sys_ret_ptr(MG_SYS6(SYS_mremap, old, oldlen, newlen, flags, neu, 0));
 }
 
+/* Every mapping call ends here: the VMA estimate, and the ENOMEM wall. */
+static void *after_mmap(void *r, void *addr, size_t len, int prot, int flags)
+{
+	if (r != MAP_FAILED)
+		mg_mapcount_note(1);
+	else if (errno == ENOMEM)
+		mg_mapcount_enomem("mmap", (uintptr_t)addr, len, prot, flags);
+	return r;
+}
+
+static int after_unmap(int r, void *addr, size_t len)
+{
+	if (r == 0)
+		mg_mapcount_note(1);    /* a hole splits one VMA in two */
+	else if (errno == ENOMEM)
+		r = mg_mapcount_enomem("munmap", (uintptr_t)addr, len, 0, 0);
+	return r;
+}
+
 /* A mapping of a regular file: describe it before the call (stack of the caller, not of ours). */
 static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct mg_window *w)
 {
@@ -81,8 +101,8 @@ static void *guarded_mmap(void *addr, size_t len, int prot, int flags, int fd, o
 	/* MAP_FIXED_NOREPLACE fails rather than replacing: only plain MAP_FIXED overlays. */
 	bool fixed = (flags & MAP_FIXED) != 0;
 	bool anon = (flags & MAP_ANONYMOUS) || fd < 0;
-	if (anon && !fixed)
-		return real_mmap(addr, len, prot, flags, fd, off);   /* allocators: no lock, no work */
+	if (anon && !fixed)     /* allocators: no lock, no work */
+		return after_mmap(real_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
 
 	int saved = errno;
 	struct mg_window w;
@@ -106,7 +126,7 @@ static void *guarded_mmap(void *addr, size_t len, int prot, int flags, int fd, o
 				errno = saved;
 			}
 			mg_reg_unlock();
-			return r;
+			return after_mmap(r, addr, len, prot, flags);
 		}
 		mg_reg_unlock();
 	}
@@ -120,7 +140,7 @@ static void *guarded_mmap(void *addr, size_t len, int prot, int flags, int fd, o
 		mg_reg_unlock();
 		errno = saved;
 	}
-	return r;
+	return after_mmap(r, addr, len, prot, flags);
 }
 
 MG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -135,18 +155,29 @@ MG_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 
 MG_EXPORT int munmap(void *addr, size_t len)
 {
-	if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nmaps() == 0)
+	if (mg_inside() || mg_mode() == MG_MODE_OFF)
 		return real_munmap(addr, len);
+	if (mg_reg_nmaps() == 0)
+		return after_unmap(real_munmap(addr, len), addr, len);
 	uintptr_t a = (uintptr_t)addr, b = a + mg_round_up(len, mg_page_size());
 	mg_reg_lock();
 	if (!mg_reg_overlaps_locked(a, b)) {
 		mg_reg_unlock();
-		return real_munmap(addr, len);
+		return after_unmap(real_munmap(addr, len), addr, len);
 	}
 	int r = real_munmap(addr, len);
 	if (r == 0)
 		mg_reg_remove_locked(a, b);
 	mg_reg_unlock();
+	return after_unmap(r, addr, len);
+}
+
+static void *after_mremap(void *r, void *old, size_t oldlen, size_t newlen)
+{
+	if (r != MAP_FAILED)
+		mg_mapcount_note(2);
+	else if (errno == ENOMEM)
+		mg_mapcount_enomem("mremap", (uintptr_t)old, oldlen, 0, (long)newlen);
 	return r;
 }
 
@@ -159,15 +190,17 @@ MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		neu = va_arg(ap, void *);
 		va_end(ap);
 	}
-	if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nmaps() == 0)
+	if (mg_inside() || mg_mode() == MG_MODE_OFF)
 		return real_mremap(old, oldlen, newlen, flags, neu);
+	if (mg_reg_nmaps() == 0)
+		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen);
 	size_t page = mg_page_size();
 	uintptr_t a = (uintptr_t)old, b = a + (oldlen ? mg_round_up(oldlen, page) : page);
 	uintptr_t na = (uintptr_t)neu, nb = na + mg_round_up(newlen, page);
 	mg_reg_lock();
 	if (!mg_reg_overlaps_locked(a, b) && !((flags & MREMAP_FIXED) && mg_reg_overlaps_locked(na, nb))) {
 		mg_reg_unlock();
-		return real_mremap(old, oldlen, newlen, flags, neu);
+		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen);
 	}
 	void *r = real_mremap(old, oldlen, newlen, flags, neu);
 	if (r != MAP_FAILED) {
@@ -176,5 +209,31 @@ MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		errno = saved;
 	}
 	mg_reg_unlock();
+	return after_mremap(r, old, oldlen, newlen);
+}
+
+static int real_mprotect(void *a, size_t l, int p)
+{
+	mg_mprotect_fn fn = MG_REAL(mprotect);
+	if (fn)
+		return fn(a, l, p);
+	long r = MG_SYS3(SYS_mprotect, a, l, p);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return 0;
+}
+
+/* mprotect changes no file identity; it only splits VMAs (and can hit the wall). */
+MG_EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	int r = real_mprotect(addr, len, prot);
+	if (mg_inside() || mg_mode() == MG_MODE_OFF)
+		return r;
+	if (r == 0)
+		mg_mapcount_note(2);
+	else if (errno == ENOMEM)
+		mg_mapcount_enomem("mprotect", (uintptr_t)addr, len, prot, 0);
 	return r;
 }

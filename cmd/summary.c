@@ -1,0 +1,964 @@
+#define _GNU_SOURCE
+#include "summary.h"
+#include "lines.h"
+#include "symbolize.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- data ----------------------------------------------------------------------------------- */
+
+struct frame {
+	const char *module;             /* interned; NULL if the record named none */
+	uint64_t offset;                /* module_offset, or the ip when there is no module */
+	const char *symbol;             /* the record's own "name+0xoff", first seen */
+	bool symbolized;
+	const char *function, *srcfile; /* from libdwfl */
+	uint64_t function_offset;
+	int line;
+};
+
+struct stack {
+	uint32_t n;
+	struct frame *f[];
+};
+
+struct mapent {
+	struct mapent *next;
+	const char *path, *prot;
+	struct stack *stack;            /* creation stack */
+	bool shared;
+	uint64_t length, offset, pages_beyond_eof;
+	unsigned long count;
+};
+
+struct site {
+	struct site *next;              /* in its file */
+	const char *path, *event, *call, *flags;
+	struct stack *stack;
+	unsigned long count, logged, blocked;
+	const char *errno_names[4];
+	char first[40], last[40];
+	struct ivec pids;
+	bool has_sizes, sizes_vary;
+	uint64_t size_before, size_after;
+	struct mapent *maps, **maps_tail;
+	unsigned long nmaps;
+	uint64_t mappings_total_max;
+	unsigned long records_cut;      /* records that listed fewer windows than mappings_total */
+	unsigned long order;
+};
+
+struct filegrp {
+	struct filegrp *next;
+	const char *path;
+	struct site *sites;
+	unsigned long count, blocked, nsites;
+	struct ivec pids;
+	unsigned long order;
+};
+
+struct field {
+	const char *key;                /* dotted for nested objects */
+	char *json;                     /* value as JSON text */
+	char *text;                     /* value for humans */
+};
+
+struct other {
+	struct other *next;
+	const char *event, *call, *path;
+	struct stack *stack;
+	unsigned long count;
+	char first[40], last[40];
+	struct ivec pids;
+	struct field *fields;           /* of the first record */
+	size_t nfields;
+	unsigned long order;
+};
+
+struct bad {
+	char *file;
+	unsigned long line;
+	const char *why;
+};
+
+struct summary {
+	struct arena arena;
+	struct strtab strings;
+	struct hmap frames, stacks, sites, files, maps, others, pids, vpids;
+	struct filegrp *file_list, **file_tail;
+	struct other *other_list, **other_tail;
+	unsigned long records, violations, blocked, other, malformed, nsites, nfiles, order;
+	struct bad bad[3];
+	size_t nbad;
+	const char *ev_truncate, *ev_reopen;
+	struct jdoc doc;
+	struct symbolizer *sym;
+	const char *cur_file;
+};
+
+struct summary *summary_new(void)
+{
+	struct summary *s = xcalloc(1, sizeof *s);
+	strtab_init(&s->strings, &s->arena);
+	hmap_init(&s->frames, &s->arena);
+	hmap_init(&s->stacks, &s->arena);
+	hmap_init(&s->sites, &s->arena);
+	hmap_init(&s->files, &s->arena);
+	hmap_init(&s->maps, &s->arena);
+	hmap_init(&s->others, &s->arena);
+	hmap_init(&s->pids, &s->arena);
+	hmap_init(&s->vpids, &s->arena);
+	s->file_tail = &s->file_list;
+	s->other_tail = &s->other_list;
+	s->ev_truncate = intern_cstr(&s->strings, "truncate");
+	s->ev_reopen = intern_cstr(&s->strings, "reopen");
+	return s;
+}
+
+void summary_free(struct summary *s)
+{
+	if (!s)
+		return;
+	for (struct filegrp *f = s->file_list; f; f = f->next) {
+		free(f->pids.v);
+		for (struct site *t = f->sites; t; t = t->next)
+			free(t->pids.v);
+	}
+	for (struct other *o = s->other_list; o; o = o->next) {
+		free(o->pids.v);
+		for (size_t i = 0; i < o->nfields; i++) {
+			free((char *)o->fields[i].key);
+			free(o->fields[i].json);
+			free(o->fields[i].text);
+		}
+		free(o->fields);
+	}
+	for (size_t i = 0; i < s->nbad; i++)
+		free(s->bad[i].file);
+	hmap_free(&s->strings.map);
+	hmap_free(&s->frames);
+	hmap_free(&s->stacks);
+	hmap_free(&s->sites);
+	hmap_free(&s->files);
+	hmap_free(&s->maps);
+	hmap_free(&s->others);
+	hmap_free(&s->pids);
+	hmap_free(&s->vpids);
+	jdoc_free(&s->doc);
+	symbolizer_free(s->sym);
+	arena_free(&s->arena);
+	free(s);
+}
+
+/* ---- adding records ------------------------------------------------------------------------- */
+
+static const char *str_field(struct summary *s, const struct jdoc *d, const struct jnode *o,
+			     const char *key)
+{
+	const char *v = jget_str(d, o, key);
+	return v ? intern_cstr(&s->strings, v) : NULL;
+}
+
+static struct frame *intern_frame(struct summary *s, const struct jdoc *d, const struct jnode *fo)
+{
+	struct { const char *module; uint64_t offset; } key = { NULL, 0 };
+	const char *module = jget_str(d, fo, "module");
+	if (module && module[0] && jget_u64(d, fo, "module_offset", &key.offset)) {
+		key.module = intern_cstr(&s->strings, module);
+	} else {
+		key.module = NULL;
+		if (!jget_u64(d, fo, "ip", &key.offset))
+			key.offset = 0;
+	}
+	void **slot = hmap_put(&s->frames, &key, sizeof key);
+	if (!*slot) {
+		struct frame *f = arena_alloc(&s->arena, sizeof *f);
+		memset(f, 0, sizeof *f);
+		f->module = key.module;
+		f->offset = key.offset;
+		f->symbol = str_field(s, d, fo, "symbol");
+		*slot = f;
+	}
+	return *slot;
+}
+
+static struct stack *intern_stack(struct summary *s, const struct jdoc *d, const struct jnode *arr)
+{
+	struct frame *tmp[256];
+	uint32_t n = 0;
+	if (arr && arr->type == J_ARR)
+		for (const struct jnode *c = jchild(d, arr); c && n < 256; c = jnext(d, c))
+			if (c->type == J_OBJ)
+				tmp[n++] = intern_frame(s, d, c);
+	void **slot = hmap_put(&s->stacks, tmp, n * sizeof tmp[0]);
+	if (!*slot) {
+		struct stack *st = arena_alloc(&s->arena, sizeof *st + n * sizeof st->f[0]);
+		st->n = n;
+		memcpy(st->f, tmp, n * sizeof tmp[0]);
+		*slot = st;
+	}
+	return *slot;
+}
+
+static void note_time(char *first, char *last, const char *t)
+{
+	if (!t || strlen(t) >= 40)
+		return;
+	if (!first[0] || strcmp(t, first) < 0)
+		strcpy(first, t);
+	if (!last[0] || strcmp(t, last) > 0)
+		strcpy(last, t);
+}
+
+static void note_pid(struct ivec *v, int pid)
+{
+	if (pid > 0 && (v->n == 0 || v->v[v->n - 1] != pid))
+		ivec_push(v, pid);
+}
+
+static void count_pid(struct hmap *m, int pid)
+{
+	if (pid > 0) {
+		void **slot = hmap_put(m, &pid, sizeof pid);
+		*slot = (void *)1;
+	}
+}
+
+static void add_mapping(struct summary *s, struct site *t, const struct jdoc *d, const struct jnode *mo)
+{
+	struct {
+		struct site *site;
+		const char *path, *prot;
+		struct stack *stack;
+		uint64_t length, offset;
+		int shared;
+	} key;
+	memset(&key, 0, sizeof key);
+	key.site = t;
+	key.path = str_field(s, d, mo, "path");
+	key.prot = str_field(s, d, mo, "prot");
+	key.stack = intern_stack(s, d, jget(d, mo, "backtrace"));
+	jget_u64(d, mo, "length", &key.length);
+	jget_u64(d, mo, "offset", &key.offset);
+	const struct jnode *sh = jget(d, mo, "shared");
+	key.shared = sh && sh->type == J_TRUE;
+	void **slot = hmap_put(&s->maps, &key, sizeof key);
+	struct mapent *m = *slot;
+	if (!m) {
+		m = arena_alloc(&s->arena, sizeof *m);
+		memset(m, 0, sizeof *m);
+		m->path = key.path;
+		m->prot = key.prot;
+		m->stack = key.stack;
+		m->shared = key.shared;
+		m->length = key.length;
+		m->offset = key.offset;
+		*t->maps_tail = m;
+		t->maps_tail = &m->next;
+		t->nmaps++;
+		*slot = m;
+	}
+	m->count++;
+	uint64_t beyond;
+	if (jget_u64(d, mo, "pages_beyond_eof", &beyond) && beyond > m->pages_beyond_eof)
+		m->pages_beyond_eof = beyond;
+}
+
+static void add_violation(struct summary *s, const struct jdoc *d, const struct jnode *r,
+			  const char *event, int pid, const char *time)
+{
+	struct {
+		const char *path, *event, *call, *flags;
+		struct stack *stack;
+	} key;
+	memset(&key, 0, sizeof key);
+	key.path = str_field(s, d, r, "path");
+	if (!key.path)
+		key.path = intern_cstr(&s->strings, "(no path)");
+	key.event = event;
+	key.call = str_field(s, d, r, "call");
+	key.flags = str_field(s, d, r, "flags");
+	key.stack = intern_stack(s, d, jget(d, r, "backtrace"));
+
+	void **fslot = hmap_put(&s->files, &key.path, sizeof key.path);
+	struct filegrp *f = *fslot;
+	if (!f) {
+		f = arena_alloc(&s->arena, sizeof *f);
+		memset(f, 0, sizeof *f);
+		f->path = key.path;
+		f->order = s->nfiles++;
+		*s->file_tail = f;
+		s->file_tail = &f->next;
+		*fslot = f;
+	}
+	void **slot = hmap_put(&s->sites, &key, sizeof key);
+	struct site *t = *slot;
+	if (!t) {
+		t = arena_alloc(&s->arena, sizeof *t);
+		memset(t, 0, sizeof *t);
+		t->path = key.path;
+		t->event = key.event;
+		t->call = key.call;
+		t->flags = key.flags;
+		t->stack = key.stack;
+		t->maps_tail = &t->maps;
+		t->order = s->nsites++;
+		t->next = f->sites;
+		f->sites = t;
+		f->nsites++;
+		*slot = t;
+	}
+	bool blocked = false;
+	const char *action = jget_str(d, r, "action");
+	if (action && strcmp(action, "blocked") == 0)
+		blocked = true;
+	t->count++;
+	f->count++;
+	s->violations++;
+	if (blocked) {
+		t->blocked++;
+		f->blocked++;
+		s->blocked++;
+		const char *en = str_field(s, d, r, "errno_name");
+		for (size_t i = 0; en && i < 4; i++) {
+			if (t->errno_names[i] == en)
+				break;
+			if (!t->errno_names[i]) {
+				t->errno_names[i] = en;
+				break;
+			}
+		}
+	} else {
+		t->logged++;
+	}
+	note_time(t->first, t->last, time);
+	note_pid(&t->pids, pid);
+	note_pid(&f->pids, pid);
+	count_pid(&s->vpids, pid);
+
+	uint64_t before, after;
+	if (jget_u64(d, r, "size_before", &before) && jget_u64(d, r, "size_after", &after)) {
+		if (!t->has_sizes) {
+			t->has_sizes = true;
+			t->size_before = before;
+			t->size_after = after;
+		} else if (before != t->size_before || after != t->size_after) {
+			t->sizes_vary = true;
+		}
+	}
+	const struct jnode *maps = jget(d, r, "mappings");
+	unsigned long listed = 0;
+	if (maps && maps->type == J_ARR)
+		for (const struct jnode *m = jchild(d, maps); m; m = jnext(d, m))
+			if (m->type == J_OBJ) {
+				add_mapping(s, t, d, m);
+				listed++;
+			}
+	uint64_t total;
+	if (jget_u64(d, r, "mappings_total", &total)) {
+		if (total > t->mappings_total_max)
+			t->mappings_total_max = total;
+		if (total > listed)
+			t->records_cut++;
+	}
+}
+
+/* Flatten the fields of a record of another event: scalars, nested objects with dotted keys. */
+static void value_texts(const struct jdoc *d, const struct jnode *v, struct sbuf *json, struct sbuf *text)
+{
+	switch (v->type) {
+	case J_NULL: sb_puts(json, "null"); sb_puts(text, "null"); break;
+	case J_TRUE: sb_puts(json, "true"); sb_puts(text, "true"); break;
+	case J_FALSE: sb_puts(json, "false"); sb_puts(text, "false"); break;
+	case J_NUM: sb_putn(json, v->s, v->len); sb_putn(text, v->s, v->len); break;
+	case J_STR: sb_json_str(json, v->s); sb_puts(text, v->s); break;
+	case J_ARR: {
+		/* Arrays of scalars are kept; arrays of objects are counted. */
+		bool scalars = true;
+		for (const struct jnode *c = jchild(d, v); c; c = jnext(d, c))
+			if (c->type == J_ARR || c->type == J_OBJ)
+				scalars = false;
+		if (!scalars) {
+			sb_printf(json, "%u", v->len);
+			sb_printf(text, "[%u items]", v->len);
+			break;
+		}
+		sb_putc(json, '[');
+		sb_putc(text, '[');
+		for (const struct jnode *c = jchild(d, v); c; c = jnext(d, c)) {
+			value_texts(d, c, json, text);
+			if (c->next != J_NONE) {
+				sb_putc(json, ',');
+				sb_puts(text, ", ");
+			}
+		}
+		sb_putc(json, ']');
+		sb_putc(text, ']');
+		break;
+	}
+	case J_OBJ:
+		break;
+	}
+}
+
+static void collect_fields(struct other *o, const struct jdoc *d, const struct jnode *obj,
+			   const char *prefix, size_t *cap, int depth)
+{
+	static const char *const skip[] = { "event", "call", "path", "pid", "tid", "thread_name", "time",
+					    "backtrace", NULL };
+	for (const struct jnode *c = jchild(d, obj); c; c = jnext(d, c)) {
+		if (!prefix[0]) {
+			bool skipped = false;
+			for (size_t i = 0; skip[i]; i++)
+				if (strcmp(c->key, skip[i]) == 0)
+					skipped = true;
+			if (skipped)
+				continue;
+		}
+		char key[256];
+		snprintf(key, sizeof key, "%s%s%s", prefix, prefix[0] ? "." : "", c->key);
+		if (c->type == J_OBJ && depth < 3) {
+			collect_fields(o, d, c, key, cap, depth + 1);
+			continue;
+		}
+		if (c->type == J_OBJ)
+			continue;
+		struct sbuf json = { 0 }, text = { 0 };
+		value_texts(d, c, &json, &text);
+		if (o->nfields == *cap) {
+			*cap = *cap ? *cap * 2 : 8;
+			o->fields = xrealloc(o->fields, *cap * sizeof *o->fields);
+		}
+		o->fields[o->nfields].key = xstrdup(key);
+		o->fields[o->nfields].json = json.p ? json.p : xstrdup("null");
+		o->fields[o->nfields].text = text.p ? text.p : xstrdup("");
+		o->nfields++;
+	}
+}
+
+static void add_other(struct summary *s, const struct jdoc *d, const struct jnode *r,
+		      const char *event, int pid, const char *time)
+{
+	struct {
+		const char *event, *call, *path;
+		struct stack *stack;
+	} key;
+	memset(&key, 0, sizeof key);
+	key.event = event;
+	key.call = str_field(s, d, r, "call");
+	key.path = str_field(s, d, r, "path");
+	key.stack = intern_stack(s, d, jget(d, r, "backtrace"));
+	void **slot = hmap_put(&s->others, &key, sizeof key);
+	struct other *o = *slot;
+	if (!o) {
+		o = arena_alloc(&s->arena, sizeof *o);
+		memset(o, 0, sizeof *o);
+		o->event = key.event;
+		o->call = key.call;
+		o->path = key.path;
+		o->stack = key.stack;
+		o->order = s->order++;
+		size_t cap = 0;
+		collect_fields(o, d, r, "", &cap, 0);
+		*s->other_tail = o;
+		s->other_tail = &o->next;
+		*slot = o;
+	}
+	o->count++;
+	s->other++;
+	note_time(o->first, o->last, time);
+	note_pid(&o->pids, pid);
+}
+
+void summary_malformed(struct summary *s, const char *file, unsigned long lineno, const char *why)
+{
+	s->malformed++;
+	if (s->nbad < sizeof s->bad / sizeof s->bad[0]) {
+		s->bad[s->nbad].file = xstrdup(file ? file : "-");
+		s->bad[s->nbad].line = lineno;
+		s->bad[s->nbad].why = why;
+		s->nbad++;
+	}
+}
+
+bool summary_add_record(struct summary *s, const struct jdoc *d, const struct jnode *r,
+			const char *file, unsigned long lineno)
+{
+	const char *ev = r && r->type == J_OBJ ? jget_str(d, r, "event") : NULL;
+	if (!ev || !ev[0]) {
+		summary_malformed(s, file, lineno, "not a mmapguard record (no \"event\")");
+		return false;
+	}
+	const char *event = intern_cstr(&s->strings, ev);
+	int64_t pid = 0;
+	if (!jnum_i64(jget(d, r, "pid"), &pid) || pid < 0 || pid > INT32_MAX)
+		pid = 0;
+	const char *time = jget_str(d, r, "time");
+	s->records++;
+	count_pid(&s->pids, (int)pid);
+	if (event == s->ev_truncate || event == s->ev_reopen)
+		add_violation(s, d, r, event, (int)pid, time);
+	else
+		add_other(s, d, r, event, (int)pid, time);
+	return true;
+}
+
+void summary_add_line(struct summary *s, char *line, size_t len, const char *file,
+		      unsigned long lineno)
+{
+	size_t i = 0;
+	while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+		i++;
+	if (i == len)
+		return;
+	const struct jnode *root = json_parse(&s->doc, line, len);
+	if (!root) {
+		summary_malformed(s, file, lineno, s->doc.error ? s->doc.error : "not JSON");
+		return;
+	}
+	summary_add_record(s, &s->doc, root, file, lineno);
+}
+
+static void file_line(void *ctx, char *line, size_t len, unsigned long lineno)
+{
+	struct summary *s = ctx;
+	summary_add_line(s, line, len, s->cur_file, lineno);
+}
+
+int summary_add_file(struct summary *s, const char *path)
+{
+	int fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct linereader lr = { 0 };
+	s->cur_file = path;
+	int r = lr_read(&lr, fd, file_line, s, true);
+	s->cur_file = NULL;
+	lr_free(&lr);
+	close(fd);
+	return r;
+}
+
+void summary_get_counts(const struct summary *s, struct summary_counts *c)
+{
+	c->records = s->records;
+	c->violations = s->violations;
+	c->blocked = s->blocked;
+	c->violation_processes = s->vpids.n;
+	c->other = s->other;
+	c->processes = s->pids.n;
+	c->malformed = s->malformed;
+	c->sites = s->nsites;
+	c->files = s->nfiles;
+}
+
+void summary_other_events(const struct summary *s, char *buf, size_t cap)
+{
+	/* Events in order of first appearance, with their counts. */
+	size_t len = 0;
+	buf[0] = 0;
+	const char *done[64];
+	size_t ndone = 0;
+	for (struct other *o = s->other_list; o; o = o->next) {
+		bool seen = false;
+		for (size_t i = 0; i < ndone; i++)
+			if (done[i] == o->event)
+				seen = true;
+		if (seen || ndone == 64)
+			continue;
+		done[ndone++] = o->event;
+		unsigned long n = 0;
+		for (struct other *p = o; p; p = p->next)
+			if (p->event == o->event)
+				n += p->count;
+		int w = snprintf(buf + len, cap - len, "%s%lu %s", len ? ", " : "", n, o->event);
+		if (w < 0 || (size_t)w >= cap - len)
+			break;
+		len += (size_t)w;
+	}
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+static void symbolize_frame(struct summary *s, struct frame *f, bool enabled)
+{
+	if (f->symbolized)
+		return;
+	f->symbolized = true;
+	if (!enabled || !f->module)
+		return;
+	if (!s->sym)
+		s->sym = symbolizer_new();
+	struct sym_result r;
+	if (!symbolize(s->sym, f->module, f->offset, true, &r))
+		return;
+	if (r.function[0]) {
+		f->function = intern_cstr(&s->strings, r.function);
+		f->function_offset = r.function_offset;
+	}
+	if (r.file[0]) {
+		f->srcfile = intern_cstr(&s->strings, r.file);
+		f->line = r.line;
+	}
+}
+
+static int cmp_files(const void *a, const void *b)
+{
+	const struct filegrp *x = *(struct filegrp *const *)a, *y = *(struct filegrp *const *)b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int cmp_sites(const void *a, const void *b)
+{
+	const struct site *x = *(struct site *const *)a, *y = *(struct site *const *)b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int cmp_others(const void *a, const void *b)
+{
+	const struct other *x = *(struct other *const *)a, *y = *(struct other *const *)b;
+	int c = strcmp(x->event, y->event);
+	if (c)
+		return c;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static struct filegrp **sorted_files(struct summary *s)
+{
+	struct filegrp **v = xmalloc((s->nfiles + 1) * sizeof *v);
+	size_t n = 0;
+	for (struct filegrp *f = s->file_list; f; f = f->next)
+		v[n++] = f;
+	qsort(v, n, sizeof *v, cmp_files);
+	return v;
+}
+
+static struct site **sorted_sites(struct filegrp *f)
+{
+	struct site **v = xmalloc((f->nsites + 1) * sizeof *v);
+	size_t n = 0;
+	for (struct site *t = f->sites; t; t = t->next)
+		v[n++] = t;
+	qsort(v, n, sizeof *v, cmp_sites);
+	return v;
+}
+
+static struct other **sorted_others(struct summary *s, size_t *count)
+{
+	size_t n = 0;
+	for (struct other *o = s->other_list; o; o = o->next)
+		n++;
+	struct other **v = xmalloc((n + 1) * sizeof *v);
+	n = 0;
+	for (struct other *o = s->other_list; o; o = o->next)
+		v[n++] = o;
+	qsort(v, n, sizeof *v, cmp_others);
+	*count = n;
+	return v;
+}
+
+#define TEXT_FRAMES 24
+#define TEXT_PIDS 12
+
+static void text_pids(FILE *out, struct ivec *pids)
+{
+	ivec_sort_unique(pids);
+	for (size_t i = 0; i < pids->n && i < TEXT_PIDS; i++)
+		fprintf(out, "%s%d", i ? ", " : "", pids->v[i]);
+	if (pids->n > TEXT_PIDS)
+		fprintf(out, " and %zu more", pids->n - TEXT_PIDS);
+}
+
+static void text_stack(struct summary *s, FILE *out, struct stack *st, const char *indent, bool sym)
+{
+	if (st->n == 0) {
+		fprintf(out, "%s(no stack recorded)\n", indent);
+		return;
+	}
+	for (uint32_t i = 0; i < st->n && i < TEXT_FRAMES; i++) {
+		struct frame *f = st->f[i];
+		symbolize_frame(s, f, sym);
+		fprintf(out, "%s#%-2u ", indent, i);
+		if (f->function && f->srcfile)
+			fprintf(out, "%s at %s:%d", f->function, f->srcfile, f->line);
+		else if (f->function)
+			fprintf(out, "%s+0x%" PRIx64, f->function, f->function_offset);
+		else if (f->symbol)
+			fprintf(out, "%s", f->symbol);
+		else
+			fprintf(out, "??");
+		if (f->module)
+			fprintf(out, " (%s+0x%" PRIx64 ")\n", f->module, f->offset);
+		else
+			fprintf(out, " (ip 0x%" PRIx64 ")\n", f->offset);
+	}
+	if (st->n > TEXT_FRAMES)
+		fprintf(out, "%s... %u more frame(s)\n", indent, st->n - TEXT_FRAMES);
+}
+
+static const char *plural(unsigned long n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+void summary_print_text(struct summary *s, FILE *out, bool sym)
+{
+	fprintf(out, "mmapguard report: %lu %s (%lu blocked) in %lu %s, at %lu call %s on %lu %s",
+		s->violations, plural(s->violations, "violation", "violations"), s->blocked,
+		(unsigned long)s->vpids.n, plural(s->vpids.n, "process", "processes"),
+		s->nsites, plural(s->nsites, "site", "sites"), s->nfiles, plural(s->nfiles, "file", "files"));
+	if (s->other) {
+		char ev[512];
+		summary_other_events(s, ev, sizeof ev);
+		fprintf(out, "; other events: %s", ev);
+	}
+	fprintf(out, "\n");
+	if (s->malformed) {
+		fprintf(out, "note: %lu malformed %s skipped (", s->malformed,
+			plural(s->malformed, "line", "lines"));
+		for (size_t i = 0; i < s->nbad; i++)
+			fprintf(out, "%s%s:%lu: %s", i ? "; " : "", s->bad[i].file, s->bad[i].line, s->bad[i].why);
+		fprintf(out, "%s)\n", s->malformed > s->nbad ? "; ..." : "");
+	}
+
+	struct filegrp **files = sorted_files(s);
+	unsigned long siteno = 0;
+	for (unsigned long fi = 0; fi < s->nfiles; fi++) {
+		struct filegrp *f = files[fi];
+		fprintf(out, "\n== %s: %lu %s (%lu blocked) in %zu %s\n", f->path, f->count,
+			plural(f->count, "violation", "violations"), f->blocked,
+			(ivec_sort_unique(&f->pids), f->pids.n), plural(f->pids.n, "process", "processes"));
+		struct site **sites = sorted_sites(f);
+		for (unsigned long ti = 0; ti < f->nsites; ti++) {
+			struct site *t = sites[ti];
+			fprintf(out, "\n  [%lu] %s by %s(%s): %lu %s (", ++siteno, t->event,
+				t->call ? t->call : "?", t->flags ? t->flags : "", t->count,
+				plural(t->count, "time", "times"));
+			if (t->logged)
+				fprintf(out, "%lu logged", t->logged);
+			if (t->blocked) {
+				fprintf(out, "%s%lu blocked with", t->logged ? ", " : "", t->blocked);
+				for (size_t i = 0; i < 4 && t->errno_names[i]; i++)
+					fprintf(out, "%s%s", i ? "/" : " ", t->errno_names[i]);
+			}
+			fprintf(out, ")\n      pids: ");
+			text_pids(out, &t->pids);
+			fprintf(out, "\n");
+			if (t->first[0])
+				fprintf(out, "      first: %s  last: %s\n", t->first, t->last);
+			if (t->has_sizes)
+				fprintf(out, "      size: %" PRIu64 " -> %" PRIu64 " bytes%s\n", t->size_before,
+					t->size_after, t->sizes_vary ? " (first seen; sizes vary)" : "");
+			fprintf(out, "      call site:\n");
+			text_stack(s, out, t->stack, "        ", sym);
+			fprintf(out, "      %s (%lu distinct):\n",
+				t->event == s->ev_reopen ? "live mappings" : "endangered mappings", t->nmaps);
+			for (struct mapent *m = t->maps; m; m = m->next) {
+				fprintf(out, "        %lu x %" PRIu64 " bytes at file offset %" PRIu64 ", %s, %s",
+					m->count, m->length, m->offset, m->prot ? m->prot : "?",
+					m->shared ? "MAP_SHARED" : "MAP_PRIVATE");
+				if (t->event != s->ev_reopen)
+					fprintf(out, ", %" PRIu64 " page(s) beyond EOF", m->pages_beyond_eof);
+				if (m->path && m->path != f->path)
+					fprintf(out, ", %s", m->path);
+				fprintf(out, "\n          mapped at:\n");
+				text_stack(s, out, m->stack, "            ", sym);
+			}
+			if (t->records_cut)
+				fprintf(out, "        (%lu record(s) listed only some of their mappings; up to %" PRIu64
+					" were endangered at once)\n", t->records_cut, t->mappings_total_max);
+		}
+		free(sites);
+	}
+	free(files);
+
+	size_t nothers;
+	struct other **others = sorted_others(s, &nothers);
+	const char *cur = NULL;
+	for (size_t i = 0; i < nothers; i++) {
+		struct other *o = others[i];
+		if (o->event != cur) {
+			unsigned long n = 0;
+			for (size_t j = i; j < nothers && others[j]->event == o->event; j++)
+				n += others[j]->count;
+			fprintf(out, "\n== event %s: %lu %s\n", o->event, n, plural(n, "record", "records"));
+			cur = o->event;
+		}
+		fprintf(out, "\n  %lu x %s", o->count, o->event);
+		if (o->call)
+			fprintf(out, " in %s", o->call);
+		if (o->path)
+			fprintf(out, " on %s", o->path);
+		fprintf(out, "\n      pids: ");
+		text_pids(out, &o->pids);
+		fprintf(out, "\n");
+		if (o->first[0])
+			fprintf(out, "      first: %s  last: %s\n", o->first, o->last);
+		if (o->nfields) {
+			fprintf(out, "      fields (first record):");
+			for (size_t k = 0; k < o->nfields; k++)
+				fprintf(out, "%s %s=%s", k ? "," : "", o->fields[k].key, o->fields[k].text);
+			fprintf(out, "\n");
+		}
+		if (o->stack->n) {
+			fprintf(out, "      stack:\n");
+			text_stack(s, out, o->stack, "        ", sym);
+		}
+	}
+	free(others);
+}
+
+/* ---- JSON output ---------------------------------------------------------------------------- */
+
+static void json_pids(struct sbuf *b, struct ivec *pids)
+{
+	ivec_sort_unique(pids);
+	sb_putc(b, '[');
+	for (size_t i = 0; i < pids->n; i++)
+		sb_printf(b, "%s%d", i ? "," : "", pids->v[i]);
+	sb_putc(b, ']');
+}
+
+static void json_stack(struct summary *s, struct sbuf *b, struct stack *st, bool sym)
+{
+	sb_putc(b, '[');
+	for (uint32_t i = 0; i < st->n; i++) {
+		struct frame *f = st->f[i];
+		symbolize_frame(s, f, sym);
+		if (i)
+			sb_putc(b, ',');
+		sb_puts(b, "{\"module\":");
+		sb_json_str(b, f->module);
+		sb_printf(b, ",\"%s\":\"0x%" PRIx64 "\",\"symbol\":", f->module ? "module_offset" : "ip", f->offset);
+		sb_json_str(b, f->symbol);
+		sb_puts(b, ",\"function\":");
+		sb_json_str(b, f->function);
+		sb_puts(b, ",\"file\":");
+		sb_json_str(b, f->srcfile);
+		if (f->srcfile)
+			sb_printf(b, ",\"line\":%d}", f->line);
+		else
+			sb_puts(b, ",\"line\":null}");
+	}
+	sb_putc(b, ']');
+}
+
+static void json_time(struct sbuf *b, const char *key, const char *t)
+{
+	sb_printf(b, ",\"%s\":", key);
+	sb_json_str(b, t[0] ? t : NULL);
+}
+
+void summary_print_json(struct summary *s, FILE *out, bool sym)
+{
+	struct sbuf b = { 0 };
+	sb_printf(&b, "{\"records\":%lu,\"violations\":%lu,\"blocked\":%lu,\"processes\":%zu,"
+		   "\"violation_processes\":%zu,\"other_events\":%lu,\"malformed\":%lu,\"malformed_lines\":[",
+		   s->records, s->violations, s->blocked, s->pids.n, s->vpids.n, s->other, s->malformed);
+	for (size_t i = 0; i < s->nbad; i++) {
+		sb_puts(&b, i ? ",{\"file\":" : "{\"file\":");
+		sb_json_str(&b, s->bad[i].file);
+		sb_printf(&b, ",\"line\":%lu,\"error\":", s->bad[i].line);
+		sb_json_str(&b, s->bad[i].why);
+		sb_putc(&b, '}');
+	}
+	sb_puts(&b, "],\"files\":[");
+	struct filegrp **files = sorted_files(s);
+	for (unsigned long fi = 0; fi < s->nfiles; fi++) {
+		struct filegrp *f = files[fi];
+		sb_puts(&b, fi ? ",{\"path\":" : "{\"path\":");
+		sb_json_str(&b, f->path);
+		sb_printf(&b, ",\"violations\":%lu,\"blocked\":%lu,\"pids\":", f->count, f->blocked);
+		json_pids(&b, &f->pids);
+		sb_puts(&b, ",\"call_sites\":[");
+		struct site **sites = sorted_sites(f);
+		for (unsigned long ti = 0; ti < f->nsites; ti++) {
+			struct site *t = sites[ti];
+			sb_puts(&b, ti ? ",{\"event\":" : "{\"event\":");
+			sb_json_str(&b, t->event);
+			sb_puts(&b, ",\"call\":");
+			sb_json_str(&b, t->call);
+			sb_puts(&b, ",\"flags\":");
+			sb_json_str(&b, t->flags);
+			sb_printf(&b, ",\"count\":%lu,\"logged\":%lu,\"blocked\":%lu,\"errno_names\":[",
+				  t->count, t->logged, t->blocked);
+			for (size_t i = 0; i < 4 && t->errno_names[i]; i++) {
+				if (i)
+					sb_putc(&b, ',');
+				sb_json_str(&b, t->errno_names[i]);
+			}
+			sb_puts(&b, "],\"pids\":");
+			json_pids(&b, &t->pids);
+			json_time(&b, "first_time", t->first);
+			json_time(&b, "last_time", t->last);
+			if (t->has_sizes)
+				sb_printf(&b, ",\"size_before\":%" PRIu64 ",\"size_after\":%" PRIu64 ",\"sizes_vary\":%s",
+					  t->size_before, t->size_after, t->sizes_vary ? "true" : "false");
+			sb_puts(&b, ",\"stack\":");
+			json_stack(s, &b, t->stack, sym);
+			sb_printf(&b, ",\"mappings_total_max\":%" PRIu64 ",\"mappings\":[", t->mappings_total_max);
+			for (struct mapent *m = t->maps; m; m = m->next) {
+				sb_printf(&b, "%s{\"count\":%lu,\"length\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"prot\":",
+					  m == t->maps ? "" : ",", m->count, m->length, m->offset);
+				sb_json_str(&b, m->prot);
+				sb_printf(&b, ",\"shared\":%s,\"pages_beyond_eof\":%" PRIu64 ",\"path\":",
+					  m->shared ? "true" : "false", m->pages_beyond_eof);
+				sb_json_str(&b, m->path);
+				sb_puts(&b, ",\"creation_stack\":");
+				json_stack(s, &b, m->stack, sym);
+				sb_putc(&b, '}');
+			}
+			sb_puts(&b, "]}");
+			if (b.len > (1u << 20)) {
+				fwrite(b.p, 1, b.len, out);
+				sb_clear(&b);
+			}
+		}
+		free(sites);
+		sb_puts(&b, "]}");
+	}
+	free(files);
+	sb_puts(&b, "],\"other\":[");
+	size_t nothers;
+	struct other **others = sorted_others(s, &nothers);
+	for (size_t i = 0; i < nothers; i++) {
+		struct other *o = others[i];
+		sb_puts(&b, i ? ",{\"event\":" : "{\"event\":");
+		sb_json_str(&b, o->event);
+		sb_puts(&b, ",\"call\":");
+		sb_json_str(&b, o->call);
+		sb_puts(&b, ",\"path\":");
+		sb_json_str(&b, o->path);
+		sb_printf(&b, ",\"count\":%lu,\"pids\":", o->count);
+		json_pids(&b, &o->pids);
+		json_time(&b, "first_time", o->first);
+		json_time(&b, "last_time", o->last);
+		sb_puts(&b, ",\"fields\":{");
+		for (size_t k = 0; k < o->nfields; k++) {
+			if (k)
+				sb_putc(&b, ',');
+			sb_json_str(&b, o->fields[k].key);
+			sb_putc(&b, ':');
+			sb_puts(&b, o->fields[k].json);
+		}
+		sb_puts(&b, "},\"stack\":");
+		json_stack(s, &b, o->stack, sym);
+		sb_putc(&b, '}');
+	}
+	free(others);
+	sb_puts(&b, "]}\n");
+	fwrite(b.p, 1, b.len, out);
+	sb_free(&b);
+}

@@ -1,0 +1,372 @@
+#define _GNU_SOURCE
+#include "mapcount.h"
+#include "arena.h"
+#include "backtrace.h"
+#include "config.h"
+#include "fmt.h"
+#include "log.h"
+#include "procmaps.h"
+#include "real.h"
+#include "registry.h"
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+/* Upper bound of the VMA count: last exact count + what the calls since could have added. */
+static long est_upper;
+static long next_check;                 /* est_upper at which to count again */
+static int above;                       /* warned and not yet back below */
+static long limit_cache;
+static unsigned long failures, bytes_kept;
+static long calls_since_exact;          /* mapping calls since the last exact count */
+static long last_exact = -1;
+
+#define MIN_SPACING 1024                /* calls between two exact counts near the threshold */
+
+long mg_mapcount_limit(void)
+{
+	long l = __atomic_load_n(&limit_cache, __ATOMIC_RELAXED);
+	if (l)
+		return l;
+	l = 65530;
+	long fd = MG_SYS4(SYS_openat, AT_FDCWD, "/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC, 0);
+	if (fd >= 0) {
+		char buf[32];
+		long n = MG_SYS3(SYS_read, fd, buf, sizeof buf - 1);
+		if (n > 0) {
+			long v = 0;
+			for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+				v = v * 10 + (buf[i] - '0');
+			if (v > 0)
+				l = v;
+		}
+		MG_SYS1(SYS_close, fd);
+	}
+	__atomic_store_n(&limit_cache, l, __ATOMIC_RELAXED);
+	return l;
+}
+
+/* At the wall every refused call would re-read a /proc/self/maps of max_map_count lines: reuse a
+ * count that at most 64 calls could have changed. */
+static long recent_exact(void)
+{
+	long c = __atomic_load_n(&last_exact, __ATOMIC_RELAXED);
+	if (c >= 0 && __atomic_load_n(&calls_since_exact, __ATOMIC_RELAXED) < 64)
+		return c;
+	return mg_mapcount_exact();
+}
+
+long mg_mapcount_exact(void)
+{
+	long fd = MG_SYS4(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	char buf[16384];
+	long lines = 0, n;
+	while ((n = MG_SYS3(SYS_read, fd, buf, sizeof buf)) > 0)
+		for (long i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	MG_SYS1(SYS_close, fd);
+	__atomic_store_n(&last_exact, lines, __ATOMIC_RELAXED);
+	__atomic_store_n(&calls_since_exact, 0, __ATOMIC_RELAXED);
+	return lines;
+}
+
+static long threshold(void)
+{
+	long lim = mg_mapcount_limit();
+	if (mg_cfg.map_warn_abs)
+		return mg_cfg.map_warn_abs;
+	return lim / 100 * mg_cfg.map_warn_pct + lim % 100 * mg_cfg.map_warn_pct / 100;
+}
+
+/* ---- records -------------------------------------------------------------------------------- */
+
+struct limit_event {
+	const char *event;              /* map_limit, map_count_high, map_limit_summary */
+	const char *call;
+	const char *action;
+	uintptr_t addr;
+	size_t len;
+	long arg3, arg4;
+	long vmas, limit, warn_at;
+	bool from_free;
+	size_t leaked;
+	struct mg_stack stack;
+	const char *explanation, *remedy;
+};
+
+static bool stack_has_free(const struct mg_stack *st)
+{
+	for (uint32_t i = 0; i < st->n && i < 4; i++) {
+		struct mg_sym s;
+		mg_bt_symbolize(st->ip[i], &s);
+		if (strncmp(s.symbol, "free+", 5) == 0 || strncmp(s.symbol, "__libc_free+", 12) == 0 ||
+		    strncmp(s.symbol, "cfree+", 6) == 0 || strncmp(s.symbol, "munmap_chunk+", 13) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void emit(struct limit_event *ev)
+{
+	size_t cap = 128u << 10;
+	char *mem = mg_pages_alloc(cap);
+	if (!mem) {
+		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	struct mg_buf b;
+	mg_buf_init(&b, mem, cap);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	char tname[16] = "";
+	MG_SYS2(SYS_prctl, PR_GET_NAME, tname);
+	long pid = MG_SYS0(SYS_getpid), tid = MG_SYS0(SYS_gettid);
+	bool json = mg_cfg.format == MG_FORMAT_JSON;
+	int oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	mg_report_lock();
+	if (ev->stack.n && !ev->from_free && ev->call && strcmp(ev->call, "munmap") == 0 && stack_has_free(&ev->stack))
+		ev->from_free = true;
+	if (json) {
+		mg_buf_puts(&b, "{\"event\":");
+		mg_buf_jstr(&b, ev->event);
+		mg_buf_puts(&b, ",\"action\":");
+		mg_buf_jstr(&b, ev->action);
+		if (ev->call) {
+			mg_buf_puts(&b, ",\"call\":");
+			mg_buf_jstr(&b, ev->call);
+			mg_buf_puts(&b, ",\"addr\":\"");
+			mg_buf_hex(&b, ev->addr);
+			mg_buf_puts(&b, "\",\"length\":");
+			mg_buf_u64(&b, ev->len);
+			if (strcmp(ev->call, "mmap") == 0 || strcmp(ev->call, "mprotect") == 0) {
+				mg_buf_puts(&b, ",\"prot\":");
+				mg_buf_i64(&b, ev->arg3);
+			}
+			if (strcmp(ev->call, "mmap") == 0 || strcmp(ev->call, "mremap") == 0) {
+				mg_buf_puts(&b, strcmp(ev->call, "mmap") == 0 ? ",\"flags\":" : ",\"new_length\":");
+				mg_buf_i64(&b, ev->arg4);
+			}
+			mg_buf_puts(&b, ",\"errno\":");
+			mg_buf_i64(&b, ENOMEM);
+			mg_buf_puts(&b, ",\"errno_name\":\"ENOMEM\"");
+		}
+		mg_buf_puts(&b, ",\"vma_count\":");
+		mg_buf_i64(&b, ev->vmas);
+		mg_buf_puts(&b, ",\"max_map_count\":");
+		mg_buf_i64(&b, ev->limit);
+		if (ev->warn_at) {
+			mg_buf_puts(&b, ",\"threshold\":");
+			mg_buf_i64(&b, ev->warn_at);
+		}
+		if (ev->from_free || ev->leaked) {
+			mg_buf_puts(&b, ",\"from_free\":");
+			mg_buf_puts(&b, ev->from_free ? "true" : "false");
+			mg_buf_puts(&b, ",\"leaked_bytes\":");
+			mg_buf_u64(&b, ev->leaked);
+		}
+		if (strcmp(ev->event, "map_limit_summary") == 0) {
+			mg_buf_puts(&b, ",\"failures\":");
+			mg_buf_u64(&b, failures);
+			mg_buf_puts(&b, ",\"bytes_not_returned\":");
+			mg_buf_u64(&b, bytes_kept);
+		}
+		mg_buf_puts(&b, ",\"pid\":");
+		mg_buf_i64(&b, pid);
+		mg_buf_puts(&b, ",\"tid\":");
+		mg_buf_i64(&b, tid);
+		mg_buf_puts(&b, ",\"thread_name\":");
+		mg_buf_jstr(&b, tname);
+		mg_buf_puts(&b, ",\"time\":\"");
+		mg_buf_time(&b, &now);
+		mg_buf_puts(&b, "\",\"explanation\":");
+		mg_buf_jstr(&b, ev->explanation);
+		mg_buf_puts(&b, ",\"remedy\":");
+		mg_buf_jstr(&b, ev->remedy);
+		mg_buf_puts(&b, ",\"backtrace\":");
+		mg_report_json_stack(&b, &ev->stack, mg_bt_symbolize);
+		mg_buf_puts(&b, "}\n");
+	} else {
+		mg_buf_puts(&b, "mmapguard: ");
+		mg_buf_puts(&b, ev->event);
+		if (ev->call) {
+			mg_buf_puts(&b, ": ");
+			mg_buf_puts(&b, ev->call);
+			mg_buf_puts(&b, "(");
+			mg_buf_hex(&b, ev->addr);
+			mg_buf_puts(&b, ", ");
+			mg_buf_u64(&b, ev->len);
+			mg_buf_puts(&b, ") failed with ENOMEM");
+			if (strcmp(ev->action, "released") == 0)
+				mg_buf_puts(&b, "; memory released with MADV_DONTNEED, range left reserved");
+		}
+		if (strcmp(ev->event, "map_limit_summary") == 0) {
+			mg_buf_puts(&b, ": ");
+			mg_buf_u64(&b, failures);
+			mg_buf_puts(&b, " mapping call(s) refused; ");
+			mg_buf_u64(&b, bytes_kept);
+			mg_buf_puts(&b, " bytes were not returned to the system");
+		}
+		mg_buf_puts(&b, "\nmmapguard:   the process has ");
+		mg_buf_i64(&b, ev->vmas);
+		mg_buf_puts(&b, " memory mappings; vm.max_map_count is ");
+		mg_buf_i64(&b, ev->limit);
+		if (ev->from_free || ev->leaked) {
+			mg_buf_puts(&b, "\nmmapguard:   this free() leaked ");
+			mg_buf_u64(&b, ev->leaked);
+			mg_buf_puts(&b, " bytes (glibc ignores munmap's failure)");
+		}
+		mg_buf_puts(&b, "\nmmapguard:   ");
+		mg_buf_puts(&b, ev->explanation);
+		mg_buf_puts(&b, "\nmmapguard:   remedy: ");
+		mg_buf_puts(&b, ev->remedy);
+		mg_buf_puts(&b, "\nmmapguard:   thread ");
+		mg_buf_i64(&b, tid);
+		mg_buf_puts(&b, " \"");
+		mg_buf_puts(&b, tname);
+		mg_buf_puts(&b, "\" at ");
+		mg_buf_time(&b, &now);
+		mg_buf_puts(&b, ":\n");
+		if (ev->stack.n)
+			mg_report_text_stack(&b, &ev->stack, mg_bt_symbolize, "    ");
+	}
+	if (mg_log_write(b.p, b.len) == 0)
+		__atomic_add_fetch(&mg_reports_written, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
+	mg_report_unlock();
+	pthread_setcancelstate(oldstate, NULL);
+	mg_pages_free(mem, cap);
+}
+
+static const char limit_expl[] =
+	"the kernel refused the call because it would need one more memory mapping (VMA) than "
+	"vm.max_map_count allows; unmapping part of a mapping splits it in two";
+static const char limit_remedy[] =
+	"raise the limit (sysctl -w vm.max_map_count=262144) or allocate and map in larger chunks";
+
+/* ---- estimate ------------------------------------------------------------------------------- */
+
+static void check_threshold(void)
+{
+	static int checking;
+	if (__atomic_exchange_n(&checking, 1, __ATOMIC_ACQUIRE))
+		return;                 /* another thread is counting */
+	int saved = errno;
+	mg_enter();
+	long exact = mg_mapcount_exact();
+	long warn = threshold();
+	if (exact >= 0) {
+		long lim = mg_mapcount_limit();
+		__atomic_store_n(&est_upper, exact, __ATOMIC_RELAXED);
+		/* Below: the count cannot reach the threshold in fewer calls than half the distance.
+		 * Above: only the drop back below is looked for, and it is not urgent. */
+		long gap = exact < warn ? (warn - exact) / 2 : lim / 16;
+		if (gap < MIN_SPACING)
+			gap = MIN_SPACING;
+		__atomic_store_n(&next_check, exact + gap, __ATOMIC_RELAXED);
+		if (exact >= warn && !above) {
+			above = 1;
+			struct limit_event ev = { .event = "map_count_high", .action = "logged",
+				.vmas = exact, .limit = lim, .warn_at = warn,
+				.explanation = "the process is close to vm.max_map_count: past it, mmap, "
+					       "mprotect and even munmap fail with ENOMEM, and free() silently leaks",
+				.remedy = limit_remedy };
+			mg_bt_capture(&ev.stack);
+			emit(&ev);
+		} else if (exact < warn && above) {
+			above = 0;
+		}
+	}
+	mg_leave();
+	errno = saved;
+	__atomic_store_n(&checking, 0, __ATOMIC_RELEASE);
+}
+
+void mg_mapcount_note(unsigned upper)
+{
+	long e = __atomic_add_fetch(&est_upper, (long)upper, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&calls_since_exact, 1, __ATOMIC_RELAXED);
+	long next = __atomic_load_n(&next_check, __ATOMIC_RELAXED);
+	if (mg_unlikely(e >= next))
+		check_threshold();
+}
+
+int mg_mapcount_enomem(const char *call, uintptr_t addr, size_t len, long arg3, long arg4)
+{
+	int saved = errno;
+	mg_enter();
+	__atomic_add_fetch(&calls_since_exact, 1, __ATOMIC_RELAXED);
+	long vmas = recent_exact(), lim = mg_mapcount_limit();
+	/* mmap's ENOMEM is usually plain memory or address-space exhaustion: only the wall counts. */
+	if (strcmp(call, "munmap") != 0 && vmas >= 0 && vmas < lim - 2) {
+		mg_leave();
+		errno = saved;
+		return -1;
+	}
+	int ret = -1;
+	const char *action = "logged";
+	if (strcmp(call, "munmap") == 0 && mg_cfg.munmap_release) {
+		/* Only anonymous private memory: its pages can be dropped without a split. */
+		struct mg_vma v;
+		bool anon = true;
+		for (uintptr_t a = addr; anon && a < addr + len; a = v.end)
+			anon = mg_vma_find(a, &v) && (v.path[0] == 0 || v.path[0] == '[') && v.ino == 0;
+		if (anon && MG_SYS3(SYS_madvise, addr, len, MADV_DONTNEED) == 0) {
+			ret = 0;
+			action = "released";
+		}
+	}
+	__atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+	if (strcmp(call, "munmap") == 0 && ret != 0)
+		__atomic_add_fetch(&bytes_kept, len, __ATOMIC_RELAXED);
+	struct limit_event ev = { .event = "map_limit", .call = call, .action = action, .addr = addr,
+		.len = len, .arg3 = arg3, .arg4 = arg4, .vmas = vmas, .limit = lim,
+		.explanation = limit_expl, .remedy = limit_remedy };
+	mg_bt_capture(&ev.stack);
+	emit(&ev);
+	mg_leave();
+	errno = ret == 0 ? saved : ENOMEM;
+	return ret;
+}
+
+void mg_mapcount_free_leak(uintptr_t base, size_t len)
+{
+	int saved = errno;
+	mg_enter();
+	long vmas = recent_exact(), lim = mg_mapcount_limit();
+	/* Still mapped after free(): either the munmap failed at the wall, or another thread mapped
+	 * the same range in between. Only the first is possible below the limit's neighbourhood. */
+	if (vmas >= 0 && vmas >= lim - 2) {
+		__atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&bytes_kept, len, __ATOMIC_RELAXED);
+		struct limit_event ev = { .event = "map_limit", .call = "munmap", .action = "logged",
+			.addr = base, .len = len, .vmas = vmas, .limit = lim, .from_free = true,
+			.leaked = len, .explanation = limit_expl, .remedy = limit_remedy };
+		mg_bt_capture(&ev.stack);
+		emit(&ev);
+	}
+	mg_leave();
+	errno = saved;
+}
+
+void mg_mapcount_summary(void)
+{
+	if (!__atomic_load_n(&failures, __ATOMIC_RELAXED))
+		return;
+	mg_enter();
+	struct limit_event ev = { .event = "map_limit_summary", .action = "logged",
+		.vmas = mg_mapcount_exact(), .limit = mg_mapcount_limit(),
+		.explanation = "mapping calls failed at vm.max_map_count during this run",
+		.remedy = limit_remedy };
+	emit(&ev);
+	mg_leave();
+}

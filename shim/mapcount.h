@@ -1,0 +1,30 @@
+/*
+ * The vm.max_map_count wall. The kernel refuses a munmap/mprotect/mremap that would split a VMA
+ * once the process holds max_map_count VMAs; glibc's free() ignores that and leaks the block.
+ * An upper-bound estimate of the VMA count is kept without system calls; /proc/self/maps is read
+ * only when the estimate could have crossed the warning threshold.
+ */
+#ifndef MG_MAPCOUNT_H
+#define MG_MAPCOUNT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "guard.h"
+
+/* A mapping call succeeded: it may have added up to `upper` VMAs. Lock-free. */
+void mg_mapcount_note(unsigned upper) MG_HIDDEN;
+/*
+ * A mapping call failed with ENOMEM: report it (event map_limit). For munmap with the release
+ * mitigation on, returns 0 when the memory was given back with MADV_DONTNEED; else -1.
+ */
+int mg_mapcount_enomem(const char *call, uintptr_t addr, size_t len, long arg3, long arg4) MG_HIDDEN;
+/* glibc's free() of an mmapped chunk left it mapped: report the leak. */
+void mg_mapcount_free_leak(uintptr_t base, size_t len) MG_HIDDEN;
+/* Exact count of this process's VMAs (reads /proc/self/maps); -1 on error. */
+long mg_mapcount_exact(void) MG_HIDDEN;
+long mg_mapcount_limit(void) MG_HIDDEN;
+void mg_free_init(void) MG_HIDDEN;
+/* At exit: a summary line if anything failed. */
+void mg_mapcount_summary(void) MG_HIDDEN;
+
+#endif
