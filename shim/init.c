@@ -8,6 +8,7 @@
 #include "registry.h"
 #include "report.h"
 #include "sigbus.h"
+#include "thread.h"
 
 #include <pthread.h>
 
@@ -28,6 +29,7 @@ static void child(void)
 	mg_reg_atfork_child();
 	mg_report_atfork_child();
 	mg_log_atfork_child();
+	mg_thread_atfork_child();
 }
 
 __attribute__((constructor(101))) static void mg_init(void)

@@ -24,7 +24,6 @@ static long next_check;                 /* est_upper at which to count again */
 static int above;                       /* warned and not yet back below */
 static long limit_cache;
 static unsigned long failures, bytes_kept;
-static long calls_since_exact;          /* mapping calls since the last exact count */
 static long last_exact = -1;
 
 #define MIN_SPACING 1024                /* calls between two exact counts near the threshold */
@@ -53,11 +52,11 @@ long mg_mapcount_limit(void)
 }
 
 /* At the wall every refused call would re-read a /proc/self/maps of max_map_count lines: reuse a
- * count that at most 64 calls could have changed. */
+ * count that the calls since could have changed by at most 64. */
 static long recent_exact(void)
 {
 	long c = __atomic_load_n(&last_exact, __ATOMIC_RELAXED);
-	if (c >= 0 && __atomic_load_n(&calls_since_exact, __ATOMIC_RELAXED) < 64)
+	if (c >= 0 && __atomic_load_n(&est_upper, __ATOMIC_RELAXED) - c < 64)
 		return c;
 	return mg_mapcount_exact();
 }
@@ -74,7 +73,7 @@ long mg_mapcount_exact(void)
 			lines += buf[i] == '\n';
 	MG_SYS1(SYS_close, fd);
 	__atomic_store_n(&last_exact, lines, __ATOMIC_RELAXED);
-	__atomic_store_n(&calls_since_exact, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&est_upper, lines, __ATOMIC_RELAXED);
 	return lines;
 }
 
@@ -294,7 +293,6 @@ static void check_threshold(void)
 void mg_mapcount_note(unsigned upper)
 {
 	long e = __atomic_add_fetch(&est_upper, (long)upper, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&calls_since_exact, 1, __ATOMIC_RELAXED);
 	long next = __atomic_load_n(&next_check, __ATOMIC_RELAXED);
 	if (mg_unlikely(e >= next))
 		check_threshold();
@@ -304,7 +302,7 @@ int mg_mapcount_enomem(const char *call, uintptr_t addr, size_t len, long arg3, 
 {
 	int saved = errno;
 	mg_enter();
-	__atomic_add_fetch(&calls_since_exact, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&est_upper, 1, __ATOMIC_RELAXED);
 	long vmas = recent_exact(), lim = mg_mapcount_limit();
 	/* mmap's ENOMEM is usually plain memory or address-space exhaustion: only the wall counts. */
 	if (strcmp(call, "munmap") != 0 && vmas >= 0 && vmas < lim - 2) {

@@ -8,6 +8,7 @@
 #include "mapcount.h"
 #include "rule.h"
 #include "sigbus.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -83,8 +84,8 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 	w->ino = st.st_ino;
 	w->prot = prot;
 	w->shared = (flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE;
-	w->tid = (pid_t)MG_SYS0(SYS_gettid);
-	MG_SYS2(SYS_prctl, PR_GET_NAME, w->thread_name);
+	w->tid = mg_thread_tid();
+	mg_thread_name(w->thread_name);
 	clock_gettime(CLOCK_REALTIME, &w->created);
 	mg_enter();
 	if (mg_cfg.creation_stacks)

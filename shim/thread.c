@@ -1,0 +1,38 @@
+#define _GNU_SOURCE
+#include "thread.h"
+#include "real.h"
+
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+static MG_TLS pid_t tid;
+static MG_TLS char name[16];
+static MG_TLS long long name_read_ms = -1000000;
+
+pid_t mg_thread_tid(void)
+{
+	if (mg_unlikely(!tid))
+		tid = (pid_t)MG_SYS0(SYS_gettid);
+	return tid;
+}
+
+void mg_thread_name(char out[16])
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (ms - name_read_ms >= 50) {
+		MG_SYS2(SYS_prctl, PR_GET_NAME, name);
+		name[15] = 0;
+		name_read_ms = ms;
+	}
+	memcpy(out, name, 16);
+}
+
+void mg_thread_atfork_child(void)
+{
+	tid = 0;
+	name_read_ms = -1000000;
+}

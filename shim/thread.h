@@ -1,0 +1,17 @@
+/* Who is calling: tid and thread name, cached per thread (each costs a system call otherwise). */
+#ifndef MG_THREAD_H
+#define MG_THREAD_H
+
+#include <sys/types.h>
+#include "guard.h"
+
+pid_t mg_thread_tid(void) MG_HIDDEN;
+/*
+ * The thread's name (16 bytes with NUL). Re-read from the kernel at most every 50 ms: a name set
+ * with pthread_setname_np is seen by mappings created from 50 ms later on.
+ */
+void mg_thread_name(char out[16]) MG_HIDDEN;
+/* fork child: the calling thread has a new tid. */
+void mg_thread_atfork_child(void) MG_HIDDEN;
+
+#endif
