@@ -5,10 +5,13 @@
 #include "check.h"
 #include "config.h"
 #include "registry.h"
+#include "rule.h"
 #include "report.h"
+#include "suppress.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 
 MG_EXPORT int mmapguard_get_mode(void) { return mg_mode(); }
 
@@ -64,4 +67,89 @@ MG_EXPORT unsigned long mmapguard_reports_written(void)
 MG_EXPORT unsigned long mmapguard_reports_dropped(void)
 {
 	return __atomic_load_n(&mg_reports_dropped, __ATOMIC_RELAXED);
+}
+
+/* ---- callback ------------------------------------------------------------------------------- */
+
+static pthread_mutex_t cb_mutex = PTHREAD_MUTEX_INITIALIZER;
+static mmapguard_callback cb_fn;
+static void *cb_arg;
+
+MG_EXPORT int mmapguard_set_callback(mmapguard_callback cb, void *arg)
+{
+	pthread_mutex_lock(&cb_mutex);
+	cb_fn = cb;
+	cb_arg = arg;
+	pthread_mutex_unlock(&cb_mutex);
+	return 0;
+}
+
+void mg_api_notify(const struct mg_event *e)
+{
+	pthread_mutex_lock(&cb_mutex);
+	mmapguard_callback fn = cb_fn;
+	void *arg = cb_arg;
+	pthread_mutex_unlock(&cb_mutex);
+	if (!fn)
+		return;
+	struct mmapguard_mapping maps[MG_REPORT_WINDOWS];
+	uint64_t page = e->page_size;
+	for (size_t i = 0; i < e->nwindows; i++) {
+		const struct mg_window *w = &e->windows[i];
+		maps[i].addr = (void *)w->start;
+		maps[i].length = w->end - w->start;
+		maps[i].offset = w->offset;
+		maps[i].prot = w->prot;
+		maps[i].shared = w->shared;
+		maps[i].pages_beyond_eof = e->has_sizes
+			? mg_rule_pages_beyond(w->offset, w->end - w->start, e->size_after, page) : 0;
+		maps[i].tid = w->tid;
+	}
+	struct mmapguard_violation v = {
+		.event = e->event, .call = e->call, .path = e->path,
+		.dev = (unsigned long long)e->dev, .ino = (unsigned long long)e->ino,
+		.size_before = e->has_sizes ? (long long)e->size_before : -1,
+		.size_after = e->has_sizes ? (long long)e->size_after : -1,
+		.blocked = e->blocked, .err = e->err, .pid = e->pid, .tid = e->tid,
+		.thread_name = e->thread_name, .nmappings = (unsigned)e->nwindows,
+		.nmappings_total = (unsigned)e->nwindows_total, .mappings = maps,
+	};
+	/* The guard stays raised: calls made by the callback go straight to libc. */
+	fn(&v, arg);
+}
+
+/* ---- suppression ---------------------------------------------------------------------------- */
+
+MG_EXPORT void mmapguard_suppress_begin(void) { mg_suppress_scope(1); }
+MG_EXPORT void mmapguard_suppress_end(void) { mg_suppress_scope(-1); }
+
+MG_EXPORT int mmapguard_suppress_path(const char *path)
+{
+	struct stat st;
+	int r = path ? mg_fstatat(AT_FDCWD, path, &st, 0) : -EFAULT;
+	if (r == 0)
+		r = mg_suppress_file(st.st_dev, st.st_ino);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+MG_EXPORT int mmapguard_suppress_fd(int fd)
+{
+	struct stat st;
+	int r = mg_fstat(fd, &st);
+	if (r == 0)
+		r = mg_suppress_file(st.st_dev, st.st_ino);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+MG_EXPORT unsigned long mmapguard_suppressed(void)
+{
+	return __atomic_load_n(&mg_suppressed_count, __ATOMIC_RELAXED);
 }

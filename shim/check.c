@@ -7,6 +7,7 @@
 #include "real.h"
 #include "registry.h"
 #include "report.h"
+#include "suppress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +75,7 @@ static int finish(struct mg_event *e, bool refuse)
 	e->blocked = refuse;
 	e->err = refuse ? mg_cfg.block_errno : 0;
 	mg_report_emit(e);
+	mg_api_notify(e);
 	mg_pages_free(e, sizeof *e);
 	if (refuse) {
 		errno = mg_cfg.block_errno;
@@ -132,8 +134,14 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	e->has_sizes = true;
 	e->size_before = old_size;
 	e->size_after = new_size;
-	mg_bt_capture(&e->stack);
 	target_path(t, e->path, sizeof e->path);
+	if (mg_suppressed(e->dev, e->ino, e->path)) {
+		mg_pages_free(e, sizeof *e);
+		mg_leave();
+		errno = saved;
+		return MG_PROCEED;
+	}
+	mg_bt_capture(&e->stack);
 	mg_reg_lock();
 	e->nwindows_total = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size,
 						     e->windows, MG_REPORT_WINDOWS);
@@ -177,8 +185,14 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 		e->detail = t->detail;
 		e->dev = st->st_dev;
 		e->ino = st->st_ino;
-		mg_bt_capture(&e->stack);
 		target_path(t, e->path, sizeof e->path);
+		if (mg_suppressed(e->dev, e->ino, e->path)) {
+			mg_pages_free(e, sizeof *e);
+			mg_leave();
+			errno = saved;
+			return MG_PROCEED;
+		}
+		mg_bt_capture(&e->stack);
 		mg_reg_lock();
 		e->nwindows_total = mg_reg_windows_locked(st->st_dev, st->st_ino, e->windows,
 							  MG_REPORT_WINDOWS);

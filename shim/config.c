@@ -152,6 +152,13 @@ void mg_config_load(void)
 		else if (strcasecmp(v, "fail") != 0)
 			complain("MMAPGUARD_MUNMAP_ENOMEM", v, "fail, release", "fail");
 	}
+	v = secure_getenv("MMAPGUARD_SUPPRESS");
+	if (v && *v) {
+		if (strlen(v) < sizeof mg_cfg.suppress)
+			memcpy(mg_cfg.suppress, v, strlen(v) + 1);
+		else
+			complain("MMAPGUARD_SUPPRESS", "(too long)", "at most 4095 bytes of globs", "none");
+	}
 	v = secure_getenv("MMAPGUARD_LOG");
 	if (v && *v && !mg_cfg.secure) {
 		if (strlen(v) < sizeof mg_cfg.log_path)

@@ -22,6 +22,7 @@ struct mg_config {
 	bool munmap_release;    /* MMAPGUARD_MUNMAP_ENOMEM=release */
 	bool secure;            /* AT_SECURE: no log path from the environment */
 	char log_path[PATH_MAX];/* empty: stderr */
+	char suppress[4096];    /* MMAPGUARD_SUPPRESS: comma-separated path globs */
 };
 
 extern struct mg_config mg_cfg MG_HIDDEN;
