@@ -178,3 +178,21 @@ int mg_write_all(int fd, const char *p, size_t n)
 	}
 	return 0;
 }
+
+void mg_buf_text(struct mg_buf *b, const char *str)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (const unsigned char *s = (const unsigned char *)str; *s; s++) {
+		if (*s < 0x20 || *s == 0x7f || *s == '\\') {
+			char esc[4] = { '\\', 'x', hex[*s >> 4], hex[*s & 15] };
+			if (*s == '\\')
+				mg_buf_puts(b, "\\\\");
+			else if (*s == '\n')
+				mg_buf_puts(b, "\\n");
+			else
+				mg_buf_putn(b, esc, 4);
+		} else {
+			mg_buf_putc(b, (char)*s);
+		}
+	}
+}

@@ -230,7 +230,7 @@ static void emit(struct limit_event *ev)
 		mg_buf_puts(&b, "\nmmapguard:   thread ");
 		mg_buf_i64(&b, tid);
 		mg_buf_puts(&b, " \"");
-		mg_buf_puts(&b, tname);
+		mg_buf_text(&b, tname);
 		mg_buf_puts(&b, "\" at ");
 		mg_buf_time(&b, &now);
 		mg_buf_puts(&b, ":\n");

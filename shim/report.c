@@ -184,9 +184,9 @@ void mg_report_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbol
 		mg_buf_putc(b, '#');
 		mg_buf_u64(b, i);
 		mg_buf_puts(b, i < 10 ? "  " : " ");
-		mg_buf_puts(b, s.symbol[0] ? s.symbol : "??");
+		mg_buf_text(b, s.symbol[0] ? s.symbol : "??");
 		mg_buf_puts(b, " (");
-		mg_buf_puts(b, s.module[0] ? s.module : "?");
+		mg_buf_text(b, s.module[0] ? s.module : "?");
 		mg_buf_putc(b, '+');
 		mg_buf_hex(b, s.module_offset);
 		mg_buf_puts(b, ") ");
@@ -202,9 +202,9 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 	mg_buf_puts(b, e->call);
 	mg_buf_puts(b, "(");
 	if (e->detail && e->detail[0])
-		mg_buf_puts(b, e->detail);
+		mg_buf_text(b, e->detail);
 	mg_buf_puts(b, cut ? ") would cut a memory-mapped file short: " : ") reopens a memory-mapped file: ");
-	mg_buf_puts(b, e->path);
+	mg_buf_text(b, e->path);
 	mg_buf_puts(b, "\nmmapguard:   file dev ");
 	mg_buf_u64(b, major(e->dev));
 	mg_buf_putc(b, ':');
@@ -227,7 +227,7 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 	mg_buf_puts(b, "\nmmapguard:   called by thread ");
 	mg_buf_i64(b, e->tid);
 	mg_buf_puts(b, " \"");
-	mg_buf_puts(b, e->thread_name);
+	mg_buf_text(b, e->thread_name);
 	mg_buf_puts(b, "\" of pid ");
 	mg_buf_i64(b, e->pid);
 	mg_buf_puts(b, " at ");
@@ -253,7 +253,7 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 		mg_report_put_prot(b, w->prot);
 		mg_buf_puts(b, w->shared ? ", MAP_SHARED" : ", MAP_PRIVATE");
 		mg_buf_puts(b, ") ");
-		mg_buf_puts(b, e->window_path[i]);
+		mg_buf_text(b, e->window_path[i]);
 		mg_buf_putc(b, '\n');
 		if (cut) {
 			mg_buf_puts(b, "mmapguard:     ");
@@ -263,7 +263,7 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 		mg_buf_puts(b, "mmapguard:     mapped by thread ");
 		mg_buf_i64(b, w->tid);
 		mg_buf_puts(b, " \"");
-		mg_buf_puts(b, w->thread_name);
+		mg_buf_text(b, w->thread_name);
 		mg_buf_puts(b, "\" at ");
 		mg_buf_time(b, &w->created);
 		mg_buf_puts(b, ":\n");

@@ -294,7 +294,7 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	mg_buf_puts(b, ") at ");
 	mg_buf_hex(b, f->addr);
 	mg_buf_puts(b, " in a mapping of ");
-	mg_buf_puts(b, path_of(f));
+	mg_buf_text(b, path_of(f));
 	mg_buf_puts(b, "\nmmapguard:   verdict: ");
 	mg_buf_puts(b, f->verdict);
 	mg_buf_puts(b, ": file offset ");
@@ -316,7 +316,7 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	mg_buf_puts(b, ")\nmmapguard:   faulting thread ");
 	mg_buf_i64(b, f->tid);
 	mg_buf_puts(b, " \"");
-	mg_buf_puts(b, f->thread_name);
+	mg_buf_text(b, f->thread_name);
 	mg_buf_puts(b, "\" of pid ");
 	mg_buf_i64(b, f->pid);
 	mg_buf_puts(b, " at ");
@@ -335,7 +335,7 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	mg_buf_puts(b, ") mapped by thread ");
 	mg_buf_i64(b, w->tid);
 	mg_buf_puts(b, " \"");
-	mg_buf_puts(b, w->thread_name);
+	mg_buf_text(b, w->thread_name);
 	mg_buf_puts(b, "\" at ");
 	mg_buf_time(b, &w->created);
 	mg_buf_puts(b, ":\n");
@@ -355,7 +355,7 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 		mg_buf_puts(b, " bytes by thread ");
 		mg_buf_i64(b, t->tid);
 		mg_buf_puts(b, " \"");
-		mg_buf_puts(b, t->thread_name);
+		mg_buf_text(b, t->thread_name);
 		mg_buf_puts(b, "\" at ");
 		mg_buf_time(b, &t->time);
 		mg_buf_puts(b, ":\n");

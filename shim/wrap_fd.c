@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "log.h"
+#include <fcntl.h>
 #include "real.h"
 
 #include <errno.h>
@@ -81,4 +82,26 @@ MG_EXPORT int dup3(int oldfd, int newfd, int flags)
 		mg_log_evacuate(newfd);
 	mg_dup3_fn real = MG_REAL(dup3);
 	return real ? real(oldfd, newfd, flags) : sys_ret(MG_SYS3(SYS_dup3, oldfd, newfd, flags));
+}
+
+/*
+ * libunwind opens a pipe on its first backtrace (to validate addresses) and keeps it: inside the
+ * shim, move both ends out of the program's way so its descriptor numbers stay what they would be
+ * without the guard.
+ */
+MG_EXPORT int pipe2(int fds[2], int flags)
+{
+	mg_pipe2_fn real = MG_REAL(pipe2);
+	int r = real ? real(fds, flags) : sys_ret(MG_SYS2(SYS_pipe2, fds, flags));
+	if (r == 0 && mg_inside()) {
+		for (int i = 0; i < 2; i++) {
+			long high = MG_SYS3(SYS_fcntl, fds[i], (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD,
+					    MG_LOG_FD_MIN + 10);
+			if (high >= 0) {
+				MG_SYS1(SYS_close, fds[i]);
+				fds[i] = (int)high;
+			}
+		}
+	}
+	return r;
 }

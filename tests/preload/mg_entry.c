@@ -675,6 +675,7 @@ static int cmd_script(int argc, char **argv)
 			maps[id].len = (size_t)len;
 			o_int(&o, "id", id);
 			o_hex(&o, "addr", (uintptr_t)maps[id].addr);
+			o_int(&o, "tid", gettid_());
 		} else if (!strcmp(v, "munmap")) {              /* munmap ID PGOFF NPAGES */
 			i = need(i, argc, 3, v);
 			int id = map_id(argv[i - 2]);
@@ -718,6 +719,34 @@ static int cmd_script(int argc, char **argv)
 			o_hex(&o, "addr", (uintptr_t)r);
 			maps[id].addr = r;
 			maps[id].len = newlen;
+		} else if (!strcmp(v, "mremap_part")) {         /* mremap_part ID PGOFF NPAGES NEWID NEWLEN */
+			/* Move part of a mapping to a fixed address; the moved part becomes NEWID. */
+			i = need(i, argc, 5, v);
+			int id = map_id(argv[i - 4]), nid = map_id(argv[i - 1]);
+			char *a = (char *)maps[id].addr + num(argv[i - 3]) * page;
+			size_t oldlen = (size_t)(num(argv[i - 2]) * page), newlen = (size_t)num(argv[i]);
+			void *dest = mmap(NULL, newlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (dest == MAP_FAILED)
+				die("mmap reservation");
+			void *r = do_mremap(a, oldlen, newlen, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+			if (r != dest)
+				die("mremap (part)");
+			maps[nid].addr = r;
+			maps[nid].len = newlen;
+			o_int(&o, "id", nid);
+			o_hex(&o, "addr", (uintptr_t)r);
+		} else if (!strcmp(v, "dup")) {                 /* dup ID NEWID NEWLEN */
+			/* mremap(old, 0, ...): a second mapping of the same shared pages. */
+			i = need(i, argc, 3, v);
+			int id = map_id(argv[i - 2]), nid = map_id(argv[i - 1]);
+			size_t newlen = (size_t)num(argv[i]);
+			void *r = do_mremap(maps[id].addr, 0, newlen, MREMAP_MAYMOVE, NULL);
+			if (r == MAP_FAILED)
+				die("mremap (dup)");
+			maps[nid].addr = r;
+			maps[nid].len = newlen;
+			o_int(&o, "id", nid);
+			o_hex(&o, "addr", (uintptr_t)r);
 		} else if (!strcmp(v, "overlay")) {             /* overlay ID PGOFF NPAGES */
 			i = need(i, argc, 3, v);
 			int id = map_id(argv[i - 2]);
@@ -740,6 +769,9 @@ static int cmd_script(int argc, char **argv)
 			o_int(&o, "size_after", size);
 			o_result(&o, r.ret, r.err);
 			o_int(&o, "size", after.st_size);
+			o_int(&o, "ino", (long long)st.st_ino);
+			o_int(&o, "pid", getpid());
+			o_int(&o, "tid", gettid_());
 			restore_size(fd, st.st_size);
 		} else {
 			die("unknown step %s", v);
@@ -760,10 +792,16 @@ static void report_res(const char *op, struct res r)
 	o_end(&o);
 }
 
+/* errno as it is after the call, success or not (a successful call must leave it alone). */
 static void report_val(const char *op, long long ret, int err)
 {
-	struct res r = { ret, err };
-	report_res(op, r);
+	struct out o;
+	o_begin(&o);
+	o_str(&o, "op", op);
+	o_int(&o, "ret", ret);
+	o_int(&o, "errno", err);
+	o_str(&o, "errno_name", err ? strerrorname_np(err) ? strerrorname_np(err) : "?" : "");
+	o_end(&o);
 }
 
 NOIPA static struct res do_mmap(void *a, size_t len, int prot, int flags, int fd, off_t off)
@@ -870,7 +908,7 @@ static int cmd_errors(int argc, char **argv)
 	report_val("close it (errno kept)", r, errno);
 	errno = EDOM;
 	f = fopen(data, "r");
-	report_val("fopen mapped file r (errno kept)", f ? fileno(f) : -1, errno);
+	report_val("fopen mapped file r: fd number (errno kept)", f ? fileno(f) : -1, errno);
 	if (f)
 		fclose(f);
 	errno = EDOM;
