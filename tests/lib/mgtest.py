@@ -80,7 +80,10 @@ def run(argv, mode="log", env=None, preload=True, fmt="json", timeout=120, input
             records, malformed, text = read_records(logdir)
         else:
             records, malformed = [], []
-            text = "".join(open(os.path.join(logdir, n)).read() for n in os.listdir(logdir))
+            text = ""
+            for n in sorted(os.listdir(logdir)):
+                with open(os.path.join(logdir, n), encoding="utf-8", errors="replace") as f:
+                    text += f.read()
         return Run(proc, records, malformed, text)
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
