@@ -67,14 +67,14 @@ void mg_bt_capture(struct mg_stack *st)
 	void *ips[MG_STACK_MAX + 8];
 	bt_fn bt = __atomic_load_n(&p_backtrace, __ATOMIC_ACQUIRE);
 	st->n = 0;
+	st->pc_first = 0;
 	if (!bt)
 		return;
 	int n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
-	int i = 0;
-	while (i < n && mg_bt_in_shim((uintptr_t)ips[i]))
-		i++;
-	for (; i < n && st->n < MG_STACK_MAX; i++)
-		st->ip[st->n++] = (uintptr_t)ips[i];
+	/* The wrapper frames on top, and the thread-start trampoline at the bottom. */
+	for (int i = 0; i < n && st->n < MG_STACK_MAX; i++)
+		if (!mg_bt_in_shim((uintptr_t)ips[i]))
+			st->ip[st->n++] = (uintptr_t)ips[i];
 }
 
 void mg_bt_capture_signal(void *ucontext, struct mg_stack *st)
@@ -85,6 +85,7 @@ void mg_bt_capture_signal(void *ucontext, struct mg_stack *st)
 	unw_cursor_t c;
 	if (p_init_local2(&c, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME) < 0)
 		return;
+	st->pc_first = 1;
 	do {
 		unw_word_t ip = 0;
 		if (p_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
@@ -97,22 +98,24 @@ void mg_bt_capture_signal(void *ucontext, struct mg_stack *st)
 #define SYMCACHE 512
 struct sym_entry {
 	uintptr_t ip;
+	bool exact;
 	struct mg_sym sym;
 };
 static struct sym_entry *symcache;
 
-void mg_bt_symbolize(uintptr_t ip, struct mg_sym *out)
+void mg_bt_symbolize(uintptr_t ip, bool exact, struct mg_sym *out)
 {
 	if (!symcache)
 		symcache = mg_pages_alloc(SYMCACHE * sizeof *symcache);
 	struct sym_entry *e = symcache ? &symcache[(ip >> 2) % SYMCACHE] : NULL;
-	if (e && e->ip == ip) {
+	if (e && e->ip == ip && e->exact == exact) {
 		*out = e->sym;
 		return;
 	}
-	mg_symbolize_signal_safe(ip, out);
+	mg_symbolize_signal_safe(ip, exact, out);
 	if (e) {
 		e->ip = ip;
+		e->exact = exact;
 		e->sym = *out;
 	}
 }
@@ -120,12 +123,12 @@ void mg_bt_symbolize(uintptr_t ip, struct mg_sym *out)
 /*
  * module_offset is the address's offset in the module's ELF file (for PIE programs and shared
  * libraries the same as ip - load base), so it stays meaningful after the process is gone.
- * ip is a return address: look up ip - 1 so a call at a function's end names the caller.
+ * A return address is looked up as ip - 1, so a call at a function's end names the caller.
  */
-void mg_symbolize_signal_safe(uintptr_t ip, struct mg_sym *out)
+void mg_symbolize_signal_safe(uintptr_t ip, bool exact, struct mg_sym *out)
 {
 	memset(out, 0, sizeof *out);
-	uintptr_t q = ip ? ip - 1 : 0;
+	uintptr_t q = ip && !exact ? ip - 1 : ip;
 	struct mg_vma v;
 	if (!mg_vma_find(q, &v) || v.path[0] != '/')
 		return;
@@ -133,7 +136,7 @@ void mg_symbolize_signal_safe(uintptr_t ip, struct mg_sym *out)
 	memcpy(out->module, v.path, n);
 	out->module[n] = 0;
 	uint64_t file_off = q - v.start + v.offset;
-	out->module_offset = file_off + 1;
+	out->module_offset = file_off + (q != ip);
 	char name[128];
 	uint64_t off;
 	if (mg_elf_symbol(v.path, file_off, name, sizeof name, &off)) {
@@ -141,6 +144,6 @@ void mg_symbolize_signal_safe(uintptr_t ip, struct mg_sym *out)
 		mg_buf_init(&b, out->symbol, sizeof out->symbol);
 		mg_buf_puts(&b, name);
 		mg_buf_putc(&b, '+');
-		mg_buf_hex(&b, off + 1);
+		mg_buf_hex(&b, off + (q != ip));
 	}
 }

@@ -25,9 +25,10 @@ void mg_bt_capture(struct mg_stack *st) MG_HIDDEN;
 /* From a signal handler's ucontext: frame 0 is the interrupted instruction itself. */
 void mg_bt_capture_signal(void *ucontext, struct mg_stack *st) MG_HIDDEN;
 /* Cached; callers hold the report lock. */
-void mg_bt_symbolize(uintptr_t ip, struct mg_sym *out) MG_HIDDEN;
+void mg_bt_symbolize(uintptr_t ip, bool exact, struct mg_sym *out) MG_HIDDEN;
+/* exact: ip is an instruction address (a fault), not a return address. */
 /* Uncached, async-signal-safe: /proc/self/maps and the ELF symbol table, raw syscalls only. */
-void mg_symbolize_signal_safe(uintptr_t ip, struct mg_sym *out) MG_HIDDEN;
+void mg_symbolize_signal_safe(uintptr_t ip, bool exact, struct mg_sym *out) MG_HIDDEN;
 bool mg_bt_in_shim(uintptr_t ip) MG_HIDDEN;
 
 #endif

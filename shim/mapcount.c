@@ -105,7 +105,7 @@ static bool stack_has_free(const struct mg_stack *st)
 {
 	for (uint32_t i = 0; i < st->n && i < 4; i++) {
 		struct mg_sym s;
-		mg_bt_symbolize(st->ip[i], &s);
+		mg_bt_symbolize(st->ip[i], false, &s);
 		if (strncmp(s.symbol, "free+", 5) == 0 || strncmp(s.symbol, "__libc_free+", 12) == 0 ||
 		    strncmp(s.symbol, "cfree+", 6) == 0 || strncmp(s.symbol, "munmap_chunk+", 13) == 0)
 			return true;

@@ -2,6 +2,7 @@
 #ifndef MG_REAL_H
 #define MG_REAL_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stddef.h>

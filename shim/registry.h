@@ -18,7 +18,8 @@
 #define MG_STACK_MAX 24
 
 struct mg_stack {
-	uint32_t n;
+	uint16_t n;
+	uint16_t pc_first;              /* frame 0 is the interrupted instruction, not a return address */
 	uintptr_t ip[MG_STACK_MAX];
 };
 

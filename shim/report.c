@@ -60,7 +60,7 @@ void mg_report_json_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbol
 	mg_buf_putc(b, '[');
 	for (uint32_t i = 0; i < st->n; i++) {
 		struct mg_sym s;
-		sym(st->ip[i], &s);
+		sym(st->ip[i], i == 0 && st->pc_first, &s);
 		if (i)
 			mg_buf_putc(b, ',');
 		mg_buf_puts(b, "{\"ip\":\"");
@@ -178,7 +178,7 @@ void mg_report_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbol
 	}
 	for (uint32_t i = 0; i < st->n; i++) {
 		struct mg_sym s;
-		sym(st->ip[i], &s);
+		sym(st->ip[i], i == 0 && st->pc_first, &s);
 		mg_buf_puts(b, "mmapguard: ");
 		mg_buf_puts(b, indent);
 		mg_buf_putc(b, '#');

@@ -37,7 +37,7 @@ struct mg_event {
 };
 
 /* A symbolizer: fills *out for ip. The formatter never symbolizes by itself. */
-typedef void (*mg_symbolize_fn)(uintptr_t ip, struct mg_sym *out);
+typedef void (*mg_symbolize_fn)(uintptr_t ip, bool exact, struct mg_sym *out);
 
 /* Format e into b: JSON Lines (one line) or the text block. Async-signal-safe given a safe symbolizer. */
 void mg_report_format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym) MG_HIDDEN;

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -36,7 +37,9 @@
 
 #define ALTSTACK_SIZE (128u << 10)
 
-static bool installed;                  /* our handler is the kernel's disposition for SIGBUS */
+static bool installed;                  /* the guard answers sigaction(SIGBUS) for the program */
+static bool kernel_ignores;             /* the program chose SIG_IGN: the kernel holds that */
+static struct sigaction ours;
 static struct sigaction app_action;     /* what the program installed (or found at load) */
 static unsigned app_seq;                /* odd while app_action is being changed */
 
@@ -389,6 +392,28 @@ static void write_app_action(const struct sigaction *in)
 	__atomic_add_fetch(&app_seq, 1, __ATOMIC_RELEASE);
 }
 
+/*
+ * An ignored SIGBUS must stay ignored across execve, which only the kernel's own disposition
+ * does: while the program ignores SIGBUS the kernel holds SIG_IGN (a fault then kills the process
+ * as it would without the guard, unreported).
+ */
+static void sync_kernel(const struct sigaction *app)
+{
+	mg_sigaction_fn real = MG_REAL(sigaction);
+	bool ign = !(app->sa_flags & SA_SIGINFO) && app->sa_handler == SIG_IGN;
+	if (!real || ign == kernel_ignores)
+		return;
+	if (ign) {
+		struct sigaction a;
+		memset(&a, 0, sizeof a);
+		a.sa_handler = SIG_IGN;
+		real(SIGBUS, &a, NULL);
+	} else {
+		real(SIGBUS, &ours, NULL);
+	}
+	kernel_ignores = ign;
+}
+
 static void set_default(void)
 {
 	struct sigaction dfl;
@@ -428,24 +453,30 @@ static bool chain(int sig, siginfo_t *si, void *uc)
 	return true;
 }
 
+#define SCRATCH (64u << 10)
+
 static void handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
 	mg_enter();
-	struct fault f;
-	memset(&f, 0, sizeof f);
+	struct mg_window w;
 	if (si && si->si_code > 0 && mg_reg_nmaps()) {
-		f.registry = mg_reg_find_signal_safe((uintptr_t)si->si_addr, &f.w);
-		if (f.registry != MG_FIND_NONE) {
-			gather(&f, si, uc);
-			char mem[48 << 10];
+		int found = mg_reg_find_signal_safe((uintptr_t)si->si_addr, &w);
+		/* The record and its buffer live in fresh pages (a raw mmap is async-signal-safe):
+		 * the faulting thread may have a small stack and no alternate one. */
+		struct fault *f = found != MG_FIND_NONE ? mg_pages_alloc(SCRATCH) : NULL;
+		if (f) {
+			f->registry = found;
+			f->w = w;
+			gather(f, si, uc);
 			struct mg_buf b;
-			mg_buf_init(&b, mem, sizeof mem);
+			mg_buf_init(&b, (char *)(f + 1), SCRATCH - sizeof *f);
 			if (mg_cfg.format == MG_FORMAT_JSON)
-				format_json(&b, &f);
+				format_json(&b, f);
 			else
-				format_text(&b, &f);
+				format_text(&b, f);
 			mg_log_write_signal(b.p, b.len);
+			mg_pages_free(f, SCRATCH);
 		}
 	}
 	mg_leave();
@@ -500,7 +531,7 @@ void mg_sigbus_init(void)
 	mg_sigaction_fn real = MG_REAL(sigaction);
 	if (!real)
 		return;
-	struct sigaction ours, prev;
+	struct sigaction prev;
 	memset(&ours, 0, sizeof ours);
 	ours.sa_sigaction = handler;
 	ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
@@ -509,6 +540,7 @@ void mg_sigbus_init(void)
 		return;
 	write_app_action(&prev);
 	__atomic_store_n(&installed, true, __ATOMIC_RELEASE);
+	sync_kernel(&prev);
 	pthread_key_create(&stack_key, free_stack);
 	mg_sigbus_thread_setup();
 }
@@ -527,21 +559,104 @@ MG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	/* The kernel keeps our handler; the program sees and changes only its own. */
 	if (old)
 		read_app_action(old);
-	if (act)
+	if (act) {
 		write_app_action(act);
+		sync_kernel(act);
+	}
 	return 0;
+}
+
+/* signal(), bsd_signal(), sysv_signal(), sigset(): glibc reaches its internal sigaction. */
+static __sighandler_t emulate(__sighandler_t h, int flags, bool unblock)
+{
+	struct sigaction a, old;
+	memset(&a, 0, sizeof a);
+	a.sa_handler = h;
+	a.sa_flags = flags;
+	read_app_action(&old);
+	write_app_action(&a);
+	sync_kernel(&a);
+	if (unblock) {
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
+	return old.sa_handler;
+}
+
+static bool emulating(int sig)
+{
+	return sig == SIGBUS && !mg_inside() && __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
 }
 
 MG_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 {
 	mg_signal_fn real = MG_REAL(signal);
-	if (sig != SIGBUS || mg_inside() || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+	if (!emulating(sig))
 		return real ? real(sig, h) : SIG_ERR;
-	struct sigaction a, old;
-	memset(&a, 0, sizeof a);
-	a.sa_handler = h;
-	a.sa_flags = SA_RESTART;        /* glibc's signal() has BSD semantics */
-	read_app_action(&old);
-	write_app_action(&a);
-	return old.sa_handler;
+	return emulate(h, SA_RESTART, false);    /* glibc's signal() has BSD semantics */
+}
+
+MG_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
+{
+	if (!emulating(sig)) {
+		mg_bsd_signal_fn real = MG_REAL(bsd_signal);
+		return real ? real(sig, h) : SIG_ERR;
+	}
+	return emulate(h, SA_RESTART, false);
+}
+
+MG_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
+{
+	if (!emulating(sig)) {
+		mg_sysv_signal_fn real = MG_REAL(sysv_signal);
+		return real ? real(sig, h) : SIG_ERR;
+	}
+	return emulate(h, SA_RESETHAND | SA_NODEFER, false);
+}
+
+MG_EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
+{
+	if (!emulating(sig) || h == SIG_HOLD) {
+		mg_sigset_fn real = MG_REAL(sigset);
+		return real ? real(sig, h) : SIG_ERR;
+	}
+	sigset_t cur;
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	__sighandler_t old = emulate(h, 0, true);
+	return sigismember(&cur, SIGBUS) ? SIG_HOLD : old;
+}
+
+/* ---- threads: an alternate signal stack from their first instruction ------------------------ */
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *thread_start(void *p)
+{
+	struct start s = *(struct start *)p;
+	free(p);
+	mg_sigbus_thread_setup();
+	return s.fn(s.arg);
+}
+
+MG_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	mg_pthread_create_fn real = MG_REAL(pthread_create);
+	if (!real)
+		return EAGAIN;
+	if (mg_inside() || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+		return real(t, attr, fn, arg);
+	struct start *s = malloc(sizeof *s);
+	if (!s)
+		return real(t, attr, fn, arg);
+	s->fn = fn;
+	s->arg = arg;
+	int r = real(t, attr, thread_start, s);
+	if (r != 0)
+		free(s);
+	return r;
 }
