@@ -88,8 +88,22 @@ static char *put_utf8(char *w, unsigned cp)
 static char *parse_string(struct parser *ps, uint32_t *len)
 {
 	char *start = ++ps->p, *w = start;
-	/* Fast path: copy-free scan up to the first quote or backslash. */
+	/* Fast path: copy-free scan, 8 bytes at a time, up to a quote, a backslash or a control. */
 	char *r = start;
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	while (ps->end - r >= 8) {
+		uint64_t w;
+		memcpy(&w, r, 8);
+		uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+		uint64_t hit = ((q - ones) & ~q) | ((bs - ones) & ~bs) | ((w - ones * 0x20) & ~w);
+		hit &= highs;
+		if (hit) {
+			/* The lowest flagged byte is a real match (false positives only lie above one). */
+			r += __builtin_ctzll(hit) / 8;
+			break;
+		}
+		r += 8;
+	}
 	while (r < ps->end) {
 		unsigned char c = (unsigned char)*r;
 		if (c == '"' || c == '\\' || c < 0x20)
@@ -327,7 +341,7 @@ const struct jnode *jget(const struct jdoc *d, const struct jnode *o, const char
 	if (!o || o->type != J_OBJ)
 		return NULL;
 	for (const struct jnode *c = jchild(d, o); c; c = jnext(d, c))
-		if (strcmp(c->key, key) == 0)
+		if (c->key[0] == key[0] && strcmp(c->key, key) == 0)
 			return c;
 	return NULL;
 }

@@ -5,11 +5,12 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <sys/types.h>
 
 static const char *str(const struct jdoc *d, const struct jnode *o, const char *key, const char *dflt)
 {
 	const char *v = jget_str(d, o, key);
-	return v ? v : dflt;
+	return v ? text_safe(v) : dflt;
 }
 
 static void num(struct sbuf *b, const struct jdoc *d, const struct jnode *o, const char *key)
@@ -18,7 +19,7 @@ static void num(struct sbuf *b, const struct jdoc *d, const struct jnode *o, con
 	if (n && n->type == J_NUM)
 		sb_putn(b, n->s, n->len);
 	else if (n && n->type == J_STR)
-		sb_puts(b, n->s);
+		sb_text(b, n->s);
 	else
 		sb_putc(b, '?');
 }
@@ -99,17 +100,23 @@ static void violation(struct sbuf *b, const struct jdoc *d, const struct jnode *
 static void flat(struct sbuf *b, const struct jdoc *d, const struct jnode *o, const char *prefix)
 {
 	for (const struct jnode *c = jchild(d, o); c; c = jnext(d, c)) {
-		if (!prefix[0] && (strcmp(c->key, "event") == 0 || strcmp(c->key, "backtrace") == 0))
+		static const char *const shown[] = { "event", "backtrace", "call", "path", "pid", "tid", "thread_name",
+						     "time", NULL };
+		bool skip = false;
+		for (size_t i = 0; !prefix[0] && shown[i]; i++)
+			if (strcmp(c->key, shown[i]) == 0)
+				skip = true;
+		if (skip)
 			continue;
 		if (c->type == J_OBJ) {
 			char p[256];
-			snprintf(p, sizeof p, "%s%s%s", prefix, prefix[0] ? "." : "", c->key);
+			snprintf(p, sizeof p, "%s%s%s", prefix, prefix[0] ? "." : "", text_safe(c->key));
 			flat(b, d, c, p);
 			continue;
 		}
-		sb_printf(b, "mmapguard:   %s%s%s: ", prefix, prefix[0] ? "." : "", c->key);
+		sb_printf(b, "mmapguard:   %s%s%s: ", prefix, prefix[0] ? "." : "", text_safe(c->key));
 		switch (c->type) {
-		case J_STR: sb_puts(b, c->s); break;
+		case J_STR: sb_text(b, c->s); break;
 		case J_NUM: sb_putn(b, c->s, c->len); break;
 		case J_TRUE: sb_puts(b, "true"); break;
 		case J_FALSE: sb_puts(b, "false"); break;
@@ -128,12 +135,16 @@ void render_record_text(struct sbuf *b, const struct jdoc *d, const struct jnode
 		return;
 	}
 	sb_printf(b, "mmapguard: %s", event);
-	const char *call = jget_str(d, r, "call"), *path = jget_str(d, r, "path");
+	const char *call = text_safe(jget_str(d, r, "call")), *path = text_safe(jget_str(d, r, "path"));
 	if (call)
 		sb_printf(b, " in %s", call);
 	if (path)
 		sb_printf(b, " on %s", path);
-	sb_putc(b, '\n');
+	sb_puts(b, "\nmmapguard:   in thread ");
+	num(b, d, r, "tid");
+	sb_printf(b, " \"%s\" of pid ", str(d, r, "thread_name", ""));
+	num(b, d, r, "pid");
+	sb_printf(b, " at %s\n", str(d, r, "time", "?"));
 	flat(b, d, r, "");
 	if (jget(d, r, "backtrace")) {
 		sb_puts(b, "mmapguard:   stack:\n");

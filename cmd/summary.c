@@ -377,7 +377,7 @@ static void value_texts(const struct jdoc *d, const struct jnode *v, struct sbuf
 	case J_TRUE: sb_puts(json, "true"); sb_puts(text, "true"); break;
 	case J_FALSE: sb_puts(json, "false"); sb_puts(text, "false"); break;
 	case J_NUM: sb_putn(json, v->s, v->len); sb_putn(text, v->s, v->len); break;
-	case J_STR: sb_json_str(json, v->s); sb_puts(text, v->s); break;
+	case J_STR: sb_json_str(json, v->s); sb_text(text, v->s); break;
 	case J_ARR: {
 		/* Arrays of scalars are kept; arrays of objects are counted. */
 		bool scalars = true;
@@ -531,16 +531,22 @@ static void file_line(void *ctx, char *line, size_t len, unsigned long lineno)
 	summary_add_line(s, line, len, s->cur_file, lineno);
 }
 
+int summary_add_fd(struct summary *s, int fd, const char *name)
+{
+	struct linereader lr = { 0 };
+	s->cur_file = name;
+	int r = lr_read(&lr, fd, file_line, s, true);
+	s->cur_file = NULL;
+	lr_free(&lr);
+	return r;
+}
+
 int summary_add_file(struct summary *s, const char *path)
 {
 	int fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	struct linereader lr = { 0 };
-	s->cur_file = path;
-	int r = lr_read(&lr, fd, file_line, s, true);
-	s->cur_file = NULL;
-	lr_free(&lr);
+	int r = summary_add_fd(s, fd, path);
 	close(fd);
 	return r;
 }
@@ -692,15 +698,15 @@ static void text_stack(struct summary *s, FILE *out, struct stack *st, const cha
 		symbolize_frame(s, f, sym);
 		fprintf(out, "%s#%-2u ", indent, i);
 		if (f->function && f->srcfile)
-			fprintf(out, "%s at %s:%d", f->function, f->srcfile, f->line);
+			fprintf(out, "%s at %s:%d", text_safe(f->function), text_safe(f->srcfile), f->line);
 		else if (f->function)
-			fprintf(out, "%s+0x%" PRIx64, f->function, f->function_offset);
+			fprintf(out, "%s+0x%" PRIx64, text_safe(f->function), f->function_offset);
 		else if (f->symbol)
-			fprintf(out, "%s", f->symbol);
+			fprintf(out, "%s", text_safe(f->symbol));
 		else
 			fprintf(out, "??");
 		if (f->module)
-			fprintf(out, " (%s+0x%" PRIx64 ")\n", f->module, f->offset);
+			fprintf(out, " (%s+0x%" PRIx64 ")\n", text_safe(f->module), f->offset);
 		else
 			fprintf(out, " (ip 0x%" PRIx64 ")\n", f->offset);
 	}
@@ -729,7 +735,7 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 		fprintf(out, "note: %lu malformed %s skipped (", s->malformed,
 			plural(s->malformed, "line", "lines"));
 		for (size_t i = 0; i < s->nbad; i++)
-			fprintf(out, "%s%s:%lu: %s", i ? "; " : "", s->bad[i].file, s->bad[i].line, s->bad[i].why);
+			fprintf(out, "%s%s:%lu: %s", i ? "; " : "", text_safe(s->bad[i].file), s->bad[i].line, s->bad[i].why);
 		fprintf(out, "%s)\n", s->malformed > s->nbad ? "; ..." : "");
 	}
 
@@ -737,21 +743,21 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 	unsigned long siteno = 0;
 	for (unsigned long fi = 0; fi < s->nfiles; fi++) {
 		struct filegrp *f = files[fi];
-		fprintf(out, "\n== %s: %lu %s (%lu blocked) in %zu %s\n", f->path, f->count,
+		fprintf(out, "\n== %s: %lu %s (%lu blocked) in %zu %s\n", text_safe(f->path), f->count,
 			plural(f->count, "violation", "violations"), f->blocked,
 			(ivec_sort_unique(&f->pids), f->pids.n), plural(f->pids.n, "process", "processes"));
 		struct site **sites = sorted_sites(f);
 		for (unsigned long ti = 0; ti < f->nsites; ti++) {
 			struct site *t = sites[ti];
-			fprintf(out, "\n  [%lu] %s by %s(%s): %lu %s (", ++siteno, t->event,
-				t->call ? t->call : "?", t->flags ? t->flags : "", t->count,
+			fprintf(out, "\n  [%lu] %s by %s(%s): %lu %s (", ++siteno, text_safe(t->event),
+				t->call ? text_safe(t->call) : "?", t->flags ? text_safe(t->flags) : "", t->count,
 				plural(t->count, "time", "times"));
 			if (t->logged)
 				fprintf(out, "%lu logged", t->logged);
 			if (t->blocked) {
 				fprintf(out, "%s%lu blocked with", t->logged ? ", " : "", t->blocked);
 				for (size_t i = 0; i < 4 && t->errno_names[i]; i++)
-					fprintf(out, "%s%s", i ? "/" : " ", t->errno_names[i]);
+					fprintf(out, "%s%s", i ? "/" : " ", text_safe(t->errno_names[i]));
 			}
 			fprintf(out, ")\n      pids: ");
 			text_pids(out, &t->pids);
@@ -767,12 +773,12 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 				t->event == s->ev_reopen ? "live mappings" : "endangered mappings", t->nmaps);
 			for (struct mapent *m = t->maps; m; m = m->next) {
 				fprintf(out, "        %lu x %" PRIu64 " bytes at file offset %" PRIu64 ", %s, %s",
-					m->count, m->length, m->offset, m->prot ? m->prot : "?",
+					m->count, m->length, m->offset, m->prot ? text_safe(m->prot) : "?",
 					m->shared ? "MAP_SHARED" : "MAP_PRIVATE");
 				if (t->event != s->ev_reopen)
 					fprintf(out, ", %" PRIu64 " page(s) beyond EOF", m->pages_beyond_eof);
 				if (m->path && m->path != f->path)
-					fprintf(out, ", %s", m->path);
+					fprintf(out, ", %s", text_safe(m->path));
 				fprintf(out, "\n          mapped at:\n");
 				text_stack(s, out, m->stack, "            ", sym);
 			}
@@ -793,14 +799,14 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 			unsigned long n = 0;
 			for (size_t j = i; j < nothers && others[j]->event == o->event; j++)
 				n += others[j]->count;
-			fprintf(out, "\n== event %s: %lu %s\n", o->event, n, plural(n, "record", "records"));
+			fprintf(out, "\n== event %s: %lu %s\n", text_safe(o->event), n, plural(n, "record", "records"));
 			cur = o->event;
 		}
-		fprintf(out, "\n  %lu x %s", o->count, o->event);
+		fprintf(out, "\n  %lu x %s", o->count, text_safe(o->event));
 		if (o->call)
-			fprintf(out, " in %s", o->call);
+			fprintf(out, " in %s", text_safe(o->call));
 		if (o->path)
-			fprintf(out, " on %s", o->path);
+			fprintf(out, " on %s", text_safe(o->path));
 		fprintf(out, "\n      pids: ");
 		text_pids(out, &o->pids);
 		fprintf(out, "\n");
@@ -809,7 +815,7 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 		if (o->nfields) {
 			fprintf(out, "      fields (first record):");
 			for (size_t k = 0; k < o->nfields; k++)
-				fprintf(out, "%s %s=%s", k ? "," : "", o->fields[k].key, o->fields[k].text);
+				fprintf(out, "%s %s=%s", k ? "," : "", text_safe(o->fields[k].key), o->fields[k].text);
 			fprintf(out, "\n");
 		}
 		if (o->stack->n) {

@@ -35,6 +35,8 @@ void summary_add_line(struct summary *s, char *line, size_t len, const char *fil
 void summary_malformed(struct summary *s, const char *file, unsigned long lineno, const char *why);
 /* Read a whole log file. Returns 0 or -errno. */
 int summary_add_file(struct summary *s, const char *path);
+/* Read fd from its current offset to EOF; name is for the malformed-line notes. */
+int summary_add_fd(struct summary *s, int fd, const char *name);
 
 void summary_get_counts(const struct summary *s, struct summary_counts *c);
 /* Other events by name, "name: n" joined by ", " into buf ("" if none). */

@@ -122,7 +122,9 @@ bool symbolize(struct symbolizer *s, const char *module, uint64_t offset, bool r
 	GElf_Sym sym;
 	const char *name = dwfl_module_addrinfo(m->mod, lookup, &off, &sym, NULL, NULL, NULL);
 	if (name) {
-		snprintf(out->function, sizeof out->function, "%s", name);
+		/* "__libc_start_main@@GLIBC_2.34": the version is noise here. */
+		size_t n = strcspn(name, "@");
+		snprintf(out->function, sizeof out->function, "%.*s", (int)n, name);
 		out->function_offset = off + (lookup != addr ? 1 : 0);
 	}
 	Dwfl_Line *line = dwfl_module_getsrc(m->mod, lookup);

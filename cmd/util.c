@@ -240,6 +240,33 @@ void sb_printf(struct sbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n;
+	uint32_t cp;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
 void sb_json_str(struct sbuf *b, const char *s)
 {
 	if (!s) {
@@ -256,13 +283,60 @@ void sb_json_str(struct sbuf *b, const char *s)
 		case '\t': sb_puts(b, "\\t"); break;
 		case '\r': sb_puts(b, "\\r"); break;
 		default:
-			if (*p < 0x20)
+			if (*p < 0x20) {
 				sb_printf(b, "\\u%04x", *p);
-			else
+			} else if (*p < 0x80) {
 				sb_putc(b, (char)*p);
+			} else {
+				/* Keep valid UTF-8; anything else becomes U+FFFD (the output must be UTF-8). */
+				size_t n = utf8_len(p);
+				if (n) {
+					sb_putn(b, (const char *)p, n);
+					p += n - 1;
+				} else {
+					sb_puts(b, "\xef\xbf\xbd");
+				}
+			}
 		}
 	}
 	sb_putc(b, '"');
+}
+
+bool text_needs_escape(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+			return true;
+	return false;
+}
+
+void sb_text(struct sbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\\') {
+			sb_puts(b, "\\\\");
+		} else if (*p == '\n') {
+			sb_puts(b, "\\n");
+		} else if (*p < 0x20 || *p == 0x7f) {
+			char esc[4] = { '\\', 'x', hex[*p >> 4], hex[*p & 15] };
+			sb_putn(b, esc, 4);
+		} else {
+			sb_putc(b, (char)*p);
+		}
+	}
+}
+
+const char *text_safe(const char *s)
+{
+	static struct sbuf ring[32];
+	static unsigned next;
+	if (!s || !text_needs_escape(s))
+		return s;
+	struct sbuf *b = &ring[next++ % 32];
+	sb_clear(b);
+	sb_text(b, s);
+	return b->p;
 }
 
 void sb_free(struct sbuf *b)

@@ -3,6 +3,7 @@
 #define MGC_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +65,11 @@ void sb_puts(struct sbuf *b, const char *s);
 void sb_putc(struct sbuf *b, char c);
 void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_json_str(struct sbuf *b, const char *s);        /* quoted and escaped; null for NULL */
+/* For text output: controls as \n or \xNN, backslash as \\ (as the guard's text reports do). */
+void sb_text(struct sbuf *b, const char *s);
+bool text_needs_escape(const char *s);
+/* s itself, or an escaped copy (valid until 32 more calls) when it holds controls or backslashes. */
+const char *text_safe(const char *s);
 void sb_free(struct sbuf *b);
 static inline void sb_clear(struct sbuf *b) { b->len = 0; if (b->p) b->p[0] = 0; }
 

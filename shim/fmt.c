@@ -18,8 +18,10 @@ void mg_buf_init(struct mg_buf *b, char *mem, size_t cap)
 
 void mg_buf_putn(struct mg_buf *b, const char *s, size_t n)
 {
-	if (b->cap == 0)
+	if (b->cap == 0) {
+		b->truncated |= n > 0;
 		return;
+	}
 	size_t room = b->cap - 1 - b->len;
 	if (n > room) {
 		n = room;

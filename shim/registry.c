@@ -351,7 +351,7 @@ int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t new
 		/* mremap(old, 0, ...) makes a second mapping of the same shared pages. */
 		struct node *n = floor_node(old);
 		if (!n || n->w.end <= old)
-			return 0;
+			return mg_reg_remove_locked(neu, neu + newlen);     /* an untracked source */
 		struct mg_window w = n->w;
 		w.offset += old - w.start;
 		w.start = neu;

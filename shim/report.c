@@ -15,6 +15,8 @@
 #include <sys/syscall.h>
 
 unsigned long mg_reports_written, mg_reports_dropped;
+/* One record at a time (report lock): static, because a process at vm.max_map_count cannot map. */
+char mg_report_buffer[256u << 10];
 
 static const char *errno_name(int e)
 {
@@ -347,23 +349,16 @@ void mg_report_emit(struct mg_event *e)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
 	mg_report_lock();
 	resolve_window_paths(e);
-	size_t cap = 256u << 10;
-	char *mem = mg_pages_alloc(cap);
-	if (mem) {
-		struct mg_buf b;
-		mg_buf_init(&b, mem, cap);
-		if (mg_cfg.format == MG_FORMAT_JSON)
-			mg_report_format_json(&b, e, mg_bt_symbolize);
-		else
-			mg_report_format_text(&b, e, mg_bt_symbolize);
-		if (mg_log_write(b.p, b.len) == 0)
-			__atomic_add_fetch(&mg_reports_written, 1, __ATOMIC_RELAXED);
-		else
-			__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
-		mg_pages_free(mem, cap);
-	} else {
+	struct mg_buf b;
+	mg_buf_init(&b, mg_report_buffer, sizeof mg_report_buffer);
+	if (mg_cfg.format == MG_FORMAT_JSON)
+		mg_report_format_json(&b, e, mg_bt_symbolize);
+	else
+		mg_report_format_text(&b, e, mg_bt_symbolize);
+	if (mg_log_write(b.p, b.len) == 0)
+		__atomic_add_fetch(&mg_reports_written, 1, __ATOMIC_RELAXED);
+	else
 		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
-	}
 	mg_report_unlock();
 	pthread_setcancelstate(oldstate, NULL);
 }

@@ -59,6 +59,9 @@ void mg_report_atfork_child(void) MG_HIDDEN;
 /* The program's callback (include/mmapguard.h), if it registered one. */
 void mg_api_notify(const struct mg_event *e) MG_HIDDEN;
 
+/* The formatting buffer, for whoever holds the report lock. */
+extern char mg_report_buffer[256u << 10] MG_HIDDEN;
+
 /* Counters, for the API and the tests. */
 extern unsigned long mg_reports_written MG_HIDDEN, mg_reports_dropped MG_HIDDEN;
 

@@ -46,4 +46,6 @@ MG_EXPORT void free(void *p)
 	unsigned char vec;
 	if (MG_SYS3(SYS_mincore, block, mg_page_size(), &vec) == 0)
 		mg_mapcount_free_leak(block, total);
+	else
+		mg_mapcount_note(1);    /* malloc's own mmap of it was invisible; the unmap may split */
 }

@@ -1,0 +1,175 @@
+/*
+ * mmapguard: run a program under the guard, or summarize the guard's JSON Lines logs.
+ *
+ *   mmapguard [--mode log|block|off] [--reopen trunc|write|any] [--log FILE] [--json] [--] PROGRAM [ARGS...]
+ *   mmapguard report [--json] [--no-symbols] FILE...
+ *
+ * See mmapguard(1) (packaging/mmapguard.1).
+ */
+#define _GNU_SOURCE
+#include "run.h"
+#include "summary.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#ifndef MG_VERSION
+#define MG_VERSION "unknown"
+#endif
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: mmapguard [OPTIONS] [--] PROGRAM [ARGS...]\n"
+		"       mmapguard report [--json] [--no-symbols] FILE...\n"
+		"\n"
+		"Run PROGRAM with the mmapguard library preloaded: every call that would truncate a file\n"
+		"under a live memory mapping (the cause of SIGBUS) is reported, or refused.\n"
+		"\n"
+		"Options:\n"
+		"  --mode log|block|off       report and let the call proceed (default), report and refuse\n"
+		"                             it, or do nothing (MMAPGUARD_MODE)\n"
+		"  --reopen trunc|write|any   which opens of a mapped file are reported (MMAPGUARD_REOPEN)\n"
+		"  --log FILE                 write the reports to FILE (%%p: the pid) instead of stderr\n"
+		"  --json                     reports in JSON Lines instead of text\n"
+		"  -h, --help                 this help\n"
+		"  -V, --version              the version\n"
+		"\n"
+		"Without --log the reports are shown on stderr as the program runs and kept in a private\n"
+		"directory /tmp/mmapguard.XXXXXX (one JSON file per process) for `mmapguard report`.\n"
+		"At the end one line counts what was reported. The exit status is the program's\n"
+		"(128+N when it was killed by signal N); 127: program not found, 126: not executable,\n"
+		"125: mmapguard itself failed.\n"
+		"\n"
+		"report: summarize JSON Lines logs (several processes, '-' for stdin): violations grouped\n"
+		"by file and by calling stack with counts, times, pids, the actions taken and the\n"
+		"endangered mappings with their creation stacks; other events grouped by kind.\n"
+		"  --json        the summary as one JSON document\n"
+		"  --no-symbols  do not read debug information (show the records' own symbols)\n");
+}
+
+static int check_choice(const char *opt, const char *v, const char *const *accepted)
+{
+	for (size_t i = 0; accepted[i]; i++)
+		if (strcasecmp(v, accepted[i]) == 0)
+			return 0;
+	fprintf(stderr, "mmapguard: %s %s is not accepted (accepted:", opt, v);
+	for (size_t i = 0; accepted[i]; i++)
+		fprintf(stderr, "%s %s", i ? "," : "", accepted[i]);
+	fprintf(stderr, ")\nTry 'mmapguard --help'.\n");
+	return -1;
+}
+
+static int report_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "no-symbols", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false, symbols = true;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'n': symbols = false; break;
+		case 'h': usage(stdout); return 0;
+		default:
+			fprintf(stderr, "Try 'mmapguard --help'.\n");
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "mmapguard report: no log file given\nTry 'mmapguard --help'.\n");
+		return 2;
+	}
+	struct summary *s = summary_new();
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		int r = summary_add_file(s, argv[i]);
+		if (r < 0) {
+			fprintf(stderr, "mmapguard report: %s: %s\n", argv[i], strerror(-r));
+			rc = 1;
+		}
+	}
+	if (json)
+		summary_print_json(s, stdout, symbols);
+	else
+		summary_print_text(s, stdout, symbols);
+	struct summary_counts counts;
+	summary_get_counts(s, &counts);
+	if (counts.malformed)
+		fprintf(stderr, "mmapguard report: note: %lu malformed line(s) skipped\n", counts.malformed);
+	summary_free(s);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "mmapguard report: writing the summary: %s\n", strerror(errno));
+		return 1;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return report_main(argc - 1, argv + 1);
+
+	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "reopen", required_argument, NULL, 'r' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const modes[] = { "log", "block", "off", NULL };
+	static const char *const reopens[] = { "trunc", "write", "any", NULL };
+	struct run_options o = { 0 };
+	int c;
+	/* '+': options end at PROGRAM, whose own options are left alone. */
+	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (check_choice("--mode", optarg, modes) < 0)
+				return 125;
+			o.mode = optarg;
+			break;
+		case 'r':
+			if (check_choice("--reopen", optarg, reopens) < 0)
+				return 125;
+			o.reopen = optarg;
+			break;
+		case 'l':
+			if (!optarg[0]) {
+				fprintf(stderr, "mmapguard: --log needs a file name\n");
+				return 125;
+			}
+			o.log = optarg;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("mmapguard %s\n", MG_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'mmapguard --help'.\n");
+			return 125;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "mmapguard: no program given\nTry 'mmapguard --help'.\n");
+		return 125;
+	}
+	o.argv = argv + optind;
+	return run_program(&o);
+}

@@ -1,0 +1,18 @@
+/* Running a program under the guard. */
+#ifndef MGC_RUN_H
+#define MGC_RUN_H
+
+#include <stdbool.h>
+
+struct run_options {
+	const char *mode;               /* NULL: leave MMAPGUARD_MODE as it is */
+	const char *reopen;             /* NULL: leave MMAPGUARD_REOPEN as it is */
+	const char *log;                /* NULL: private JSON logs, echoed as text on stderr */
+	bool json;
+	char **argv;                    /* PROGRAM ARGS..., NULL-terminated */
+};
+
+/* Returns the exit status for mmapguard: the program's, 128+signal, or 125-127 for errors. */
+int run_program(const struct run_options *o);
+
+#endif
