@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <link.h>
+#include <pthread.h>
 #include <string.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -62,6 +63,17 @@ bool mg_bt_available(void) { return __atomic_load_n(&p_backtrace, __ATOMIC_ACQUI
 
 bool mg_bt_in_shim(uintptr_t ip) { return ip >= shim_lo && ip < shim_hi; }
 
+/*
+ * libunwind takes its own lock inside unw_backtrace: a fork() while another thread holds it would
+ * leave the child's copy locked forever. Captures hold this read lock; fork's prepare handler takes
+ * it for writing, so no capture is in flight when the address space is copied.
+ */
+static pthread_rwlock_t unwind_fork_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+void mg_bt_atfork_prepare(void) { pthread_rwlock_wrlock(&unwind_fork_lock); }
+void mg_bt_atfork_parent(void) { pthread_rwlock_unlock(&unwind_fork_lock); }
+void mg_bt_atfork_child(void) { pthread_rwlock_init(&unwind_fork_lock, NULL); }
+
 void mg_bt_capture(struct mg_stack *st)
 {
 	void *ips[MG_STACK_MAX + 8];
@@ -70,7 +82,9 @@ void mg_bt_capture(struct mg_stack *st)
 	st->pc_first = 0;
 	if (!bt)
 		return;
+	pthread_rwlock_rdlock(&unwind_fork_lock);
 	int n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
+	pthread_rwlock_unlock(&unwind_fork_lock);
 	/* The wrapper frames on top, and the thread-start trampoline at the bottom. */
 	for (int i = 0; i < n && st->n < MG_STACK_MAX; i++)
 		if (!mg_bt_in_shim((uintptr_t)ips[i]))

@@ -30,5 +30,8 @@ void mg_bt_symbolize(uintptr_t ip, bool exact, struct mg_sym *out) MG_HIDDEN;
 /* Uncached, async-signal-safe: /proc/self/maps and the ELF symbol table, raw syscalls only. */
 void mg_symbolize_signal_safe(uintptr_t ip, bool exact, struct mg_sym *out) MG_HIDDEN;
 bool mg_bt_in_shim(uintptr_t ip) MG_HIDDEN;
+void mg_bt_atfork_prepare(void) MG_HIDDEN;
+void mg_bt_atfork_parent(void) MG_HIDDEN;
+void mg_bt_atfork_child(void) MG_HIDDEN;
 
 #endif

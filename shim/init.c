@@ -14,6 +14,7 @@
 
 static void prepare(void)
 {
+	mg_bt_atfork_prepare();
 	mg_report_lock();
 	mg_reg_atfork_prepare();
 }
@@ -22,10 +23,12 @@ static void parent(void)
 {
 	mg_reg_atfork_parent();
 	mg_report_unlock();
+	mg_bt_atfork_parent();
 }
 
 static void child(void)
 {
+	mg_bt_atfork_child();
 	mg_reg_atfork_child();
 	mg_report_atfork_child();
 	mg_log_atfork_child();
