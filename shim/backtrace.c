@@ -73,6 +73,8 @@ static pthread_rwlock_t unwind_fork_lock = PTHREAD_RWLOCK_INITIALIZER;
 void mg_bt_atfork_prepare(void) { pthread_rwlock_wrlock(&unwind_fork_lock); }
 void mg_bt_atfork_parent(void) { pthread_rwlock_unlock(&unwind_fork_lock); }
 void mg_bt_atfork_child(void) { pthread_rwlock_init(&unwind_fork_lock, NULL); }
+bool mg_bt_try_quiesce(void) { return pthread_rwlock_trywrlock(&unwind_fork_lock) == 0; }
+void mg_bt_disable(void) { __atomic_store_n(&p_backtrace, NULL, __ATOMIC_RELEASE); }
 
 void mg_bt_capture(struct mg_stack *st)
 {

@@ -33,5 +33,8 @@ bool mg_bt_in_shim(uintptr_t ip) MG_HIDDEN;
 void mg_bt_atfork_prepare(void) MG_HIDDEN;
 void mg_bt_atfork_parent(void) MG_HIDDEN;
 void mg_bt_atfork_child(void) MG_HIDDEN;
+/* For _Fork (no atfork handlers): no capture in flight? Else the child must not unwind. */
+bool mg_bt_try_quiesce(void) MG_HIDDEN;
+void mg_bt_disable(void) MG_HIDDEN;
 
 #endif

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+#include "real.h"
 
 struct mg_config mg_cfg = {
 	.mode = MG_MODE_LOG,
@@ -95,6 +98,42 @@ int mg_parse_map_warn(const char *s, int *pct, long *abs)
 	return -1;
 }
 
+extern char **environ;
+
+/*
+ * A program's preinit_array functions run before libc sets environ; a wrapper called from one must
+ * still honour MMAPGUARD_*: read the initial environment from /proc/self/environ then.
+ */
+static const char *early_getenv(const char *name)
+{
+	static char env[32768];
+	static long len = -1;
+	if (len < 0) {
+		long fd = MG_SYS4(SYS_openat, AT_FDCWD, "/proc/self/environ", O_RDONLY | O_CLOEXEC, 0);
+		len = 0;
+		if (fd >= 0) {
+			long r;
+			while (len < (long)sizeof env - 1 &&
+			       (r = MG_SYS3(SYS_read, fd, env + len, sizeof env - 1 - (size_t)len)) > 0)
+				len += r;
+			MG_SYS1(SYS_close, fd);
+		}
+		env[len] = 0;
+	}
+	size_t n = strlen(name);
+	for (long i = 0; i < len; i += (long)strlen(env + i) + 1)
+		if (strncmp(env + i, name, n) == 0 && env[i + (long)n] == '=')
+			return env + i + n + 1;
+	return NULL;
+}
+
+static const char *config_getenv(const char *name)
+{
+	if (environ)
+		return secure_getenv(name);
+	return getauxval(AT_SECURE) ? NULL : early_getenv(name);
+}
+
 static void complain(const char *var, const char *value, const char *accepted, const char *dflt)
 {
 	struct mg_buf b;
@@ -115,7 +154,7 @@ static void complain(const char *var, const char *value, const char *accepted, c
 static void parse_int_var(const char *var, int (*parse)(const char *, int *), int *dst,
 			  const char *accepted, const char *dflt)
 {
-	const char *v = secure_getenv(var);
+	const char *v = config_getenv(var);
 	if (v && *v && parse(v, dst) < 0)
 		complain(var, v, accepted, dflt);
 }
@@ -135,31 +174,31 @@ void mg_config_load(void)
 	parse_int_var("MMAPGUARD_LOG_FORMAT", mg_parse_format, &mg_cfg.format, "text, json", "text");
 	parse_int_var("MMAPGUARD_ERRNO", mg_parse_errno, &mg_cfg.block_errno,
 		      "ETXTBSY, EBUSY, EPERM, EACCES, EAGAIN, EINVAL, EROFS", "ETXTBSY");
-	const char *v = secure_getenv("MMAPGUARD_CREATION_STACKS");
+	const char *v = config_getenv("MMAPGUARD_CREATION_STACKS");
 	if (v && *v && mg_parse_bool(v, &mg_cfg.creation_stacks) < 0)
 		complain("MMAPGUARD_CREATION_STACKS", v, "1, 0", "1");
-	v = secure_getenv("MMAPGUARD_SIGBUS");
+	v = config_getenv("MMAPGUARD_SIGBUS");
 	if (v && *v && mg_parse_bool(v, &mg_cfg.sigbus) < 0)
 		complain("MMAPGUARD_SIGBUS", v, "1, 0", "1");
-	v = secure_getenv("MMAPGUARD_MAP_WARN");
+	v = config_getenv("MMAPGUARD_MAP_WARN");
 	if (v && *v && mg_parse_map_warn(v, &mg_cfg.map_warn_pct, &mg_cfg.map_warn_abs) < 0)
 		complain("MMAPGUARD_MAP_WARN", v, "a percentage of vm.max_map_count like 90%, or a VMA count",
 			 "90%");
-	v = secure_getenv("MMAPGUARD_MUNMAP_ENOMEM");
+	v = config_getenv("MMAPGUARD_MUNMAP_ENOMEM");
 	if (v && *v) {
 		if (strcasecmp(v, "release") == 0)
 			mg_cfg.munmap_release = true;
 		else if (strcasecmp(v, "fail") != 0)
 			complain("MMAPGUARD_MUNMAP_ENOMEM", v, "fail, release", "fail");
 	}
-	v = secure_getenv("MMAPGUARD_SUPPRESS");
+	v = config_getenv("MMAPGUARD_SUPPRESS");
 	if (v && *v) {
 		if (strlen(v) < sizeof mg_cfg.suppress)
 			memcpy(mg_cfg.suppress, v, strlen(v) + 1);
 		else
 			complain("MMAPGUARD_SUPPRESS", "(too long)", "at most 4095 bytes of globs", "none");
 	}
-	v = secure_getenv("MMAPGUARD_LOG");
+	v = config_getenv("MMAPGUARD_LOG");
 	if (v && *v && !mg_cfg.secure) {
 		if (strlen(v) < sizeof mg_cfg.log_path)
 			memcpy(mg_cfg.log_path, v, strlen(v) + 1);

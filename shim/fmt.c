@@ -3,6 +3,7 @@
 #include "real.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/syscall.h>
 
@@ -18,6 +19,8 @@ void mg_buf_init(struct mg_buf *b, char *mem, size_t cap)
 
 void mg_buf_putn(struct mg_buf *b, const char *s, size_t n)
 {
+	if (b->truncated)
+		return;         /* nothing after a gap: the output stays a prefix of the whole */
 	if (b->cap == 0) {
 		b->truncated |= n > 0;
 		return;
@@ -93,30 +96,47 @@ static int utf8_len(const unsigned char *s)
 	return n;
 }
 
+/* All of s[0..n) or nothing: an escape or a UTF-8 sequence is never cut in half. */
+static bool put_whole(struct mg_buf *b, const char *s, size_t n)
+{
+	if (b->cap == 0 || n > b->cap - 1 - b->len) {
+		b->truncated = 1;
+		return false;
+	}
+	mg_buf_putn(b, s, n);
+	return true;
+}
+
 void mg_buf_json(struct mg_buf *b, const char *str)
 {
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
-	while (*s) {
+	while (*s && !b->truncated) {
 		unsigned c = *s;
+		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
 		if (c == '"' || c == '\\') {
-			mg_buf_putc(b, '\\');
-			mg_buf_putc(b, (char)c);
+			esc[1] = (char)c;
+			put_whole(b, esc, 2);
+			s++;
+		} else if (c == '\n') {
+			put_whole(b, "\\n", 2);
+			s++;
+		} else if (c == '\t') {
+			put_whole(b, "\\t", 2);
+			s++;
+		} else if (c == '\r') {
+			put_whole(b, "\\r", 2);
 			s++;
 		} else if (c < 0x20 || c == 0x7f) {
-			static const char hex[] = "0123456789abcdef";
-			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			if (c == '\n') mg_buf_puts(b, "\\n");
-			else if (c == '\t') mg_buf_puts(b, "\\t");
-			else if (c == '\r') mg_buf_puts(b, "\\r");
-			else mg_buf_putn(b, esc, 6);
+			put_whole(b, esc, 6);
 			s++;
 		} else {
 			int n = utf8_len(s);
 			if (n == 0) {
-				mg_buf_puts(b, "\\ufffd");
+				put_whole(b, "\\ufffd", 6);
 				s++;
 			} else {
-				mg_buf_putn(b, (const char *)s, (size_t)n);
+				put_whole(b, (const char *)s, (size_t)n);
 				s += n;
 			}
 		}

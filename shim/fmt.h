@@ -10,7 +10,7 @@
 struct mg_buf {
 	char *p;
 	size_t len, cap;
-	int truncated;          /* set when something did not fit */
+	int truncated;          /* set when something did not fit; nothing is written after that */
 };
 
 void mg_buf_init(struct mg_buf *b, char *mem, size_t cap) MG_HIDDEN;

@@ -10,6 +10,7 @@
 #include "sigbus.h"
 #include "thread.h"
 
+#include <errno.h>
 #include <pthread.h>
 
 static void prepare(void)
@@ -33,6 +34,29 @@ static void child(void)
 	mg_report_atfork_child();
 	mg_log_atfork_child();
 	mg_thread_atfork_child();
+}
+
+/*
+ * _Fork runs no atfork handlers, yet its child may call async-signal-safe functions (ftruncate,
+ * open, close) that reach the guard: locks another thread held at that moment must not stay held.
+ */
+MG_EXPORT pid_t _Fork(void)
+{
+	mg__Fork_fn real = MG_REAL(_Fork);
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	bool quiet = mg_bt_try_quiesce();
+	pid_t r = real();
+	if (r == 0) {
+		child();
+		if (!quiet)
+			mg_bt_disable();        /* libunwind's lock may be held by a thread that is gone */
+	} else if (quiet) {
+		mg_bt_atfork_parent();
+	}
+	return r;
 }
 
 __attribute__((constructor(101))) static void mg_init(void)

@@ -61,8 +61,14 @@ size_t mg_page_size(void)
 	return p;
 }
 
+/*
+ * The guard is raised while the lock is held: a signal handler that interrupts the holder and
+ * calls ftruncate/close/... (async-signal-safe in libc) goes straight through instead of waiting
+ * for a lock its own thread holds.
+ */
 void mg_reg_lock(void)
 {
+	mg_enter();
 	pthread_mutex_lock(&reg_mutex);
 	__atomic_add_fetch(&reg_seq, 1, __ATOMIC_ACQ_REL);
 }
@@ -71,6 +77,7 @@ void mg_reg_unlock(void)
 {
 	__atomic_add_fetch(&reg_seq, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&reg_mutex);
+	mg_leave();
 }
 
 void mg_reg_atfork_prepare(void) { mg_reg_lock(); }
@@ -81,6 +88,8 @@ void mg_reg_atfork_child(void)
 	/* The child's only thread is this one; its mappings are the parent's, and still its own. */
 	pthread_mutex_init(&reg_mutex, NULL);
 	reg_seq = 0;
+	if (mg_inside())
+		mg_leave();     /* the prepare handler's mg_reg_lock */
 }
 
 size_t mg_reg_nmaps(void) { return __atomic_load_n(&n_maps, __ATOMIC_RELAXED); }

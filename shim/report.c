@@ -282,9 +282,24 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 
 static pthread_mutex_t report_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-void mg_report_lock(void) { pthread_mutex_lock(&report_mutex); }
-void mg_report_unlock(void) { pthread_mutex_unlock(&report_mutex); }
-void mg_report_atfork_child(void) { pthread_mutex_init(&report_mutex, NULL); }
+/* Raised guard while held: see mg_reg_lock. */
+void mg_report_lock(void)
+{
+	mg_enter();
+	pthread_mutex_lock(&report_mutex);
+}
+
+void mg_report_unlock(void)
+{
+	pthread_mutex_unlock(&report_mutex);
+	mg_leave();
+}
+void mg_report_atfork_child(void)
+{
+	pthread_mutex_init(&report_mutex, NULL);
+	if (mg_inside())
+		mg_leave();     /* the prepare handler's mg_report_lock */
+}
 
 /* Names of the windows as the kernel shows them (the file may have been renamed or unlinked). */
 static void resolve_window_paths(struct mg_event *e)

@@ -430,7 +430,7 @@ static bool chain(int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction a;
 	read_app_action(&a);
-	if (a.sa_handler == SIG_DFL || (a.sa_handler == SIG_IGN && si->si_code > 0))
+	if (a.sa_handler == SIG_DFL || (a.sa_handler == SIG_IGN && si && si->si_code > 0))
 		return false;           /* an ignored fault is fatal anyway: the kernel forces it */
 	if (a.sa_handler == SIG_IGN)
 		return true;

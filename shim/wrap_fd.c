@@ -49,7 +49,7 @@ MG_EXPORT int close_range(unsigned first, unsigned last, int flags)
 	if ((unsigned)log > first)
 		r = real_close_range(first, (unsigned)log - 1, flags);
 	if (r == 0 && (unsigned)log < last && (unsigned)log < UINT_MAX)
-		r = real_close_range((unsigned)log + 1, last, flags & ~CLOSE_RANGE_UNSHARE);
+		r = real_close_range((unsigned)log + 1, last, (int)((unsigned)flags & ~CLOSE_RANGE_UNSHARE));
 	return r;
 }
 

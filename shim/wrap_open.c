@@ -100,13 +100,13 @@ static int sys_open(int dirfd, const char *path, int flags, mode_t mode)
 	do {                                                                                 \
 		if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0) {       \
 			if (MG_REAL(call))                                                   \
-				return real_call;                                            \
+				return (real_call);                                          \
 			return sys_open(dirfd, path, flags, mode);                           \
 		}                                                                            \
 		int pre = open_pre(#call, dirfd, path, flags, NULL);                         \
 		if (pre == MG_REFUSE)                                                        \
 			return -1;                                                           \
-		int fd = MG_REAL(call) ? real_call : sys_open(dirfd, path, flags, mode);     \
+		int fd = MG_REAL(call) ? (real_call) : sys_open(dirfd, path, flags, mode);   \
 		return open_post(#call, dirfd, path, flags, fd, pre);                        \
 	} while (0)
 
@@ -238,7 +238,7 @@ static FILE *stream_post(const char *call, const char *path, int flags, FILE *f,
 	bool writable = (flags & O_ACCMODE) != O_RDONLY;
 	if (mg_check_reopen(&t, &st, writable) == MG_REFUSE) {
 		int e = errno;
-		fclose(f);
+		(void)fclose(f);
 		errno = e;
 		return NULL;
 	}
@@ -296,7 +296,7 @@ static FILE *guarded_freopen(const char *call, mg_freopen_fn real, const char *p
 	if (pre == MG_REFUSE) {
 		/* freopen's failure closes the stream: keep that contract. */
 		int e = errno;
-		fclose(stream);
+		(void)fclose(stream);
 		errno = e;
 		return NULL;
 	}
