@@ -72,6 +72,7 @@ __attribute__((constructor(101))) static void mg_init(void)
 	mg_bt_init();
 	mg_sigbus_init();
 	mg_free_init();
+	mg_foreign_mman_init();
 	pthread_atfork(prepare, parent, child);
 	mg_leave();
 }

@@ -24,6 +24,8 @@ void mg_mapcount_free_leak(uintptr_t base, size_t len) MG_HIDDEN;
 long mg_mapcount_exact(void) MG_HIDDEN;
 long mg_mapcount_limit(void) MG_HIDDEN;
 void mg_free_init(void) MG_HIDDEN;
+/* mmap defined ahead of the guard (tcmalloc): its hooks, or a warning. */
+void mg_foreign_mman_init(void) MG_HIDDEN;
 /* At exit: a summary line if anything failed. */
 void mg_mapcount_summary(void) MG_HIDDEN;
 

@@ -238,3 +238,6 @@ MG_EXPORT int mprotect(void *addr, size_t len, int prot)
 		mg_mapcount_enomem("mprotect", (uintptr_t)addr, len, prot, 0);
 	return r;
 }
+
+/* Our own mmap's address, not the one the dynamic linker binds the name to. */
+extern __typeof(mmap) mg_own_mmap __attribute__((copy(mmap), alias("mmap"), visibility("hidden")));
