@@ -237,7 +237,10 @@ class OtherCallsAtTheWall(WallCase):
         self.assertEqual((rec["length"], rec.get("prot"), rec.get("flags")),
                          (PAGE, mine[0]["prot"], MAP_PRIVATE | MAP_ANONYMOUS), rec)
         self.assertMapLimitCommon(rec, r)
-        self.assertTrue(frame0(rec).startswith("map_at_wall+"), frame0(rec))
+        # frame 0 is the caller of mmap: map_at_wall, or the helper it calls when not inlined
+        names = [f.get("symbol") or "" for f in rec["backtrace"][:2]]
+        self.assertTrue(names[0].startswith(("map_at_wall+", "map_anon+")), names)
+        self.assertTrue(any(n.startswith("map_at_wall+") for n in names), names)
 
     def test_summary_counts_every_call(self):
         r = self.r
