@@ -24,6 +24,24 @@ int mg_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 
 int mg_block_errno(void) { return mg_cfg.block_errno; }
 
+#ifndef AT_EACCESS
+#define AT_EACCESS 0x200
+#endif
+
+/* The kernel refuses to resize through a descriptor not open for writing (EINVAL / EBADF). */
+bool mg_fails_fd_not_writable(const struct mg_target *t)
+{
+	long fl = MG_SYS2(SYS_fcntl, t->fd, F_GETFL);
+	return fl < 0 || (fl & O_PATH) || (fl & O_ACCMODE) == O_RDONLY;
+}
+
+/* Truncating by path (truncate, O_TRUNC) needs write permission: EACCES / EROFS cut nothing. */
+bool mg_fails_path_not_writable(const struct mg_target *t)
+{
+	long acc = MG_SYS4(SYS_faccessat2, t->dirfd, t->path, W_OK, AT_EACCESS);
+	return acc < 0 && acc != -ENOSYS;
+}
+
 /* The absolute path of what the call names (not resolving symlinks of the last component). */
 static void target_path(const struct mg_target *t, char *out, size_t cap)
 {
@@ -109,7 +127,7 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	mg_reg_lock();
 	size_t n = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size, NULL, 0);
 	mg_reg_unlock();
-	if (n == 0)
+	if (n == 0 || (t->fails && t->fails(t)))
 		return MG_PROCEED;
 
 	int saved = errno;

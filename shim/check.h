@@ -17,6 +17,9 @@ struct mg_target {
 	int dirfd;
 	const char *path;
 	const char *detail;     /* open flags or mode string, for the report */
+	/* Will the real call fail without cutting (no write access...)? Asked only once a window is
+	 * known to be endangered, because it costs a system call. NULL: it will not. */
+	bool (*fails)(const struct mg_target *t);
 };
 
 enum mg_verdict { MG_PROCEED = 0, MG_REPORTED = 1, MG_REFUSE = -1 };
@@ -33,6 +36,10 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 /* Identity of an fd / a path, with the raw syscalls (errno untouched). 0 or -errno. */
 int mg_fstat(int fd, struct stat *st) MG_HIDDEN;
 int mg_fstatat(int dirfd, const char *path, struct stat *st, int flags) MG_HIDDEN;
+
+/* For mg_target.fails: */
+bool mg_fails_fd_not_writable(const struct mg_target *t) MG_HIDDEN;
+bool mg_fails_path_not_writable(const struct mg_target *t) MG_HIDDEN;
 
 /* errno of a refused call */
 int mg_block_errno(void) MG_HIDDEN;

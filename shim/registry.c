@@ -37,6 +37,7 @@ struct mg_file {
 	struct file_key key;
 	struct node *windows;
 	size_t nwindows;
+	uint64_t max_end;               /* >= offset + length of every window (never lowered) */
 	UT_hash_handle hh;
 };
 
@@ -44,6 +45,7 @@ static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct node *root;
 static struct mg_file *files;
 static size_t n_maps, n_files;
+static uint64_t all_max_end;            /* >= offset + length of every window; 0 when none */
 static uint32_t prio_state = 0x9e3779b9u;
 /* Odd while the tree is being changed: lets a signal handler read without the lock. */
 static unsigned reg_seq;
@@ -94,6 +96,7 @@ void mg_reg_atfork_child(void)
 
 size_t mg_reg_nmaps(void) { return __atomic_load_n(&n_maps, __ATOMIC_RELAXED); }
 size_t mg_reg_nfiles(void) { return __atomic_load_n(&n_files, __ATOMIC_RELAXED); }
+uint64_t mg_reg_max_end(void) { return __atomic_load_n(&all_max_end, __ATOMIC_RELAXED); }
 
 /* ---- treap ---------------------------------------------------------------------------------- */
 
@@ -247,6 +250,11 @@ static void file_link(struct mg_file *f, struct node *n)
 		f->windows->fprev = n;
 	f->windows = n;
 	f->nwindows++;
+	uint64_t end = n->w.offset + (n->w.end - n->w.start);
+	if (end > f->max_end)
+		f->max_end = end;
+	if (end > all_max_end)
+		__atomic_store_n(&all_max_end, end, __ATOMIC_RELAXED);
 }
 
 static void file_unlink(struct node *n)
@@ -286,6 +294,8 @@ static void node_delete(struct node *n)
 	file_unlink(n);
 	mg_arena_free(n, sizeof *n);
 	__atomic_store_n(&n_maps, n_maps - 1, __ATOMIC_RELAXED);
+	if (n_maps == 0)
+		__atomic_store_n(&all_max_end, 0, __ATOMIC_RELAXED);
 }
 
 /* Move a window's start (its treap key) to new_start, keeping file offsets consistent. */
@@ -482,7 +492,9 @@ static size_t file_windows(dev_t dev, ino_t ino, bool all, uint64_t old_size, ui
 	struct mg_file *f = file_find(dev, ino);
 	uint64_t page = mg_page_size();
 	size_t total = 0;
-	for (struct node *n = f ? f->windows : NULL; n; n = n->fnext) {
+	if (!f || (!all && mg_round_up(new_size, page) >= f->max_end))
+		return 0;       /* the new EOF page lies past every window: nothing to scan */
+	for (struct node *n = f->windows; n; n = n->fnext) {
 		if (!all && !mg_rule_pages_cut(n->w.offset, n->w.end - n->w.start, old_size, new_size, page))
 			continue;
 		if (out)

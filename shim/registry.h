@@ -45,6 +45,8 @@ void mg_reg_atfork_child(void) MG_HIDDEN;
 /* Lock-free fast-path hints (exact under the lock). */
 size_t mg_reg_nmaps(void) MG_HIDDEN;
 size_t mg_reg_nfiles(void) MG_HIDDEN;
+/* An upper bound of offset + length over all windows: a new size at or past it cuts nothing. */
+uint64_t mg_reg_max_end(void) MG_HIDDEN;
 
 /* Track a new window; replaces whatever it overlaps. 0 or -ENOMEM (then nothing changed). */
 int mg_reg_insert_locked(const struct mg_window *w) MG_HIDDEN;

@@ -20,6 +20,18 @@
 #define AT_EACCESS 0x200
 #endif
 
+/* freopen(NULL, "w", f) reopens f's file by its /proc/self/fd name: that needs write permission. */
+static bool reopen_not_writable(const struct mg_target *t)
+{
+	char link[64];
+	struct mg_buf b;
+	mg_buf_init(&b, link, sizeof link);
+	mg_buf_puts(&b, "/proc/self/fd/");
+	mg_buf_u64(&b, (uint64_t)t->fd);
+	long acc = MG_SYS4(SYS_faccessat2, AT_FDCWD, link, W_OK, AT_EACCESS);
+	return acc < 0 && acc != -ENOSYS;
+}
+
 static bool needs_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE; }
 
 static void flags_text(int flags, char *out, size_t cap)
@@ -46,16 +58,12 @@ static int open_pre(const char *call, int dirfd, const char *path, int flags, co
 		return MG_PROCEED;
 	if ((flags & O_CREAT) && (flags & O_EXCL))
 		return MG_PROCEED;              /* fails with EEXIST, truncates nothing */
-	/* O_TRUNC needs write permission; without it the real open fails and truncates nothing. */
-	long acc = MG_SYS4(SYS_faccessat2, dirfd, path, W_OK, AT_EACCESS);
-	if (acc < 0 && acc != -ENOSYS)
-		return MG_PROCEED;
 	char ftext[96];
 	if (!detail) {
 		flags_text(flags, ftext, sizeof ftext);
 		detail = ftext;
 	}
-	struct mg_target t = { call, -1, dirfd, path, detail };
+	struct mg_target t = { call, -1, dirfd, path, detail, mg_fails_path_not_writable };
 	return mg_check_resize(&t, &st, 0);
 }
 
@@ -74,7 +82,7 @@ static int open_post(const char *call, int dirfd, const char *path, int flags, i
 	}
 	char ftext[96];
 	flags_text(flags, ftext, sizeof ftext);
-	struct mg_target t = { call, -1, dirfd, path, ftext };
+	struct mg_target t = { call, -1, dirfd, path, ftext, NULL };
 	if (mg_check_reopen(&t, &st, writable) == MG_REFUSE) {
 		int e = errno;
 		MG_SYS1(SYS_close, fd);
@@ -234,7 +242,7 @@ static FILE *stream_post(const char *call, const char *path, int flags, FILE *f,
 		errno = saved;
 		return f;
 	}
-	struct mg_target t = { call, path ? -1 : fd, AT_FDCWD, path, mode };
+	struct mg_target t = { call, path ? -1 : fd, AT_FDCWD, path, mode, NULL };
 	bool writable = (flags & O_ACCMODE) != O_RDONLY;
 	if (mg_check_reopen(&t, &st, writable) == MG_REFUSE) {
 		int e = errno;
@@ -289,7 +297,7 @@ static FILE *guarded_freopen(const char *call, mg_freopen_fn real, const char *p
 		struct stat st;
 		int fd = fileno(stream);
 		if (fd >= 0 && mg_fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-			struct mg_target t = { call, fd, AT_FDCWD, NULL, mode };
+			struct mg_target t = { call, fd, AT_FDCWD, NULL, mode, reopen_not_writable };
 			pre = mg_check_resize(&t, &st, 0);
 		}
 	}

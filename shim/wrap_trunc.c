@@ -24,38 +24,25 @@ static bool quiet(void)
 	return mg_inside() || mg_reg_nfiles() == 0 || mg_mode() == MG_MODE_OFF;
 }
 
-#ifndef AT_EACCESS
-#define AT_EACCESS 0x200
-#endif
-
-/* The kernel refuses to resize through a descriptor not open for writing (EINVAL / EBADF). */
-static bool fd_writable(int fd)
-{
-	long fl = MG_SYS2(SYS_fcntl, fd, F_GETFL);
-	return fl >= 0 && !(fl & O_PATH) && (fl & O_ACCMODE) != O_RDONLY;
-}
-
 static int check_fd(const char *call, int fd, off_t len)
 {
 	struct stat st;
-	if (len < 0 || mg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)len >= (uint64_t)st.st_size)
+	/* A size at or past every window's end cuts nothing: no system call needed. */
+	if (len < 0 || (uint64_t)len >= mg_reg_max_end() || mg_fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode) || (uint64_t)len >= (uint64_t)st.st_size)
 		return MG_PROCEED;
-	if (!fd_writable(fd))
-		return MG_PROCEED;      /* fails anyway: truncates nothing, same errno as bare */
-	struct mg_target t = { call, fd, AT_FDCWD, NULL, NULL };
+	struct mg_target t = { call, fd, AT_FDCWD, NULL, NULL, mg_fails_fd_not_writable };
 	return mg_check_resize(&t, &st, (uint64_t)len);
 }
 
 static int check_path(const char *call, const char *path, off_t len)
 {
 	struct stat st;
-	if (len < 0 || !path || mg_fstatat(AT_FDCWD, path, &st, 0) < 0 || !S_ISREG(st.st_mode) ||
+	if (len < 0 || !path || (uint64_t)len >= mg_reg_max_end() ||
+	    mg_fstatat(AT_FDCWD, path, &st, 0) < 0 || !S_ISREG(st.st_mode) ||
 	    (uint64_t)len >= (uint64_t)st.st_size)
 		return MG_PROCEED;
-	long acc = MG_SYS4(SYS_faccessat2, AT_FDCWD, path, W_OK, AT_EACCESS);
-	if (acc < 0 && acc != -ENOSYS)
-		return MG_PROCEED;      /* EACCES / EROFS: the real call fails and truncates nothing */
-	struct mg_target t = { call, -1, AT_FDCWD, path, NULL };
+	struct mg_target t = { call, -1, AT_FDCWD, path, NULL, mg_fails_path_not_writable };
 	return mg_check_resize(&t, &st, (uint64_t)len);
 }
 
@@ -90,10 +77,8 @@ static int check_collapse(const char *call, int fd, int mode, off_t off, off_t l
 	/* ... and ranges not aligned to the filesystem block, and descriptors not open for writing */
 	if (st.st_blksize > 0 && (off % st.st_blksize || len % st.st_blksize))
 		return MG_PROCEED;
-	if (!fd_writable(fd))
-		return MG_PROCEED;
 	char detail[] = "FALLOC_FL_COLLAPSE_RANGE";
-	struct mg_target t = { call, fd, AT_FDCWD, NULL, detail };
+	struct mg_target t = { call, fd, AT_FDCWD, NULL, detail, mg_fails_fd_not_writable };
 	return mg_check_resize(&t, &st, (uint64_t)(st.st_size - len));
 }
 
