@@ -359,6 +359,57 @@ int mg_reg_insert_locked(const struct mg_window *w)
 	return 0;
 }
 
+/* Copies of the windows' parts inside [a, b), in address order, chained through ->left. */
+static int collect_pieces(uintptr_t a, uintptr_t b, struct node **out)
+{
+	struct node *pieces = NULL, **tail = &pieces;
+	for (struct node *n = first_overlap(a, b); n && n->w.start < b; n = ceil_node(n->w.start + 1)) {
+		struct node *p = mg_arena_alloc(sizeof *p);
+		if (!p) {
+			*out = pieces;
+			return -ENOMEM;
+		}
+		p->w = n->w;
+		if (p->w.start < a) {
+			p->w.offset += a - p->w.start;
+			p->w.start = a;
+		}
+		if (p->w.end > b)
+			p->w.end = b;
+		*tail = p;
+		tail = &p->left;
+	}
+	*out = pieces;
+	return 0;
+}
+
+void mg_reg_release_locked(struct mg_pieces *list)
+{
+	for (struct node *p = (struct node *)list, *next; p; p = next) {
+		next = p->left;
+		mg_arena_free(p, sizeof *p);
+	}
+}
+
+int mg_reg_detach_locked(uintptr_t a, uintptr_t b, struct mg_pieces **out)
+{
+	struct node *pieces;
+	if (collect_pieces(a, b, &pieces) < 0) {
+		mg_reg_release_locked((struct mg_pieces *)pieces);
+		return -ENOMEM;
+	}
+	mg_reg_remove_locked(a, b);
+	*out = (struct mg_pieces *)pieces;
+	return 0;
+}
+
+void mg_reg_restore_locked(struct mg_pieces *list)
+{
+	for (struct node *p = (struct node *)list; p; p = p->left)
+		mg_reg_insert_locked(&p->w);
+	mg_reg_release_locked(list);
+}
+
 int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t newlen, bool dontunmap)
 {
 	size_t page = mg_page_size();
@@ -379,24 +430,8 @@ int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t new
 	}
 
 	/* Collect the moved pieces first: the source and destination may overlap. */
-	struct node *pieces = NULL, **tail = &pieces;
-	for (struct node *n = first_overlap(old, old + oldlen); n && n->w.start < old + oldlen;
-	     n = ceil_node(n->w.start + 1)) {
-		struct node *p = mg_arena_alloc(sizeof *p);
-		if (!p) {
-			ret = -ENOMEM;
-			break;
-		}
-		p->w = n->w;
-		if (p->w.start < old) {
-			p->w.offset += old - p->w.start;
-			p->w.start = old;
-		}
-		if (p->w.end > old + oldlen)
-			p->w.end = old + oldlen;
-		*tail = p;
-		tail = &p->left;
-	}
+	struct node *pieces;
+	ret = collect_pieces(old, old + oldlen, &pieces);
 	if (!dontunmap)
 		mg_reg_remove_locked(old, old + oldlen);
 	mg_reg_remove_locked(neu, neu + newlen);

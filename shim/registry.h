@@ -53,6 +53,15 @@ int mg_reg_insert_locked(const struct mg_window *w) MG_HIDDEN;
 bool mg_reg_overlaps_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
 /* Forget [a, b): trims heads and tails, splits a window with a hole in the middle. */
 int mg_reg_remove_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
+/*
+ * munmap without holding the lock across the system call: detach the windows of [a, b) (0, or
+ * -ENOMEM and nothing changed), unlock, unmap, lock, then restore them if the unmap failed or
+ * release them if it succeeded. Nobody can map into [a, b) while it is still mapped.
+ */
+struct mg_pieces;
+int mg_reg_detach_locked(uintptr_t a, uintptr_t b, struct mg_pieces **out) MG_HIDDEN;
+void mg_reg_restore_locked(struct mg_pieces *list) MG_HIDDEN;
+void mg_reg_release_locked(struct mg_pieces *list) MG_HIDDEN;
 /* Apply a successful mremap(old, oldlen, newlen) that returned neu. */
 int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t newlen,
 			 bool dontunmap) MG_HIDDEN;

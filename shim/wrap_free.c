@@ -19,10 +19,13 @@ static int glibc_free;  /* 1 when the real free is glibc's, decided at load */
 
 void mg_free_init(void)
 {
-	Dl_info di;
+	/* libc's own free, looked up in libc alone (cheaper than dladdr's symbol search) */
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
 	mg_free_fn real = MG_REAL(free);
-	if (real && dladdr((void *)real, &di) && di.dli_fname && strstr(di.dli_fname, "/libc.so."))
+	if (libc && real && dlsym(libc, "free") == (void *)real)
 		__atomic_store_n(&glibc_free, 1, __ATOMIC_RELEASE);
+	if (libc)
+		dlclose(libc);
 }
 
 MG_EXPORT void free(void *p)

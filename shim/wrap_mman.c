@@ -166,6 +166,21 @@ MG_EXPORT int munmap(void *addr, size_t len)
 		mg_reg_unlock();
 		return after_unmap(real_munmap(addr, len), addr, len);
 	}
+	struct mg_pieces *detached;
+	if (mg_reg_detach_locked(a, b, &detached) == 0) {
+		/* The lock is not held across the system call: other threads' mappings go on. */
+		mg_reg_unlock();
+		int r = real_munmap(addr, len);
+		int saved = errno;
+		mg_reg_lock();
+		if (r == 0)
+			mg_reg_release_locked(detached);
+		else
+			mg_reg_restore_locked(detached);
+		mg_reg_unlock();
+		errno = saved;
+		return after_unmap(r, addr, len);
+	}
 	int r = real_munmap(addr, len);
 	if (r == 0)
 		mg_reg_remove_locked(a, b);
