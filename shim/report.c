@@ -3,6 +3,7 @@
 #include "arena.h"
 #include "config.h"
 #include "log.h"
+#include "procmaps.h"
 #include "real.h"
 
 #include <errno.h>
@@ -88,6 +89,34 @@ static void jkey(struct mg_buf *b, const char *k)
 	mg_buf_puts(b, "\":");
 }
 
+void mg_report_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_beyond,
+			   const char *path, mg_symbolize_fn sym)
+{
+	mg_buf_puts(b, "{\"addr\":\"");
+	mg_buf_hex(b, w->start);
+	mg_buf_puts(b, "\",\"length\":");
+	mg_buf_u64(b, w->end - w->start);
+	mg_buf_puts(b, ",\"offset\":");
+	mg_buf_u64(b, w->offset);
+	mg_buf_puts(b, ",\"prot\":\"");
+	mg_report_put_prot(b, w->prot);
+	mg_buf_puts(b, "\",\"shared\":");
+	mg_buf_puts(b, w->shared ? "true" : "false");
+	mg_buf_puts(b, ",\"pages_beyond_eof\":");
+	mg_buf_u64(b, pages_beyond);
+	mg_buf_puts(b, ",\"path\":");
+	mg_buf_jstr(b, path);
+	mg_buf_puts(b, ",\"tid\":");
+	mg_buf_i64(b, w->tid);
+	mg_buf_puts(b, ",\"thread_name\":");
+	mg_buf_jstr(b, w->thread_name);
+	mg_buf_puts(b, ",\"time\":\"");
+	mg_buf_time(b, &w->created);
+	mg_buf_puts(b, "\",\"backtrace\":");
+	mg_report_json_stack(b, &w->stack, sym);
+	mg_buf_putc(b, '}');
+}
+
 void mg_report_format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym)
 {
 	mg_buf_puts(b, "{\"event\":");
@@ -135,32 +164,10 @@ void mg_report_format_json(struct mg_buf *b, const struct mg_event *e, mg_symbol
 	jkey(b, "mappings");
 	mg_buf_putc(b, '[');
 	for (size_t i = 0; i < e->nwindows; i++) {
-		const struct mg_window *w = &e->windows[i];
 		if (i)
 			mg_buf_putc(b, ',');
-		mg_buf_puts(b, "{\"addr\":\"");
-		mg_buf_hex(b, w->start);
-		mg_buf_puts(b, "\",\"length\":");
-		mg_buf_u64(b, w->end - w->start);
-		mg_buf_puts(b, ",\"offset\":");
-		mg_buf_u64(b, w->offset);
-		mg_buf_puts(b, ",\"prot\":\"");
-		mg_report_put_prot(b, w->prot);
-		mg_buf_puts(b, "\",\"shared\":");
-		mg_buf_puts(b, w->shared ? "true" : "false");
-		mg_buf_puts(b, ",\"pages_beyond_eof\":");
-		mg_buf_u64(b, window_pages_beyond(e, w));
-		mg_buf_puts(b, ",\"path\":");
-		mg_buf_jstr(b, e->window_path[i]);
-		mg_buf_puts(b, ",\"tid\":");
-		mg_buf_i64(b, w->tid);
-		mg_buf_puts(b, ",\"thread_name\":");
-		mg_buf_jstr(b, w->thread_name);
-		mg_buf_puts(b, ",\"time\":\"");
-		mg_buf_time(b, &w->created);
-		mg_buf_puts(b, "\",\"backtrace\":");
-		mg_report_json_stack(b, &w->stack, sym);
-		mg_buf_putc(b, '}');
+		mg_report_json_window(b, &e->windows[i], window_pages_beyond(e, &e->windows[i]),
+				      e->window_path[i], sym);
 	}
 	mg_buf_putc(b, ']');
 	jkey(b, "mappings_total");
@@ -304,52 +311,15 @@ void mg_report_atfork_child(void)
 /* Names of the windows as the kernel shows them (the file may have been renamed or unlinked). */
 static void resolve_window_paths(struct mg_event *e)
 {
-	for (size_t i = 0; i < e->nwindows; i++)
+	struct mg_vma v;
+	for (size_t i = 0; i < e->nwindows; i++) {
 		e->window_path[i][0] = 0;
-	if (!e->nwindows)
-		return;
-	long fd = MG_SYS4(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	char buf[8192];
-	size_t have = 0, found = 0;
-	for (;;) {
-		long r = MG_SYS3(SYS_read, fd, buf + have, sizeof buf - 1 - have);
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-		buf[have] = 0;
-		char *line = buf, *nl;
-		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
-			*nl = 0;
-			char *p = line;
-			uintptr_t lo = 0, hi = 0;
-			while (*p && *p != '-') { lo = lo * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10); p++; }
-			if (*p == '-') p++;
-			while (*p && *p != ' ') { hi = hi * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10); p++; }
-			for (int field = 0; field < 4 && *p; field++) {     /* perms offset dev inode */
-				while (*p == ' ') p++;
-				while (*p && *p != ' ') p++;
-			}
-			while (*p == ' ') p++;
-			for (size_t i = 0; i < e->nwindows; i++) {
-				uintptr_t a = e->windows[i].start;
-				if (a >= lo && a < hi && !e->window_path[i][0]) {
-					size_t n = strlen(p);
-					if (n >= PATH_MAX) n = PATH_MAX - 1;
-					memcpy(e->window_path[i], p, n);
-					e->window_path[i][n] = 0;
-					found++;
-				}
-			}
-			line = nl + 1;
+		if (mg_vma_find(e->windows[i].start, &v)) {
+			size_t n = strnlen(v.path, sizeof v.path - 1);
+			memcpy(e->window_path[i], v.path, n);
+			e->window_path[i][n] = 0;
 		}
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		if (found == e->nwindows || have == sizeof buf - 1)
-			break;
 	}
-	MG_SYS1(SYS_close, fd);
 }
 
 void mg_report_emit(struct mg_event *e)

@@ -45,6 +45,9 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 
 /* Pieces shared with the SIGBUS report. */
 void mg_report_put_prot(struct mg_buf *b, int prot) MG_HIDDEN;
+/* One element of "mappings": the same fields in every event. */
+void mg_report_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_beyond,
+			   const char *path, mg_symbolize_fn sym) MG_HIDDEN;
 void mg_report_json_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym) MG_HIDDEN;
 void mg_report_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym,
 			  const char *indent) MG_HIDDEN;

@@ -236,29 +236,11 @@ static void format_json(struct mg_buf *b, const struct fault *f)
 	mg_buf_u64(b, mg_page_size());
 	mg_buf_puts(b, ",\"backtrace\":");
 	mg_report_json_stack(b, &f->stack, mg_symbolize_signal_safe);
-	mg_buf_puts(b, ",\"mappings\":[{\"addr\":\"");
-	mg_buf_hex(b, w->start);
-	mg_buf_puts(b, "\",\"length\":");
-	mg_buf_u64(b, w->end - w->start);
-	mg_buf_puts(b, ",\"offset\":");
-	mg_buf_u64(b, w->offset);
-	mg_buf_puts(b, ",\"prot\":\"");
-	mg_report_put_prot(b, w->prot);
-	mg_buf_puts(b, "\",\"shared\":");
-	mg_buf_puts(b, w->shared ? "true" : "false");
-	mg_buf_puts(b, ",\"pages_beyond_eof\":");
-	mg_buf_u64(b, f->have_size ? mg_rule_pages_beyond(w->offset, w->end - w->start, f->size, mg_page_size()) : 0);
-	mg_buf_puts(b, ",\"path\":");
-	mg_buf_jstr(b, path_of(f));
-	mg_buf_puts(b, ",\"tid\":");
-	mg_buf_i64(b, w->tid);
-	mg_buf_puts(b, ",\"thread_name\":");
-	mg_buf_jstr(b, w->thread_name);
-	mg_buf_puts(b, ",\"time\":\"");
-	mg_buf_time(b, &w->created);
-	mg_buf_puts(b, "\",\"backtrace\":");
-	mg_report_json_stack(b, &w->stack, mg_symbolize_signal_safe);
-	mg_buf_puts(b, "}],\"mappings_total\":1,\"truncation\":");
+	mg_buf_puts(b, ",\"mappings\":[");
+	uint64_t beyond = f->have_size
+		? mg_rule_pages_beyond(w->offset, w->end - w->start, f->size, mg_page_size()) : 0;
+	mg_report_json_window(b, w, beyond, path_of(f), mg_symbolize_signal_safe);
+	mg_buf_puts(b, "],\"mappings_total\":1,\"truncation\":");
 	if (f->have_trunc) {
 		const struct mg_trunc_record *t = &f->trunc;
 		mg_buf_puts(b, "{\"call\":");
