@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <link.h>
 #include <pthread.h>
+#include <ucontext.h>
 #include <string.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -93,9 +94,19 @@ void mg_bt_capture(struct mg_stack *st)
 			st->ip[st->n++] = (uintptr_t)ips[i];
 }
 
+static bool signal_unwind_off;
+
+void mg_bt_disable_signal_unwind(void) { __atomic_store_n(&signal_unwind_off, true, __ATOMIC_RELEASE); }
+
 void mg_bt_capture_signal(void *ucontext, struct mg_stack *st)
 {
 	st->n = 0;
+	if (ucontext && __atomic_load_n(&signal_unwind_off, __ATOMIC_ACQUIRE)) {
+		/* The faulting instruction alone, from the saved registers. */
+		st->ip[st->n++] = (uintptr_t)((ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
+		st->pc_first = 1;
+		return;
+	}
 	if (!p_init_local2 || !p_step || !p_get_reg || !ucontext)
 		return;
 	unw_cursor_t c;

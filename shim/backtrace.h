@@ -24,6 +24,7 @@ bool mg_bt_available(void) MG_HIDDEN;
 void mg_bt_capture(struct mg_stack *st) MG_HIDDEN;
 /* From a signal handler's ucontext: frame 0 is the interrupted instruction itself. */
 void mg_bt_capture_signal(void *ucontext, struct mg_stack *st) MG_HIDDEN;
+void mg_bt_disable_signal_unwind(void) MG_HIDDEN;
 /* Cached; callers hold the report lock. */
 void mg_bt_symbolize(uintptr_t ip, bool exact, struct mg_sym *out) MG_HIDDEN;
 /* exact: ip is an instruction address (a fault), not a return address. */

@@ -3,6 +3,7 @@
  * the guard's log descriptor. Async-signal-safe: one atomic load, no lock, no allocation.
  */
 #define _GNU_SOURCE
+#include "backtrace.h"
 #include "log.h"
 #include <fcntl.h>
 #include "real.h"
@@ -23,8 +24,7 @@ static int sys_ret(long r)
 
 MG_EXPORT int close(int fd)
 {
-	int log = mg_log_fd();
-	if (mg_unlikely(fd == log && log >= 0 && !mg_inside())) {
+	if (mg_unlikely(!mg_inside() && mg_guard_fd_owned(fd))) {
 		/* Without the guard this descriptor would not exist. */
 		errno = EBADF;
 		return -1;
@@ -39,27 +39,39 @@ static int real_close_range(unsigned first, unsigned last, int flags)
 	return real ? real(first, last, flags) : sys_ret(MG_SYS3(SYS_close_range, first, last, flags));
 }
 
+/* close_range over [first, last] stepping around the guard's descriptors (sorted). */
+static int close_around(unsigned first, unsigned last, int flags)
+{
+	int fds[MG_GUARD_FDS];
+	int n = mg_inside() ? 0 : mg_guard_fds_owned(fds);
+	int r = 0;
+	for (int i = 0; i < n && r == 0 && first <= last; i++) {
+		unsigned g = (unsigned)fds[i];
+		if (g < first || g > last)
+			continue;
+		if (g > first)
+			r = real_close_range(first, g - 1, flags);
+		flags = (int)((unsigned)flags & ~CLOSE_RANGE_UNSHARE);
+		if (g == UINT_MAX)
+			return r;
+		first = g + 1;
+	}
+	if (r == 0 && first <= last)
+		r = real_close_range(first, last, flags);
+	return r;
+}
+
 MG_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	int log = mg_log_fd();
-	if (log < 0 || mg_inside() || (unsigned)log < first || (unsigned)log > last)
-		return real_close_range(first, last, flags);
-	/* Step around the log descriptor: the result is the same for the program. */
-	int r = 0;
-	if ((unsigned)log > first)
-		r = real_close_range(first, (unsigned)log - 1, flags);
-	if (r == 0 && (unsigned)log < last && (unsigned)log < UINT_MAX)
-		r = real_close_range((unsigned)log + 1, last, (int)((unsigned)flags & ~CLOSE_RANGE_UNSHARE));
-	return r;
+	return close_around(first, last, flags);
 }
 
 MG_EXPORT void closefrom(int lowfd)
 {
-	int log = mg_log_fd();
-	if (log >= 0 && !mg_inside() && lowfd >= 0 && log >= lowfd) {
-		if (log > lowfd)
-			real_close_range((unsigned)lowfd, (unsigned)log - 1, 0);
-		lowfd = log + 1;
+	int fds[MG_GUARD_FDS];
+	if (lowfd >= 0 && !mg_inside() && mg_guard_fds_owned(fds) > 0) {
+		close_around((unsigned)lowfd, ~0u, 0);
+		return;
 	}
 	mg_closefrom_fn real = MG_REAL(closefrom);
 	if (real)
@@ -68,10 +80,22 @@ MG_EXPORT void closefrom(int lowfd)
 		MG_SYS3(SYS_close_range, lowfd, ~0u, 0);
 }
 
+/*
+ * The program is about to make newfd its own. The log moves out of the way; libunwind's pipe cannot
+ * (libunwind keeps the numbers), so the guard gives the number up and stops the unwinding that
+ * would use the pipe (the SIGBUS handler's, which validates addresses through it).
+ */
+static void claim(int newfd)
+{
+	mg_log_evacuate(newfd);
+	if (mg_guard_fd_release(newfd))
+		mg_bt_disable_signal_unwind();
+}
+
 MG_EXPORT int dup2(int oldfd, int newfd)
 {
 	if (!mg_inside() && oldfd != newfd)
-		mg_log_evacuate(newfd);
+		claim(newfd);
 	mg_dup2_fn real = MG_REAL(dup2);
 	return real ? real(oldfd, newfd) : sys_ret(MG_SYS3(SYS_dup3, oldfd, newfd, 0));
 }
@@ -79,7 +103,7 @@ MG_EXPORT int dup2(int oldfd, int newfd)
 MG_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	if (!mg_inside() && oldfd != newfd)
-		mg_log_evacuate(newfd);
+		claim(newfd);
 	mg_dup3_fn real = MG_REAL(dup3);
 	return real ? real(oldfd, newfd, flags) : sys_ret(MG_SYS3(SYS_dup3, oldfd, newfd, flags));
 }
@@ -101,6 +125,7 @@ MG_EXPORT int pipe2(int fds[2], int flags)
 				MG_SYS1(SYS_close, fds[i]);
 				fds[i] = (int)high;
 			}
+			mg_guard_fd_add(fds[i]);
 		}
 	}
 	return r;

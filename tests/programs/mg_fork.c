@@ -155,14 +155,14 @@ static void *pviolator(void *arg)
 	CHECK(p != NULL, "map %s", path);
 	if (!p)
 		return NULL;
-	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+	do {
 		int r = ftruncate(fd, page);
 		if (refused(r))
 			pviolator_refused++;
 		else
 			fail("pviolator: ftruncate of a mapped file returned %d", r);
 		usleep(200);
-	}
+	} while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE));
 	CHECK(p[4 * page - 1] == 'm', "pvictim content");
 	return NULL;
 }

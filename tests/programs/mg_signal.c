@@ -58,44 +58,71 @@ static void fail(const char *fmt, ...)
 
 static int devnull;
 static int usr1_count, alrm_count, bad;        /* atomics, updated in handlers */
-static __thread int my_index = -1;             /* initial-exec in the executable: handler-safe */
+static __thread int my_index = -1;     /* initial-exec TLS in the executable: handler-safe */
 static int nthreads, iters, nsignals;
 static int workers_done, sender_done;
 
-/* Each (thread, signal) pair owns one descriptor number, so concurrent handlers never share one. */
+/*
+ * Each (thread, signal) pair owns one descriptor number, so concurrent handlers never share one:
+ * workers are threads 0..n-1, the main thread n, the sender n+1.
+ */
 static int handler_fd(int sig)
 {
 	int base = 600 + (my_index + 1) * 4;
 	return base + (sig == SIGALRM ? 0 : 1);
 }
 
-static void note_bad(void) { __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED); }
+/* Which check failed, and what the call returned / errno said the last time. */
+static int bad_at[8], bad_ret[8], bad_errno[8], bad_fd[8], bad_idx[8], bad_sig[8];
+
+static void note_bad(int which, int r, int h, int sig)
+{
+	bad_fd[which] = h;
+	bad_idx[which] = my_index;
+	bad_sig[which] = sig;
+	__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&bad_at[which], 1, __ATOMIC_RELAXED);
+	bad_ret[which] = r;
+	bad_errno[which] = errno;
+}
 
 static void handler(int sig)
 {
 	int saved = errno;
-	int h = handler_fd(sig);
-	if (dup2(devnull, h) != h)
-		note_bad();
-	if (dup3(devnull, h, O_CLOEXEC) != h)
-		note_bad();
-	if (dup2(h, h) != h)                             /* same fd: a no-op that returns it */
-		note_bad();
-	if (close(h) != 0)
-		note_bad();
+	int h = handler_fd(sig), r;
+	if ((r = dup2(devnull, h)) != h)
+		note_bad(0, r, h, sig);
+	if ((r = dup3(devnull, h, O_CLOEXEC)) != h)
+		note_bad(1, r, h, sig);
+	if ((r = dup2(h, h)) != h)                      /* same fd: a no-op that returns it */
+		note_bad(2, r, h, sig);
+	if ((r = close(h)) != 0)
+		note_bad(3, r, h, sig);
 	errno = 0;
-	if (close(h) != -1 || errno != EBADF)
-		note_bad();
+	if ((r = close(h)) != -1 || errno != EBADF)
+		note_bad(4, r, h, sig);
 	errno = 0;
-	if (close(-1) != -1 || errno != EBADF)
-		note_bad();
-	if (dup2(devnull, h) != h || close_range((unsigned)h, (unsigned)h, 0) != 0)
-		note_bad();
-	if (fcntl(h, F_GETFD) != -1)                    /* closed by close_range */
-		note_bad();
+	if ((r = close(-1)) != -1 || errno != EBADF)
+		note_bad(5, r, h, sig);
+	if ((r = dup2(devnull, h)) != h || (r = close_range((unsigned)h, (unsigned)h, 0)) != 0)
+		note_bad(6, r, h, sig);
+	if ((r = fcntl(h, F_GETFD)) != -1)              /* closed by close_range */
+		note_bad(7, r, h, sig);
 	__atomic_add_fetch(sig == SIGALRM ? &alrm_count : &usr1_count, 1, __ATOMIC_RELAXED);
 	errno = saved;
 }
+
+/* Threads start with SIGALRM/SIGUSR1 blocked and take them once my_index names their own fds. */
+static void set_handled(int how)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGALRM);
+	sigaddset(&s, SIGUSR1);
+	pthread_sigmask(how, &s, NULL);
+}
+
+static void unblock_handled(void) { set_handled(SIG_UNBLOCK); }
 
 static void churn_cycle(int t, int i)
 {
@@ -148,6 +175,7 @@ static void churn_cycle(int t, int i)
 static void *churn_worker(void *arg)
 {
 	my_index = (int)(intptr_t)arg;
+	unblock_handled();
 	char name[16];
 	snprintf(name, sizeof name, "mg-churn-%d", my_index);
 	prctl(PR_SET_NAME, name);
@@ -162,9 +190,12 @@ static void *churn_worker(void *arg)
 
 static pthread_t *workers;
 
+
 static void *sender(void *arg)
 {
 	(void)arg;
+	my_index = nthreads + 1;
+	unblock_handled();
 	prctl(PR_SET_NAME, "mg-sender");
 	for (int k = 0; k < nsignals; k++) {
 		int r = pthread_kill(workers[k % nthreads], SIGUSR1);
@@ -191,6 +222,7 @@ static int do_churn(int argc, char **argv)
 	devnull = open("/dev/null", O_RDWR);
 	if (devnull < 0)
 		return 2;
+	my_index = nthreads;            /* workers 0..n-1, main n, sender n+1: one fd set each */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = handler;
@@ -202,12 +234,13 @@ static int do_churn(int argc, char **argv)
 	CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0, "setitimer");
 
 	workers = calloc((size_t)nthreads, sizeof *workers);
+	set_handled(SIG_BLOCK);                 /* inherited by the new threads */
 	for (int t = 0; t < nthreads; t++)
 		CHECK(pthread_create(&workers[t], NULL, churn_worker, (void *)(intptr_t)t) == 0, "pthread_create");
 	pthread_t snd;
 	CHECK(pthread_create(&snd, NULL, sender, NULL) == 0, "pthread_create sender");
+	unblock_handled();
 	/* the main thread works too, and takes its share of SIGALRM */
-	my_index = nthreads;
 	for (int i = 0; i < iters; i++)
 		churn_cycle(nthreads, i);
 	pthread_join(snd, NULL);
@@ -222,6 +255,11 @@ static int do_churn(int argc, char **argv)
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
 	printf("usr1 %d alrm %d bad %d errors %d\n", usr1_count, alrm_count, bad, errors);
+	for (int i = 0; i < 8; i++)
+		if (bad_at[i])
+			fprintf(stderr, "mg_signal: handler check %d failed %d times (last: returned %d, "
+				"errno %d %s; fd %d thread %d signal %d)\n", i, bad_at[i], bad_ret[i],
+				bad_errno[i], strerror(bad_errno[i]), bad_fd[i], bad_idx[i], bad_sig[i]);
 	printf("usr1>0 %d alrm>0 %d\n", usr1_count > 0, alrm_count > 0);
 	return bad || errors ? 1 : 0;
 }

@@ -16,7 +16,6 @@ The no-false-positive runs therefore shrink the database only with mmap off (PRA
 unmaps the file first), and separate tests assert the true positive exactly.
 """
 import os
-import shutil
 import unittest
 
 import progs
