@@ -501,6 +501,30 @@ int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out)
 	return MG_FIND_NONE;
 }
 
+bool mg_reg_maybe_overlaps(uintptr_t a, uintptr_t b)
+{
+	unsigned s1 = __atomic_load_n(&reg_seq, __ATOMIC_ACQUIRE);
+	if (s1 & 1)
+		return true;
+	bool hit = false;
+	struct node *t = __atomic_load_n(&root, __ATOMIC_ACQUIRE), *best = NULL;
+	/* the last window starting before b: it overlaps [a, b) exactly when it ends after a */
+	for (int steps = 0; t && steps < 256; steps++) {
+		if (__atomic_load_n(&t->w.start, __ATOMIC_RELAXED) < b) {
+			best = t;
+			t = __atomic_load_n(&t->right, __ATOMIC_RELAXED);
+		} else {
+			t = __atomic_load_n(&t->left, __ATOMIC_RELAXED);
+		}
+		if (steps == 255)
+			return true;
+	}
+	if (best)
+		hit = __atomic_load_n(&best->w.end, __ATOMIC_RELAXED) > a;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return hit || __atomic_load_n(&reg_seq, __ATOMIC_RELAXED) != s1;
+}
+
 bool mg_reg_file_tracked_locked(dev_t dev, ino_t ino)
 {
 	return file_find(dev, ino) != NULL;

@@ -51,6 +51,11 @@ uint64_t mg_reg_max_end(void) MG_HIDDEN;
 /* Track a new window; replaces whatever it overlaps. 0 or -ENOMEM (then nothing changed). */
 int mg_reg_insert_locked(const struct mg_window *w) MG_HIDDEN;
 bool mg_reg_overlaps_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
+/*
+ * Without the lock: false only when no window overlaps [a, b) (a consistent read). For munmap of
+ * memory the program holds mapped: no window can appear there meanwhile.
+ */
+bool mg_reg_maybe_overlaps(uintptr_t a, uintptr_t b) MG_HIDDEN;
 /* Forget [a, b): trims heads and tails, splits a window with a hole in the middle. */
 int mg_reg_remove_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
 /*

@@ -161,6 +161,8 @@ MG_EXPORT int munmap(void *addr, size_t len)
 	if (mg_reg_nmaps() == 0)
 		return after_unmap(real_munmap(addr, len), addr, len);
 	uintptr_t a = (uintptr_t)addr, b = a + mg_round_up(len, mg_page_size());
+	if (!mg_reg_maybe_overlaps(a, b))
+		return after_unmap(real_munmap(addr, len), addr, len);   /* allocators: no lock */
 	mg_reg_lock();
 	if (!mg_reg_overlaps_locked(a, b)) {
 		mg_reg_unlock();
