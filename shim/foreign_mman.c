@@ -51,6 +51,7 @@ static void on_mmap(const void *result, const void *start, size_t size, int prot
 	w.start = a;
 	w.end = b;
 	w.offset = (uint64_t)offset;
+	w.size_at_map = (uint64_t)st.st_size;
 	w.dev = st.st_dev;
 	w.ino = st.st_ino;
 	w.prot = prot;

@@ -33,6 +33,7 @@ struct mg_window {
 	pid_t tid;                      /* creator */
 	char thread_name[16];
 	struct timespec created;        /* CLOCK_REALTIME */
+	uint64_t size_at_map;           /* the file's size when the mapping was made */
 	struct mg_stack stack;          /* creation stack, raw return addresses */
 };
 

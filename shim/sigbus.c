@@ -59,7 +59,7 @@ struct fault {
 	bool have_size;
 	uint64_t size;
 	const char *file_status;        /* "present", "renamed", "unlinked", "unknown" */
-	const char *verdict;            /* "truncated", "io_error", "unknown" */
+	const char *verdict;            /* "truncated", "beyond_eof_at_map", "io_error", "unknown" */
 	bool have_trunc;
 	struct mg_trunc_record trunc;
 	pid_t pid, tid;
@@ -174,11 +174,15 @@ static void gather(struct fault *f, siginfo_t *si, void *uc)
 	uint64_t page = mg_page_size();
 	if (!f->have_size)
 		f->verdict = "unknown";
-	else if (f->fault_offset >= mg_round_up(f->size, page))
-		f->verdict = "truncated";
-	else
+	else if (f->fault_offset < mg_round_up(f->size, page))
 		f->verdict = "io_error";
+	else
+		f->verdict = "truncated";
 	f->have_trunc = mg_history_find(f->w.dev, f->w.ino, &f->trunc);
+	/* The page was already past EOF when the mapping was made, and no cut of ours is known:
+	 * do not call it a truncation. */
+	if (f->have_size && !f->have_trunc && f->fault_offset >= mg_round_up(f->w.size_at_map, page))
+		f->verdict = "beyond_eof_at_map";
 	mg_bt_capture_signal(uc, &f->stack);
 }
 
@@ -187,6 +191,10 @@ static void gather(struct fault *f, siginfo_t *si, void *uc)
 static const char no_trunc_note[] =
 	"no truncation of this file by this process is known: it was changed by another process "
 	"or by a call the guard cannot see (raw syscall, static helper, io_uring)";
+static const char beyond_note[] =
+	"this page lay beyond the end of the file when the mapping was created: it was never backed "
+	"(the mapping is longer than the file), unless the file grew and was then cut by another "
+	"process or by a call the guard cannot see";
 static const char io_note[] =
 	"the faulting offset is inside the file: not a truncation; an I/O error (disk full on a "
 	"sparse file, a failed network filesystem, a media or memory error)";
@@ -220,6 +228,8 @@ static void format_json(struct mg_buf *b, const struct fault *f)
 		mg_buf_u64(b, f->size);
 	else
 		mg_buf_puts(b, "null");
+	mg_buf_puts(b, ",\"size_at_map\":");
+	mg_buf_u64(b, w->size_at_map);
 	mg_buf_puts(b, ",\"verdict\":");
 	mg_buf_jstr(b, f->verdict);
 	mg_buf_puts(b, ",\"registry\":");
@@ -264,6 +274,8 @@ static void format_json(struct mg_buf *b, const struct fault *f)
 	mg_buf_puts(b, ",\"note\":");
 	if (strcmp(f->verdict, "io_error") == 0)
 		mg_buf_jstr(b, io_note);
+	else if (strcmp(f->verdict, "beyond_eof_at_map") == 0)
+		mg_buf_jstr(b, beyond_note);
 	else if (f->have_trunc)
 		mg_buf_jstr(b, "this process truncated the file earlier (see truncation)");
 	else
@@ -325,9 +337,9 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	mg_buf_time(b, &w->created);
 	mg_buf_puts(b, ":\n");
 	mg_report_text_stack(b, &w->stack, mg_symbolize_signal_safe, "      ");
-	if (strcmp(f->verdict, "io_error") == 0) {
+	if (strcmp(f->verdict, "io_error") == 0 || strcmp(f->verdict, "beyond_eof_at_map") == 0) {
 		mg_buf_puts(b, "mmapguard:   ");
-		mg_buf_puts(b, io_note);
+		mg_buf_puts(b, f->verdict[0] == 'i' ? io_note : beyond_note);
 		mg_buf_putc(b, '\n');
 	} else if (f->have_trunc) {
 		const struct mg_trunc_record *t = &f->trunc;

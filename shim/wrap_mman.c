@@ -80,6 +80,7 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 		return false;
 	memset(w, 0, sizeof *w);
 	w->offset = (uint64_t)off;
+	w->size_at_map = (uint64_t)st.st_size;
 	w->dev = st.st_dev;
 	w->ino = st.st_ino;
 	w->prot = prot;

@@ -41,10 +41,16 @@ def pages_beyond(off, length, size):
     return (end - limit) // PAGE if limit < end else 0
 
 
-def verdict_for(offset, size):
+def verdict_for(offset, size, size_at_map=None, linked=False):
     if size is None:
         return "unknown"
-    return "truncated" if offset >= round_up(size) else "io_error"
+    if offset < round_up(size):
+        return "io_error"
+    # past EOF now; if it was already past EOF when mapped and no cut of this process is known,
+    # the guard does not call it a truncation
+    if not linked and size_at_map is not None and offset >= round_up(size_at_map):
+        return "beyond_eof_at_map"
+    return "truncated"
 
 
 def prog():
@@ -153,7 +159,9 @@ class SigbusTest(mgtest.GuardTest):
         self.assertEqual(rec["fault_offset"], fault["fault_offset"], "fault_offset" + ctx)
         self.assertEqual(rec["file_size"], file_size, "file_size" + ctx)
         # the spec's rule, and what this test expects of it
-        self.assertEqual(rec["verdict"], verdict_for(rec["fault_offset"], rec["file_size"]),
+        self.assertEqual(rec["verdict"], verdict_for(rec["fault_offset"], rec["file_size"],
+                                                     rec.get("size_at_map"),
+                                                     rec.get("truncation") is not None),
                          "verdict does not follow the offset rule" + ctx)
         if verdict is not None:
             self.assertEqual(rec["verdict"], verdict, "verdict" + ctx)

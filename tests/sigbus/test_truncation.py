@@ -164,10 +164,11 @@ class MappingLongerThanFile(sb.SigbusTest):
         mapped, fault = self.one(r, "mapped"), self.one(r, "fault")
         self.assertEqual(fault["fault_offset"], 3 * PAGE + 7)
         (rec,) = self.only_sigbus(r)
-        # Beyond EOF: "truncated" by the offset rule, though nobody cut anything; no in-process
-        # truncation is blamed.
+        # Beyond EOF, but it already was when the mapping was made: not called a truncation,
+        # and no in-process truncation is blamed.
         self.check_record(r, rec, fault=fault, mapped=mapped, file_size=100,
-                          verdict="truncated", truncation=None)
+                          verdict="beyond_eof_at_map", truncation=None)
+        self.assertEqual(rec["size_at_map"], 100)
         self.assertEqual(rec["mappings"][0]["pages_beyond_eof"], 3)
         return r
 
