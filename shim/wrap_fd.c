@@ -82,14 +82,16 @@ MG_EXPORT void closefrom(int lowfd)
 
 /*
  * The program is about to make newfd its own. The log moves out of the way; libunwind's pipe cannot
- * (libunwind keeps the numbers), so the guard gives the number up and stops the unwinding that
- * would use the pipe (the SIGBUS handler's, which validates addresses through it).
+ * (libunwind keeps the numbers), so the guard gives the number up and stops unwinding in this
+ * process (libunwind validates addresses by writing them into that pipe).
  */
 static void claim(int newfd)
 {
 	mg_log_evacuate(newfd);
-	if (mg_guard_fd_release(newfd))
+	if (mg_guard_fd_release(newfd)) {
+		mg_bt_disable();                /* unw_step validates addresses through the pipe */
 		mg_bt_disable_signal_unwind();
+	}
 }
 
 MG_EXPORT int dup2(int oldfd, int newfd)
