@@ -120,6 +120,8 @@ static bool stack_has_free(const struct mg_stack *st)
 
 static void emit(struct limit_event *ev)
 {
+	if (mg_mode() == MG_MODE_OFF)
+		return;
 	struct mg_buf b;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -300,6 +302,8 @@ void mg_mapcount_note(unsigned upper)
 
 int mg_mapcount_enomem(const char *call, uintptr_t addr, size_t len, long arg3, long arg4)
 {
+	if (mg_mode() == MG_MODE_OFF)
+		return -1;      /* errno still ENOMEM */
 	int saved = errno;
 	mg_enter();
 	__atomic_add_fetch(&est_upper, 1, __ATOMIC_RELAXED);

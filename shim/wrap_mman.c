@@ -96,19 +96,25 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 	return true;
 }
 
+/*
+ * With MMAPGUARD_MODE=off (possibly set at run time through the API) new mappings are not tracked,
+ * but windows already tracked are still removed when unmapped or replaced: the registry must
+ * never keep a window that is gone, or a later switch back to block mode would refuse wrongly.
+ */
 static void *guarded_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	if (mg_inside() || mg_mode() == MG_MODE_OFF)
+	if (mg_inside())
 		return real_mmap(addr, len, prot, flags, fd, off);
+	bool off_mode = mg_mode() == MG_MODE_OFF;
 	/* MAP_FIXED_NOREPLACE fails rather than replacing: only plain MAP_FIXED overlays. */
 	bool fixed = (flags & MAP_FIXED) != 0;
 	bool anon = (flags & MAP_ANONYMOUS) || fd < 0;
-	if (anon && !fixed)     /* allocators: no lock, no work */
+	if ((anon || off_mode) && !(fixed && mg_reg_nmaps()))   /* allocators: no lock, no work */
 		return after_mmap(real_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
 
 	int saved = errno;
 	struct mg_window w;
-	bool file = !anon && describe_file_mapping(fd, prot, flags, off, &w);
+	bool file = !anon && !off_mode && describe_file_mapping(fd, prot, flags, off, &w);
 	errno = saved;
 	uintptr_t a = (uintptr_t)addr, b = a + mg_round_up(len, mg_page_size());
 
@@ -157,7 +163,7 @@ MG_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 
 MG_EXPORT int munmap(void *addr, size_t len)
 {
-	if (mg_inside() || mg_mode() == MG_MODE_OFF)
+	if (mg_inside())
 		return real_munmap(addr, len);
 	if (mg_reg_nmaps() == 0)
 		return after_unmap(real_munmap(addr, len), addr, len);
@@ -209,7 +215,7 @@ MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		neu = va_arg(ap, void *);
 		va_end(ap);
 	}
-	if (mg_inside() || mg_mode() == MG_MODE_OFF)
+	if (mg_inside())
 		return real_mremap(old, oldlen, newlen, flags, neu);
 	if (mg_reg_nmaps() == 0)
 		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen);
