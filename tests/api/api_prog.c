@@ -69,12 +69,23 @@ int main(int argc, char **argv)
 	int e4 = r4 < 0 ? errno : 0;
 	int bad = mmapguard_set_mode ? mmapguard_set_mode(42) : 0;
 	int ebad = errno;
+	/* 5: off at run time, unmap, block again: the mapping that went away is not enforced */
+	char c[512];
+	snprintf(c, sizeof c, "%s/c.dat", dir);
+	int fc = make(c, 16384);
+	void *mc = mmap(NULL, 16384, PROT_READ, MAP_SHARED, fc, 0);
+	if (mmapguard_set_mode)
+		mmapguard_set_mode(MMAPGUARD_MODE_OFF);
+	munmap(mc, 16384);
+	if (mmapguard_set_mode)
+		mmapguard_set_mode(MMAPGUARD_MODE_BLOCK);
+	int r5 = ftruncate(fc, 0);
 	printf("{\"loaded\":%d,\"mapped\":%d,\"safe\":%lld,\"cbset\":%d,\"r1\":%d,\"c1\":%d,"
 	       "\"last_call\":\"%s\",\"before\":%lld,\"after\":%lld,\"nmaps\":%u,\"len\":%llu,"
 	       "\"r2\":%d,\"c2\":%d,\"sp\":%d,\"r3\":%d,\"c3\":%d,\"prev\":%d,\"r4\":%d,\"e4\":%d,"
-	       "\"bad\":%d,\"ebad\":%d,\"suppressed\":%lu}\n",
+	       "\"bad\":%d,\"ebad\":%d,\"suppressed\":%lu,\"r5\":%d}\n",
 	       loaded, mapped, safe, cbset, r1, c1, last_call, last_before, last_after, last_nmaps,
 	       last_len, r2, c2, sp, r3, c3, prev, r4, e4, bad, ebad,
-	       mmapguard_suppressed ? mmapguard_suppressed() : 0);
+	       mmapguard_suppressed ? mmapguard_suppressed() : 0, r5);
 	return 0;
 }

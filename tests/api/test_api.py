@@ -49,6 +49,7 @@ class ApiTest(mgtest.GuardTest):
         self.assertEqual(out["e4"], errno.ETXTBSY)
         self.assertEqual(out["bad"], -1)
         self.assertEqual(out["ebad"], errno.EINVAL)
+        self.assertEqual(out["r5"], 0, "a mapping unmapped while the mode was off was still enforced")
         calls = [(x["call"], x["action"]) for x in r.records]
         self.assertEqual(calls, [("ftruncate", "logged"), ("truncate", "blocked")], r.describe())
         self.assertEqual(os.path.getsize(os.path.join(self.tmp, "a.dat")), 8192)
