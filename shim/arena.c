@@ -37,6 +37,14 @@ static int size_class(size_t size)
 
 void *mg_arena_alloc(size_t size)
 {
+	void *p = mg_arena_alloc_raw(size);
+	if (p && size <= ((size_t)1 << MG_MAX_CLASS))
+		memset(p, 0, size);     /* larger blocks are fresh pages */
+	return p;
+}
+
+void *mg_arena_alloc_raw(size_t size)
+{
 	int c = size_class(size);
 	if (c > MG_MAX_CLASS) {
 		size_t n = (size + 4095) & ~(size_t)4095;
@@ -46,7 +54,6 @@ void *mg_arena_alloc(size_t size)
 	struct free_node *f = free_lists[c];
 	if (f) {
 		free_lists[c] = f->next;
-		memset(f, 0, n);
 		return f;
 	}
 	if ((size_t)(chunk_end - chunk_cur) < n) {

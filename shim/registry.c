@@ -72,12 +72,14 @@ void mg_reg_lock(void)
 {
 	mg_enter();
 	pthread_mutex_lock(&reg_mutex);
-	__atomic_add_fetch(&reg_seq, 1, __ATOMIC_ACQ_REL);
+	/* Only the holder writes the counter: plain stores, ordered by fences (free on x86). */
+	__atomic_store_n(&reg_seq, reg_seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 void mg_reg_unlock(void)
 {
-	__atomic_add_fetch(&reg_seq, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&reg_seq, reg_seq + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&reg_mutex);
 	mg_leave();
 }
@@ -277,10 +279,11 @@ static void file_unlink(struct node *n)
 
 static struct node *node_new(const struct mg_window *w, struct mg_file *f)
 {
-	struct node *n = mg_arena_alloc(sizeof *n);
+	struct node *n = mg_arena_alloc_raw(sizeof *n);
 	if (!n)
 		return NULL;
 	n->w = *w;
+	n->left = n->right = NULL;
 	n->prio = next_prio();
 	file_link(f, n);
 	root = treap_insert(root, n);
@@ -364,12 +367,13 @@ static int collect_pieces(uintptr_t a, uintptr_t b, struct node **out)
 {
 	struct node *pieces = NULL, **tail = &pieces;
 	for (struct node *n = first_overlap(a, b); n && n->w.start < b; n = ceil_node(n->w.start + 1)) {
-		struct node *p = mg_arena_alloc(sizeof *p);
+		struct node *p = mg_arena_alloc_raw(sizeof *p);
 		if (!p) {
 			*out = pieces;
 			return -ENOMEM;
 		}
 		p->w = n->w;
+		p->left = NULL;
 		if (p->w.start < a) {
 			p->w.offset += a - p->w.start;
 			p->w.start = a;
