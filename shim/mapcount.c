@@ -296,6 +296,16 @@ void mg_mapcount_note(unsigned upper)
 {
 	long e = __atomic_add_fetch(&est_upper, (long)upper, __ATOMIC_RELAXED);
 	long next = __atomic_load_n(&next_check, __ATOMIC_RELAXED);
+	if (mg_unlikely(next == 0)) {
+		/* First call: a process starts with a few dozen VMAs; the first exact count waits until
+		 * the calls could have added thousands (or half an absolute MMAPGUARD_MAP_WARN), so
+		 * short-lived processes never read /proc/self/maps. */
+		long first = mg_cfg.map_warn_abs ? mg_cfg.map_warn_abs / 2 : 4096;
+		long expect = 0;
+		__atomic_compare_exchange_n(&next_check, &expect, first > 1 ? first : 1, false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+		next = __atomic_load_n(&next_check, __ATOMIC_RELAXED);
+	}
 	if (mg_unlikely(e >= next))
 		check_threshold();
 }
