@@ -204,6 +204,24 @@ void mg_report_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbol
 	}
 }
 
+void mg_report_text_thread(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,
+			   const struct timespec *when, const struct mg_stack *st, mg_symbolize_fn sym,
+			   const char *indent)
+{
+	mg_buf_i64(b, tid);
+	mg_buf_puts(b, " \"");
+	mg_buf_text(b, name);
+	mg_buf_putc(b, '"');
+	if (pid > 0) {
+		mg_buf_puts(b, " of pid ");
+		mg_buf_i64(b, pid);
+	}
+	mg_buf_puts(b, " at ");
+	mg_buf_time(b, when);
+	mg_buf_puts(b, ":\n");
+	mg_report_text_stack(b, st, sym, indent);
+}
+
 void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym)
 {
 	bool cut = e->has_sizes;
@@ -234,15 +252,7 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 		mg_buf_puts(b, "\nmmapguard:   logged: the call was allowed to proceed");
 	}
 	mg_buf_puts(b, "\nmmapguard:   called by thread ");
-	mg_buf_i64(b, e->tid);
-	mg_buf_puts(b, " \"");
-	mg_buf_text(b, e->thread_name);
-	mg_buf_puts(b, "\" of pid ");
-	mg_buf_i64(b, e->pid);
-	mg_buf_puts(b, " at ");
-	mg_buf_time(b, &e->time);
-	mg_buf_puts(b, ":\n");
-	mg_report_text_stack(b, &e->stack, sym, "    ");
+	mg_report_text_thread(b, e->tid, e->thread_name, e->pid, &e->time, &e->stack, sym, "    ");
 	for (size_t i = 0; i < e->nwindows; i++) {
 		const struct mg_window *w = &e->windows[i];
 		mg_buf_puts(b, "mmapguard:   ");
@@ -270,13 +280,7 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 			mg_buf_puts(b, " page(s) of it lie beyond the new end of file: touching them raises SIGBUS\n");
 		}
 		mg_buf_puts(b, "mmapguard:     mapped by thread ");
-		mg_buf_i64(b, w->tid);
-		mg_buf_puts(b, " \"");
-		mg_buf_text(b, w->thread_name);
-		mg_buf_puts(b, "\" at ");
-		mg_buf_time(b, &w->created);
-		mg_buf_puts(b, ":\n");
-		mg_report_text_stack(b, &w->stack, sym, "      ");
+		mg_report_text_thread(b, w->tid, w->thread_name, 0, &w->created, &w->stack, sym, "      ");
 	}
 	if (e->nwindows < e->nwindows_total) {
 		mg_buf_puts(b, "mmapguard:   ... and ");

@@ -52,6 +52,11 @@ void mg_report_json_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbol
 void mg_report_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym,
 			  const char *indent) MG_HIDDEN;
 
+/* 'TID "NAME" [of pid PID] at TIME:' and the stack below it. pid <= 0: not shown. */
+void mg_report_text_thread(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,
+			   const struct timespec *when, const struct mg_stack *st, mg_symbolize_fn sym,
+			   const char *indent) MG_HIDDEN;
+
 /* Fill the common fields (pid, tid, thread name, time), resolve window paths, format and write. */
 void mg_report_emit(struct mg_event *e) MG_HIDDEN;
 

@@ -311,15 +311,8 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	mg_buf_puts(b, " ino ");
 	mg_buf_u64(b, (uint64_t)w->ino);
 	mg_buf_puts(b, ")\nmmapguard:   faulting thread ");
-	mg_buf_i64(b, f->tid);
-	mg_buf_puts(b, " \"");
-	mg_buf_text(b, f->thread_name);
-	mg_buf_puts(b, "\" of pid ");
-	mg_buf_i64(b, f->pid);
-	mg_buf_puts(b, " at ");
-	mg_buf_time(b, &f->time);
-	mg_buf_puts(b, ":\n");
-	mg_report_text_stack(b, &f->stack, mg_symbolize_signal_safe, "    ");
+	mg_report_text_thread(b, f->tid, f->thread_name, f->pid, &f->time, &f->stack,
+			      mg_symbolize_signal_safe, "    ");
 	mg_buf_puts(b, "mmapguard:   mapping ");
 	mg_buf_hex(b, w->start);
 	mg_buf_putc(b, '-');
@@ -330,13 +323,8 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	mg_report_put_prot(b, w->prot);
 	mg_buf_puts(b, w->shared ? ", MAP_SHARED" : ", MAP_PRIVATE");
 	mg_buf_puts(b, ") mapped by thread ");
-	mg_buf_i64(b, w->tid);
-	mg_buf_puts(b, " \"");
-	mg_buf_text(b, w->thread_name);
-	mg_buf_puts(b, "\" at ");
-	mg_buf_time(b, &w->created);
-	mg_buf_puts(b, ":\n");
-	mg_report_text_stack(b, &w->stack, mg_symbolize_signal_safe, "      ");
+	mg_report_text_thread(b, w->tid, w->thread_name, 0, &w->created, &w->stack,
+			      mg_symbolize_signal_safe, "      ");
 	if (strcmp(f->verdict, "io_error") == 0 || strcmp(f->verdict, "beyond_eof_at_map") == 0) {
 		mg_buf_puts(b, "mmapguard:   ");
 		mg_buf_puts(b, f->verdict[0] == 'i' ? io_note : beyond_note);
@@ -350,13 +338,8 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 		mg_buf_puts(b, " -> ");
 		mg_buf_u64(b, t->size_after);
 		mg_buf_puts(b, " bytes by thread ");
-		mg_buf_i64(b, t->tid);
-		mg_buf_puts(b, " \"");
-		mg_buf_text(b, t->thread_name);
-		mg_buf_puts(b, "\" at ");
-		mg_buf_time(b, &t->time);
-		mg_buf_puts(b, ":\n");
-		mg_report_text_stack(b, &t->stack, mg_symbolize_signal_safe, "      ");
+		mg_report_text_thread(b, t->tid, t->thread_name, 0, &t->time, &t->stack,
+				      mg_symbolize_signal_safe, "      ");
 	} else {
 		mg_buf_puts(b, "mmapguard:   ");
 		mg_buf_puts(b, no_trunc_note);
