@@ -48,16 +48,56 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-void mg_bt_init(void)
+/*
+ * libunwind (and liblzma behind it) cost a process about 0.2 ms to map and relocate, paid by every
+ * process the preload reaches, most of which never map a file. So it is loaded on first need:
+ * the first file mapping through the guard, or the first map-limit record. dlopen calls malloc
+ * and takes the loader's lock, so it is only done from a wrapper called by the program, in a
+ * process whose malloc is glibc's (not under another allocator's lock), not in a vfork child
+ * (lazy_pid), and never from the SIGBUS handler (which then records the faulting instruction).
+ * Processes with another malloc load it in the constructor.
+ */
+static int bt_tried;            /* dlopen attempted (loaded or failed: never retried) */
+static int lazy_pid;            /* the process allowed to load later; 0: none */
+static int threads_started;
+
+static void load_libunwind(void)
+{
+	mg_enter();
+	void *h = dlopen(MG_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (h) {
+		p_init_local2 = (init_local2_fn)dlsym(h, "_ULx86_64_init_local2");
+		p_step = (step_fn)dlsym(h, "_ULx86_64_step");
+		p_get_reg = (get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
+		__atomic_store_n(&p_backtrace, (bt_fn)dlsym(h, "unw_backtrace"), __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&bt_tried, 1, __ATOMIC_RELEASE);
+	mg_leave();
+}
+
+void mg_bt_init(bool eager)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)mg_bt_init);
-	void *h = dlopen(MG_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!h)
+	if (eager)
+		load_libunwind();
+	else
+		__atomic_store_n(&lazy_pid, (int)MG_SYS0(SYS_getpid), __ATOMIC_RELEASE);
+}
+
+void mg_bt_load(void)
+{
+	if (mg_likely(__atomic_load_n(&bt_tried, __ATOMIC_ACQUIRE)))
 		return;
-	p_init_local2 = (init_local2_fn)dlsym(h, "_ULx86_64_init_local2");
-	p_step = (step_fn)dlsym(h, "_ULx86_64_step");
-	p_get_reg = (get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
-	__atomic_store_n(&p_backtrace, (bt_fn)dlsym(h, "unw_backtrace"), __ATOMIC_RELEASE);
+	int pid = __atomic_load_n(&lazy_pid, __ATOMIC_ACQUIRE);
+	if (!pid || (int)MG_SYS0(SYS_getpid) != pid)
+		return;         /* before the constructor, in a vfork child, or not allowed here */
+	load_libunwind();       /* two threads may both dlopen: the loader serializes and counts */
+}
+
+void mg_bt_note_thread(void)
+{
+	if (!__atomic_load_n(&threads_started, __ATOMIC_RELAXED))
+		__atomic_store_n(&threads_started, 1, __ATOMIC_RELAXED);
 }
 
 bool mg_bt_available(void) { return __atomic_load_n(&p_backtrace, __ATOMIC_ACQUIRE) != NULL; }
@@ -66,15 +106,56 @@ bool mg_bt_in_shim(uintptr_t ip) { return ip >= shim_lo && ip < shim_hi; }
 
 /*
  * libunwind takes its own lock inside unw_backtrace: a fork() while another thread holds it would
- * leave the child's copy locked forever. Captures hold this read lock; fork's prepare handler takes
- * it for writing, so no capture is in flight when the address space is copied.
+ * leave the child's copy locked forever. A capture counts itself in flight; fork's prepare handler
+ * raises `forking` and waits until none is. A capture that starts meanwhile records no stack
+ * rather than wait (the forking thread may itself capture, from another library's fork handler).
  */
-static pthread_rwlock_t unwind_fork_lock = PTHREAD_RWLOCK_INITIALIZER;
+static unsigned inflight;
+static int forking;
 
-void mg_bt_atfork_prepare(void) { pthread_rwlock_wrlock(&unwind_fork_lock); }
-void mg_bt_atfork_parent(void) { pthread_rwlock_unlock(&unwind_fork_lock); }
-void mg_bt_atfork_child(void) { pthread_rwlock_init(&unwind_fork_lock, NULL); }
-bool mg_bt_try_quiesce(void) { return pthread_rwlock_trywrlock(&unwind_fork_lock) == 0; }
+static void quiesce_wait(void)
+{
+	__atomic_store_n(&forking, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&inflight, __ATOMIC_SEQ_CST))
+		MG_SYS0(SYS_sched_yield);
+}
+
+void mg_bt_atfork_prepare(void)
+{
+	/*
+	 * glibc 2.36's fork does not hold the loader's lock: a child forked while another thread was
+	 * inside dlopen could never dlopen. Load now, while it is safe, if the child might need to.
+	 */
+	if (__atomic_load_n(&threads_started, __ATOMIC_RELAXED))
+		mg_bt_load();
+	quiesce_wait();
+}
+
+void mg_bt_atfork_parent(void) { __atomic_store_n(&forking, 0, __ATOMIC_SEQ_CST); }
+
+static void child_reset(bool may_load)
+{
+	__atomic_store_n(&inflight, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&forking, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&lazy_pid, __ATOMIC_RELAXED))
+		__atomic_store_n(&lazy_pid, may_load ? (int)MG_SYS0(SYS_getpid) : 0, __ATOMIC_RELAXED);
+}
+
+void mg_bt_atfork_child(void) { child_reset(true); }
+
+bool mg_bt_try_quiesce(void)
+{
+	/* _Fork may run in a signal handler that interrupted a capture: no waiting here. */
+	__atomic_store_n(&forking, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&inflight, __ATOMIC_SEQ_CST) == 0;
+}
+
+void mg_bt_fork_child_after_Fork(void)
+{
+	/* No atfork handlers ran: with other threads in the parent, the loader's lock may be held. */
+	child_reset(!__atomic_load_n(&threads_started, __ATOMIC_RELAXED));
+}
+
 void mg_bt_disable(void) { __atomic_store_n(&p_backtrace, NULL, __ATOMIC_RELEASE); }
 
 void mg_bt_capture(struct mg_stack *st)
@@ -85,9 +166,11 @@ void mg_bt_capture(struct mg_stack *st)
 	st->pc_first = 0;
 	if (!bt)
 		return;
-	pthread_rwlock_rdlock(&unwind_fork_lock);
-	int n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
-	pthread_rwlock_unlock(&unwind_fork_lock);
+	__atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
+	int n = 0;
+	if (!__atomic_load_n(&forking, __ATOMIC_SEQ_CST))
+		n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
+	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELEASE);
 	/* The wrapper frames on top, and the thread-start trampoline at the bottom. */
 	for (int i = 0; i < n && st->n < MG_STACK_MAX; i++)
 		if (!mg_bt_in_shim((uintptr_t)ips[i]))

@@ -18,7 +18,15 @@ struct mg_sym {
 	char symbol[160];               /* "name+0xoff", "" if unknown */
 };
 
-void mg_bt_init(void) MG_HIDDEN;                 /* constructor time only: dlopen */
+/* Constructor time only. eager: dlopen libunwind now; else mg_bt_load() does, on first need. */
+void mg_bt_init(bool eager) MG_HIDDEN;
+/*
+ * Load libunwind if it is not yet and this process may (see backtrace.c): only from a wrapper
+ * called by the program itself, never from a signal handler or under a lock.
+ */
+void mg_bt_load(void) MG_HIDDEN;
+/* pthread_create: the process has (had) other threads, which changes what fork may do. */
+void mg_bt_note_thread(void) MG_HIDDEN;
 bool mg_bt_available(void) MG_HIDDEN;
 /* Stack of the caller of the intercepted function: frames inside the shim are dropped. */
 void mg_bt_capture(struct mg_stack *st) MG_HIDDEN;
@@ -36,6 +44,7 @@ void mg_bt_atfork_parent(void) MG_HIDDEN;
 void mg_bt_atfork_child(void) MG_HIDDEN;
 /* For _Fork (no atfork handlers): no capture in flight? Else the child must not unwind. */
 bool mg_bt_try_quiesce(void) MG_HIDDEN;
+void mg_bt_fork_child_after_Fork(void) MG_HIDDEN;
 void mg_bt_disable(void) MG_HIDDEN;
 
 #endif

@@ -90,17 +90,17 @@ static void on_mremap(const void *result, const void *old, size_t old_size, size
 	mg_reg_unlock();
 }
 
-void mg_foreign_mman_init(void)
+bool mg_foreign_mman_init(void)
 {
 	void *def = dlsym(RTLD_DEFAULT, "mmap");
 	if (!def || def == (void *)mg_own_mmap)
-		return;
+		return false;
 	add_fn add_mmap = (add_fn)dlsym(RTLD_DEFAULT, "MallocHook_AddMmapHook");
 	add_fn add_munmap = (add_fn)dlsym(RTLD_DEFAULT, "MallocHook_AddMunmapHook");
 	add_fn add_mremap = (add_fn)dlsym(RTLD_DEFAULT, "MallocHook_AddMremapHook");
 	if (add_mmap && add_munmap && add_mremap && add_mmap((void *)on_mmap) &&
 	    add_munmap((void *)on_munmap) && add_mremap((void *)on_mremap))
-		return;
+		return true;
 	Dl_info di;
 	const char *who = dladdr(def, &di) && di.dli_fname ? di.dli_fname : "another library";
 	char msg[PATH_MAX + 256];
@@ -111,4 +111,5 @@ void mg_foreign_mman_init(void)
 	mg_buf_puts(&b, ", loaded ahead of the guard: mappings made through it are not tracked; "
 			"list libmmapguard.so first in LD_PRELOAD\n");
 	mg_write_all(2, b.p, b.len);
+	return false;
 }

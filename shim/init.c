@@ -51,9 +51,10 @@ MG_EXPORT pid_t _Fork(void)
 	pid_t r = real();
 	if (r == 0) {
 		child();
+		mg_bt_fork_child_after_Fork();
 		if (!quiet)
 			mg_bt_disable();        /* libunwind's lock may be held by a thread that is gone */
-	} else if (quiet) {
+	} else {
 		mg_bt_atfork_parent();
 	}
 	return r;
@@ -69,10 +70,14 @@ __attribute__((constructor(101))) static void mg_init(void)
 	if (!__atomic_load_n(&mg_cfg_ready, __ATOMIC_ACQUIRE))
 		mg_config_load();
 	mg_log_init();
-	mg_bt_init();
+	bool glibc_malloc = mg_free_init();
+	bool hooked = mg_foreign_mman_init();
+	/*
+	 * dlopen later is only safe where it cannot land on a lock of the allocator's own; windows
+	 * mapped before this constructor (preinit_array, earlier constructors) need it already.
+	 */
+	mg_bt_init(!glibc_malloc || hooked || mg_reg_nmaps() != 0);
 	mg_sigbus_init();
-	mg_free_init();
-	mg_foreign_mman_init();
 	pthread_atfork(prepare, parent, child);
 	mg_leave();
 }

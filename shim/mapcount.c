@@ -266,6 +266,9 @@ static void check_threshold(void)
 	if (exact >= 0) {
 		long lim = mg_mapcount_limit();
 		__atomic_store_n(&est_upper, exact, __ATOMIC_RELAXED);
+		/* Halfway to the wall: load the unwinder now, while mapping its library still works. */
+		if (exact >= lim / 2 || exact >= warn)
+			mg_bt_load();
 		/* Below: the count cannot reach the threshold in fewer calls than half the distance.
 		 * Above: only the drop back below is looked for, and it is not urgent. */
 		long gap = exact < warn ? (warn - exact) / 2 : lim / 16;
@@ -281,6 +284,7 @@ static void check_threshold(void)
 				.explanation = "the process is close to vm.max_map_count: past it, mmap, "
 					       "mprotect and even munmap fail with ENOMEM, and free() silently leaks",
 				.remedy = limit_remedy };
+			mg_bt_load();
 			mg_bt_capture(&ev.stack);
 			emit(&ev);
 		} else if (exact < warn && above) {
@@ -343,6 +347,7 @@ int mg_mapcount_enomem(const char *call, uintptr_t addr, size_t len, long arg3, 
 	struct limit_event ev = { .event = "map_limit", .call = call, .action = action, .addr = addr,
 		.len = len, .arg3 = arg3, .arg4 = arg4, .vmas = vmas, .limit = lim,
 		.explanation = limit_expl, .remedy = limit_remedy };
+	mg_bt_load();
 	mg_bt_capture(&ev.stack);
 	emit(&ev);
 	mg_leave();
@@ -363,6 +368,7 @@ void mg_mapcount_free_leak(uintptr_t base, size_t len)
 		struct limit_event ev = { .event = "map_limit", .call = "munmap", .action = "logged",
 			.addr = base, .len = len, .vmas = vmas, .limit = lim, .from_free = true,
 			.leaked = len, .explanation = limit_expl, .remedy = limit_remedy };
+		mg_bt_load();
 		mg_bt_capture(&ev.stack);
 		emit(&ev);
 	}

@@ -7,6 +7,7 @@
 #ifndef MG_MAPCOUNT_H
 #define MG_MAPCOUNT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "guard.h"
@@ -23,9 +24,9 @@ void mg_mapcount_free_leak(uintptr_t base, size_t len) MG_HIDDEN;
 /* Exact count of this process's VMAs (reads /proc/self/maps); -1 on error. */
 long mg_mapcount_exact(void) MG_HIDDEN;
 long mg_mapcount_limit(void) MG_HIDDEN;
-void mg_free_init(void) MG_HIDDEN;
+bool mg_free_init(void) MG_HIDDEN;        /* true: the real free is glibc's */
 /* mmap defined ahead of the guard (tcmalloc): its hooks, or a warning. */
-void mg_foreign_mman_init(void) MG_HIDDEN;
+bool mg_foreign_mman_init(void) MG_HIDDEN; /* true: following another mmap through its hooks */
 /* At exit: a summary line if anything failed. */
 void mg_mapcount_summary(void) MG_HIDDEN;
 

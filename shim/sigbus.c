@@ -625,6 +625,7 @@ MG_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*f
 	mg_pthread_create_fn real = MG_REAL(pthread_create);
 	if (!real)
 		return EAGAIN;
+	mg_bt_note_thread();
 	if (mg_inside() || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
 		return real(t, attr, fn, arg);
 	struct start *s = malloc(sizeof *s);

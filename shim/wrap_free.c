@@ -17,7 +17,7 @@
 
 static int glibc_free;  /* 1 when the real free is glibc's, decided at load */
 
-void mg_free_init(void)
+bool mg_free_init(void)
 {
 	/* libc's own free, looked up in libc alone (cheaper than dladdr's symbol search) */
 	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
@@ -26,6 +26,7 @@ void mg_free_init(void)
 		__atomic_store_n(&glibc_free, 1, __ATOMIC_RELEASE);
 	if (libc)
 		dlclose(libc);
+	return __atomic_load_n(&glibc_free, __ATOMIC_RELAXED) != 0;
 }
 
 MG_EXPORT void free(void *p)

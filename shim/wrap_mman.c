@@ -89,6 +89,7 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 	mg_thread_name(w->thread_name);
 	clock_gettime(CLOCK_REALTIME, &w->created);
 	mg_enter();
+	mg_bt_load();   /* on the first file mapping: the SIGBUS handler and reports unwind too */
 	if (mg_cfg.creation_stacks)
 		mg_bt_capture(&w->stack);
 	mg_sigbus_thread_setup();
