@@ -7,7 +7,11 @@
  * short, every page of the mapping lies beyond end of file and the reader's next load raises
  * SIGBUS.
  *
- * Usage: seed_race CONFIG_PATH [ROUNDS]
+ * Usage: seed_race CONFIG_PATH [ROUNDS [rename]]
+ *
+ * With "rename", the reload is done the safe way: the new contents go to CONFIG_PATH.new, which
+ * is then renamed over CONFIG_PATH. The mapping keeps the old file's pages, nothing is cut, and
+ * the guard has nothing to say (the benchmark runs this form bare and guarded).
  *
  * Bare, the process dies with SIGBUS at the first reload. Under mmapguard in block mode the
  * truncating open() fails with ETXTBSY: the reload is refused, the old config stays, and the program
@@ -35,6 +39,7 @@ static int stop_reading;                        /* atomic */
 static int reader_started;                      /* atomic */
 static unsigned long reader_passes;             /* atomic */
 static unsigned applied, refused;
+static int by_rename;
 
 static void sleep_ms(long ms)
 {
@@ -78,9 +83,26 @@ __attribute__((noinline)) static const unsigned char *map_config(const char *pat
 	return p;
 }
 
+/* The fix: a new file renamed over the old name; the old inode stays whole while it is mapped. */
+static void reload_by_rename(unsigned generation)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.new", config_path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write_config(fd, generation) < 0 || close(fd) < 0 || rename(tmp, config_path) < 0) {
+		perror("seed_race: reload by rename");
+		exit(1);
+	}
+	applied++;
+}
+
 /* The bug: rewriting in place truncates the file under the live mapping. */
 __attribute__((noinline)) static void reload_config(unsigned generation)
 {
+	if (by_rename) {
+		reload_by_rename(generation);
+		return;
+	}
 	int fd = open(config_path, O_WRONLY | O_TRUNC);
 	if (fd < 0) {
 		if (errno == ETXTBSY) {
@@ -116,6 +138,7 @@ static void *reload_thread(void *arg)
 
 static void *reader_thread(void *arg)
 {
+	(void)arg;
 	unsigned long sum = 0;
 	pthread_setname_np(pthread_self(), "reader");
 	while (!__atomic_load_n(&stop_reading, __ATOMIC_RELAXED)) {
@@ -129,12 +152,13 @@ static void *reader_thread(void *arg)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: %s CONFIG_PATH [ROUNDS]\n", argv[0]);
+	if (argc < 2 || argc > 4 || (argc == 4 && strcmp(argv[3], "rename") != 0)) {
+		fprintf(stderr, "usage: %s CONFIG_PATH [ROUNDS [rename]]\n", argv[0]);
 		return 2;
 	}
 	config_path = argv[1];
 	unsigned rounds = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 20;
+	by_rename = argc == 4;
 
 	int fd = open(config_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);   /* nothing mapped yet */
 	if (fd < 0 || write_config(fd, 0) < 0) {

@@ -29,10 +29,9 @@ void mg_pages_free(void *p, size_t size)
 
 static int size_class(size_t size)
 {
-	int c = MG_MIN_CLASS;
-	while (((size_t)1 << c) < size)
-		c++;
-	return c;
+	if (size <= ((size_t)1 << MG_MIN_CLASS))
+		return MG_MIN_CLASS;
+	return 64 - __builtin_clzl(size - 1);   /* smallest c with 2^c >= size */
 }
 
 void *mg_arena_alloc(size_t size)

@@ -10,18 +10,28 @@
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 
-/* uthash allocates from the arena (called with the registry lock held) and never exits. */
-static int reg_oom;
-#define HASH_NONFATAL_OOM 1
-#define uthash_malloc(sz) mg_arena_alloc(sz)
-#define uthash_free(ptr, sz) mg_arena_free(ptr, sz)
-#define uthash_nonfatal_oom(obj) do { reg_oom = 1; } while (0)
-#include <uthash.h>
-
 struct file_key {
 	dev_t dev;
 	ino_t ino;
 };
+
+/* One multiply mixes the 16-byte key: a third of uthash's default (Jenkins) on every mapping. */
+static inline unsigned file_key_hash(const void *p)
+{
+	const struct file_key *k = p;
+	uint64_t h = ((uint64_t)k->ino ^ ((uint64_t)k->dev << 40 | (uint64_t)k->dev >> 24)) *
+		     0x9e3779b97f4a7c15ull;
+	return (unsigned)(h >> 32);
+}
+
+/* uthash allocates from the arena (called with the registry lock held) and never exits. */
+static int reg_oom;
+#define HASH_NONFATAL_OOM 1
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = file_key_hash(keyptr))
+#define uthash_malloc(sz) mg_arena_alloc(sz)
+#define uthash_free(ptr, sz) mg_arena_free(ptr, sz)
+#define uthash_nonfatal_oom(obj) do { reg_oom = 1; } while (0)
+#include <uthash.h>
 
 struct mg_file;
 
@@ -44,7 +54,12 @@ struct mg_file {
 static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct node *root;
 static struct mg_file *files;
-static size_t n_maps, n_files;
+/*
+ * The last file to lose its last window stays in the table, empty: a program that maps and unmaps
+ * the same file in a loop does not add and delete its entry every time.
+ */
+static struct mg_file *spare_file;
+static size_t n_maps, n_files;          /* n_files: files with at least one window */
 static uint64_t all_max_end;            /* >= offset + length of every window; 0 when none */
 static uint32_t prio_state = 0x9e3779b9u;
 /* Odd while the tree is being changed: lets a signal handler read without the lock. */
@@ -223,11 +238,29 @@ static struct mg_file *file_find(dev_t dev, ino_t ino)
 	return f;
 }
 
+static void file_drop(struct mg_file *f)
+{
+	HASH_DEL(files, f);
+	mg_arena_free(f, sizeof *f);
+}
+
+/* f has no window left: it becomes the spare, and the previous spare goes. */
+static void file_emptied(struct mg_file *f)
+{
+	f->max_end = 0;
+	if (spare_file && spare_file != f)
+		file_drop(spare_file);
+	spare_file = f;
+}
+
 static struct mg_file *file_get(dev_t dev, ino_t ino)
 {
 	struct mg_file *f = file_find(dev, ino);
-	if (f)
+	if (f) {
+		if (f == spare_file)
+			spare_file = NULL;
 		return f;
+	}
 	f = mg_arena_alloc(sizeof *f);
 	if (!f)
 		return NULL;
@@ -239,12 +272,13 @@ static struct mg_file *file_get(dev_t dev, ino_t ino)
 		mg_arena_free(f, sizeof *f);
 		return NULL;
 	}
-	__atomic_store_n(&n_files, n_files + 1, __ATOMIC_RELAXED);
 	return f;
 }
 
 static void file_link(struct mg_file *f, struct node *n)
 {
+	if (f->nwindows == 0)
+		__atomic_store_n(&n_files, n_files + 1, __ATOMIC_RELAXED);
 	n->file = f;
 	n->fprev = NULL;
 	n->fnext = f->windows;
@@ -269,9 +303,8 @@ static void file_unlink(struct node *n)
 	if (n->fnext)
 		n->fnext->fprev = n->fprev;
 	if (--f->nwindows == 0) {
-		HASH_DEL(files, f);
-		mg_arena_free(f, sizeof *f);
 		__atomic_store_n(&n_files, n_files - 1, __ATOMIC_RELAXED);
+		file_emptied(f);
 	}
 }
 
@@ -291,14 +324,21 @@ static struct node *node_new(const struct mg_window *w, struct mg_file *f)
 	return n;
 }
 
-static void node_delete(struct node *n)
+/* Out of the tree and its file's list; the memory stays the caller's. */
+static void node_detach(struct node *n)
 {
 	root = treap_erase(root, n);
 	file_unlink(n);
-	mg_arena_free(n, sizeof *n);
+	n->file = NULL;
 	__atomic_store_n(&n_maps, n_maps - 1, __ATOMIC_RELAXED);
 	if (n_maps == 0)
 		__atomic_store_n(&all_max_end, 0, __ATOMIC_RELAXED);
+}
+
+static void node_delete(struct node *n)
+{
+	node_detach(n);
+	mg_arena_free(n, sizeof *n);
 }
 
 /* Move a window's start (its treap key) to new_start, keeping file offsets consistent. */
@@ -352,11 +392,8 @@ int mg_reg_insert_locked(const struct mg_window *w)
 	if (!f)
 		return -ENOMEM;
 	if (!node_new(w, f)) {
-		if (f->nwindows == 0) {
-			HASH_DEL(files, f);
-			mg_arena_free(f, sizeof *f);
-			__atomic_store_n(&n_files, n_files - 1, __ATOMIC_RELAXED);
-		}
+		if (f->nwindows == 0)
+			file_emptied(f);
 		return -ENOMEM;
 	}
 	return 0;
@@ -397,6 +434,17 @@ void mg_reg_release_locked(struct mg_pieces *list)
 
 int mg_reg_detach_locked(uintptr_t a, uintptr_t b, struct mg_pieces **out)
 {
+	struct node *n = a < b ? first_overlap(a, b) : NULL;
+	if (n && a <= n->w.start && n->w.end <= b) {
+		struct node *next = ceil_node(n->w.start + 1);
+		if (!next || next->w.start >= b) {
+			/* The usual munmap: exactly one whole window. The node itself is the piece. */
+			node_detach(n);
+			n->left = NULL;
+			*out = (struct mg_pieces *)n;
+			return 0;
+		}
+	}
 	struct node *pieces;
 	if (collect_pieces(a, b, &pieces) < 0) {
 		mg_reg_release_locked((struct mg_pieces *)pieces);
@@ -531,7 +579,8 @@ bool mg_reg_maybe_overlaps(uintptr_t a, uintptr_t b)
 
 bool mg_reg_file_tracked_locked(dev_t dev, ino_t ino)
 {
-	return file_find(dev, ino) != NULL;
+	struct mg_file *f = file_find(dev, ino);
+	return f && f->nwindows;
 }
 
 /* Keep the max lowest-addressed windows in out, sorted by address. */
