@@ -14,6 +14,9 @@
  *   ftrunc_unmapped_empty  the same with nothing mapped
  *   ftrunc_unmapped_zero   ftruncate of an unmapped file, 1 page <-> 0 (one other file mapped)
  *   ftrunc_grow         ftruncate growing a mapped file by one page per call
+ *   floor_fstat         no guard involved: "self" is fstat + mmap_file's pair, "bare" the pair
+ *                       alone, both through libc: what knowing a mapping's file costs at least
+ *   floor_fstat_ftrunc  the same for ftrunc_unmapped_zero: fstat + ftruncate against ftruncate
  *   scale               --live N one-page file mappings, --layout merged|distinct; measures
  *                       mmap_pair (mmap+munmap of another file), ftrunc_other (shrink/grow of
  *                       another mapped file, cutting nothing), ftrunc_same (shrink/grow of the
@@ -105,6 +108,26 @@ static void load_libc_ops(void)
 	libc_ops.fopen = (FILE * (*)(const char *, const char *)) libc_sym(h, "fopen");
 	libc_ops.fclose = (int (*)(FILE *))libc_sym(h, "fclose");
 }
+
+/* libc's mmap after an fstat of the descriptor: the least a guard that knows the file can do. */
+static void *mmap_after_fstat(void *a, size_t l, int p, int f, int fd, off_t o)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		die("fstat: %s", strerror(errno));
+	return libc_ops.mmap(a, l, p, f, fd, o);
+}
+
+static int ftruncate_after_fstat(int fd, off_t len)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		die("fstat: %s", strerror(errno));
+	return libc_ops.ftruncate(fd, len);
+}
+
+static struct ops floor_ops;
+static bool opt_floor;          /* measure floor_ops against libc_ops instead of dyn_ops */
 
 /* Is `open` as the program sees it someone else's than libc's (a preload)? */
 static const char *dyn_provider(void)
@@ -390,9 +413,16 @@ static void print_result(const char *op, const char *mode, long k, struct sample
 /* Measure one bench: B batches (each mode, alternating when --ab). */
 static void measure(struct bench *b)
 {
-	const struct ops *modes[2] = { &dyn_ops, &libc_ops };
+	if (opt_floor) {
+		floor_ops = libc_ops;
+		floor_ops.name = "floor";
+		floor_ops.mmap = mmap_after_fstat;
+		floor_ops.ftruncate = ftruncate_after_fstat;
+	}
+	const struct ops *self = opt_floor ? &floor_ops : &dyn_ops;
+	const struct ops *modes[2] = { self, &libc_ops };
 	int nmodes = opt_ab ? 2 : 1;
-	long k = calibrate(b, &dyn_ops);     /* warm-up of the (slower) guarded path */
+	long k = calibrate(b, self);         /* warm-up of the (slower) guarded path */
 	if (opt_ab && opt_iters <= 0)
 		one_batch(b, &libc_ops, k / 4 + 1, NULL);   /* warm the bare path too */
 	struct sample s[2][opt_batches];
@@ -427,7 +457,8 @@ static void w_simple(const char *w)
 	} else if (!strcmp(w, "fopen_fclose")) {
 		b.run = batch_fopen_fclose;
 		b.path = make_file("probe", 16 * page);
-	} else if (!strcmp(w, "mmap_file")) {
+	} else if (!strcmp(w, "mmap_file") || !strcmp(w, "floor_fstat")) {
+		opt_floor = !strcmp(w, "floor_fstat");
 		b.run = batch_mmap_file;
 		b.path = make_file("probe", 16 * page);
 		b.fd = open_or_die(b.path, O_RDONLY);
@@ -442,7 +473,8 @@ static void w_simple(const char *w)
 		b.size_a = 2 * page;
 		b.size_b = page;
 		keep = !strcmp(w, "ftrunc_unmapped");
-	} else if (!strcmp(w, "ftrunc_unmapped_zero")) {
+	} else if (!strcmp(w, "ftrunc_unmapped_zero") || !strcmp(w, "floor_fstat_ftrunc")) {
+		opt_floor = !strcmp(w, "floor_fstat_ftrunc");
 		b.run = batch_ftrunc_alt;
 		b.path = make_file("probe", page);
 		b.fd = open_or_die(b.path, O_RDWR);

@@ -519,7 +519,8 @@ void mg_sigbus_init(void)
 	__atomic_store_n(&installed, true, __ATOMIC_RELEASE);
 	sync_kernel(&prev);
 	pthread_key_create(&stack_key, free_stack);
-	mg_sigbus_thread_setup();
+	/* The main thread gets its alternate stack with its first file mapping, not here: most
+	 * processes never map a file, and its own stack is the large one. */
 }
 
 /* ---- the program's view of SIGBUS ----------------------------------------------------------- */

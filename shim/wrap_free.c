@@ -10,6 +10,7 @@
 #include "registry.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <string.h>
 #include <sys/syscall.h>
 
@@ -17,15 +18,30 @@
 
 static int glibc_free;  /* 1 when the real free is glibc's, decided at load */
 
+/* 1 if the object whose segments hold the address is libc.so.6, -1 if another one holds it. */
+static int holder_is_libc(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	uintptr_t addr = (uintptr_t)arg;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type != PT_LOAD || addr < lo || addr - lo >= ph->p_memsz)
+			continue;
+		const char *name = info->dlpi_name ? info->dlpi_name : "";
+		const char *base = strrchr(name, '/');
+		base = base ? base + 1 : name;
+		return strncmp(base, "libc.so.", 8) == 0 ? 1 : -1;
+	}
+	return 0;
+}
+
 bool mg_free_init(void)
 {
-	/* libc's own free, looked up in libc alone (cheaper than dladdr's symbol search) */
-	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	/* Which object defines the free the program calls. No dlopen: it would start malloc. */
 	mg_free_fn real = MG_REAL(free);
-	if (libc && real && dlsym(libc, "free") == (void *)real)
+	if (real && dl_iterate_phdr(holder_is_libc, (void *)(uintptr_t)real) == 1)
 		__atomic_store_n(&glibc_free, 1, __ATOMIC_RELEASE);
-	if (libc)
-		dlclose(libc);
 	return __atomic_load_n(&glibc_free, __ATOMIC_RELAXED) != 0;
 }
 
