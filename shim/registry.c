@@ -59,22 +59,22 @@ static struct mg_file *files;
  * the same file in a loop does not add and delete its entry every time.
  */
 static struct mg_file *spare_file;
-static size_t n_maps, n_files;          /* n_files: files with at least one window */
+size_t mg_reg_n_maps;                   /* windows: read lock-free by mg_reg_nmaps() */
+#define n_maps mg_reg_n_maps
+static size_t n_files;                  /* files with at least one window */
 static uint64_t all_max_end;            /* >= offset + length of every window; 0 when none */
 static uint32_t prio_state = 0x9e3779b9u;
 /* Odd while the tree is being changed: lets a signal handler read without the lock. */
 static unsigned reg_seq;
 
-size_t mg_page_size(void)
+size_t mg_page_size_cached;
+
+size_t mg_page_size_load(void)
 {
-	static size_t page;
-	size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
-	if (!p) {
-		p = getauxval(AT_PAGESZ);
-		if (!p)
-			p = 4096;
-		__atomic_store_n(&page, p, __ATOMIC_RELAXED);
-	}
+	size_t p = getauxval(AT_PAGESZ);
+	if (!p)
+		p = 4096;
+	__atomic_store_n(&mg_page_size_cached, p, __ATOMIC_RELAXED);
 	return p;
 }
 
@@ -111,7 +111,6 @@ void mg_reg_atfork_child(void)
 		mg_leave();     /* the prepare handler's mg_reg_lock */
 }
 
-size_t mg_reg_nmaps(void) { return __atomic_load_n(&n_maps, __ATOMIC_RELAXED); }
 size_t mg_reg_nfiles(void) { return __atomic_load_n(&n_files, __ATOMIC_RELAXED); }
 uint64_t mg_reg_max_end(void) { return __atomic_load_n(&all_max_end, __ATOMIC_RELAXED); }
 

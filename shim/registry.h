@@ -44,7 +44,8 @@ void mg_reg_atfork_parent(void) MG_HIDDEN;
 void mg_reg_atfork_child(void) MG_HIDDEN;
 
 /* Lock-free fast-path hints (exact under the lock). */
-size_t mg_reg_nmaps(void) MG_HIDDEN;
+extern size_t mg_reg_n_maps MG_HIDDEN;
+static inline size_t mg_reg_nmaps(void) { return __atomic_load_n(&mg_reg_n_maps, __ATOMIC_RELAXED); }
 size_t mg_reg_nfiles(void) MG_HIDDEN;
 /* An upper bound of offset + length over all windows: a new size at or past it cuts nothing. */
 uint64_t mg_reg_max_end(void) MG_HIDDEN;
@@ -95,6 +96,12 @@ void mg_reg_foreach_locked(void (*fn)(const struct mg_window *, void *), void *a
 void mg_reg_clear_locked(void) MG_HIDDEN;
 
 /* Page size, cached. */
-size_t mg_page_size(void) MG_HIDDEN;
+extern size_t mg_page_size_cached MG_HIDDEN;
+size_t mg_page_size_load(void) MG_HIDDEN;
+static inline size_t mg_page_size(void)
+{
+	size_t p = __atomic_load_n(&mg_page_size_cached, __ATOMIC_RELAXED);
+	return mg_likely(p) ? p : mg_page_size_load();
+}
 
 #endif

@@ -26,13 +26,21 @@ static void *sys_ret_ptr(long r)
 	return (void *)r;
 }
 
-static void *real_mmap(void *a, size_t l, int p, int f, int fd, off_t o)
+/* Before libc's mmap is resolved (dlsym itself may map): the system call. */
+static __attribute__((noinline)) void *real_mmap_slow(void *a, size_t l, int p, int f, int fd,
+						       off_t o)
 {
 	mg_mmap_fn fn = MG_REAL(mmap);
 	return fn ? fn(a, l, p, f, fd, o) : sys_ret_ptr(MG_SYS6(SYS_mmap, a, l, p, f, fd, o));
 }
 
-static int real_munmap(void *a, size_t l)
+static inline void *real_mmap(void *a, size_t l, int p, int f, int fd, off_t o)
+{
+	mg_mmap_fn fn = __atomic_load_n(&mg_real_mmap, __ATOMIC_RELAXED);
+	return mg_likely(fn != NULL) ? fn(a, l, p, f, fd, o) : real_mmap_slow(a, l, p, f, fd, o);
+}
+
+static __attribute__((noinline)) int real_munmap_slow(void *a, size_t l)
 {
 	mg_munmap_fn fn = MG_REAL(munmap);
 	if (fn)
@@ -43,6 +51,12 @@ static int real_munmap(void *a, size_t l)
 		return -1;
 	}
 	return 0;
+}
+
+static inline int real_munmap(void *a, size_t l)
+{
+	mg_munmap_fn fn = __atomic_load_n(&mg_real_munmap, __ATOMIC_RELAXED);
+	return mg_likely(fn != NULL) ? fn(a, l) : real_munmap_slow(a, l);
 }
 
 static void *real_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *neu)
@@ -102,10 +116,9 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
  * but windows already tracked are still removed when unmapped or replaced: the registry must
  * never keep a window that is gone, or a later switch back to block mode would refuse wrongly.
  */
-MG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+static __attribute__((noinline)) void *mmap_tracked(void *addr, size_t len, int prot, int flags,
+						     int fd, off_t off)
 {
-	if (mg_inside())
-		return real_mmap(addr, len, prot, flags, fd, off);
 	bool off_mode = mg_mode() == MG_MODE_OFF;
 	/* MAP_FIXED_NOREPLACE fails rather than replacing: only plain MAP_FIXED overlays. */
 	bool fixed = (flags & MAP_FIXED) != 0;
@@ -152,7 +165,21 @@ MG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	return after_mmap(r, addr, len, prot, flags);
 }
 
-/* The same function (off_t is 64 bits here): one frame less under every creation stack. */
+/*
+ * Allocators' calls (anonymous, not over a tracked range) take the short path: no frame for the
+ * file path's locals, no lock.
+ */
+MG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	bool anon = (flags & MAP_ANONYMOUS) || fd < 0;
+	if (mg_inside())
+		return real_mmap(addr, len, prot, flags, fd, off);
+	if (mg_likely(anon) && (!(flags & MAP_FIXED) || !mg_reg_nmaps()))
+		return after_mmap(real_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
+	return mmap_tracked(addr, len, prot, flags, fd, off);
+}
+
+/* The same function (off_t is 64 bits here). */
 MG_EXPORT extern __typeof(mmap) mmap64 __attribute__((alias("mmap")));
 
 MG_EXPORT int munmap(void *addr, size_t len)
