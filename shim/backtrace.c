@@ -4,6 +4,7 @@
 #include "fmt.h"
 #include "procmaps.h"
 #include "real.h"
+#include "thread.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -107,17 +108,40 @@ bool mg_bt_in_shim(uintptr_t ip) { return ip >= shim_lo && ip < shim_hi; }
 /*
  * libunwind takes its own lock inside unw_backtrace: a fork() while another thread holds it would
  * leave the child's copy locked forever. A capture counts itself in flight; fork's prepare handler
- * raises `forking` and waits until none is. A capture that starts meanwhile records no stack
- * rather than wait (the forking thread may itself capture, from another library's fork handler).
+ * sets `forking` to its thread id and waits until no other thread's capture is in flight. Other
+ * threads' captures that start meanwhile wait for the fork to finish; the forking thread's own
+ * (from another library's fork handler, or a signal handler) go ahead.
  */
 static unsigned inflight;
-static int forking;
+static pid_t forking;
+static MG_TLS unsigned capturing;       /* this thread's captures in flight (0, or 1 nested) */
 
 static void quiesce_wait(void)
 {
-	__atomic_store_n(&forking, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(&inflight, __ATOMIC_SEQ_CST))
+	__atomic_store_n(&forking, mg_thread_tid(), __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&inflight, __ATOMIC_SEQ_CST) > capturing)
 		MG_SYS0(SYS_sched_yield);
+}
+
+/* Count this capture in flight, once no other thread is forking. */
+static void capture_begin(void)
+{
+	for (;;) {
+		__atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
+		pid_t f = __atomic_load_n(&forking, __ATOMIC_SEQ_CST);
+		if (mg_likely(f == 0) || f == mg_thread_tid())
+			break;
+		__atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&forking, __ATOMIC_SEQ_CST))
+			MG_SYS0(SYS_sched_yield);
+	}
+	capturing++;
+}
+
+static void capture_end(void)
+{
+	capturing--;
+	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELEASE);
 }
 
 void mg_bt_atfork_prepare(void)
@@ -135,7 +159,7 @@ void mg_bt_atfork_parent(void) { __atomic_store_n(&forking, 0, __ATOMIC_SEQ_CST)
 
 static void child_reset(bool may_load)
 {
-	__atomic_store_n(&inflight, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&inflight, capturing, __ATOMIC_RELAXED);
 	__atomic_store_n(&forking, 0, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&lazy_pid, __ATOMIC_RELAXED))
 		__atomic_store_n(&lazy_pid, may_load ? (int)MG_SYS0(SYS_getpid) : 0, __ATOMIC_RELAXED);
@@ -146,7 +170,7 @@ void mg_bt_atfork_child(void) { child_reset(true); }
 bool mg_bt_try_quiesce(void)
 {
 	/* _Fork may run in a signal handler that interrupted a capture: no waiting here. */
-	__atomic_store_n(&forking, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&forking, mg_thread_tid(), __ATOMIC_SEQ_CST);
 	return __atomic_load_n(&inflight, __ATOMIC_SEQ_CST) == 0;
 }
 
@@ -166,11 +190,9 @@ void mg_bt_capture(struct mg_stack *st)
 	st->pc_first = 0;
 	if (!bt)
 		return;
-	__atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
-	int n = 0;
-	if (!__atomic_load_n(&forking, __ATOMIC_SEQ_CST))
-		n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
-	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELEASE);
+	capture_begin();
+	int n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
+	capture_end();
 	/* The wrapper frames on top, and the thread-start trampoline at the bottom. */
 	for (int i = 0; i < n && st->n < MG_STACK_MAX; i++)
 		if (!mg_bt_in_shim((uintptr_t)ips[i]))
