@@ -64,7 +64,7 @@ MICRO = [
     # No guard in either column: libc's fstat + mmap + munmap against mmap + munmap. Knowing which
     # file a mapping is costs this at least; it bounds what the file mmap rows can reach.
     ("floor_fstat", "no guard: fstat + file mmap+munmap vs the pair", "floor_fstat", {}, None),
-    ("floor_fstat_ftrunc", "no guard: fstat + ftruncate 1 page <-> 0 vs ftruncate",
+    ("floor_fstat_ftrunc", "no guard: ftruncate 1 page <-> 0, fstat before 0",
      "floor_fstat_ftrunc", {}, None),
 ]
 SCALE_OPS = [
