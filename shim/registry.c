@@ -63,6 +63,8 @@ size_t mg_reg_n_maps;                   /* windows: read lock-free by mg_reg_nma
 #define n_maps mg_reg_n_maps
 static size_t n_files;                  /* files with at least one window */
 static uint64_t all_max_end;            /* >= offset + length of every window; 0 when none */
+/* Every window lies inside [addr_lo, addr_hi) (never narrowed but when the last one goes). */
+static uintptr_t addr_lo = UINTPTR_MAX, addr_hi;
 static uint32_t prio_state = 0x9e3779b9u;
 /* Odd while the tree is being changed: lets a signal handler read without the lock. */
 static unsigned reg_seq;
@@ -317,6 +319,10 @@ static struct node *node_new(const struct mg_window *w, struct mg_file *f)
 	n->w = *w;
 	n->left = n->right = NULL;
 	n->prio = next_prio();
+	if (w->start < addr_lo)
+		__atomic_store_n(&addr_lo, w->start, __ATOMIC_RELEASE);
+	if (w->end > addr_hi)
+		__atomic_store_n(&addr_hi, w->end, __ATOMIC_RELEASE);
 	file_link(f, n);
 	root = treap_insert(root, n);
 	__atomic_store_n(&n_maps, n_maps + 1, __ATOMIC_RELAXED);
@@ -330,8 +336,11 @@ static void node_detach(struct node *n)
 	file_unlink(n);
 	n->file = NULL;
 	__atomic_store_n(&n_maps, n_maps - 1, __ATOMIC_RELAXED);
-	if (n_maps == 0)
+	if (n_maps == 0) {
 		__atomic_store_n(&all_max_end, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&addr_lo, UINTPTR_MAX, __ATOMIC_RELAXED);
+		__atomic_store_n(&addr_hi, 0, __ATOMIC_RELAXED);
+	}
 }
 
 static void node_delete(struct node *n)
@@ -554,6 +563,10 @@ int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out)
 
 bool mg_reg_maybe_overlaps(uintptr_t a, uintptr_t b)
 {
+	/* Outside the span of all windows (an allocator's memory, usually): no tree walk. */
+	if (b <= __atomic_load_n(&addr_lo, __ATOMIC_ACQUIRE) ||
+	    a >= __atomic_load_n(&addr_hi, __ATOMIC_ACQUIRE))
+		return false;
 	unsigned s1 = __atomic_load_n(&reg_seq, __ATOMIC_ACQUIRE);
 	if (s1 & 1)
 		return true;
