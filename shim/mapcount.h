@@ -24,7 +24,7 @@ void mg_mapcount_free_leak(uintptr_t base, size_t len) MG_HIDDEN;
 /* Exact count of this process's VMAs (reads /proc/self/maps); -1 on error. */
 long mg_mapcount_exact(void) MG_HIDDEN;
 long mg_mapcount_limit(void) MG_HIDDEN;
-bool mg_free_init(void) MG_HIDDEN;        /* true: the real free is glibc's */
+bool mg_free_init(void) MG_HIDDEN;        /* true: the program's malloc and free are glibc's */
 /* mmap defined ahead of the guard (tcmalloc): its hooks, or a warning. */
 bool mg_foreign_mman_init(void) MG_HIDDEN; /* true: following another mmap through its hooks */
 /* At exit: a summary line if anything failed. */

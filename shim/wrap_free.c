@@ -42,7 +42,10 @@ bool mg_free_init(void)
 	mg_free_fn real = MG_REAL(free);
 	if (real && dl_iterate_phdr(holder_is_libc, (void *)(uintptr_t)real) == 1)
 		__atomic_store_n(&glibc_free, 1, __ATOMIC_RELEASE);
-	return __atomic_load_n(&glibc_free, __ATOMIC_RELAXED) != 0;
+	/* RTLD_NEXT skips the executable: a malloc defined there is found in the global scope. */
+	void *m = dlsym(RTLD_DEFAULT, "malloc");
+	bool glibc_malloc = m && dl_iterate_phdr(holder_is_libc, m) == 1;
+	return glibc_malloc && __atomic_load_n(&glibc_free, __ATOMIC_RELAXED) != 0;
 }
 
 MG_EXPORT void free(void *p)

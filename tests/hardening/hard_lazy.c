@@ -6,6 +6,8 @@
  *   hard_lazy none             only the start
  *   hard_lazy file PATH        then maps PATH (MAP_SHARED, 2 pages) and cuts it to 0 (a record)
  *   hard_lazy threadfork       starts a thread, then fork()s: the child reports too
+ * Built a second time with -DHARD_OWN_MALLOC (hard_lazy_own_malloc): the executable defines malloc
+ * and free itself, as programs with a statically linked allocator do.
  */
 #include "hard_common.h"
 
@@ -32,6 +34,36 @@ static void step(const char *name)
 {
 	hard_line("STEP name=%s unwind=%d\n", name, unwind_mapped());
 }
+
+#ifdef HARD_OWN_MALLOC
+/* A bump allocator: enough for this program, its libc and the guard's dlopen. */
+static char heap[8 << 20] __attribute__((aligned(64)));
+static size_t heap_used;
+
+void *malloc(size_t n)
+{
+	size_t at = __atomic_fetch_add(&heap_used, (n + 63) & ~(size_t)63, __ATOMIC_RELAXED);
+	return at + n <= sizeof heap ? heap + at : NULL;
+}
+
+void free(void *p)
+{
+	(void)p;
+}
+
+void *calloc(size_t a, size_t b)
+{
+	return malloc(a * b);   /* the heap is zero and never reused */
+}
+
+void *realloc(void *p, size_t n)
+{
+	void *q = malloc(n);
+	if (q && p)
+		memcpy(q, p, n);        /* the bump heap is contiguous: reading past the old block is safe */
+	return q;
+}
+#endif
 
 static void *idle(void *arg)
 {

@@ -14,8 +14,8 @@ import mgtest  # noqa: E402
 
 class LazyUnwindTest(hardlib.HardTest):
 
-    def steps(self, argv, env=None, preload_extra=None):
-        prog = self.program("hard_lazy")
+    def steps(self, argv, env=None, preload_extra=None, prog="hard_lazy"):
+        prog = self.program(prog)
         e = dict(env or {})
         if preload_extra:
             e["LD_PRELOAD"] = mgtest.LIB + ":" + preload_extra
@@ -64,6 +64,15 @@ class LazyUnwindTest(hardlib.HardTest):
             self.skipTest("libjemalloc2 not installed")
         r, s = self.steps(["none"], preload_extra=hardlib.JEMALLOC)
         self.assertEqual(s, {"start": 1}, hardlib.short(r))
+
+    def test_loaded_at_start_with_the_programs_own_malloc(self):
+        # RTLD_NEXT from the preload skips the executable: its malloc must still be noticed
+        r, s = self.steps(["none"], prog="hard_lazy_own_malloc")
+        self.assertEqual(s, {"start": 1}, hardlib.short(r))
+        path = os.path.join(self.tmp, "mapped")
+        r, s = self.steps(["file", path], prog="hard_lazy_own_malloc")
+        self.assertEqual(s, {"start": 1, "mapped": 1}, hardlib.short(r))
+        self.assertTrue(self.match(r, hardlib.expectations(r.stdout))[0]["backtrace"])
 
 
 if __name__ == "__main__":
