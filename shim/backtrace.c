@@ -7,6 +7,7 @@
 #include "thread.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <link.h>
@@ -64,6 +65,7 @@ static int threads_started;
 
 static void load_libunwind(void)
 {
+	int saved = errno;      /* e.g. from fork's prepare handler: the program's errno stays */
 	mg_enter();
 	void *h = dlopen(MG_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (h) {
@@ -74,6 +76,7 @@ static void load_libunwind(void)
 	}
 	__atomic_store_n(&bt_tried, 1, __ATOMIC_RELEASE);
 	mg_leave();
+	errno = saved;
 }
 
 void mg_bt_init(bool eager)
