@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 
 void mg_buf_init(struct mg_buf *b, char *mem, size_t cap)
 {
@@ -217,4 +218,14 @@ void mg_buf_text(struct mg_buf *b, const char *str)
 			mg_buf_putc(b, (char)*s);
 		}
 	}
+}
+
+void mg_buf_dev_ino(struct mg_buf *b, uint64_t dev, uint64_t ino)
+{
+	mg_buf_puts(b, "dev ");
+	mg_buf_u64(b, major(dev));
+	mg_buf_putc(b, ':');
+	mg_buf_u64(b, minor(dev));
+	mg_buf_puts(b, " ino ");
+	mg_buf_u64(b, ino);
 }

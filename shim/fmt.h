@@ -27,6 +27,8 @@ void mg_buf_jstr(struct mg_buf *b, const char *s) MG_HIDDEN;
 /* For the text format: control characters and backslashes escaped (\n, \xNN, \\), so a file
  * name can never start a line of its own. */
 void mg_buf_text(struct mg_buf *b, const char *s) MG_HIDDEN;
+/* "dev MAJOR:MINOR ino N", a file's identity in the text format */
+void mg_buf_dev_ino(struct mg_buf *b, uint64_t dev, uint64_t ino) MG_HIDDEN;
 /* ISO 8601 UTC with microseconds, e.g. 2026-11-25T09:43:39.123456Z */
 void mg_buf_time(struct mg_buf *b, const struct timespec *ts) MG_HIDDEN;
 

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
 unsigned long mg_reports_written, mg_reports_dropped;
@@ -232,12 +231,8 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 		mg_buf_text(b, e->detail);
 	mg_buf_puts(b, cut ? ") would cut a memory-mapped file short: " : ") reopens a memory-mapped file: ");
 	mg_buf_text(b, e->path);
-	mg_buf_puts(b, "\nmmapguard:   file dev ");
-	mg_buf_u64(b, major(e->dev));
-	mg_buf_putc(b, ':');
-	mg_buf_u64(b, minor(e->dev));
-	mg_buf_puts(b, " ino ");
-	mg_buf_u64(b, (uint64_t)e->ino);
+	mg_buf_puts(b, "\nmmapguard:   file ");
+	mg_buf_dev_ino(b, e->dev, e->ino);
 	if (cut) {
 		mg_buf_puts(b, ", size ");
 		mg_buf_u64(b, e->size_before);

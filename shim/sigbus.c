@@ -31,7 +31,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -304,12 +303,8 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	}
 	mg_buf_puts(b, " (file ");
 	mg_buf_puts(b, f->file_status);
-	mg_buf_puts(b, ", dev ");
-	mg_buf_u64(b, major(w->dev));
-	mg_buf_putc(b, ':');
-	mg_buf_u64(b, minor(w->dev));
-	mg_buf_puts(b, " ino ");
-	mg_buf_u64(b, (uint64_t)w->ino);
+	mg_buf_puts(b, ", ");
+	mg_buf_dev_ino(b, w->dev, w->ino);
 	mg_buf_puts(b, ")\nmmapguard:   faulting thread ");
 	mg_report_text_thread(b, f->tid, f->thread_name, f->pid, &f->time, &f->stack,
 			      mg_symbolize_signal_safe, "    ");
