@@ -113,3 +113,19 @@ bool mg_foreign_mman_init(void)
 	mg_write_all(2, b.p, b.len);
 	return false;
 }
+
+/*
+ * Another copy of the guard ahead of this one (two library paths in LD_PRELOAD, or a program
+ * linked with the library and run under another copy): that copy sees every call first, reports
+ * it and calls this one as "the real function". This copy must then stay out of the way, or every
+ * violation would be reported, and refused, twice.
+ */
+bool mg_other_guard_ahead(void)
+{
+	void *def = dlsym(RTLD_DEFAULT, "mmap");
+	void *api = dlsym(RTLD_DEFAULT, "mmapguard_get_mode");
+	if (!def || !api || def == (void *)mg_own_mmap)
+		return false;
+	Dl_info a, b;
+	return dladdr(def, &a) && dladdr(api, &b) && a.dli_fbase == b.dli_fbase;
+}

@@ -69,6 +69,13 @@ __attribute__((constructor(101))) static void mg_init(void)
 	mg_enter();
 	if (!__atomic_load_n(&mg_cfg_ready, __ATOMIC_ACQUIRE))
 		mg_config_load();
+	if (mg_other_guard_ahead()) {
+		/* That copy checks and reports; this one passes every call through. */
+		__atomic_store_n(&mg_cfg.mode, MG_MODE_OFF, __ATOMIC_RELAXED);
+		pthread_atfork(prepare, parent, child);
+		mg_leave();
+		return;
+	}
 	mg_log_init();
 	bool glibc_malloc = mg_free_init();
 	bool hooked = mg_foreign_mman_init();

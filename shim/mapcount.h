@@ -27,6 +27,8 @@ long mg_mapcount_limit(void) MG_HIDDEN;
 bool mg_free_init(void) MG_HIDDEN;        /* true: the program's malloc and free are glibc's */
 /* mmap defined ahead of the guard (tcmalloc): its hooks, or a warning. */
 bool mg_foreign_mman_init(void) MG_HIDDEN; /* true: following another mmap through its hooks */
+/* true: another copy of the guard, ahead in the search order, defines mmap */
+bool mg_other_guard_ahead(void) MG_HIDDEN;
 /* At exit: a summary line if anything failed. */
 void mg_mapcount_summary(void) MG_HIDDEN;
 
