@@ -90,10 +90,15 @@ static void on_mremap(const void *result, const void *old, size_t old_size, size
 	mg_reg_unlock();
 }
 
-bool mg_foreign_mman_init(void)
+void *mg_mmap_ahead(void)
 {
 	void *def = dlsym(RTLD_DEFAULT, "mmap");
-	if (!def || def == (void *)mg_own_mmap)
+	return def == (void *)mg_own_mmap ? NULL : def;
+}
+
+bool mg_foreign_mman_init(void *def)
+{
+	if (!def)
 		return false;
 	add_fn add_mmap = (add_fn)dlsym(RTLD_DEFAULT, "MallocHook_AddMmapHook");
 	add_fn add_munmap = (add_fn)dlsym(RTLD_DEFAULT, "MallocHook_AddMunmapHook");
@@ -120,11 +125,10 @@ bool mg_foreign_mman_init(void)
  * it and calls this one as "the real function". This copy must then stay out of the way, or every
  * violation would be reported, and refused, twice.
  */
-bool mg_other_guard_ahead(void)
+bool mg_other_guard_ahead(void *def)
 {
-	void *def = dlsym(RTLD_DEFAULT, "mmap");
-	void *api = dlsym(RTLD_DEFAULT, "mmapguard_get_mode");
-	if (!def || !api || def == (void *)mg_own_mmap)
+	void *api = def ? dlsym(RTLD_DEFAULT, "mmapguard_get_mode") : NULL;
+	if (!api)
 		return false;
 	Dl_info a, b;
 	return dladdr(def, &a) && dladdr(api, &b) && a.dli_fbase == b.dli_fbase;

@@ -69,7 +69,8 @@ __attribute__((constructor(101))) static void mg_init(void)
 	mg_enter();
 	if (!__atomic_load_n(&mg_cfg_ready, __ATOMIC_ACQUIRE))
 		mg_config_load();
-	if (mg_other_guard_ahead()) {
+	void *mmap_ahead = mg_mmap_ahead();
+	if (mg_other_guard_ahead(mmap_ahead)) {
 		/* That copy checks and reports; this one passes every call through. */
 		__atomic_store_n(&mg_cfg.mode, MG_MODE_OFF, __ATOMIC_RELAXED);
 		pthread_atfork(prepare, parent, child);
@@ -78,7 +79,7 @@ __attribute__((constructor(101))) static void mg_init(void)
 	}
 	mg_log_init();
 	bool glibc_malloc = mg_free_init();
-	bool hooked = mg_foreign_mman_init();
+	bool hooked = mg_foreign_mman_init(mmap_ahead);
 	/*
 	 * dlopen later is only safe where it cannot land on a lock of the allocator's own; windows
 	 * mapped before this constructor (preinit_array, earlier constructors) need it already.
