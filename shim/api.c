@@ -2,8 +2,9 @@
 #define _GNU_SOURCE
 #define MMAPGUARD_BUILDING_LIBRARY
 #include "mmapguard.h"
-#include "check.h"
+#include "api.h"
 #include "config.h"
+#include "real.h"
 #include "registry.h"
 #include "rule.h"
 #include "report.h"
@@ -40,22 +41,16 @@ static int mapped(const struct stat *st, long long *safe_size)
 MG_EXPORT int mmapguard_fd_mapped(int fd, long long *safe_size)
 {
 	struct stat st;
-	int r = mg_fstat(fd, &st);
-	if (r < 0) {
-		errno = -r;
+	if (mg_syscall_ret(mg_fstat(fd, &st)) < 0)
 		return -1;
-	}
 	return mapped(&st, safe_size);
 }
 
 MG_EXPORT int mmapguard_path_mapped(const char *path, long long *safe_size)
 {
 	struct stat st;
-	int r = mg_fstatat(AT_FDCWD, path, &st, 0);
-	if (r < 0) {
-		errno = -r;
+	if (mg_syscall_ret(mg_fstatat(AT_FDCWD, path, &st, 0)) < 0)
 		return -1;
-	}
 	return mapped(&st, safe_size);
 }
 
@@ -129,11 +124,7 @@ MG_EXPORT int mmapguard_suppress_path(const char *path)
 	int r = path ? mg_fstatat(AT_FDCWD, path, &st, 0) : -EFAULT;
 	if (r == 0)
 		r = mg_suppress_file(st.st_dev, st.st_ino);
-	if (r < 0) {
-		errno = -r;
-		return -1;
-	}
-	return 0;
+	return mg_syscall_ret(r) < 0 ? -1 : 0;
 }
 
 MG_EXPORT int mmapguard_suppress_fd(int fd)
@@ -142,11 +133,7 @@ MG_EXPORT int mmapguard_suppress_fd(int fd)
 	int r = mg_fstat(fd, &st);
 	if (r == 0)
 		r = mg_suppress_file(st.st_dev, st.st_ino);
-	if (r < 0) {
-		errno = -r;
-		return -1;
-	}
-	return 0;
+	return mg_syscall_ret(r) < 0 ? -1 : 0;
 }
 
 MG_EXPORT unsigned long mmapguard_suppressed(void)

@@ -104,8 +104,6 @@ void mg_bt_note_thread(void)
 		__atomic_store_n(&threads_started, 1, __ATOMIC_RELAXED);
 }
 
-bool mg_bt_available(void) { return __atomic_load_n(&p_backtrace, __ATOMIC_ACQUIRE) != NULL; }
-
 bool mg_bt_in_shim(uintptr_t ip) { return ip >= shim_lo && ip < shim_hi; }
 
 /*

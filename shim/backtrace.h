@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "guard.h"
-#include "registry.h"
+#include "stack.h"
 
 struct mg_sym {
 	char module[256];               /* path of the object, "" if unknown */
@@ -27,7 +27,6 @@ void mg_bt_init(bool eager) MG_HIDDEN;
 void mg_bt_load(void) MG_HIDDEN;
 /* pthread_create: the process has (had) other threads, which changes what fork may do. */
 void mg_bt_note_thread(void) MG_HIDDEN;
-bool mg_bt_available(void) MG_HIDDEN;
 /* Stack of the caller of the intercepted function: frames inside the shim are dropped. */
 void mg_bt_capture(struct mg_stack *st) MG_HIDDEN;
 /* From a signal handler's ucontext: frame 0 is the interrupted instruction itself. */

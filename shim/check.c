@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "check.h"
+#include "api.h"
 #include "arena.h"
 #include "backtrace.h"
 #include "config.h"
@@ -14,15 +15,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-
-int mg_fstat(int fd, struct stat *st) { return (int)MG_SYS2(SYS_fstat, fd, st); }
-
-int mg_fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-	return (int)MG_SYS4(SYS_newfstatat, dirfd, path, st, flags);
-}
-
-int mg_block_errno(void) { return mg_cfg.block_errno; }
 
 #ifndef AT_EACCESS
 #define AT_EACCESS 0x200
@@ -40,6 +32,17 @@ bool mg_fails_path_not_writable(const struct mg_target *t)
 {
 	long acc = MG_SYS4(SYS_faccessat2, t->dirfd, t->path, W_OK, AT_EACCESS);
 	return acc < 0 && acc != -ENOSYS;
+}
+
+bool mg_fails_reopen_not_writable(const struct mg_target *t)
+{
+	char link[64];
+	struct mg_buf b;
+	mg_buf_init(&b, link, sizeof link);
+	mg_buf_puts(&b, "/proc/self/fd/");
+	mg_buf_u64(&b, (uint64_t)t->fd);
+	struct mg_target named = { t->call, -1, AT_FDCWD, link, t->detail, NULL };
+	return mg_fails_path_not_writable(&named);
 }
 
 /* The absolute path of what the call names (not resolving symlinks of the last component). */

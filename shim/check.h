@@ -8,7 +8,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include "config.h"
 #include "guard.h"
+#include "registry.h"
+
+/* Nothing to decide: the guard's own call, mode off, or no file mapped. The one gate of every
+ * wrapper that checks a call. */
+static inline bool mg_quiet(void)
+{
+	return mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0;
+}
 
 /* What the call names: an fd, or a path relative to dirfd. Used for the report's path. */
 struct mg_target {
@@ -33,15 +42,10 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 /* The file *st was opened (writable or not) while mapped: the reopen rule (MMAPGUARD_REOPEN). */
 int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writable) MG_HIDDEN;
 
-/* Identity of an fd / a path, with the raw syscalls (errno untouched). 0 or -errno. */
-int mg_fstat(int fd, struct stat *st) MG_HIDDEN;
-int mg_fstatat(int dirfd, const char *path, struct stat *st, int flags) MG_HIDDEN;
-
 /* For mg_target.fails: */
 bool mg_fails_fd_not_writable(const struct mg_target *t) MG_HIDDEN;
 bool mg_fails_path_not_writable(const struct mg_target *t) MG_HIDDEN;
-
-/* errno of a refused call */
-int mg_block_errno(void) MG_HIDDEN;
+/* freopen(NULL, mode, f): reopening t->fd by its /proc/self/fd name needs write permission. */
+bool mg_fails_reopen_not_writable(const struct mg_target *t) MG_HIDDEN;
 
 #endif

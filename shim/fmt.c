@@ -1,11 +1,8 @@
 #define _GNU_SOURCE
 #include "fmt.h"
-#include "real.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 void mg_buf_init(struct mg_buf *b, char *mem, size_t cap)
@@ -186,20 +183,6 @@ void mg_buf_time(struct mg_buf *b, const struct timespec *ts)
 	for (int i = 5; i >= 0; i--) { t[i] = (char)('0' + us % 10); us /= 10; }
 	mg_buf_putn(b, t, 6);
 	mg_buf_putc(b, 'Z');
-}
-
-int mg_write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		long r = MG_SYS3(SYS_write, fd, p, n);
-		if (r == -EINTR)
-			continue;
-		if (r < 0)
-			return (int)r;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
 }
 
 void mg_buf_text(struct mg_buf *b, const char *str)

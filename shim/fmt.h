@@ -32,7 +32,4 @@ void mg_buf_dev_ino(struct mg_buf *b, uint64_t dev, uint64_t ino) MG_HIDDEN;
 /* ISO 8601 UTC with microseconds, e.g. 2026-11-25T09:43:39.123456Z */
 void mg_buf_time(struct mg_buf *b, const struct timespec *ts) MG_HIDDEN;
 
-/* write() until done or error; returns 0 or -errno. */
-int mg_write_all(int fd, const char *p, size_t n) MG_HIDDEN;
-
 #endif

@@ -5,8 +5,8 @@
  * named on stderr, because the guard cannot see through it.
  */
 #define _GNU_SOURCE
+#include "foreign_mman.h"
 #include "backtrace.h"
-#include "check.h"
 #include "fmt.h"
 #include "mapcount.h"
 #include "real.h"

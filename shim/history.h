@@ -11,7 +11,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include "guard.h"
-#include "registry.h"
+#include "stack.h"
 
 struct mg_trunc_record {
 	dev_t dev;

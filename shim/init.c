@@ -1,64 +1,18 @@
 /* Load-time set-up. Everything also works before this runs (calls from earlier constructors). */
 #define _GNU_SOURCE
+#include "altstack.h"
 #include "backtrace.h"
 #include "config.h"
+#include "foreign_mman.h"
 #include "log.h"
 #include "mapcount.h"
 #include "real.h"
 #include "registry.h"
-#include "report.h"
-#include "sigbus.h"
-#include "thread.h"
+#include "wrap_fork.h"
+#include "wrap_free.h"
+#include "wrap_signal.h"
 
-#include <errno.h>
 #include <pthread.h>
-
-static void prepare(void)
-{
-	mg_bt_atfork_prepare();
-	mg_report_lock();
-	mg_reg_atfork_prepare();
-}
-
-static void parent(void)
-{
-	mg_reg_atfork_parent();
-	mg_report_unlock();
-	mg_bt_atfork_parent();
-}
-
-static void child(void)
-{
-	mg_bt_atfork_child();
-	mg_reg_atfork_child();
-	mg_report_atfork_child();
-	mg_log_atfork_child();
-	mg_thread_atfork_child();
-}
-
-/*
- * _Fork runs no atfork handlers, yet its child may call async-signal-safe functions (ftruncate,
- * open, close) that reach the guard: locks another thread held at that moment must not stay held.
- */
-MG_EXPORT pid_t _Fork(void)
-{
-	mg__Fork_fn real = MG_REAL(_Fork);
-	if (!real) {
-		errno = ENOSYS;
-		return -1;
-	}
-	bool quiet = mg_bt_try_quiesce();
-	pid_t r = real();
-	if (r == 0) {
-		child();
-		mg_bt_fork_child_after_Fork();
-		if (!quiet)
-			mg_bt_disable();        /* libunwind's lock may be held by a thread that is gone */
-	} else {
-		mg_bt_atfork_parent();
-	}
-	return r;
-}
 
 __attribute__((constructor(101))) static void mg_init(void)
 {
@@ -73,7 +27,7 @@ __attribute__((constructor(101))) static void mg_init(void)
 	if (mg_other_guard_ahead(mmap_ahead)) {
 		/* That copy checks and reports; this one passes every call through. */
 		__atomic_store_n(&mg_cfg.mode, MG_MODE_OFF, __ATOMIC_RELAXED);
-		pthread_atfork(prepare, parent, child);
+		pthread_atfork(mg_fork_prepare, mg_fork_parent, mg_fork_child);
 		mg_leave();
 		return;
 	}
@@ -85,8 +39,9 @@ __attribute__((constructor(101))) static void mg_init(void)
 	 * mapped before this constructor (preinit_array, earlier constructors) need it already.
 	 */
 	mg_bt_init(!glibc_malloc || hooked || mg_reg_nmaps() != 0);
-	mg_sigbus_init();
-	pthread_atfork(prepare, parent, child);
+	if (mg_sigbus_init())
+		mg_altstack_init();
+	pthread_atfork(mg_fork_prepare, mg_fork_parent, mg_fork_child);
 	mg_leave();
 }
 

@@ -21,17 +21,8 @@ int mg_log_write_signal(const char *p, size_t n) MG_HIDDEN;
 /* The guard's own descriptor, -1 if none (async-signal-safe). */
 int mg_log_fd(void) MG_HIDDEN;
 
-/*
- * All descriptors the guard holds (the log, libunwind's pipe), which the program's close(),
- * close_range() and closefrom() must not touch. "Owned": only in the process that opened them --
- * a vfork child shares our memory but has its own descriptor table. Async-signal-safe.
- */
-#define MG_GUARD_FDS 4
-void mg_guard_fd_add(int fd) MG_HIDDEN;
-bool mg_guard_fd_owned(int fd) MG_HIDDEN;
-int mg_guard_fds_owned(int out[MG_GUARD_FDS]) MG_HIDDEN;       /* sorted; returns the count */
-/* dup2 onto one of them (not the log, which is moved instead): true if it was one. */
-bool mg_guard_fd_release(int fd) MG_HIDDEN;
+/* This process set up the log state (false in a vfork child, which shares our memory). */
+bool mg_log_owner(void) MG_HIDDEN;
 /* dup2/dup3 are about to overwrite fd: move the log away first (async-signal-safe). */
 void mg_log_evacuate(int fd) MG_HIDDEN;
 void mg_log_init(void) MG_HIDDEN;

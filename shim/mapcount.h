@@ -24,13 +24,6 @@ void mg_mapcount_free_leak(uintptr_t base, size_t len) MG_HIDDEN;
 /* Exact count of this process's VMAs (reads /proc/self/maps); -1 on error. */
 long mg_mapcount_exact(void) MG_HIDDEN;
 long mg_mapcount_limit(void) MG_HIDDEN;
-bool mg_free_init(void) MG_HIDDEN;        /* true: the program's malloc and free are glibc's */
-/* The mmap the program calls when it is not the guard's own, else NULL (looked up once, at load). */
-void *mg_mmap_ahead(void) MG_HIDDEN;
-/* That mmap (tcmalloc): its hooks, or a warning. true: following it through its hooks */
-bool mg_foreign_mman_init(void *mmap_ahead) MG_HIDDEN;
-/* true: that mmap is another copy of the guard's */
-bool mg_other_guard_ahead(void *mmap_ahead) MG_HIDDEN;
 /* At exit: a summary line if anything failed. */
 void mg_mapcount_summary(void) MG_HIDDEN;
 

@@ -31,8 +31,6 @@ long mg_sys(long nr, long a, long b, long c, long d, long e, long f)
 /*
  * dlsym of a name that exists does not allocate on glibc 2.36; anything it calls re-enters the
  * wrappers with the guard raised and goes to the raw syscall fallbacks in the wrappers.
- * A lookup that returns our own wrapper (the shim linked into the program rather than preloaded)
- * falls back to RTLD_DEFAULT's next definition being absent: then the caller gets NULL.
  */
 void *mg_resolve(void **slot, const char *name)
 {
@@ -49,4 +47,18 @@ void *mg_resolve(void **slot, const char *name)
 	if (p)
 		__atomic_store_n(slot, p, __ATOMIC_RELEASE);
 	return p;
+}
+
+int mg_write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		long r = MG_SYS3(SYS_write, fd, p, n);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			return (int)r;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
 }

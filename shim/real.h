@@ -2,10 +2,13 @@
 #ifndef MG_REAL_H
 #define MG_REAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stddef.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include "guard.h"
 
@@ -32,5 +35,38 @@ long mg_sys(long nr, long a, long b, long c, long d, long e, long f) MG_HIDDEN;
 #define MG_SYS4(nr, a, b, c, d)     mg_sys(nr, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 #define MG_SYS6(nr, a, b, c, d, e, f) \
 	mg_sys(nr, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+/*
+ * The one place a wrapper turns a raw result into the host's convention: -errno becomes errno and
+ * -1 (MAP_FAILED for a pointer), anything else passes through.
+ */
+static inline long mg_syscall_ret(long r)
+{
+	if (mg_unlikely((unsigned long)r > -4096UL)) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/*
+ * The real function, or while it cannot be resolved (dlsym itself is running) the system call,
+ * with libc's result convention: MG_CALL_REAL(close, (fd), MG_SYS1(SYS_close, fd)).
+ */
+#define MG_CALL_REAL(name, args, syscall)                                                  \
+	({                                                                                 \
+		mg_##name##_fn mg_fn_ = MG_REAL(name);                                     \
+		mg_fn_ ? mg_fn_ args : (__typeof__(mg_fn_ args))mg_syscall_ret(syscall);   \
+	})
+
+/* Identity of an fd / a path, with the raw syscalls (errno untouched). 0 or -errno. */
+static inline int mg_fstat(int fd, struct stat *st) { return (int)MG_SYS2(SYS_fstat, fd, st); }
+static inline int mg_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	return (int)MG_SYS4(SYS_newfstatat, dirfd, path, st, flags);
+}
+
+/* write() until done or error; returns 0 or -errno. */
+int mg_write_all(int fd, const char *p, size_t n) MG_HIDDEN;
 
 #endif

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 
 struct file_key {
@@ -68,17 +67,6 @@ static uintptr_t addr_lo = UINTPTR_MAX, addr_hi;
 static uint32_t prio_state = 0x9e3779b9u;
 /* Odd while the tree is being changed: lets a signal handler read without the lock. */
 static unsigned reg_seq;
-
-size_t mg_page_size_cached;
-
-size_t mg_page_size_load(void)
-{
-	size_t p = getauxval(AT_PAGESZ);
-	if (!p)
-		p = 4096;
-	__atomic_store_n(&mg_page_size_cached, p, __ATOMIC_RELAXED);
-	return p;
-}
 
 /*
  * The guard is raised while the lock is held: a signal handler that interrupts the holder and

@@ -14,14 +14,8 @@
 #include <sys/types.h>
 #include <time.h>
 #include "guard.h"
-
-#define MG_STACK_MAX 24
-
-struct mg_stack {
-	uint16_t n;
-	uint16_t pc_first;              /* frame 0 is the interrupted instruction, not a return address */
-	uintptr_t ip[MG_STACK_MAX];
-};
+#include "page.h"
+#include "stack.h"
 
 struct mg_window {
 	uintptr_t start, end;           /* page aligned, end exclusive */
@@ -94,14 +88,5 @@ uint64_t mg_reg_safe_size_locked(dev_t dev, ino_t ino) MG_HIDDEN;
 void mg_reg_foreach_locked(void (*fn)(const struct mg_window *, void *), void *arg) MG_HIDDEN;
 /* Drop everything (tests). */
 void mg_reg_clear_locked(void) MG_HIDDEN;
-
-/* Page size, cached. */
-extern size_t mg_page_size_cached MG_HIDDEN;
-size_t mg_page_size_load(void) MG_HIDDEN;
-static inline size_t mg_page_size(void)
-{
-	size_t p = __atomic_load_n(&mg_page_size_cached, __ATOMIC_RELAXED);
-	return mg_likely(p) ? p : mg_page_size_load();
-}
 
 #endif

@@ -64,9 +64,6 @@ void mg_report_lock(void) MG_HIDDEN;
 void mg_report_unlock(void) MG_HIDDEN;
 void mg_report_atfork_child(void) MG_HIDDEN;
 
-/* The program's callback (include/mmapguard.h), if it registered one. */
-void mg_api_notify(const struct mg_event *e) MG_HIDDEN;
-
 /* The formatting buffer, for whoever holds the report lock. */
 extern char mg_report_buffer[256u << 10] MG_HIDDEN;
 

@@ -1,17 +1,16 @@
 /*
  * SIGBUS forensics. When a thread faults in a tracked file mapping, say where, in which file, at
  * which file offset, how large the file is now, whether that is a truncation or an I/O error, and
- * which earlier call of this process cut the file -- then die as the program would have, or hand
- * the signal to the program's own handler.
+ * which earlier call of this process cut the file. (The handler that calls this, and what happens
+ * to the signal afterwards, are in wrap_signal.c.)
  *
- * Everything reachable from the handler is async-signal-safe: the registry is read through its
+ * Everything here is async-signal-safe: the registry is read through its
  * sequence counter, the truncation history through per-slot counters, /proc and ELF files with raw
  * syscalls, the record formatted into a stack buffer and written with one write().
  */
 #define _GNU_SOURCE
 #include "arena.h"
 #include "backtrace.h"
-#include "check.h"
 #include "config.h"
 #include "fmt.h"
 #include "history.h"
@@ -23,27 +22,11 @@
 #include "rule.h"
 #include "sigbus.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <unistd.h>
-
-#define ALTSTACK_SIZE (128u << 10)
-
-static bool installed;                  /* the guard answers sigaction(SIGBUS) for the program */
-static bool kernel_ignores;             /* the program chose SIG_IGN: the kernel holds that */
-static struct sigaction ours;
-static struct sigaction app_action;     /* what the program installed (or found at load) */
-static unsigned app_seq;                /* odd while app_action is being changed */
-
-static MG_TLS bool thread_has_stack;
-static pthread_key_t stack_key;
 
 /* ---- the facts ------------------------------------------------------------------------------ */
 
@@ -342,295 +325,26 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 	}
 }
 
-/* ---- dispositions --------------------------------------------------------------------------- */
-
-static void read_app_action(struct sigaction *out)
-{
-	for (;;) {
-		unsigned s1 = __atomic_load_n(&app_seq, __ATOMIC_ACQUIRE);
-		if (s1 & 1)
-			continue;
-		memcpy(out, &app_action, sizeof *out);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&app_seq, __ATOMIC_RELAXED) == s1)
-			return;
-	}
-}
-
-static void write_app_action(const struct sigaction *in)
-{
-	__atomic_add_fetch(&app_seq, 1, __ATOMIC_ACQ_REL);
-	memcpy(&app_action, in, sizeof *in);
-	__atomic_add_fetch(&app_seq, 1, __ATOMIC_RELEASE);
-}
-
-/*
- * An ignored SIGBUS must stay ignored across execve, which only the kernel's own disposition
- * does: while the program ignores SIGBUS the kernel holds SIG_IGN (a fault then kills the process
- * as it would without the guard, unreported).
- */
-static void sync_kernel(const struct sigaction *app)
-{
-	mg_sigaction_fn real = MG_REAL(sigaction);
-	bool ign = !(app->sa_flags & SA_SIGINFO) && app->sa_handler == SIG_IGN;
-	if (!real || ign == kernel_ignores)
-		return;
-	if (ign) {
-		struct sigaction a;
-		memset(&a, 0, sizeof a);
-		a.sa_handler = SIG_IGN;
-		real(SIGBUS, &a, NULL);
-	} else {
-		real(SIGBUS, &ours, NULL);
-	}
-	kernel_ignores = ign;
-}
-
-static void set_default(void)
-{
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	mg_sigaction_fn real = MG_REAL(sigaction);
-	if (real)
-		real(SIGBUS, &dfl, NULL);
-	__atomic_store_n(&installed, false, __ATOMIC_RELEASE);
-}
-
-/* Hand the signal to the program's handler, as the kernel would have. */
-static bool chain(int sig, siginfo_t *si, void *uc)
-{
-	struct sigaction a;
-	read_app_action(&a);
-	if (a.sa_handler == SIG_DFL || (a.sa_handler == SIG_IGN && si && si->si_code > 0))
-		return false;           /* an ignored fault is fatal anyway: the kernel forces it */
-	if (a.sa_handler == SIG_IGN)
-		return true;
-	sigset_t old;
-	sigset_t mask = a.sa_mask;
-	if (!(a.sa_flags & SA_NODEFER))
-		sigaddset(&mask, sig);
-	pthread_sigmask(SIG_BLOCK, &mask, &old);
-	if (a.sa_flags & SA_RESETHAND) {
-		struct sigaction dfl;
-		memset(&dfl, 0, sizeof dfl);
-		dfl.sa_handler = SIG_DFL;
-		write_app_action(&dfl);
-	}
-	if (a.sa_flags & SA_SIGINFO)
-		a.sa_sigaction(sig, si, uc);
-	else
-		a.sa_handler(sig);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return true;
-}
-
 #define SCRATCH (64u << 10)
 
-static void handler(int sig, siginfo_t *si, void *uc)
+void mg_sigbus_report(siginfo_t *si, void *uc)
 {
-	int saved = errno;
-	mg_enter();
 	struct mg_window w;
-	if (si && si->si_code > 0 && mg_reg_nmaps()) {
-		int found = mg_reg_find_signal_safe((uintptr_t)si->si_addr, &w);
-		/* The record and its buffer live in fresh pages (a raw mmap is async-signal-safe):
-		 * the faulting thread may have a small stack and no alternate one. */
-		struct fault *f = found != MG_FIND_NONE ? mg_pages_alloc(SCRATCH) : NULL;
-		if (f) {
-			f->registry = found;
-			f->w = w;
-			gather(f, si, uc);
-			struct mg_buf b;
-			mg_buf_init(&b, (char *)(f + 1), SCRATCH - sizeof *f);
-			if (mg_cfg.format == MG_FORMAT_JSON)
-				format_json(&b, f);
-			else
-				format_text(&b, f);
-			mg_log_write_signal(b.p, b.len);
-			mg_pages_free(f, SCRATCH);
-		}
-	}
-	mg_leave();
-	if (chain(sig, si, uc)) {
-		errno = saved;
+	int found = mg_reg_find_signal_safe((uintptr_t)si->si_addr, &w);
+	/* The record and its buffer live in fresh pages (a raw mmap is async-signal-safe):
+	 * the faulting thread may have a small stack and no alternate one. */
+	struct fault *f = found != MG_FIND_NONE ? mg_pages_alloc(SCRATCH) : NULL;
+	if (!f)
 		return;
-	}
-	/*
-	 * Die as without the guard: for a fault, returning re-executes the access with the default
-	 * disposition (original si_addr, core dump); a sent signal is sent again.
-	 */
-	set_default();
-	if (!si || si->si_code <= 0)
-		MG_SYS3(SYS_tgkill, MG_SYS0(SYS_getpid), MG_SYS0(SYS_gettid), sig);
-	errno = saved;
-}
-
-/* ---- alternate stacks ----------------------------------------------------------------------- */
-
-static void free_stack(void *p)
-{
-	stack_t off = { .ss_flags = SS_DISABLE };
-	stack_t cur;
-	if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == p && !(cur.ss_flags & SS_ONSTACK))
-		sigaltstack(&off, NULL);
-	mg_pages_free(p, ALTSTACK_SIZE);
-}
-
-void mg_sigbus_thread_setup(void)
-{
-	if (thread_has_stack || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
-		return;
-	thread_has_stack = true;
-	stack_t cur;
-	if (sigaltstack(NULL, &cur) < 0 || !(cur.ss_flags & SS_DISABLE))
-		return;                 /* the thread has its own: keep it */
-	void *mem = mg_pages_alloc(ALTSTACK_SIZE);
-	if (!mem)
-		return;
-	stack_t ss = { .ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0 };
-	if (sigaltstack(&ss, NULL) < 0) {
-		mg_pages_free(mem, ALTSTACK_SIZE);
-		return;
-	}
-	pthread_setspecific(stack_key, mem);
-}
-
-void mg_sigbus_init(void)
-{
-	if (!mg_cfg.sigbus || mg_cfg.mode == MG_MODE_OFF)
-		return;
-	mg_sigaction_fn real = MG_REAL(sigaction);
-	if (!real)
-		return;
-	struct sigaction prev;
-	memset(&ours, 0, sizeof ours);
-	ours.sa_sigaction = handler;
-	ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	sigemptyset(&ours.sa_mask);
-	if (real(SIGBUS, &ours, &prev) < 0)
-		return;
-	write_app_action(&prev);
-	__atomic_store_n(&installed, true, __ATOMIC_RELEASE);
-	sync_kernel(&prev);
-	pthread_key_create(&stack_key, free_stack);
-	/* The main thread gets its alternate stack with its first file mapping, not here: most
-	 * processes never map a file, and its own stack is the large one. */
-}
-
-/* ---- the program's view of SIGBUS ----------------------------------------------------------- */
-
-MG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
-{
-	mg_sigaction_fn real = MG_REAL(sigaction);
-	if (sig != SIGBUS || mg_inside() || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
-		if (real)
-			return real(sig, act, old);
-		errno = ENOSYS;
-		return -1;
-	}
-	/* The kernel keeps our handler; the program sees and changes only its own. */
-	if (old)
-		read_app_action(old);
-	if (act) {
-		write_app_action(act);
-		sync_kernel(act);
-	}
-	return 0;
-}
-
-/* signal(), bsd_signal(), sysv_signal(), sigset(): glibc reaches its internal sigaction. */
-static __sighandler_t emulate(__sighandler_t h, int flags, bool unblock)
-{
-	struct sigaction a, old;
-	memset(&a, 0, sizeof a);
-	a.sa_handler = h;
-	a.sa_flags = flags;
-	read_app_action(&old);
-	write_app_action(&a);
-	sync_kernel(&a);
-	if (unblock) {
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, SIGBUS);
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	}
-	return old.sa_handler;
-}
-
-static bool emulating(int sig)
-{
-	return sig == SIGBUS && !mg_inside() && __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
-}
-
-MG_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
-{
-	mg_signal_fn real = MG_REAL(signal);
-	if (!emulating(sig))
-		return real ? real(sig, h) : SIG_ERR;
-	return emulate(h, SA_RESTART, false);    /* glibc's signal() has BSD semantics */
-}
-
-MG_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
-{
-	if (!emulating(sig)) {
-		mg_bsd_signal_fn real = MG_REAL(bsd_signal);
-		return real ? real(sig, h) : SIG_ERR;
-	}
-	return emulate(h, SA_RESTART, false);
-}
-
-MG_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
-{
-	if (!emulating(sig)) {
-		mg_sysv_signal_fn real = MG_REAL(sysv_signal);
-		return real ? real(sig, h) : SIG_ERR;
-	}
-	return emulate(h, SA_RESETHAND | SA_NODEFER, false);
-}
-
-MG_EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
-{
-	if (!emulating(sig) || h == SIG_HOLD) {
-		mg_sigset_fn real = MG_REAL(sigset);
-		return real ? real(sig, h) : SIG_ERR;
-	}
-	sigset_t cur;
-	pthread_sigmask(SIG_BLOCK, NULL, &cur);
-	__sighandler_t old = emulate(h, 0, true);
-	return sigismember(&cur, SIGBUS) ? SIG_HOLD : old;
-}
-
-/* ---- threads: an alternate signal stack from their first instruction ------------------------ */
-
-struct start {
-	void *(*fn)(void *);
-	void *arg;
-};
-
-static void *thread_start(void *p)
-{
-	struct start s = *(struct start *)p;
-	free(p);
-	mg_sigbus_thread_setup();
-	return s.fn(s.arg);
-}
-
-MG_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
-{
-	mg_pthread_create_fn real = MG_REAL(pthread_create);
-	if (!real)
-		return EAGAIN;
-	mg_bt_note_thread();
-	if (mg_inside() || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
-		return real(t, attr, fn, arg);
-	struct start *s = malloc(sizeof *s);
-	if (!s)
-		return real(t, attr, fn, arg);
-	s->fn = fn;
-	s->arg = arg;
-	int r = real(t, attr, thread_start, s);
-	if (r != 0)
-		free(s);
-	return r;
+	f->registry = found;
+	f->w = w;
+	gather(f, si, uc);
+	struct mg_buf b;
+	mg_buf_init(&b, (char *)(f + 1), SCRATCH - sizeof *f);
+	if (mg_cfg.format == MG_FORMAT_JSON)
+		format_json(&b, f);
+	else
+		format_text(&b, f);
+	mg_log_write_signal(b.p, b.len);
+	mg_pages_free(f, SCRATCH);
 }

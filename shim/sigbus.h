@@ -1,11 +1,12 @@
-/* The SIGBUS reporter: installed at load unless MMAPGUARD_SIGBUS=0 or MMAPGUARD_MODE=off. */
+/* SIGBUS forensics: the record of a fault in a tracked file mapping. */
 #ifndef MG_SIGBUS_H
 #define MG_SIGBUS_H
 
+#include <signal.h>
 #include "guard.h"
 
-void mg_sigbus_init(void) MG_HIDDEN;
-/* Give the calling thread an alternate signal stack if it has none (once per thread). */
-void mg_sigbus_thread_setup(void) MG_HIDDEN;
+/* A kernel-raised SIGBUS (si_code > 0): if si_addr lies in a tracked window, write the sigbus
+ * record. Async-signal-safe: no lock, no allocator. */
+void mg_sigbus_report(siginfo_t *si, void *ucontext) MG_HIDDEN;
 
 #endif

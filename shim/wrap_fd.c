@@ -4,23 +4,15 @@
  */
 #define _GNU_SOURCE
 #include "backtrace.h"
+#include "guard_fds.h"
 #include "log.h"
-#include <fcntl.h>
 #include "real.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-static int sys_ret(long r)
-{
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return (int)r;
-}
 
 MG_EXPORT int close(int fd)
 {
@@ -29,14 +21,13 @@ MG_EXPORT int close(int fd)
 		errno = EBADF;
 		return -1;
 	}
-	mg_close_fn real = MG_REAL(close);
-	return real ? real(fd) : sys_ret(MG_SYS1(SYS_close, fd));
+	return MG_CALL_REAL(close, (fd), MG_SYS1(SYS_close, fd));
 }
 
 static int real_close_range(unsigned first, unsigned last, int flags)
 {
-	mg_close_range_fn real = MG_REAL(close_range);
-	return real ? real(first, last, flags) : sys_ret(MG_SYS3(SYS_close_range, first, last, flags));
+	return MG_CALL_REAL(close_range, (first, last, flags),
+			    MG_SYS3(SYS_close_range, first, last, flags));
 }
 
 /* close_range over [first, last] stepping around the guard's descriptors (sorted). */
@@ -98,16 +89,14 @@ MG_EXPORT int dup2(int oldfd, int newfd)
 {
 	if (!mg_inside() && oldfd != newfd)
 		claim(newfd);
-	mg_dup2_fn real = MG_REAL(dup2);
-	return real ? real(oldfd, newfd) : sys_ret(MG_SYS3(SYS_dup3, oldfd, newfd, 0));
+	return MG_CALL_REAL(dup2, (oldfd, newfd), MG_SYS3(SYS_dup3, oldfd, newfd, 0));
 }
 
 MG_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	if (!mg_inside() && oldfd != newfd)
 		claim(newfd);
-	mg_dup3_fn real = MG_REAL(dup3);
-	return real ? real(oldfd, newfd, flags) : sys_ret(MG_SYS3(SYS_dup3, oldfd, newfd, flags));
+	return MG_CALL_REAL(dup3, (oldfd, newfd, flags), MG_SYS3(SYS_dup3, oldfd, newfd, flags));
 }
 
 /*
@@ -117,8 +106,7 @@ MG_EXPORT int dup3(int oldfd, int newfd, int flags)
  */
 MG_EXPORT int pipe2(int fds[2], int flags)
 {
-	mg_pipe2_fn real = MG_REAL(pipe2);
-	int r = real ? real(fds, flags) : sys_ret(MG_SYS2(SYS_pipe2, fds, flags));
+	int r = MG_CALL_REAL(pipe2, (fds, flags), MG_SYS2(SYS_pipe2, fds, flags));
 	if (r == 0 && mg_inside()) {
 		for (int i = 0; i < 2; i++) {
 			long high = MG_SYS3(SYS_fcntl, fds[i], (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD,

@@ -5,9 +5,10 @@
  * chunk header layout is glibc's); any other allocator's free passes straight through.
  */
 #define _GNU_SOURCE
+#include "wrap_free.h"
 #include "mapcount.h"
+#include "page.h"
 #include "real.h"
-#include "registry.h"
 
 #include <dlfcn.h>
 #include <link.h>

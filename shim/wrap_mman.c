@@ -1,13 +1,13 @@
 /* mmap, mmap64, munmap, mremap: keep the registry equal to what is really mapped. */
 #define _GNU_SOURCE
+#include "altstack.h"
 #include "backtrace.h"
-#include "check.h"
 #include "config.h"
+#include "mapcount.h"
+#include "page.h"
 #include "real.h"
 #include "registry.h"
-#include "mapcount.h"
 #include "rule.h"
-#include "sigbus.h"
 #include "thread.h"
 
 #include <errno.h>
@@ -17,21 +17,11 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-static void *sys_ret_ptr(long r)
-{
-	if (r < 0 && r > -4096) {
-		errno = (int)-r;
-		return MAP_FAILED;
-	}
-	return (void *)r;
-}
-
 /* Before libc's mmap is resolved (dlsym itself may map): the system call. */
 static __attribute__((noinline)) void *real_mmap_slow(void *a, size_t l, int p, int f, int fd,
 						       off_t o)
 {
-	mg_mmap_fn fn = MG_REAL(mmap);
-	return fn ? fn(a, l, p, f, fd, o) : sys_ret_ptr(MG_SYS6(SYS_mmap, a, l, p, f, fd, o));
+	return MG_CALL_REAL(mmap, (a, l, p, f, fd, o), MG_SYS6(SYS_mmap, a, l, p, f, fd, o));
 }
 
 static inline void *real_mmap(void *a, size_t l, int p, int f, int fd, off_t o)
@@ -42,15 +32,7 @@ static inline void *real_mmap(void *a, size_t l, int p, int f, int fd, off_t o)
 
 static __attribute__((noinline)) int real_munmap_slow(void *a, size_t l)
 {
-	mg_munmap_fn fn = MG_REAL(munmap);
-	if (fn)
-		return fn(a, l);
-	long r = MG_SYS2(SYS_munmap, a, l);
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return 0;
+	return MG_CALL_REAL(munmap, (a, l), MG_SYS2(SYS_munmap, a, l));
 }
 
 static inline int real_munmap(void *a, size_t l)
@@ -61,10 +43,8 @@ static inline int real_munmap(void *a, size_t l)
 
 static void *real_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *neu)
 {
-	mg_mremap_fn fn = MG_REAL(mremap);
-	if (fn)
-		return fn(old, oldlen, newlen, flags, neu);
-	return sys_ret_ptr(MG_SYS6(SYS_mremap, old, oldlen, newlen, flags, neu, 0));
+	return MG_CALL_REAL(mremap, (old, oldlen, newlen, flags, neu),
+			    MG_SYS6(SYS_mremap, old, oldlen, newlen, flags, neu, 0));
 }
 
 /* Every mapping call ends here: the VMA estimate, and the ENOMEM wall. */
@@ -106,7 +86,7 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 	mg_bt_load();   /* on the first file mapping: the SIGBUS handler and reports unwind too */
 	if (mg_cfg.creation_stacks)
 		mg_bt_capture(&w->stack);
-	mg_sigbus_thread_setup();
+	mg_altstack_setup();
 	mg_leave();
 	return true;
 }
@@ -260,15 +240,7 @@ MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 
 static int real_mprotect(void *a, size_t l, int p)
 {
-	mg_mprotect_fn fn = MG_REAL(mprotect);
-	if (fn)
-		return fn(a, l, p);
-	long r = MG_SYS3(SYS_mprotect, a, l, p);
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return 0;
+	return MG_CALL_REAL(mprotect, (a, l, p), MG_SYS3(SYS_mprotect, a, l, p));
 }
 
 /* mprotect changes no file identity; it only splits VMAs (and can hit the wall). */

@@ -7,7 +7,6 @@
 #include "config.h"
 #include "fmt.h"
 #include "real.h"
-#include "registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,22 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
-
-#ifndef AT_EACCESS
-#define AT_EACCESS 0x200
-#endif
-
-/* freopen(NULL, "w", f) reopens f's file by its /proc/self/fd name: that needs write permission. */
-static bool reopen_not_writable(const struct mg_target *t)
-{
-	char link[64];
-	struct mg_buf b;
-	mg_buf_init(&b, link, sizeof link);
-	mg_buf_puts(&b, "/proc/self/fd/");
-	mg_buf_u64(&b, (uint64_t)t->fd);
-	long acc = MG_SYS4(SYS_faccessat2, AT_FDCWD, link, W_OK, AT_EACCESS);
-	return acc < 0 && acc != -ENOSYS;
-}
 
 static bool needs_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE; }
 
@@ -49,8 +32,7 @@ static void flags_text(int flags, char *out, size_t cap)
 /* Would this open cut the file? Checked before the real call. */
 static int open_pre(const char *call, int dirfd, const char *path, int flags, const char *detail)
 {
-	if (!(flags & O_TRUNC) || (flags & O_PATH) || !path || mg_reg_nfiles() == 0 ||
-	    mg_mode() == MG_MODE_OFF)
+	if (!(flags & O_TRUNC) || (flags & O_PATH) || !path)
 		return MG_PROCEED;
 	struct stat st;
 	if (mg_fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) < 0 ||
@@ -70,8 +52,9 @@ static int open_pre(const char *call, int dirfd, const char *path, int flags, co
 /* After a successful open: the reopen rule. Returns fd, or -1 if refused (fd closed). */
 static int open_post(const char *call, int dirfd, const char *path, int flags, int fd, int pre)
 {
-	if (fd < 0 || pre != MG_PROCEED || mg_cfg.reopen == MG_REOPEN_TRUNC || mg_reg_nfiles() == 0 ||
-	    mg_mode() == MG_MODE_OFF || (flags & O_PATH))
+	/* The gate again: the open may have taken long (a FIFO, NFS) and the state moved on. */
+	if (fd < 0 || pre != MG_PROCEED || mg_cfg.reopen == MG_REOPEN_TRUNC || (flags & O_PATH) ||
+	    mg_quiet())
 		return fd;
 	bool writable = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	int saved = errno;
@@ -93,28 +76,16 @@ static int open_post(const char *call, int dirfd, const char *path, int flags, i
 	return fd;
 }
 
-static int sys_open(int dirfd, const char *path, int flags, mode_t mode)
-{
-	long r = MG_SYS4(SYS_openat, dirfd, path, flags, mode);
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return (int)r;
-}
-
-/* One body for the eight open entry points; the real one is called exactly as the host called us. */
-#define OPEN_BODY(call, dirfd, path, flags, real_call)                                      \
+/* One body for the ten open entry points; the real one is called exactly as the host called us. */
+#define OPEN_BODY(call, dirfd, path, flags, args)                                            \
 	do {                                                                                 \
-		if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0) {       \
-			if (MG_REAL(call))                                                   \
-				return (real_call);                                          \
-			return sys_open(dirfd, path, flags, mode);                           \
-		}                                                                            \
+		if (mg_quiet())                                                              \
+			return MG_CALL_REAL(call, args,                                      \
+					    MG_SYS4(SYS_openat, dirfd, path, flags, mode));  \
 		int pre = open_pre(#call, dirfd, path, flags, NULL);                         \
 		if (pre == MG_REFUSE)                                                        \
 			return -1;                                                           \
-		int fd = MG_REAL(call) ? (real_call) : sys_open(dirfd, path, flags, mode);   \
+		int fd = MG_CALL_REAL(call, args, MG_SYS4(SYS_openat, dirfd, path, flags, mode)); \
 		return open_post(#call, dirfd, path, flags, fd, pre);                        \
 	} while (0)
 
@@ -130,62 +101,62 @@ static int sys_open(int dirfd, const char *path, int flags, mode_t mode)
 MG_EXPORT int open(const char *path, int flags, ...)
 {
 	GET_MODE(flags);
-	OPEN_BODY(open, AT_FDCWD, path, flags, mg_real_open(path, flags, mode));
+	OPEN_BODY(open, AT_FDCWD, path, flags, (path, flags, mode));
 }
 
 MG_EXPORT int open64(const char *path, int flags, ...)
 {
 	GET_MODE(flags);
-	OPEN_BODY(open64, AT_FDCWD, path, flags, mg_real_open64(path, flags, mode));
+	OPEN_BODY(open64, AT_FDCWD, path, flags, (path, flags, mode));
 }
 
 MG_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	GET_MODE(flags);
-	OPEN_BODY(openat, dirfd, path, flags, mg_real_openat(dirfd, path, flags, mode));
+	OPEN_BODY(openat, dirfd, path, flags, (dirfd, path, flags, mode));
 }
 
 MG_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
 	GET_MODE(flags);
-	OPEN_BODY(openat64, dirfd, path, flags, mg_real_openat64(dirfd, path, flags, mode));
+	OPEN_BODY(openat64, dirfd, path, flags, (dirfd, path, flags, mode));
 }
 
 /* The fortify entries: called only without a mode argument (they abort on O_CREAT). */
 MG_EXPORT int __open_2(const char *path, int flags)
 {
 	mode_t mode = 0;
-	OPEN_BODY(__open_2, AT_FDCWD, path, flags, mg_real___open_2(path, flags));
+	OPEN_BODY(__open_2, AT_FDCWD, path, flags, (path, flags));
 }
 
 MG_EXPORT int __open64_2(const char *path, int flags)
 {
 	mode_t mode = 0;
-	OPEN_BODY(__open64_2, AT_FDCWD, path, flags, mg_real___open64_2(path, flags));
+	OPEN_BODY(__open64_2, AT_FDCWD, path, flags, (path, flags));
 }
 
 MG_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
 	mode_t mode = 0;
-	OPEN_BODY(__openat_2, dirfd, path, flags, mg_real___openat_2(dirfd, path, flags));
+	OPEN_BODY(__openat_2, dirfd, path, flags, (dirfd, path, flags));
 }
 
 MG_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
 	mode_t mode = 0;
-	OPEN_BODY(__openat64_2, dirfd, path, flags, mg_real___openat64_2(dirfd, path, flags));
+	OPEN_BODY(__openat64_2, dirfd, path, flags, (dirfd, path, flags));
 }
 
 MG_EXPORT int creat(const char *path, mode_t mode)
 {
 	int flags = O_CREAT | O_WRONLY | O_TRUNC;
-	OPEN_BODY(creat, AT_FDCWD, path, flags, mg_real_creat(path, mode));
+	OPEN_BODY(creat, AT_FDCWD, path, flags, (path, mode));
 }
 
 MG_EXPORT int creat64(const char *path, mode_t mode)
 {
 	int flags = O_CREAT | O_WRONLY | O_TRUNC;
-	OPEN_BODY(creat64, AT_FDCWD, path, flags, mg_real_creat64(path, mode));
+	OPEN_BODY(creat64, AT_FDCWD, path, flags, (path, mode));
 }
 
 /* shm_open's objects live in /dev/shm (glibc's fixed directory). */
@@ -202,7 +173,7 @@ MG_EXPORT int shm_open(const char *name, int flags, mode_t mode)
 		mg_buf_puts(&b, rel);
 		rel = path;
 	}
-	if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0 || !MG_REAL(shm_open))
+	if (mg_quiet() || !MG_REAL(shm_open))
 		return MG_REAL(shm_open) ? mg_real_shm_open(name, flags, mode) : (errno = ENOSYS, -1);
 	int pre = open_pre("shm_open", AT_FDCWD, rel, flags, NULL);
 	if (pre == MG_REFUSE)
@@ -233,7 +204,7 @@ static int fmode_flags(const char *m)
 static FILE *stream_post(const char *call, const char *path, int flags, FILE *f, int pre,
 			 const char *mode)
 {
-	if (!f || pre != MG_PROCEED || mg_cfg.reopen == MG_REOPEN_TRUNC || mg_reg_nfiles() == 0)
+	if (!f || pre != MG_PROCEED || mg_cfg.reopen == MG_REOPEN_TRUNC || mg_quiet())
 		return f;
 	int saved = errno;
 	struct stat st;
@@ -261,7 +232,7 @@ static FILE *guarded_fopen(const char *call, mg_fopen_fn real, const char *path,
 		return NULL;
 	}
 	int flags = fmode_flags(mode);
-	if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0 || flags < 0)
+	if (mg_quiet() || flags < 0)
 		return real(path, mode);
 	int pre = open_pre(call, AT_FDCWD, path, flags, mode);
 	if (pre == MG_REFUSE)
@@ -288,7 +259,7 @@ static FILE *guarded_freopen(const char *call, mg_freopen_fn real, const char *p
 		return NULL;
 	}
 	int flags = fmode_flags(mode);
-	if (mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0 || flags < 0 || !stream)
+	if (mg_quiet() || flags < 0 || !stream)
 		return real(path, mode, stream);
 	int pre = MG_PROCEED;
 	if (path) {
@@ -297,7 +268,7 @@ static FILE *guarded_freopen(const char *call, mg_freopen_fn real, const char *p
 		struct stat st;
 		int fd = fileno(stream);
 		if (fd >= 0 && mg_fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-			struct mg_target t = { call, fd, AT_FDCWD, NULL, mode, reopen_not_writable };
+			struct mg_target t = { call, fd, AT_FDCWD, NULL, mode, mg_fails_reopen_not_writable };
 			pre = mg_check_resize(&t, &st, 0);
 		}
 	}

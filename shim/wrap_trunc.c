@@ -10,20 +10,6 @@
 #include <linux/falloc.h>
 #include <sys/syscall.h>
 
-static int sys_ret(long r)
-{
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return (int)r;
-}
-
-static bool quiet(void)
-{
-	return mg_inside() || mg_reg_nfiles() == 0 || mg_mode() == MG_MODE_OFF;
-}
-
 static int check_fd(const char *call, int fd, off_t len)
 {
 	struct stat st;
@@ -48,18 +34,16 @@ static int check_path(const char *call, const char *path, off_t len)
 
 #define FTRUNCATE_BODY(name)                                                           \
 	do {                                                                           \
-		if (!quiet() && check_fd(#name, fd, len) == MG_REFUSE)                 \
+		if (!mg_quiet() && check_fd(#name, fd, len) == MG_REFUSE)                 \
 			return -1;                                                     \
-		mg_##name##_fn real = MG_REAL(name);                                   \
-		return real ? real(fd, len) : sys_ret(MG_SYS2(SYS_ftruncate, fd, len)); \
+		return MG_CALL_REAL(name, (fd, len), MG_SYS2(SYS_ftruncate, fd, len)); \
 	} while (0)
 
 #define TRUNCATE_BODY(name)                                                            \
 	do {                                                                           \
-		if (!quiet() && check_path(#name, path, len) == MG_REFUSE)             \
+		if (!mg_quiet() && check_path(#name, path, len) == MG_REFUSE)             \
 			return -1;                                                     \
-		mg_##name##_fn real = MG_REAL(name);                                   \
-		return real ? real(path, len) : sys_ret(MG_SYS2(SYS_truncate, path, len)); \
+		return MG_CALL_REAL(name, (path, len), MG_SYS2(SYS_truncate, path, len)); \
 	} while (0)
 
 MG_EXPORT int ftruncate(int fd, off_t len) { FTRUNCATE_BODY(ftruncate); }
@@ -84,11 +68,10 @@ static int check_collapse(const char *call, int fd, int mode, off_t off, off_t l
 
 #define FALLOCATE_BODY(name)                                                                 \
 	do {                                                                                 \
-		if (!quiet() && check_collapse(#name, fd, mode, off, len) == MG_REFUSE)      \
+		if (!mg_quiet() && check_collapse(#name, fd, mode, off, len) == MG_REFUSE)      \
 			return -1;                                                           \
-		mg_##name##_fn real = MG_REAL(name);                                         \
-		return real ? real(fd, mode, off, len)                                       \
-			    : sys_ret(MG_SYS4(SYS_fallocate, fd, mode, off, len));          \
+		return MG_CALL_REAL(name, (fd, mode, off, len),                              \
+				    MG_SYS4(SYS_fallocate, fd, mode, off, len));                     \
 	} while (0)
 
 MG_EXPORT int fallocate(int fd, int mode, off_t off, off_t len) { FALLOCATE_BODY(fallocate); }

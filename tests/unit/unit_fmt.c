@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "fmt.h"
+#include "real.h"
 #include "unit.h"
 
 #include <errno.h>

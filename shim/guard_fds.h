@@ -1,0 +1,19 @@
+/*
+ * All descriptors the guard holds (the log, libunwind's pipe), which the program's close(),
+ * close_range() and closefrom() must not touch. "Owned": only in the process that opened them --
+ * a vfork child shares our memory but has its own descriptor table. Async-signal-safe.
+ */
+#ifndef MG_GUARD_FDS_H
+#define MG_GUARD_FDS_H
+
+#include <stdbool.h>
+#include "guard.h"
+
+#define MG_GUARD_FDS 4
+void mg_guard_fd_add(int fd) MG_HIDDEN;
+bool mg_guard_fd_owned(int fd) MG_HIDDEN;
+int mg_guard_fds_owned(int out[MG_GUARD_FDS]) MG_HIDDEN;       /* sorted; returns the count */
+/* dup2 onto one of them (not the log, which is moved instead): true if it was one. */
+bool mg_guard_fd_release(int fd) MG_HIDDEN;
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * The program's view of SIGBUS. The guard's handler reports a fault in a tracked mapping
+ * (sigbus.c), then hands the signal to the program's own handler or dies as the program would have.
+ * sigaction/signal/bsd_signal/sysv_signal/sigset for SIGBUS are answered from the guard's copy of
+ * the program's disposition.
+ */
+#define _GNU_SOURCE
+#include "wrap_signal.h"
+#include "config.h"
+#include "real.h"
+#include "registry.h"
+#include "sigbus.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+static bool installed;                  /* the guard answers sigaction(SIGBUS) for the program */
+static bool kernel_ignores;             /* the program chose SIG_IGN: the kernel holds that */
+static struct sigaction ours;
+static struct sigaction app_action;     /* what the program installed (or found at load) */
+static unsigned app_seq;                /* odd while app_action is being changed */
+
+/* ---- dispositions --------------------------------------------------------------------------- */
+
+static void read_app_action(struct sigaction *out)
+{
+	for (;;) {
+		unsigned s1 = __atomic_load_n(&app_seq, __ATOMIC_ACQUIRE);
+		if (s1 & 1)
+			continue;
+		memcpy(out, &app_action, sizeof *out);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&app_seq, __ATOMIC_RELAXED) == s1)
+			return;
+	}
+}
+
+static void write_app_action(const struct sigaction *in)
+{
+	__atomic_add_fetch(&app_seq, 1, __ATOMIC_ACQ_REL);
+	memcpy(&app_action, in, sizeof *in);
+	__atomic_add_fetch(&app_seq, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * An ignored SIGBUS must stay ignored across execve, which only the kernel's own disposition
+ * does: while the program ignores SIGBUS the kernel holds SIG_IGN (a fault then kills the process
+ * as it would without the guard, unreported).
+ */
+static void sync_kernel(const struct sigaction *app)
+{
+	mg_sigaction_fn real = MG_REAL(sigaction);
+	bool ign = !(app->sa_flags & SA_SIGINFO) && app->sa_handler == SIG_IGN;
+	if (!real || ign == kernel_ignores)
+		return;
+	if (ign) {
+		struct sigaction a;
+		memset(&a, 0, sizeof a);
+		a.sa_handler = SIG_IGN;
+		real(SIGBUS, &a, NULL);
+	} else {
+		real(SIGBUS, &ours, NULL);
+	}
+	kernel_ignores = ign;
+}
+
+static void set_default(void)
+{
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	mg_sigaction_fn real = MG_REAL(sigaction);
+	if (real)
+		real(SIGBUS, &dfl, NULL);
+	__atomic_store_n(&installed, false, __ATOMIC_RELEASE);
+}
+
+/* Hand the signal to the program's handler, as the kernel would have. */
+static bool chain(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction a;
+	read_app_action(&a);
+	if (a.sa_handler == SIG_DFL || (a.sa_handler == SIG_IGN && si && si->si_code > 0))
+		return false;           /* an ignored fault is fatal anyway: the kernel forces it */
+	if (a.sa_handler == SIG_IGN)
+		return true;
+	sigset_t old;
+	sigset_t mask = a.sa_mask;
+	if (!(a.sa_flags & SA_NODEFER))
+		sigaddset(&mask, sig);
+	pthread_sigmask(SIG_BLOCK, &mask, &old);
+	if (a.sa_flags & SA_RESETHAND) {
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		write_app_action(&dfl);
+	}
+	if (a.sa_flags & SA_SIGINFO)
+		a.sa_sigaction(sig, si, uc);
+	else
+		a.sa_handler(sig);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return true;
+}
+
+static void handler(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+	mg_enter();
+	if (si && si->si_code > 0 && mg_reg_nmaps())
+		mg_sigbus_report(si, uc);
+	mg_leave();
+	if (chain(sig, si, uc)) {
+		errno = saved;
+		return;
+	}
+	/*
+	 * Die as without the guard: for a fault, returning re-executes the access with the default
+	 * disposition (original si_addr, core dump); a sent signal is sent again.
+	 */
+	set_default();
+	if (!si || si->si_code <= 0)
+		MG_SYS3(SYS_tgkill, MG_SYS0(SYS_getpid), MG_SYS0(SYS_gettid), sig);
+	errno = saved;
+}
+
+bool mg_sigbus_init(void)
+{
+	if (!mg_cfg.sigbus || mg_cfg.mode == MG_MODE_OFF)
+		return false;
+	mg_sigaction_fn real = MG_REAL(sigaction);
+	if (!real)
+		return false;
+	struct sigaction prev;
+	memset(&ours, 0, sizeof ours);
+	ours.sa_sigaction = handler;
+	ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&ours.sa_mask);
+	if (real(SIGBUS, &ours, &prev) < 0)
+		return false;
+	write_app_action(&prev);
+	__atomic_store_n(&installed, true, __ATOMIC_RELEASE);
+	sync_kernel(&prev);
+	return true;
+}
+
+
+/* ---- the program's view of SIGBUS ----------------------------------------------------------- */
+
+MG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	mg_sigaction_fn real = MG_REAL(sigaction);
+	if (sig != SIGBUS || mg_inside() || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
+		if (real)
+			return real(sig, act, old);
+		errno = ENOSYS;
+		return -1;
+	}
+	/* The kernel keeps our handler; the program sees and changes only its own. */
+	if (old)
+		read_app_action(old);
+	if (act) {
+		write_app_action(act);
+		sync_kernel(act);
+	}
+	return 0;
+}
+
+/* signal(), bsd_signal(), sysv_signal(), sigset(): glibc reaches its internal sigaction. */
+static __sighandler_t emulate(__sighandler_t h, int flags, bool unblock)
+{
+	struct sigaction a, old;
+	memset(&a, 0, sizeof a);
+	a.sa_handler = h;
+	a.sa_flags = flags;
+	read_app_action(&old);
+	write_app_action(&a);
+	sync_kernel(&a);
+	if (unblock) {
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
+	return old.sa_handler;
+}
+
+static bool emulating(int sig)
+{
+	return sig == SIGBUS && !mg_inside() && __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
+}
+
+MG_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
+{
+	mg_signal_fn real = MG_REAL(signal);
+	if (!emulating(sig))
+		return real ? real(sig, h) : SIG_ERR;
+	return emulate(h, SA_RESTART, false);    /* glibc's signal() has BSD semantics */
+}
+
+MG_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
+{
+	if (!emulating(sig)) {
+		mg_bsd_signal_fn real = MG_REAL(bsd_signal);
+		return real ? real(sig, h) : SIG_ERR;
+	}
+	return emulate(h, SA_RESTART, false);
+}
+
+MG_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
+{
+	if (!emulating(sig)) {
+		mg_sysv_signal_fn real = MG_REAL(sysv_signal);
+		return real ? real(sig, h) : SIG_ERR;
+	}
+	return emulate(h, SA_RESETHAND | SA_NODEFER, false);
+}
+
+MG_EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
+{
+	if (!emulating(sig) || h == SIG_HOLD) {
+		mg_sigset_fn real = MG_REAL(sigset);
+		return real ? real(sig, h) : SIG_ERR;
+	}
+	sigset_t cur;
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	__sighandler_t old = emulate(h, 0, true);
+	return sigismember(&cur, SIGBUS) ? SIG_HOLD : old;
+}
+
