@@ -5,6 +5,7 @@
 #include "api.h"
 #include "config.h"
 #include "real.h"
+#include "lock.h"
 #include "registry.h"
 #include "rule.h"
 #include "report.h"
@@ -66,25 +67,25 @@ MG_EXPORT unsigned long mmapguard_reports_dropped(void)
 
 /* ---- callback ------------------------------------------------------------------------------- */
 
-static pthread_mutex_t cb_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* mg_cb_lock: fork takes it, and a signal handler interrupting a holder goes straight through. */
 static mmapguard_callback cb_fn;
 static void *cb_arg;
 
 MG_EXPORT int mmapguard_set_callback(mmapguard_callback cb, void *arg)
 {
-	pthread_mutex_lock(&cb_mutex);
+	mg_lock(&mg_cb_lock);
 	cb_fn = cb;
 	cb_arg = arg;
-	pthread_mutex_unlock(&cb_mutex);
+	mg_unlock(&mg_cb_lock);
 	return 0;
 }
 
 void mg_api_notify(const struct mg_event *e)
 {
-	pthread_mutex_lock(&cb_mutex);
+	mg_lock(&mg_cb_lock);
 	mmapguard_callback fn = cb_fn;
 	void *arg = cb_arg;
-	pthread_mutex_unlock(&cb_mutex);
+	mg_unlock(&mg_cb_lock);
 	if (!fn)
 		return;
 	struct mmapguard_mapping maps[MG_REPORT_WINDOWS];

@@ -81,3 +81,9 @@ void mg_arena_free(void *p, size_t size)
 	f->next = free_lists[c];
 	free_lists[c] = f;
 }
+
+void mg_arena_forget(void)
+{
+	memset(free_lists, 0, sizeof free_lists);
+	chunk_cur = chunk_end = NULL;
+}

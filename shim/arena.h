@@ -13,6 +13,8 @@
 void *mg_arena_alloc(size_t size) MG_HIDDEN;          /* zeroed; NULL when the kernel says no */
 void *mg_arena_alloc_raw(size_t size) MG_HIDDEN;      /* not zeroed */
 void mg_arena_free(void *p, size_t size) MG_HIDDEN;
+/* A child whose free lists may be half changed: start from fresh chunks (the old ones leak). */
+void mg_arena_forget(void) MG_HIDDEN;
 void *mg_pages_alloc(size_t size) MG_HIDDEN;          /* raw anonymous pages, thread-safe */
 void mg_pages_free(void *p, size_t size) MG_HIDDEN;
 

@@ -2,6 +2,7 @@
 #include "backtrace.h"
 #include "arena.h"
 #include "fmt.h"
+#include "lock.h"
 #include "procmaps.h"
 #include "real.h"
 #include "thread.h"
@@ -109,9 +110,11 @@ bool mg_bt_in_shim(uintptr_t ip) { return ip >= shim_lo && ip < shim_hi; }
 /*
  * libunwind takes its own lock inside unw_backtrace: a fork() while another thread holds it would
  * leave the child's copy locked forever. A capture counts itself in flight; fork's prepare handler
- * sets `forking` to its thread id and waits until no other thread's capture is in flight. Other
- * threads' captures that start meanwhile wait for the fork to finish; the forking thread's own
- * (from another library's fork handler, or a signal handler) go ahead.
+ * (one fork at a time: the fork gate) sets `forking` to its thread id and waits until no other
+ * thread's capture is in flight. Other threads' captures that start meanwhile wait for the fork to
+ * finish; the forking thread's own (from another library's fork handler, or a signal handler) go
+ * ahead. A child whose copy of the counter shows another thread's capture in flight (a fork that
+ * could not wait, _Fork, clone) never unwinds.
  */
 static unsigned inflight;
 static pid_t forking;
@@ -127,6 +130,9 @@ static void quiesce_wait(void)
 /* Count this capture in flight, once no other thread is forking. */
 static void capture_begin(void)
 {
+	/* Another capture in flight: in a clone() child that would be a thread that is gone. */
+	if (mg_unlikely(__atomic_load_n(&inflight, __ATOMIC_RELAXED) > capturing))
+		mg_lock_check_foreign();
 	for (;;) {
 		__atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
 		pid_t f = __atomic_load_n(&forking, __ATOMIC_SEQ_CST);
@@ -145,41 +151,31 @@ static void capture_end(void)
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELEASE);
 }
 
-void mg_bt_atfork_prepare(void)
+void mg_bt_atfork_prepare(bool may_load)
 {
 	/*
 	 * glibc 2.36's fork does not hold the loader's lock: a child forked while another thread was
 	 * inside dlopen could never dlopen. Load now, while it is safe, if the child might need to.
 	 */
-	if (__atomic_load_n(&threads_started, __ATOMIC_RELAXED))
+	if (may_load && __atomic_load_n(&threads_started, __ATOMIC_RELAXED))
 		mg_bt_load();
 	quiesce_wait();
 }
 
 void mg_bt_atfork_parent(void) { __atomic_store_n(&forking, 0, __ATOMIC_SEQ_CST); }
 
-static void child_reset(bool may_load)
+void mg_bt_atfork_child(bool may_load)
 {
+	/* This process's memory is the parent's at the fork: the counter says who was unwinding. */
+	if (__atomic_load_n(&inflight, __ATOMIC_RELAXED) > capturing)
+		mg_bt_disable();        /* libunwind's lock may be held by a thread that is gone */
 	__atomic_store_n(&inflight, capturing, __ATOMIC_RELAXED);
 	__atomic_store_n(&forking, 0, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&lazy_pid, __ATOMIC_RELAXED))
 		__atomic_store_n(&lazy_pid, may_load ? (int)MG_SYS0(SYS_getpid) : 0, __ATOMIC_RELAXED);
 }
 
-void mg_bt_atfork_child(void) { child_reset(true); }
-
-bool mg_bt_try_quiesce(void)
-{
-	/* _Fork may run in a signal handler that interrupted a capture: no waiting here. */
-	__atomic_store_n(&forking, mg_thread_tid(), __ATOMIC_SEQ_CST);
-	return __atomic_load_n(&inflight, __ATOMIC_SEQ_CST) == 0;
-}
-
-void mg_bt_fork_child_after_Fork(void)
-{
-	/* No atfork handlers ran: with other threads in the parent, the loader's lock may be held. */
-	child_reset(!__atomic_load_n(&threads_started, __ATOMIC_RELAXED));
-}
+bool mg_bt_threads_started(void) { return __atomic_load_n(&threads_started, __ATOMIC_RELAXED); }
 
 void mg_bt_disable(void) { __atomic_store_n(&p_backtrace, NULL, __ATOMIC_RELEASE); }
 
@@ -192,7 +188,8 @@ void mg_bt_capture(struct mg_stack *st)
 	if (!bt)
 		return;
 	capture_begin();
-	int n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
+	bt = __atomic_load_n(&p_backtrace, __ATOMIC_ACQUIRE);   /* a clone() child may have stopped it */
+	int n = bt ? bt(ips, (int)(sizeof ips / sizeof ips[0])) : 0;
 	capture_end();
 	/* The wrapper frames on top, and the thread-start trampoline at the bottom. */
 	for (int i = 0; i < n && st->n < MG_STACK_MAX; i++)
@@ -235,6 +232,8 @@ struct sym_entry {
 	struct mg_sym sym;
 };
 static struct sym_entry *symcache;
+
+void mg_bt_symcache_forget(void) { symcache = NULL; }
 
 void mg_bt_symbolize(uintptr_t ip, bool exact, struct mg_sym *out)
 {

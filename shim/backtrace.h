@@ -38,12 +38,14 @@ void mg_bt_symbolize(uintptr_t ip, bool exact, struct mg_sym *out) MG_HIDDEN;
 /* Uncached, async-signal-safe: /proc/self/maps and the ELF symbol table, raw syscalls only. */
 void mg_symbolize_signal_safe(uintptr_t ip, bool exact, struct mg_sym *out) MG_HIDDEN;
 bool mg_bt_in_shim(uintptr_t ip) MG_HIDDEN;
-void mg_bt_atfork_prepare(void) MG_HIDDEN;
+/* fork, holding the fork gate: wait until no other thread unwinds (may_load: dlopen first). */
+void mg_bt_atfork_prepare(bool may_load) MG_HIDDEN;
 void mg_bt_atfork_parent(void) MG_HIDDEN;
-void mg_bt_atfork_child(void) MG_HIDDEN;
-/* For _Fork (no atfork handlers): no capture in flight? Else the child must not unwind. */
-bool mg_bt_try_quiesce(void) MG_HIDDEN;
-void mg_bt_fork_child_after_Fork(void) MG_HIDDEN;
+/* Any child (fork, _Fork, clone): no unwinding if another thread was; may_load: dlopen later. */
+void mg_bt_atfork_child(bool may_load) MG_HIDDEN;
+bool mg_bt_threads_started(void) MG_HIDDEN;
 void mg_bt_disable(void) MG_HIDDEN;
+/* The report lock was held by another thread at the fork: the symbol cache may be half written. */
+void mg_bt_symcache_forget(void) MG_HIDDEN;
 
 #endif

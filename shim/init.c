@@ -4,6 +4,7 @@
 #include "backtrace.h"
 #include "config.h"
 #include "foreign_mman.h"
+#include "lock.h"
 #include "log.h"
 #include "mapcount.h"
 #include "real.h"
@@ -21,6 +22,8 @@ __attribute__((constructor(101))) static void mg_init(void)
 #include "intercept.def"
 #undef MG_SYM
 	mg_enter();
+	mg_fork_foreign_child = mg_fork_foreign;
+	mg_lock_set_pid();
 	if (!__atomic_load_n(&mg_cfg_ready, __ATOMIC_ACQUIRE))
 		mg_config_load();
 	void *mmap_ahead = mg_mmap_ahead();

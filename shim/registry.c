@@ -1,11 +1,13 @@
 #define _GNU_SOURCE
 #include "registry.h"
 #include "arena.h"
+#include "lock.h"
 #include "rule.h"
 #include "real.h"
+#include "thread.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 
@@ -50,7 +52,6 @@ struct mg_file {
 	UT_hash_handle hh;
 };
 
-static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct node *root;
 static struct mg_file *files;
 /*
@@ -68,6 +69,8 @@ static uint32_t prio_state = 0x9e3779b9u;
 /* Odd while the tree is being changed: lets a signal handler read without the lock. */
 static unsigned reg_seq;
 
+static void apply_pending(void);
+
 /*
  * The guard is raised while the lock is held: a signal handler that interrupts the holder and
  * calls ftruncate/close/... (async-signal-safe in libc) goes straight through instead of waiting
@@ -75,8 +78,7 @@ static unsigned reg_seq;
  */
 void mg_reg_lock(void)
 {
-	mg_enter();
-	pthread_mutex_lock(&reg_mutex);
+	mg_lock(&mg_registry_lock);
 	/* Only the holder writes the counter: plain stores, ordered by fences (free on x86). */
 	__atomic_store_n(&reg_seq, reg_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -84,21 +86,89 @@ void mg_reg_lock(void)
 
 void mg_reg_unlock(void)
 {
+	apply_pending();
 	__atomic_store_n(&reg_seq, reg_seq + 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&reg_mutex);
-	mg_leave();
+	mg_unlock(&mg_registry_lock);
 }
 
-void mg_reg_atfork_prepare(void) { mg_reg_lock(); }
-void mg_reg_atfork_parent(void) { mg_reg_unlock(); }
+bool mg_reg_lock_mine(void) { return mg_lock_mine(&mg_registry_lock); }
 
-void mg_reg_atfork_child(void)
+void mg_reg_atfork_prepare(void)
+{
+	bool mine = mg_lock_mine(&mg_registry_lock);
+	mg_lock_prepare(&mg_registry_lock);
+	if (!mine)
+		__atomic_store_n(&reg_seq, reg_seq + 1, __ATOMIC_RELAXED);
+}
+
+void mg_reg_atfork_parent(void)
+{
+	if (mg_registry_lock.forking == mg_thread_tid())
+		__atomic_store_n(&reg_seq, reg_seq + 1, __ATOMIC_RELEASE);
+	mg_lock_parent(&mg_registry_lock);
+}
+
+void mg_reg_atfork_child(pid_t me)
 {
 	/* The child's only thread is this one; its mappings are the parent's, and still its own. */
-	pthread_mutex_init(&reg_mutex, NULL);
-	reg_seq = 0;
-	if (mg_inside())
-		mg_leave();     /* the prepare handler's mg_reg_lock */
+	bool mine = mg_registry_lock.forking != me && __atomic_load_n(&mg_registry_lock.owner,
+								     __ATOMIC_RELAXED) == me;
+	if (mg_lock_child(&mg_registry_lock, me)) {
+		/* Another thread was changing the tree when this process was cloned off (no fork
+		 * handler ran): start empty rather than walk a half-rotated treap. */
+		root = NULL;
+		files = NULL;
+		spare_file = NULL;
+		__atomic_store_n(&n_maps, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&n_files, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&all_max_end, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&addr_lo, UINTPTR_MAX, __ATOMIC_RELAXED);
+		__atomic_store_n(&addr_hi, 0, __ATOMIC_RELAXED);
+		mg_arena_forget();
+	}
+	if (!mine)
+		reg_seq = 0;
+}
+
+/*
+ * A signal handler that interrupted this thread's registry update cannot take the lock: the
+ * ranges it unmaps are removed when the update ends (a window that is gone must not stay, or
+ * block mode would refuse a safe cut). Past PENDING ranges, their hull goes.
+ */
+#define PENDING 4
+static MG_TLS struct { uintptr_t a, b; } pending[PENDING];
+static MG_TLS unsigned npending;
+
+void mg_reg_forget_later(uintptr_t a, uintptr_t b)
+{
+	if (a >= b)
+		return;
+	unsigned n = npending;
+	if (n < PENDING) {
+		pending[n].a = a;
+		pending[n].b = b;
+	} else {
+		if (a < pending[PENDING - 1].a)
+			pending[PENDING - 1].a = a;
+		if (b > pending[PENDING - 1].b)
+			pending[PENDING - 1].b = b;
+		n = PENDING - 1;
+	}
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	npending = n + 1;
+}
+
+static void apply_pending(void)
+{
+	if (mg_likely(!npending))
+		return;
+	sigset_t all, old;      /* no handler may add to the list while it is read */
+	sigfillset(&all);
+	MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old, sizeof(long));
+	for (unsigned i = 0; i < npending; i++)
+		mg_reg_remove_locked(pending[i].a, pending[i].b);
+	npending = 0;
+	MG_SYS4(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(long));
 }
 
 size_t mg_reg_nfiles(void) { return __atomic_load_n(&n_files, __ATOMIC_RELAXED); }

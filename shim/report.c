@@ -2,6 +2,7 @@
 #include "report.h"
 #include "arena.h"
 #include "config.h"
+#include "lock.h"
 #include "log.h"
 #include "procmaps.h"
 #include "real.h"
@@ -286,25 +287,15 @@ void mg_report_format_text(struct mg_buf *b, const struct mg_event *e, mg_symbol
 
 /* ---- emit ----------------------------------------------------------------------------------- */
 
-static pthread_mutex_t report_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* Raised guard while held: see mg_reg_lock. Never taken by fork (see lock.h). */
+void mg_report_lock(void) { mg_lock(&mg_report_lock_); }
+void mg_report_unlock(void) { mg_unlock(&mg_report_lock_); }
 
-/* Raised guard while held: see mg_reg_lock. */
-void mg_report_lock(void)
+void mg_report_atfork_child(pid_t me)
 {
-	mg_enter();
-	pthread_mutex_lock(&report_mutex);
-}
-
-void mg_report_unlock(void)
-{
-	pthread_mutex_unlock(&report_mutex);
-	mg_leave();
-}
-void mg_report_atfork_child(void)
-{
-	pthread_mutex_init(&report_mutex, NULL);
-	if (mg_inside())
-		mg_leave();     /* the prepare handler's mg_report_lock */
+	/* Another thread was symbolizing: its cache entry may be half written. */
+	if (mg_lock_child(&mg_report_lock_, me))
+		mg_bt_symcache_forget();
 }
 
 /* Names of the windows as the kernel shows them (the file may have been renamed or unlinked). */

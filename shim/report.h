@@ -62,7 +62,7 @@ void mg_report_emit(struct mg_event *e) MG_HIDDEN;
 
 void mg_report_lock(void) MG_HIDDEN;
 void mg_report_unlock(void) MG_HIDDEN;
-void mg_report_atfork_child(void) MG_HIDDEN;
+void mg_report_atfork_child(pid_t me) MG_HIDDEN;
 
 /* The formatting buffer, for whoever holds the report lock. */
 extern char mg_report_buffer[256u << 10] MG_HIDDEN;

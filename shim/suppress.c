@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "suppress.h"
 #include "config.h"
+#include "lock.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -11,7 +12,7 @@
 #define MAX_FILES 256
 
 static MG_TLS int scope_depth;
-static pthread_mutex_t files_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* files[] is guarded by mg_files_lock (taken by fork). */
 static struct { dev_t dev; ino_t ino; } files[MAX_FILES];
 static int nfiles;
 unsigned long mg_suppressed_count;
@@ -26,7 +27,7 @@ void mg_suppress_scope(int delta)
 int mg_suppress_file(dev_t dev, ino_t ino)
 {
 	int r = 0;
-	pthread_mutex_lock(&files_mutex);
+	mg_lock(&mg_files_lock);
 	bool have = false;
 	for (int i = 0; i < nfiles; i++)
 		have |= files[i].dev == dev && files[i].ino == ino;
@@ -39,7 +40,7 @@ int mg_suppress_file(dev_t dev, ino_t ino)
 			r = -ENOSPC;
 		}
 	}
-	pthread_mutex_unlock(&files_mutex);
+	mg_unlock(&mg_files_lock);
 	return r;
 }
 
@@ -66,10 +67,10 @@ bool mg_suppressed(dev_t dev, ino_t ino, const char *path)
 {
 	bool s = scope_depth > 0;
 	if (!s && __atomic_load_n(&nfiles, __ATOMIC_RELAXED)) {
-		pthread_mutex_lock(&files_mutex);
+		mg_lock(&mg_files_lock);
 		for (int i = 0; i < nfiles && !s; i++)
 			s = files[i].dev == dev && files[i].ino == ino;
-		pthread_mutex_unlock(&files_mutex);
+		mg_unlock(&mg_files_lock);
 	}
 	if (!s && mg_cfg.suppress[0] && path)
 		s = glob_match(path);

@@ -1,7 +1,8 @@
-/* fork's atfork handlers, and _Fork (which runs none). */
+/* fork's atfork handlers, _Fork (which runs none), and clone() children (which run none either). */
 #define _GNU_SOURCE
 #include "wrap_fork.h"
 #include "backtrace.h"
+#include "lock.h"
 #include "log.h"
 #include "real.h"
 #include "registry.h"
@@ -11,32 +12,77 @@
 #include <errno.h>
 #include <unistd.h>
 
-void mg_fork_prepare(void)
+/*
+ * The forking thread's state between prepare and parent/child (thread-local: another thread may
+ * fork at the same time from a signal handler).
+ */
+static MG_TLS bool fork_gated, fork_loaded;
+
+static void prepare(bool may_load)
 {
-	mg_bt_atfork_prepare();
-	mg_report_lock();
+	/*
+	 * Forking from inside the guard (the violation callback, a signal handler that interrupted
+	 * it): this thread may hold a lock that another fork waits for, so it does not wait for the
+	 * gate; its child then simply does not unwind if someone was unwinding.
+	 */
+	bool inside = mg_inside();
+	if (mg_lock_mine(&mg_fork_gate))
+		fork_gated = false;
+	else if (inside)
+		fork_gated = mg_trylock(&mg_fork_gate);
+	else
+		fork_gated = (mg_lock(&mg_fork_gate), true);
+	fork_loaded = fork_gated && may_load && !inside;
+	if (fork_gated) {
+		mg_fork_gate.forking = mg_thread_tid();
+		mg_bt_atfork_prepare(fork_loaded);
+	}
+	mg_lock_prepare(&mg_cb_lock);
+	mg_lock_prepare(&mg_files_lock);
+	mg_lock_prepare(&mg_app_sig_lock);
 	mg_reg_atfork_prepare();
 }
+
+/* me: this thread's tid in the parent, which the locks it held carry. */
+static void child(pid_t me, bool may_load)
+{
+	mg_reg_atfork_child(me);
+	mg_lock_child(&mg_app_sig_lock, me);
+	mg_lock_child(&mg_files_lock, me);
+	mg_lock_child(&mg_cb_lock, me);
+	mg_report_atfork_child(me);
+	mg_lock_child(&mg_fork_gate, me);
+	fork_gated = false;
+	/* dlopen later only if prepare loaded libunwind, or no other thread can hold the loader's
+	 * lock */
+	mg_bt_atfork_child(may_load || !mg_bt_threads_started());
+	mg_log_atfork_child();
+	mg_thread_atfork_child();
+	mg_lock_set_pid();
+}
+
+void mg_fork_prepare(void) { prepare(true); }
 
 void mg_fork_parent(void)
 {
 	mg_reg_atfork_parent();
-	mg_report_unlock();
-	mg_bt_atfork_parent();
+	mg_lock_parent(&mg_app_sig_lock);
+	mg_lock_parent(&mg_files_lock);
+	mg_lock_parent(&mg_cb_lock);
+	if (fork_gated) {
+		fork_gated = false;
+		mg_bt_atfork_parent();
+		mg_lock_parent(&mg_fork_gate);
+	}
 }
 
-void mg_fork_child(void)
-{
-	mg_bt_atfork_child();
-	mg_reg_atfork_child();
-	mg_report_atfork_child();
-	mg_log_atfork_child();
-	mg_thread_atfork_child();
-}
+void mg_fork_child(void) { child(mg_thread_tid(), fork_loaded); }
+
+void mg_fork_foreign(void) { child(mg_thread_tid(), false); }
 
 /*
  * _Fork runs no atfork handlers, yet its child may call async-signal-safe functions (ftruncate,
- * open, close) that reach the guard: locks another thread held at that moment must not stay held.
+ * open, close) that reach the guard: the wrapper does what the handlers do, without dlopen.
  */
 MG_EXPORT pid_t _Fork(void)
 {
@@ -45,15 +91,15 @@ MG_EXPORT pid_t _Fork(void)
 		errno = ENOSYS;
 		return -1;
 	}
-	bool quiet = mg_bt_try_quiesce();
+	int saved = errno;
+	prepare(false);
+	errno = saved;
 	pid_t r = real();
-	if (r == 0) {
-		mg_fork_child();
-		mg_bt_fork_child_after_Fork();
-		if (!quiet)
-			mg_bt_disable();        /* libunwind's lock may be held by a thread that is gone */
-	} else {
-		mg_bt_atfork_parent();
-	}
+	saved = errno;
+	if (r == 0)
+		child(mg_thread_tid(), false);
+	else
+		mg_fork_parent();
+	errno = saved;
 	return r;
 }

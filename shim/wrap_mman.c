@@ -92,6 +92,84 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 }
 
 /*
+ * Calls made from inside the guard (the violation callback, a signal handler that interrupted it)
+ * are not checked or reported, but what they unmap or replace leaves the registry all the same:
+ * a window that is gone would make block mode refuse a safe cut. A handler that interrupted this
+ * thread's own registry update cannot take the lock: the range is forgotten when the update ends.
+ * No map-count bookkeeping here (it may take the report lock this thread holds).
+ */
+static __attribute__((noinline)) void *mmap_fixed_inside(void *addr, size_t len, int prot, int flags,
+							  int fd, off_t off)
+{
+	uintptr_t a = (uintptr_t)addr, b = a + mg_round_up(len, mg_page_size());
+	if (mg_reg_lock_mine()) {
+		void *r = real_mmap(addr, len, prot, flags, fd, off);
+		if (r != MAP_FAILED)
+			mg_reg_forget_later(a, b);
+		return r;
+	}
+	mg_reg_lock();
+	void *r = real_mmap(addr, len, prot, flags, fd, off);
+	if (r != MAP_FAILED) {
+		int saved = errno;
+		mg_reg_remove_locked(a, b);
+		errno = saved;
+	}
+	mg_reg_unlock();
+	return r;
+}
+
+static __attribute__((noinline)) int munmap_inside(void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr, b = a + mg_round_up(len, mg_page_size());
+	if (!mg_reg_maybe_overlaps(a, b))
+		return real_munmap(addr, len);
+	if (mg_reg_lock_mine()) {
+		int r = real_munmap(addr, len);
+		if (r == 0)
+			mg_reg_forget_later(a, b);
+		return r;
+	}
+	mg_reg_lock();
+	int r = real_munmap(addr, len);
+	if (r == 0) {
+		int saved = errno;
+		mg_reg_remove_locked(a, b);
+		errno = saved;
+	}
+	mg_reg_unlock();
+	return r;
+}
+
+static void *real_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *neu);
+
+static __attribute__((noinline)) void *mremap_inside(void *old, size_t oldlen, size_t newlen,
+						      int flags, void *neu)
+{
+	size_t page = mg_page_size();
+	uintptr_t a = (uintptr_t)old;
+	bool mine = mg_reg_lock_mine();
+	if (!mine)
+		mg_reg_lock();
+	void *r = real_mremap(old, oldlen, newlen, flags, neu);
+	if (r != MAP_FAILED) {
+		int saved = errno;
+		if (mine) {
+			if (!(flags & MREMAP_DONTUNMAP) && oldlen)
+				mg_reg_forget_later(a, a + mg_round_up(oldlen, page));
+			mg_reg_forget_later((uintptr_t)r, (uintptr_t)r + mg_round_up(newlen, page));
+		} else {
+			mg_reg_mremap_locked(a, oldlen, (uintptr_t)r, newlen,
+					     (flags & MREMAP_DONTUNMAP) != 0);
+		}
+		errno = saved;
+	}
+	if (!mine)
+		mg_reg_unlock();
+	return r;
+}
+
+/*
  * With MMAPGUARD_MODE=off (possibly set at run time through the API) new mappings are not tracked,
  * but windows already tracked are still removed when unmapped or replaced: the registry must
  * never keep a window that is gone, or a later switch back to block mode would refuse wrongly.
@@ -152,8 +230,11 @@ static __attribute__((noinline)) void *mmap_tracked(void *addr, size_t len, int 
 MG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	bool anon = (flags & MAP_ANONYMOUS) || fd < 0;
-	if (mg_inside())
+	if (mg_inside()) {
+		if ((flags & MAP_FIXED) && mg_reg_nmaps())
+			return mmap_fixed_inside(addr, len, prot, flags, fd, off);
 		return real_mmap(addr, len, prot, flags, fd, off);
+	}
 	if (mg_likely(anon) && (!(flags & MAP_FIXED) || !mg_reg_nmaps()))
 		return after_mmap(real_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
 	return mmap_tracked(addr, len, prot, flags, fd, off);
@@ -165,7 +246,7 @@ MG_EXPORT extern __typeof(mmap) mmap64 __attribute__((alias("mmap")));
 MG_EXPORT int munmap(void *addr, size_t len)
 {
 	if (mg_inside())
-		return real_munmap(addr, len);
+		return mg_reg_nmaps() ? munmap_inside(addr, len) : real_munmap(addr, len);
 	if (mg_reg_nmaps() == 0)
 		return after_unmap(real_munmap(addr, len), addr, len);
 	uintptr_t a = (uintptr_t)addr, b = a + mg_round_up(len, mg_page_size());
@@ -217,7 +298,8 @@ MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		va_end(ap);
 	}
 	if (mg_inside())
-		return real_mremap(old, oldlen, newlen, flags, neu);
+		return mg_reg_nmaps() ? mremap_inside(old, oldlen, newlen, flags, neu)
+				      : real_mremap(old, oldlen, newlen, flags, neu);
 	if (mg_reg_nmaps() == 0)
 		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen);
 	size_t page = mg_page_size();

@@ -3,6 +3,7 @@
 #define MG_REG_UTIL_H
 
 #include "registry.h"
+#include "thread.h"
 #include "unit.h"
 
 #include <sys/mman.h>

@@ -614,7 +614,7 @@ static void test_atfork(void)
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		mg_reg_atfork_child();
+		mg_reg_atfork_child(mg_thread_tid());
 		mg_reg_lock();
 		int ok = mg_reg_nmaps() == 1 && mg_reg_find_locked(pg(1), NULL);
 		struct mg_window w = mkwin(5, 1, F2, 0);

@@ -1,0 +1,115 @@
+#define _GNU_SOURCE
+#include "lock.h"
+#include "real.h"
+#include "thread.h"
+
+#include <errno.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+
+struct mg_lock mg_fork_gate = MG_LOCK_INITIALIZER;
+struct mg_lock mg_cb_lock = MG_LOCK_INITIALIZER;
+struct mg_lock mg_files_lock = MG_LOCK_INITIALIZER;
+struct mg_lock mg_app_sig_lock = MG_LOCK_INITIALIZER;
+struct mg_lock mg_registry_lock = MG_LOCK_INITIALIZER;
+struct mg_lock mg_report_lock_ = MG_LOCK_INITIALIZER;
+
+void (*mg_fork_foreign_child)(void);
+static int lock_pid;
+/* The lock this thread is acquiring: a signal handler that interrupts it counts it as held. */
+static MG_TLS struct mg_lock *acquiring;
+
+void mg_lock_set_pid(void) { __atomic_store_n(&lock_pid, (int)MG_SYS0(SYS_getpid), __ATOMIC_RELAXED); }
+
+/*
+ * A lock is taken: if this process is not the one the locks belong to, and does not share its
+ * memory with it (a vfork child does: there another thread of the parent really holds it), it is
+ * a clone() child without CLONE_VM, where no fork handler ran.
+ */
+void mg_lock_check_foreign(void)
+{
+	int cached = __atomic_load_n(&lock_pid, __ATOMIC_RELAXED);
+	if (!cached)
+		return;
+	int pid = (int)MG_SYS0(SYS_getpid);
+	if (pid == cached)
+		return;
+	long same = MG_SYS6(SYS_kcmp, pid, cached, KCMP_VM, 0, 0, 0);
+	if ((same > 0 || same == -ESRCH) && mg_fork_foreign_child) /* another address space, or the
+									 * parent is gone */
+		mg_fork_foreign_child();
+}
+
+void mg_lock(struct mg_lock *l)
+{
+	mg_enter();
+	acquiring = l;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (mg_unlikely(pthread_mutex_trylock(&l->m) != 0)) {
+		mg_lock_check_foreign();
+		pthread_mutex_lock(&l->m);
+	}
+	__atomic_store_n(&l->owner, mg_thread_tid(), __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	acquiring = NULL;
+}
+
+bool mg_trylock(struct mg_lock *l)
+{
+	mg_enter();
+	if (pthread_mutex_trylock(&l->m) != 0) {
+		mg_leave();
+		return false;
+	}
+	__atomic_store_n(&l->owner, mg_thread_tid(), __ATOMIC_RELAXED);
+	return true;
+}
+
+void mg_unlock(struct mg_lock *l)
+{
+	__atomic_store_n(&l->owner, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&l->m);
+	mg_leave();
+}
+
+bool mg_lock_mine(const struct mg_lock *l)
+{
+	return acquiring == l || __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == mg_thread_tid();
+}
+
+void mg_lock_prepare(struct mg_lock *l)
+{
+	if (mg_lock_mine(l))
+		return;                 /* the interrupted code of this thread holds it */
+	mg_lock(l);
+	l->forking = mg_thread_tid();
+}
+
+void mg_lock_parent(struct mg_lock *l)
+{
+	if (l->forking && l->forking == mg_thread_tid()) {
+		l->forking = 0;
+		mg_unlock(l);
+	}
+}
+
+bool mg_lock_child(struct mg_lock *l, pid_t me)
+{
+	bool prepared = l->forking == me && me;
+	l->forking = 0;
+	if (prepared) {
+		pthread_mutex_init(&l->m, NULL);
+		__atomic_store_n(&l->owner, 0, __ATOMIC_RELAXED);
+		mg_leave();
+		return false;
+	}
+	pid_t o = __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
+	if (o == 0 || o == me) {
+		if (o == 0)
+			pthread_mutex_init(&l->m, NULL);        /* a holder may be between unlock steps */
+		return false;
+	}
+	pthread_mutex_init(&l->m, NULL);
+	__atomic_store_n(&l->owner, 0, __ATOMIC_RELAXED);
+	return true;
+}

@@ -1,0 +1,375 @@
+/*
+ * mg_conc: fork, clone, callbacks and signal handlers meeting the guard's locks. Each mode prints
+ * what it observed and exits 0 iff every check held; a hang is caught by a watchdog alarm (the
+ * checks themselves synchronise on pipes, semaphores and /proc, never on time).
+ *
+ *   mg_conc fork-api DIR N
+ *       A thread keeps changing the violation callback and marking a file suppressed while the
+ *       main thread forks N children; each child maps a file and cuts it (block mode: refused).
+ *   mg_conc fork-blocked-log DIR fork|clone|_Fork
+ *       The log is stderr, a pipe the program has filled: a thread's report blocks in write().
+ *       Meanwhile the main thread forks (fork(), glibc clone() without CLONE_VM, or _Fork()); the
+ *       child points stderr at DIR/child.log, cuts a mapped file (refused) and exits. Then the
+ *       parent drains the pipe and prints what followed the filler ("record: ...").
+ *   mg_conc callback-fork DIR fork|_Fork
+ *       The violation callback forks; in the child, after the refused call returns, a second cut
+ *       must be refused and reported as well.
+ *   mg_conc callback-unmap DIR
+ *       The violation callback unmaps the endangered mapping: the file is no longer mapped, and
+ *       the next cut succeeds.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mmapguard.h"
+
+#define WATCHDOG 20     /* seconds: only a hang ever reaches it */
+
+static long page;
+static const char *dir;
+
+static void die(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int e = errno;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	dprintf(1, "FAILED: %s (errno %d %s)\n", buf, e, strerror(e));
+	_exit(1);
+}
+
+static void say(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof buf)
+		n = sizeof buf - 1;
+	if (n > 0 && write(1, buf, (size_t)n) != n)
+		_exit(99);
+}
+
+/* DIR/name, npages pages, mapped shared; *fdp its descriptor. */
+static unsigned char *map_new(const char *name, long npages, int *fdp)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, npages * page) != 0)
+		die("create %s", path);
+	unsigned char *p = mmap(NULL, (size_t)(npages * page), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap %s", path);
+	*fdp = fd;
+	return p;
+}
+
+static int refused(int r) { return r == -1 && errno == ETXTBSY; }
+
+static int wait_child(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid %d", (int)pid);
+	return st;
+}
+
+static const char *status_str(int st)
+{
+	static char buf[64];
+	if (WIFEXITED(st))
+		snprintf(buf, sizeof buf, "exit %d", WEXITSTATUS(st));
+	else
+		snprintf(buf, sizeof buf, "signal %d", WTERMSIG(st));
+	return buf;
+}
+
+/* ---- fork-api ------------------------------------------------------------------------------- */
+
+static int stop;
+static int suppress_fd = -1;
+
+static void quiet_cb(const struct mmapguard_violation *v, void *arg) { (void)v; (void)arg; }
+
+static void *api_churn(void *arg)
+{
+	(void)arg;
+	for (unsigned long i = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); i++) {
+		mmapguard_set_callback_if_loaded(i & 1 ? quiet_cb : NULL, NULL);
+		if (mmapguard_suppress_fd)
+			mmapguard_suppress_fd(suppress_fd);
+	}
+	return NULL;
+}
+
+static int fork_api(int n)
+{
+	int fd;
+	map_new("suppressed", 1, &suppress_fd);
+	pthread_t t;
+	pthread_create(&t, NULL, api_churn, NULL);
+	pid_t *pids = calloc((size_t)n, sizeof *pids);
+	for (int k = 0; k < n; k++) {
+		pids[k] = fork();
+		if (pids[k] < 0)
+			die("fork");
+		if (pids[k] == 0) {
+			alarm(WATCHDOG);
+			char name[32];
+			snprintf(name, sizeof name, "child%d", k);
+			map_new(name, 4, &fd);
+			_exit(refused(ftruncate(fd, page)) ? 0 : 2);
+		}
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	int ok = 0;
+	for (int k = 0; k < n; k++) {
+		int st = wait_child(pids[k]);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			ok++;
+		else
+			say("child %d: %s\n", k, status_str(st));
+	}
+	say("forks %d ok %d\n", n, ok);
+	return ok == n ? 0 : 1;
+}
+
+/* ---- fork-blocked-log ----------------------------------------------------------------------- */
+
+static int blocked_fd;
+static pid_t blocked_tid;
+
+static void *blocked_reporter(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&blocked_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	if (ftruncate(blocked_fd, page) != 0)      /* log mode: reported, then done */
+		die("ftruncate in the reporting thread");
+	return NULL;
+}
+
+/* The thread sits in write(2, ...): /proc/self/task/TID/syscall starts with "1 0x2 ". */
+static void wait_blocked_in_write(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	for (;;) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("open %s", path);
+		ssize_t r = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (r > 0) {
+			buf[r] = 0;
+			if (strncmp(buf, "1 0x2 ", 6) == 0)
+				return;
+		}
+		sched_yield();
+	}
+}
+
+static int child_cut(void)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/child.log", dir);
+	int log = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (log < 0 || dup2(log, 2) != 2)
+		return 3;
+	int fd;
+	map_new("childmap", 4, &fd);
+	if (mmapguard_set_mode)
+		mmapguard_set_mode(MMAPGUARD_MODE_BLOCK);
+	return refused(ftruncate(fd, page)) ? 0 : 2;
+}
+
+static int clone_child_fn(void *arg)
+{
+	(void)arg;
+	alarm(WATCHDOG);
+	_exit(child_cut());
+}
+
+extern pid_t _Fork(void);
+
+static int fork_blocked_log(const char *how)
+{
+	int pfd[2];
+	if (pipe(pfd) != 0 || dup2(pfd[1], 2) != 2)
+		die("pipe");
+	close(pfd[1]);
+	/* Fill the pipe: the next write to stderr blocks. */
+	int fl = fcntl(2, F_GETFL);
+	fcntl(2, F_SETFL, fl | O_NONBLOCK);
+	static char filler[4096];
+	memset(filler, 'f', sizeof filler);
+	size_t filled = 0;
+	for (;;) {
+		ssize_t w = write(2, filler, sizeof filler);
+		if (w <= 0)
+			break;
+		filled += (size_t)w;
+	}
+	for (;;) {      /* the last, partial page */
+		ssize_t w = write(2, filler, 1);
+		if (w <= 0)
+			break;
+		filled += (size_t)w;
+	}
+	fcntl(2, F_SETFL, fl);
+
+	map_new("parentmap", 4, &blocked_fd);
+	alarm(WATCHDOG);
+	pthread_t t;
+	pthread_create(&t, NULL, blocked_reporter, NULL);
+	pid_t tid;
+	while (!(tid = __atomic_load_n(&blocked_tid, __ATOMIC_ACQUIRE)))
+		sched_yield();
+	wait_blocked_in_write(tid);
+
+	pid_t pid;
+	static char stack[256 << 10];
+	if (strcmp(how, "fork") == 0)
+		pid = fork();
+	else if (strcmp(how, "_Fork") == 0)
+		pid = _Fork();
+	else
+		pid = clone(clone_child_fn, stack + sizeof stack, SIGCHLD, NULL);
+	if (pid < 0)
+		die("%s", how);
+	if (pid == 0) {
+		alarm(WATCHDOG);
+		_exit(child_cut());
+	}
+	int st = wait_child(pid);
+	say("%s child: %s\n", how, status_str(st));
+
+	/* Drain: the filler, then the blocked thread's record. */
+	size_t got = 0, cap = 1 << 20;
+	char *all = malloc(cap);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	for (;;) {
+		ssize_t r = read(pfd[0], all + got, cap - got);
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		if (got > filled && memchr(all + filled, '\n', got - filled))
+			break;
+		sched_yield();
+	}
+	pthread_join(t, NULL);
+	for (;;) {
+		ssize_t r = read(pfd[0], all + got, cap - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (write(1, "record: ", 8) != 8 || write(1, all + filled, got - filled) != (ssize_t)(got - filled))
+		die("write");
+	alarm(0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+/* ---- callback-fork, callback-unmap ---------------------------------------------------------- */
+
+static const char *cb_how;
+static int cb_calls, cb_child_failed;
+
+static void forking_cb(const struct mmapguard_violation *v, void *arg)
+{
+	(void)v;
+	(void)arg;
+	if (cb_calls++)
+		return;
+	pid_t pid = strcmp(cb_how, "_Fork") == 0 ? _Fork() : fork();
+	if (pid < 0)
+		die("fork in the callback");
+	if (pid > 0) {
+		int st = wait_child(pid);
+		say("callback child: %s\n", status_str(st));
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			cb_child_failed = 1;
+	} else {
+		*(int *)arg = 1;   /* in the child */
+	}
+}
+
+static int callback_fork(const char *how)
+{
+	int fd, in_child = 0;
+	cb_how = how;
+	map_new("cbmap", 4, &fd);
+	mmapguard_set_callback_if_loaded(forking_cb, &in_child);
+	int r1 = refused(ftruncate(fd, 2 * page));
+	if (in_child) {
+		alarm(WATCHDOG);
+		/* The child continues here after the callback returned. */
+		int r2 = refused(ftruncate(fd, page));
+		say("child: first refused %d, second refused %d, reports %lu\n", r1, r2,
+		    mmapguard_reports_written ? mmapguard_reports_written() : 0);
+		_exit(r1 && r2 ? 0 : 2);
+	}
+	say("parent: refused %d\n", r1);
+	return r1 && !cb_child_failed ? 0 : 1;
+}
+
+static void unmapping_cb(const struct mmapguard_violation *v, void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < v->nmappings; i++)
+		if (munmap(v->mappings[i].addr, v->mappings[i].length) != 0)
+			die("munmap in the callback");
+}
+
+static int callback_unmap(void)
+{
+	int fd;
+	map_new("cbunmap", 4, &fd);
+	mmapguard_set_callback_if_loaded(unmapping_cb, NULL);
+	int r1 = refused(ftruncate(fd, page));
+	long long safe = -1;
+	int mapped = mmapguard_fd_mapped_if_loaded(fd, &safe);
+	int r2 = ftruncate(fd, page);
+	say("first refused %d, mapped after %d, second %d\n", r1, mapped, r2);
+	return r1 && mapped == 0 && r2 == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	page = sysconf(_SC_PAGESIZE);
+	if (argc < 3) {
+		fprintf(stderr, "usage: mg_conc MODE DIR ...\n");
+		return 2;
+	}
+	dir = argv[2];
+	if (strcmp(argv[1], "fork-api") == 0 && argc == 4)
+		return fork_api(atoi(argv[3]));
+	if (strcmp(argv[1], "fork-blocked-log") == 0 && argc == 4)
+		return fork_blocked_log(argv[3]);
+	if (strcmp(argv[1], "callback-fork") == 0 && argc == 4)
+		return callback_fork(argv[3]);
+	if (strcmp(argv[1], "callback-unmap") == 0)
+		return callback_unmap();
+	fprintf(stderr, "mg_conc: unknown mode %s\n", argv[1]);
+	return 2;
+}
