@@ -4,6 +4,7 @@
 #include "arena.h"
 #include "backtrace.h"
 #include "config.h"
+#include "dlmaps.h"
 #include "history.h"
 #include "real.h"
 #include "registry.h"
@@ -127,6 +128,7 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	uint64_t old_size = (uint64_t)st->st_size;
 	if (new_size >= old_size || mg_reg_nfiles() == 0)
 		return MG_PROCEED;
+	mg_dl_refresh();
 	mg_reg_lock();
 	size_t n = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size, NULL, 0);
 	mg_reg_unlock();
@@ -162,6 +164,7 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 		errno = saved;
 		return MG_PROCEED;
 	}
+	mg_bt_load();   /* the loader's windows exist before any mapping loaded the unwinder */
 	mg_bt_capture(&e->stack);
 	mg_reg_lock();
 	e->nwindows_total = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size,
@@ -171,8 +174,10 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	int r = MG_PROCEED;
 	if (e->nwindows_total) {
 		bool refuse = mg_mode() == MG_MODE_BLOCK;
-		if (!refuse)
+		if (!refuse) {
 			remember(e);
+			mg_dl_cut_allowed(e->windows, e->nwindows);
+		}
 		r = finish(e, refuse);
 	} else {
 		mg_pages_free(e, sizeof *e);    /* unmapped meanwhile */
@@ -189,6 +194,7 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 	if (policy == MG_REOPEN_TRUNC || (policy == MG_REOPEN_WRITE && !writable) ||
 	    mg_reg_nfiles() == 0)
 		return MG_PROCEED;
+	mg_dl_refresh();
 	mg_reg_lock();
 	bool tracked = mg_reg_file_tracked_locked(st->st_dev, st->st_ino);
 	mg_reg_unlock();
@@ -213,6 +219,7 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 			errno = saved;
 			return MG_PROCEED;
 		}
+		mg_bt_load();
 		mg_bt_capture(&e->stack);
 		mg_reg_lock();
 		e->nwindows_total = mg_reg_windows_locked(st->st_dev, st->st_ino, e->windows,

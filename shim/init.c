@@ -3,6 +3,7 @@
 #include "altstack.h"
 #include "backtrace.h"
 #include "config.h"
+#include "dlmaps.h"
 #include "foreign_mman.h"
 #include "lock.h"
 #include "log.h"
@@ -46,6 +47,7 @@ __attribute__((constructor(101))) static void mg_init(void)
 		mg_altstack_init();
 	pthread_atfork(mg_fork_prepare, mg_fork_parent, mg_fork_child);
 	mg_leave();
+	mg_dl_init();   /* after mg_bt_init: the loader's windows need no unwinder */
 }
 
 __attribute__((destructor)) static void mg_fini(void)

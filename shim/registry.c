@@ -677,7 +677,8 @@ static size_t file_windows(dev_t dev, ino_t ino, bool all, uint64_t old_size, ui
 	if (!f || (!all && mg_round_up(new_size, page) >= f->max_end))
 		return 0;       /* the new EOF page lies past every window: nothing to scan */
 	for (struct node *n = f->windows; n; n = n->fnext) {
-		if (!all && !mg_rule_pages_cut(n->w.offset, n->w.end - n->w.start, old_size, new_size, page))
+		if (!all && (n->w.origin == MG_ORIGIN_EXE ||
+			     !mg_rule_pages_cut(n->w.offset, n->w.end - n->w.start, old_size, new_size, page)))
 			continue;
 		if (out)
 			keep_sorted(out, max, total, &n->w);

@@ -165,6 +165,9 @@ static void gather(struct fault *f, siginfo_t *si, void *uc)
 	 * do not call it a truncation. */
 	if (f->have_size && !f->have_trunc && f->fault_offset >= mg_round_up(f->w.size_at_map, page))
 		f->verdict = "beyond_eof_at_map";
+	/* The unwinder would read the cut object's tables (and fault again, with SIGBUS blocked). */
+	if (f->w.origin != MG_ORIGIN_MMAP)
+		mg_bt_disable_signal_unwind();
 	mg_bt_capture_signal(uc, &f->stack);
 }
 

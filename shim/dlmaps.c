@@ -1,0 +1,457 @@
+/*
+ * The loader's windows. Every object in dl_iterate_phdr's list is registered once: one window per
+ * PT_LOAD segment's file-backed pages (private, at the segment's file offset), identified by one
+ * stat of the object's path. The list is read again only when the loader's load or unload counter
+ * (dlpi_adds, dlpi_subs) has moved since the last look. An object already known is recognised by
+ * its list entry alone: its memory is not read again, since its file may have been cut since.
+ */
+#define _GNU_SOURCE
+#include "dlmaps.h"
+#include "altstack.h"
+#include "arena.h"
+#include "backtrace.h"
+#include "check.h"
+#include "config.h"
+#include "real.h"
+#include "rule.h"
+#include "thread.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#define MAX_SEGS 16
+
+struct seg {
+	uintptr_t a, b;
+	uint64_t off;
+	int prot;
+};
+
+/* A loaded object as last seen. Only the scan in progress (one per process) touches the table. */
+struct object {
+	uintptr_t addr;                 /* dlpi_addr and dlpi_phdr name a loaded object */
+	const void *phdr;
+	dev_t dev;
+	ino_t ino;
+	bool file;                      /* registered (the vDSO has no file) */
+	bool rpath;                     /* has DT_RPATH */
+	bool seen;
+	unsigned nsegs;
+	struct seg segs[MAX_SEGS];
+};
+
+static struct object *objs;
+static size_t nobjs, capobjs;
+
+static unsigned long long seen_adds, seen_subs; /* the loader's counters at the last scan */
+static bool started;                            /* the start-up objects are registered */
+static uint64_t scanner;                        /* pid << 32 | tid of the scan in progress */
+static bool rpath_elsewhere;                    /* an object other than the executable has DT_RPATH */
+static int self_search = -1;                    /* the guard's object has its own search path */
+static struct stat exe_st;
+static bool exe_known;
+/* A dlopen left to run from its caller's frame: its stack is given to the next objects found.
+ * Both under the registry lock. */
+static struct mg_stack pending;
+static bool pending_set;
+
+struct scan {
+	bool add;               /* register new objects (not with MMAPGUARD_MODE=off) */
+	bool unloads;           /* an object may have gone: check known objects' files again */
+	bool first;
+	unsigned long long adds, subs;
+	bool counters;
+	bool rpath;
+	bool used_template;
+	struct mg_window tmpl;  /* creator, time and stack of what is registered now */
+};
+
+static void search_tags(const Elf64_Dyn *d, bool *rpath, bool *runpath, bool *nodeflib)
+{
+	for (; d && d->d_tag != DT_NULL; d++) {
+		if (d->d_tag == DT_RPATH)
+			*rpath = true;
+		else if (d->d_tag == DT_RUNPATH)
+			*runpath = true;
+		else if (d->d_tag == DT_FLAGS_1 && (d->d_un.d_val & DF_1_NODEFLIB))
+			*nodeflib = true;
+	}
+}
+
+static int prot_of(Elf64_Word flags)
+{
+	return ((flags & PF_R) ? PROT_READ : 0) | ((flags & PF_W) ? PROT_WRITE : 0) |
+	       ((flags & PF_X) ? PROT_EXEC : 0);
+}
+
+static struct object *object_find(uintptr_t addr, const void *phdr)
+{
+	for (size_t i = 0; i < nobjs; i++)
+		if (objs[i].addr == addr && objs[i].phdr == phdr)
+			return &objs[i];
+	return NULL;
+}
+
+static struct object *object_new(void)
+{
+	if (nobjs == capobjs) {
+		size_t cap = capobjs ? capobjs * 2 : 32;
+		struct object *n = mg_pages_alloc(cap * sizeof *n);
+		if (!n)
+			return NULL;
+		if (objs) {
+			memcpy(n, objs, nobjs * sizeof *n);
+			mg_pages_free(objs, capobjs * sizeof *n);
+		}
+		objs = n;
+		capobjs = cap;
+	}
+	struct object *o = &objs[nobjs++];
+	memset(o, 0, sizeof *o);
+	return o;
+}
+
+/* Forget the windows of an object the loader no longer has (or that is another file now). */
+static void forget(const struct object *o)
+{
+	struct mg_window cur;
+	mg_reg_lock();
+	for (unsigned i = 0; i < o->nsegs; i++)
+		if (mg_reg_find_locked(o->segs[i].a, &cur) && cur.origin != MG_ORIGIN_MMAP &&
+		    cur.start == o->segs[i].a && cur.dev == o->dev && cur.ino == o->ino)
+			mg_reg_remove_locked(cur.start, cur.end);
+	mg_reg_unlock();
+}
+
+/* The file-backed pages of each PT_LOAD segment; the rest of their memory (.bss) is anonymous. */
+static void read_segments(const struct dl_phdr_info *info, struct object *o, bool first)
+{
+	size_t page = mg_page_size();
+	uintptr_t prev = 0;
+	for (unsigned i = 0; i < info->dlpi_phnum && o->nsegs < MAX_SEGS; i++) {
+		const Elf64_Phdr *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_DYNAMIC && !first) {
+			bool runpath = false, nodeflib = false;
+			search_tags((const Elf64_Dyn *)(info->dlpi_addr + ph->p_vaddr), &o->rpath,
+				    &runpath, &nodeflib);
+		}
+		if (ph->p_type != PT_LOAD || ph->p_filesz == 0 || (ph->p_vaddr - ph->p_offset) % page)
+			continue;
+		uintptr_t a = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)(page - 1);
+		uintptr_t b = mg_round_up(info->dlpi_addr + ph->p_vaddr + ph->p_filesz, page);
+		uint64_t off = ph->p_offset & ~(uint64_t)(page - 1);
+		if (a < prev) {         /* shares its first page with the segment before */
+			off += prev - a;
+			a = prev;
+		}
+		if (a >= b)
+			continue;
+		prev = b;
+		o->segs[o->nsegs++] = (struct seg){ a, b, off, prot_of(ph->p_flags) };
+	}
+}
+
+/* Identity of the object's file; false for the vDSO or a path that no longer names a file. */
+static bool object_stat(const struct dl_phdr_info *info, bool first, struct stat *st)
+{
+	const char *path = info->dlpi_name;
+	if (first && !path[0]) {
+		*st = exe_st;   /* the program the kernel mapped: /proc/self/exe, read once */
+		return exe_known;
+	}
+	if (!strchr(path, '/'))
+		return false;   /* the vDSO: no file behind it */
+	return mg_fstatat(AT_FDCWD, path, st, 0) == 0 && S_ISREG(st->st_mode);
+}
+
+static void insert_object(struct scan *s, const struct object *o, const struct stat *st)
+{
+	struct mg_window *w = &s->tmpl;
+	w->dev = st->st_dev;
+	w->ino = st->st_ino;
+	w->size_at_map = (uint64_t)st->st_size;
+	w->origin = exe_known && st->st_dev == exe_st.st_dev && st->st_ino == exe_st.st_ino
+			    ? MG_ORIGIN_EXE : MG_ORIGIN_LOADER;
+	mg_reg_lock();
+	for (unsigned i = 0; i < o->nsegs; i++) {
+		w->start = o->segs[i].a;
+		w->end = o->segs[i].b;
+		w->offset = o->segs[i].off;
+		w->prot = o->segs[i].prot;
+		mg_reg_insert_locked(w);
+	}
+	mg_reg_unlock();
+	s->used_template = true;
+}
+
+/* Called with the loader's list locked: stat is a raw system call, the registry lock a leaf. */
+static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct scan *s = arg;
+	bool first = s->first;
+	s->first = false;
+	if (first && size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+		s->adds = info->dlpi_adds;
+		s->subs = info->dlpi_subs;
+		s->counters = true;
+	}
+	struct stat st;
+	struct object *o = object_find(info->dlpi_addr, info->dlpi_phdr);
+	if (o && s->unloads && o->file) {
+		/* After an unload the same address may hold another object. */
+		if (!object_stat(info, first, &st) || st.st_dev != o->dev || st.st_ino != o->ino) {
+			forget(o);
+			*o = objs[--nobjs];
+			o = NULL;
+		}
+	}
+	if (o) {
+		o->seen = true;
+		s->rpath |= o->rpath && !first;
+		return 0;
+	}
+	if (!s->add)
+		return 0;
+	o = object_new();
+	if (!o)
+		return 0;
+	o->addr = info->dlpi_addr;
+	o->phdr = info->dlpi_phdr;
+	o->seen = true;
+	read_segments(info, o, first);
+	s->rpath |= o->rpath;
+	if (o->nsegs && object_stat(info, first, &st)) {
+		o->file = true;
+		o->dev = st.st_dev;
+		o->ino = st.st_ino;
+		insert_object(s, o, &st);
+	}
+	return 0;
+}
+
+static int read_counters(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	unsigned long long *c = arg;
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+		c[0] = info->dlpi_adds;
+		c[1] = info->dlpi_subs;
+		c[2] = 1;
+	}
+	return 1;               /* the first object carries the counters */
+}
+
+/* One scan at a time per process; a scan from a fork child's copy of the flag does not count. */
+static bool scan_begin(void)
+{
+	uint64_t me = (uint64_t)MG_SYS0(SYS_getpid) << 32 | (uint32_t)mg_thread_tid();
+	for (;;) {
+		uint64_t cur = __atomic_load_n(&scanner, __ATOMIC_ACQUIRE);
+		if (cur == me)
+			return false;   /* a signal handler interrupted this thread's scan */
+		if (cur && cur >> 32 == me >> 32) {
+			MG_SYS0(SYS_sched_yield);
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&scanner, &cur, me, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return true;
+	}
+}
+
+static void scan(const struct mg_stack *stack, bool unloads)
+{
+	if (!scan_begin())
+		return;
+	mg_enter();
+	if (!exe_known && mg_fstatat(AT_FDCWD, "/proc/self/exe", &exe_st, 0) == 0 &&
+	    S_ISREG(exe_st.st_mode))
+		exe_known = true;
+	struct scan sc, *s = &sc;
+	memset(s, 0, sizeof *s);
+	s->add = mg_mode() != MG_MODE_OFF;
+	s->unloads = unloads;
+	s->first = true;
+	struct mg_window *w = &s->tmpl;
+	w->tid = mg_thread_tid();
+	/* Not mg_thread_name: its cache would hide a name the program sets right after start-up. */
+	MG_SYS2(SYS_prctl, PR_GET_NAME, w->thread_name);
+	clock_gettime(CLOCK_REALTIME, &w->created);
+	bool from_pending = false;
+	if (stack) {
+		w->stack = *stack;
+	} else {
+		mg_reg_lock();
+		if (pending_set) {
+			w->stack = pending;
+			from_pending = true;
+		}
+		mg_reg_unlock();
+	}
+	for (size_t i = 0; i < nobjs; i++)
+		objs[i].seen = false;
+	dl_iterate_phdr(scan_object, s);
+	/* What the loader no longer lists, it has unmapped. */
+	for (size_t i = 0; i < nobjs;) {
+		if (objs[i].seen) {
+			i++;
+			continue;
+		}
+		if (objs[i].file)
+			forget(&objs[i]);
+		objs[i] = objs[--nobjs];
+	}
+	if (s->counters) {
+		__atomic_store_n(&seen_adds, s->adds, __ATOMIC_RELAXED);
+		__atomic_store_n(&seen_subs, s->subs, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&rpath_elsewhere, s->rpath, __ATOMIC_RELAXED);
+	if (from_pending && s->used_template) {
+		mg_reg_lock();
+		pending_set = false;
+		mg_reg_unlock();
+	}
+	__atomic_store_n(&started, true, __ATOMIC_RELEASE);
+	mg_leave();
+	__atomic_store_n(&scanner, 0, __ATOMIC_RELEASE);
+}
+
+/* Scan when the loader's counters moved since the last scan. */
+static void update(bool capture)
+{
+	unsigned long long c[3] = { 0, 0, 0 };
+	mg_enter();
+	dl_iterate_phdr(read_counters, c);
+	mg_leave();
+	if (!c[2])
+		return;
+	bool added = c[0] != __atomic_load_n(&seen_adds, __ATOMIC_RELAXED);
+	bool removed = c[1] != __atomic_load_n(&seen_subs, __ATOMIC_RELAXED);
+	if (!added && !removed)
+		return;
+	struct mg_stack st;
+	memset(&st, 0, sizeof st);
+	if (capture && added && mg_cfg.creation_stacks) {
+		mg_enter();
+		mg_bt_capture(&st);
+		mg_leave();
+	}
+	scan(capture ? &st : NULL, removed);
+}
+
+void mg_dl_init(void)
+{
+	if (mg_mode() != MG_MODE_OFF && !__atomic_load_n(&started, __ATOMIC_ACQUIRE))
+		scan(NULL, false);
+}
+
+void mg_dl_refresh(void)
+{
+	if (!__atomic_load_n(&started, __ATOMIC_ACQUIRE) || mg_inside())
+		return;
+	/* The loader is changing its list (this thread may be inside it, in a signal handler). */
+	if (_r_debug.r_state != RT_CONSISTENT)
+		return;
+	update(false);
+}
+
+void mg_dl_before_open(void)
+{
+	if (!__atomic_load_n(&started, __ATOMIC_ACQUIRE))
+		scan(NULL, false);      /* before the constructor: start-up objects are not this dlopen's */
+	/* libunwind, loaded on first need, is not this dlopen's either. */
+	mg_enter();
+	mg_bt_load();
+	mg_leave();
+	update(false);
+}
+
+void mg_dl_after_open(void)
+{
+	update(true);
+	mg_enter();
+	mg_altstack_setup();
+	mg_leave();
+}
+
+void mg_dl_defer_open(void)
+{
+	struct mg_stack st;
+	memset(&st, 0, sizeof st);
+	mg_enter();
+	if (mg_cfg.creation_stacks)
+		mg_bt_capture(&st);
+	mg_altstack_setup();
+	mg_leave();
+	mg_reg_lock();
+	pending = st;
+	pending_set = true;
+	mg_reg_unlock();
+}
+
+void mg_dl_after_close(void)
+{
+	if (__atomic_load_n(&started, __ATOMIC_ACQUIRE))
+		update(false);
+}
+
+static bool own_search_path(void)
+{
+	int v = __atomic_load_n(&self_search, __ATOMIC_RELAXED);
+	if (v < 0) {
+		Dl_info di;
+		struct link_map *lm = NULL;
+		bool rp = false, rup = false, nodef = false;
+		if (dladdr1((void *)own_search_path, &di, (void **)&lm, RTLD_DL_LINKMAP) && lm)
+			search_tags(lm->l_ld, &rp, &rup, &nodef);
+		else
+			rp = true;
+		v = rp || rup || nodef;
+		__atomic_store_n(&self_search, v, __ATOMIC_RELAXED);
+	}
+	return v;
+}
+
+/*
+ * glibc's dlopen takes the object that called it (its return address) as the loader: a name
+ * without '/' is searched along that object's DT_RPATH (and its loaders', then the executable's)
+ * or its DT_RUNPATH, $ORIGIN is its directory, and the new object records it as its loader, whose
+ * DT_RPATH the new object's own dlopens search later. Called from the guard instead, the loader is
+ * the guard (no search path of its own, loaded by the executable): the same answer whenever the
+ * caller's path and chain add nothing beyond the executable's DT_RPATH.
+ */
+bool mg_dl_same_search(const char *file, const void *caller)
+{
+	if (!file)
+		return true;
+	if (strchr(file, '$') || own_search_path())
+		return false;
+	struct link_map *main_map = _r_debug.r_map, *lm = NULL;
+	Dl_info di;
+	if (!dladdr1(caller, &di, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
+		lm = main_map;          /* code outside every object: glibc takes the executable */
+	if (!lm)
+		return false;
+	bool rp = false, rup = false, nodef = false;
+	search_tags(lm->l_ld, &rp, &rup, &nodef);
+	if (lm != main_map && (rp || __atomic_load_n(&rpath_elsewhere, __ATOMIC_RELAXED)))
+		return false;
+	return strchr(file, '/') || (!rup && !nodef);
+}
+
+void mg_dl_cut_allowed(const struct mg_window *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (w[i].origin != MG_ORIGIN_MMAP) {
+			mg_bt_disable();
+			mg_bt_disable_signal_unwind();
+			return;
+		}
+}
