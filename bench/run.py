@@ -43,6 +43,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from leases import run_leases  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 
@@ -770,6 +773,15 @@ def print_report(res, out=sys.stdout):
                     r["label"], fmt_ns(r["guard_wall_ns"]), fmt_ns(r["strace_wall_ns"]),
                     r["strace_over_guard"], verdict(r["strace_pass"])))
         p()
+    for r in res.get("leases", []):
+        if "skipped" in r:
+            p("%s: skipped (%s)" % (r["name"], r["skipped"]))
+        else:
+            p("%s, %d samples: +%.0f us median, +%.0f us p99 (with %.0f/%.0f us, without %.0f/%.0f us)"
+              % (r["name"], r["samples"], r["added_us"]["median"], r["added_us"]["p99"],
+                 r["with_us"]["median"], r["with_us"]["p99"], r["without_us"]["median"],
+                 r["without_us"]["p99"]))
+        p()
     if res["guard_events"]:
         p("guard log records during the run: " + ", ".join(
             "%s x%d" % (k, v) for k, v in sorted(res["guard_events"].items())))
@@ -828,7 +840,7 @@ def main():
     ap.add_argument("--dir", default=None, help="parent of the scratch directory (default $TMPDIR"
                     " or /tmp; its filesystem matters for ftruncate)")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: "
-                    "micro,scale,threads,macro,strace")
+                    "micro,scale,threads,macro,leases,strace")
     args = ap.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     global SMOKE
@@ -903,6 +915,10 @@ def main():
             log("macro benchmarks...")
             res["macro"] = run_macro(R, args.rounds, defaults["macro"], log)
             section_done("macro")
+        if "leases" not in skip:
+            log("lease benchmarks...")
+            res["leases"] = run_leases(R, {"full": 100, "quick": 30, "smoke": 3}[mode], log)
+            section_done("leases")
     except (BenchError, subprocess.SubprocessError, OSError) as e:
         print("mgbench: %s" % e, file=sys.stderr)
         shutil.rmtree(R.scratch, ignore_errors=True)

@@ -74,6 +74,7 @@ struct other {
 	const char *event, *call, *path;
 	struct stack *stack;
 	unsigned long count;
+	unsigned long survived;         /* sigbus records with action "survived" */
 	char first[40], last[40];
 	struct ivec pids;
 	struct field *fields;           /* of the first record */
@@ -471,6 +472,9 @@ static void add_other(struct summary *s, const struct jdoc *d, const struct jnod
 		*slot = o;
 	}
 	o->count++;
+	const char *action = jget_str(d, r, "action");
+	if (action && strcmp(action, "survived") == 0)
+		o->survived++;
 	s->other++;
 	note_time(o->first, o->last, time);
 	note_pid(&o->pids, pid);
@@ -579,11 +583,16 @@ void summary_other_events(const struct summary *s, char *buf, size_t cap)
 		if (seen || ndone == 64)
 			continue;
 		done[ndone++] = o->event;
-		unsigned long n = 0;
+		unsigned long n = 0, survived = 0;
 		for (struct other *p = o; p; p = p->next)
-			if (p->event == o->event)
+			if (p->event == o->event) {
 				n += p->count;
-		int w = snprintf(buf + len, cap - len, "%s%lu %s", len ? ", " : "", n, o->event);
+				survived += p->survived;
+			}
+		char extra[48] = "";
+		if (survived)
+			snprintf(extra, sizeof extra, " (%lu survived)", survived);
+		int w = snprintf(buf + len, cap - len, "%s%lu %s%s", len ? ", " : "", n, o->event, extra);
 		if (w < 0 || (size_t)w >= cap - len)
 			break;
 		len += (size_t)w;

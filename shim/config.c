@@ -3,6 +3,7 @@
 #include "fmt.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -98,6 +99,61 @@ int mg_parse_map_warn(const char *s, int *pct, long *abs)
 	return -1;
 }
 
+int mg_parse_leases(const char *s, int *out)
+{
+	if (strcasecmp(s, "off") == 0 || strcmp(s, "0") == 0)
+		*out = MG_LEASES_OFF;
+	else if (strcasecmp(s, "watch") == 0)
+		*out = MG_LEASES_WATCH;
+	else if (strcasecmp(s, "rescue") == 0)
+		*out = MG_LEASES_RESCUE;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_uint(const char *s, int *out)
+{
+	int v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 1000)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int mg_parse_signal(const char *s, int *out)
+{
+	int n = 0, v;
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	if (strncasecmp(s, "RTMIN", 5) == 0) {
+		s += 5;
+		if (*s == '+' && parse_uint(s + 1, &n) < 0)
+			return -1;
+		if (*s && *s != '+')
+			return -1;
+		v = SIGRTMIN + n;
+	} else if (strncasecmp(s, "RTMAX", 5) == 0) {
+		s += 5;
+		if (*s == '-' && parse_uint(s + 1, &n) < 0)
+			return -1;
+		if (*s && *s != '-')
+			return -1;
+		v = SIGRTMAX - n;
+	} else if (parse_uint(s, &v) < 0) {
+		return -1;
+	}
+	if (v < SIGRTMIN || v > SIGRTMAX)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 extern char **environ;
 
 /*
@@ -178,8 +234,10 @@ void mg_config_load(void)
 	if (v && *v && mg_parse_bool(v, &mg_cfg.creation_stacks) < 0)
 		complain("MMAPGUARD_CREATION_STACKS", v, "1, 0", "1");
 	v = config_getenv("MMAPGUARD_SIGBUS");
-	if (v && *v && mg_parse_bool(v, &mg_cfg.sigbus) < 0)
-		complain("MMAPGUARD_SIGBUS", v, "1, 0", "1");
+	if (v && *v && strcasecmp(v, "survive") == 0)
+		mg_cfg.sigbus = mg_cfg.sigbus_survive = true;
+	else if (v && *v && mg_parse_bool(v, &mg_cfg.sigbus) < 0)
+		complain("MMAPGUARD_SIGBUS", v, "1, 0, survive", "1");
 	v = config_getenv("MMAPGUARD_MAP_WARN");
 	if (v && *v && mg_parse_map_warn(v, &mg_cfg.map_warn_pct, &mg_cfg.map_warn_abs) < 0)
 		complain("MMAPGUARD_MAP_WARN", v, "a percentage of vm.max_map_count like 90%, or a VMA count",
@@ -198,6 +256,9 @@ void mg_config_load(void)
 		else
 			complain("MMAPGUARD_SUPPRESS", "(too long)", "at most 4095 bytes of globs", "none");
 	}
+	parse_int_var("MMAPGUARD_LEASES", mg_parse_leases, &mg_cfg.leases, "off, watch, rescue", "off");
+	parse_int_var("MMAPGUARD_LEASE_SIGNAL", mg_parse_signal, &mg_cfg.lease_signal,
+		      "a real-time signal: a number, RTMIN+n or RTMAX-n", "RTMAX-4");
 	v = config_getenv("MMAPGUARD_LOG");
 	if (v && *v && !mg_cfg.secure) {
 		if (strlen(v) < sizeof mg_cfg.log_path)

@@ -8,6 +8,7 @@
 
 enum mg_mode { MG_MODE_OFF = 0, MG_MODE_LOG = 1, MG_MODE_BLOCK = 2 };
 enum mg_reopen { MG_REOPEN_TRUNC = 0, MG_REOPEN_WRITE = 1, MG_REOPEN_ANY = 2 };
+enum mg_leases { MG_LEASES_OFF = 0, MG_LEASES_WATCH = 1, MG_LEASES_RESCUE = 2 };
 enum mg_format { MG_FORMAT_TEXT = 0, MG_FORMAT_JSON = 1 };
 
 struct mg_config {
@@ -17,9 +18,12 @@ struct mg_config {
 	int block_errno;        /* errno of a refused call (ETXTBSY) */
 	bool creation_stacks;   /* capture the stack at mmap time */
 	bool sigbus;            /* install the SIGBUS reporter (MMAPGUARD_SIGBUS) */
+	bool sigbus_survive;    /* MMAPGUARD_SIGBUS=survive: zero pages past EOF, then go on */
 	int map_warn_pct;       /* MMAPGUARD_MAP_WARN as a percentage of the limit (0: absolute) */
 	long map_warn_abs;      /* MMAPGUARD_MAP_WARN as a VMA count */
 	bool munmap_release;    /* MMAPGUARD_MUNMAP_ENOMEM=release */
+	int leases;             /* enum mg_leases: MMAPGUARD_LEASES */
+	int lease_signal;       /* MMAPGUARD_LEASE_SIGNAL, 0: the default */
 	bool secure;            /* AT_SECURE: no log path from the environment */
 	char log_path[PATH_MAX];/* empty: stderr */
 	char suppress[4096];    /* MMAPGUARD_SUPPRESS: comma-separated path globs */
@@ -46,5 +50,8 @@ int mg_parse_errno(const char *s, int *out) MG_HIDDEN;
 int mg_parse_bool(const char *s, bool *out) MG_HIDDEN;
 /* "90%" -> pct 90; "60000" -> abs 60000 */
 int mg_parse_map_warn(const char *s, int *pct, long *abs) MG_HIDDEN;
+int mg_parse_leases(const char *s, int *out) MG_HIDDEN;
+/* "60", "RTMIN+3", "SIGRTMAX-4": a real-time signal */
+int mg_parse_signal(const char *s, int *out) MG_HIDDEN;
 
 #endif

@@ -20,6 +20,7 @@ bool mg_guard_fd_release(int fd)
 {
 	if (fd < MG_LOG_FD_MIN || !mg_log_owner())
 		return false;
+	mg_lease_fd_release(fd);
 	for (int i = 0; i < MG_GUARD_FDS - 1; i++) {
 		int expect = fd;
 		if (__atomic_compare_exchange_n(&extra_fds[i], &expect, -1, false, __ATOMIC_ACQ_REL,
@@ -36,10 +37,10 @@ bool mg_guard_fd_owned(int fd)
 	bool ours = fd == mg_log_fd();
 	for (int i = 0; i < MG_GUARD_FDS - 1 && !ours; i++)
 		ours = fd == __atomic_load_n(&extra_fds[i], __ATOMIC_ACQUIRE);
-	return ours && mg_log_owner();
+	return (ours || mg_lease_fd_owned(fd)) && mg_log_owner();
 }
 
-int mg_guard_fds_owned(int out[MG_GUARD_FDS])
+int mg_guard_fds_owned(int out[MG_GUARD_FDS_MAX])
 {
 	int n = 0, fd = mg_log_fd();
 	if (fd >= 0)
@@ -47,9 +48,10 @@ int mg_guard_fds_owned(int out[MG_GUARD_FDS])
 	for (int i = 0; i < MG_GUARD_FDS - 1; i++)
 		if ((fd = __atomic_load_n(&extra_fds[i], __ATOMIC_ACQUIRE)) >= 0)
 			out[n++] = fd;
+	n += mg_lease_fds_owned(out + n, MG_LEASE_MAX);
 	if (n == 0 || !mg_log_owner())
 		return 0;
-	for (int i = 1; i < n; i++)             /* insertion sort: at most four */
+	for (int i = 1; i < n; i++)             /* insertion sort: a few, sorted leases */
 		for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
 			int t = out[j];
 			out[j] = out[j - 1];

@@ -1,5 +1,5 @@
 /*
- * All descriptors the guard holds (the log, libunwind's pipe), which the program's close(),
+ * All descriptors the guard holds (the log, libunwind's pipe, the lease descriptors), which the program's close(),
  * close_range() and closefrom() must not touch. "Owned": only in the process that opened them --
  * a vfork child shares our memory but has its own descriptor table. Async-signal-safe.
  */
@@ -8,12 +8,17 @@
 
 #include <stdbool.h>
 #include "guard.h"
+#include "lease.h"
 
-#define MG_GUARD_FDS 4
+#define MG_GUARD_FDS 4                  /* the log and up to three others */
+#define MG_GUARD_FDS_MAX (MG_GUARD_FDS + MG_LEASE_MAX)
 void mg_guard_fd_add(int fd) MG_HIDDEN;
 bool mg_guard_fd_owned(int fd) MG_HIDDEN;
-int mg_guard_fds_owned(int out[MG_GUARD_FDS]) MG_HIDDEN;       /* sorted; returns the count */
-/* dup2 onto one of them (not the log, which is moved instead): true if it was one. */
+int mg_guard_fds_owned(int out[MG_GUARD_FDS_MAX]) MG_HIDDEN;   /* sorted; returns the count */
+/*
+ * dup2 onto one of them (not the log, which is moved instead): true if it was one of libunwind's
+ * (a lease on that number is given up without a word).
+ */
 bool mg_guard_fd_release(int fd) MG_HIDDEN;
 
 #endif

@@ -72,6 +72,35 @@ static unsigned reg_seq;
 static void apply_pending(void);
 
 /*
+ * Ranges a signal handler stopped being file mappings (a lease rescue): queued without a lock,
+ * forgotten by the next thread that takes it.
+ */
+#define DEFERRED_MAX 64
+static struct { uintptr_t a, b; } deferred[DEFERRED_MAX];
+static unsigned deferred_n;
+
+void mg_reg_remove_deferred(uintptr_t a, uintptr_t b)
+{
+	unsigned i = __atomic_fetch_add(&deferred_n, 1, __ATOMIC_ACQ_REL);
+	if (i < DEFERRED_MAX) {
+		__atomic_store_n(&deferred[i].a, a, __ATOMIC_RELAXED);
+		__atomic_store_n(&deferred[i].b, b, __ATOMIC_RELEASE);
+	}
+}
+
+static void drain_deferred(void)
+{
+	unsigned n = __atomic_exchange_n(&deferred_n, 0, __ATOMIC_ACQ_REL);
+	for (unsigned i = 0; i < n && i < DEFERRED_MAX; i++) {
+		uintptr_t b = __atomic_load_n(&deferred[i].b, __ATOMIC_ACQUIRE);
+		uintptr_t a = __atomic_load_n(&deferred[i].a, __ATOMIC_RELAXED);
+		if (b > a)
+			mg_reg_remove_locked(a, b);
+		deferred[i].b = 0;
+	}
+}
+
+/*
  * The guard is raised while the lock is held: a signal handler that interrupts the holder and
  * calls ftruncate/close/... (async-signal-safe in libc) goes straight through instead of waiting
  * for a lock its own thread holds.
@@ -82,6 +111,8 @@ void mg_reg_lock(void)
 	/* Only the holder writes the counter: plain stores, ordered by fences (free on x86). */
 	__atomic_store_n(&reg_seq, reg_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (mg_unlikely(__atomic_load_n(&deferred_n, __ATOMIC_ACQUIRE)))
+		drain_deferred();
 }
 
 void mg_reg_unlock(void)

@@ -64,6 +64,11 @@ bool mg_reg_overlaps_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
  * memory the program holds mapped: no window can appear there meanwhile.
  */
 bool mg_reg_maybe_overlaps(uintptr_t a, uintptr_t b) MG_HIDDEN;
+/*
+ * From a signal handler: [a, b) is no longer a file mapping; forgotten when the lock is next taken
+ * (async-signal-safe, no lock; at most 64 pending ranges).
+ */
+void mg_reg_remove_deferred(uintptr_t a, uintptr_t b) MG_HIDDEN;
 /* Forget [a, b): trims heads and tails, splits a window with a hole in the middle. */
 int mg_reg_remove_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
 /*

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "fmt.h"
 #include "history.h"
+#include "lease.h"
 #include "log.h"
 #include "procmaps.h"
 #include "real.h"
@@ -44,6 +45,9 @@ struct fault {
 	const char *verdict;            /* "truncated", "beyond_eof_at_map", "io_error", "unknown" */
 	bool have_trunc;
 	struct mg_trunc_record trunc;
+	bool have_cut_by;               /* another process announced the cut (a lease break) */
+	struct mg_lease_cut cut_by;
+	const char *action;             /* "reported", or "survived" (MMAPGUARD_SIGBUS=survive) */
 	pid_t pid, tid;
 	char thread_name[16];
 	struct timespec time;
@@ -161,9 +165,12 @@ static void gather(struct fault *f, siginfo_t *si, void *uc)
 	else
 		f->verdict = "truncated";
 	f->have_trunc = mg_history_find(f->w.dev, f->w.ino, &f->trunc);
+	f->have_cut_by = mg_lease_find_cut(f->w.dev, f->w.ino, &f->cut_by);
+	f->action = "reported";
 	/* The page was already past EOF when the mapping was made, and no cut of ours is known:
 	 * do not call it a truncation. */
-	if (f->have_size && !f->have_trunc && f->fault_offset >= mg_round_up(f->w.size_at_map, page))
+	if (f->have_size && !f->have_trunc && !f->have_cut_by &&
+	    f->fault_offset >= mg_round_up(f->w.size_at_map, page))
 		f->verdict = "beyond_eof_at_map";
 	/* The unwinder would read the cut object's tables (and fault again, with SIGBUS blocked). */
 	if (f->w.origin != MG_ORIGIN_MMAP)
@@ -192,7 +199,9 @@ static const char *path_of(const struct fault *f)
 static void format_json(struct mg_buf *b, const struct fault *f)
 {
 	const struct mg_window *w = &f->w;
-	mg_buf_puts(b, "{\"event\":\"sigbus\",\"action\":\"reported\",\"fault_addr\":\"");
+	mg_buf_puts(b, "{\"event\":\"sigbus\",\"action\":");
+	mg_buf_jstr(b, f->action);
+	mg_buf_puts(b, ",\"fault_addr\":\"");
 	mg_buf_hex(b, f->addr);
 	mg_buf_puts(b, "\",\"si_code\":");
 	mg_buf_i64(b, f->code);
@@ -256,6 +265,30 @@ static void format_json(struct mg_buf *b, const struct fault *f)
 	} else {
 		mg_buf_puts(b, "null");
 	}
+	mg_buf_puts(b, ",\"cut_by\":");
+	if (f->have_cut_by) {
+		const struct mg_lease_cut *c = &f->cut_by;
+		mg_buf_puts(b, "{\"pid\":");
+		mg_buf_i64(b, c->pid);
+		mg_buf_puts(b, ",\"comm\":");
+		mg_buf_jstr(b, c->comm);
+		mg_buf_puts(b, ",\"cmdline\":");
+		mg_buf_jstr(b, c->cmdline);
+		mg_buf_puts(b, ",\"tid\":null,\"thread_name\":null,\"time\":\"");
+		mg_buf_time(b, &c->time);
+		mg_buf_puts(b, "\",\"call\":");
+		mg_buf_jstr(b, c->call);
+		mg_buf_puts(b, ",\"size_before\":");
+		mg_buf_u64(b, c->size_before);
+		mg_buf_puts(b, ",\"size_after\":");
+		if (c->has_size)
+			mg_buf_u64(b, c->size_after);
+		else
+			mg_buf_puts(b, "null");
+		mg_buf_puts(b, ",\"backtrace\":[],\"seen_by\":\"lease\"}");
+	} else {
+		mg_buf_puts(b, "null");
+	}
 	mg_buf_puts(b, ",\"note\":");
 	if (strcmp(f->verdict, "io_error") == 0)
 		mg_buf_jstr(b, io_note);
@@ -263,6 +296,8 @@ static void format_json(struct mg_buf *b, const struct fault *f)
 		mg_buf_jstr(b, beyond_note);
 	else if (f->have_trunc)
 		mg_buf_jstr(b, "this process truncated the file earlier (see truncation)");
+	else if (f->have_cut_by)
+		mg_buf_jstr(b, "another process cut the file (see cut_by; it broke this process's lease)");
 	else
 		mg_buf_jstr(b, no_trunc_note);
 	mg_buf_puts(b, "}\n");
@@ -321,16 +356,65 @@ static void format_text(struct mg_buf *b, const struct fault *f)
 		mg_buf_puts(b, " bytes by thread ");
 		mg_report_text_thread(b, t->tid, t->thread_name, 0, &t->time, &t->stack,
 				      mg_symbolize_signal_safe, "      ");
+	} else if (f->have_cut_by) {
+		const struct mg_lease_cut *c = &f->cut_by;
+		mg_buf_puts(b, "mmapguard:   process ");
+		mg_buf_i64(b, c->pid);
+		mg_buf_puts(b, " \"");
+		mg_buf_text(b, c->comm);
+		mg_buf_puts(b, "\" cut the file at ");
+		mg_buf_time(b, &c->time);
+		mg_buf_puts(b, ": ");
+		mg_buf_puts(b, c->call[0] ? c->call : "a call");
+		mg_buf_puts(b, "() ");
+		mg_buf_u64(b, c->size_before);
+		if (c->has_size) {
+			mg_buf_puts(b, " -> ");
+			mg_buf_u64(b, c->size_after);
+		}
+		mg_buf_puts(b, " bytes (it broke this process's lease)\nmmapguard:     command: ");
+		mg_buf_text(b, c->cmdline);
+		mg_buf_putc(b, '\n');
 	} else {
 		mg_buf_puts(b, "mmapguard:   ");
 		mg_buf_puts(b, no_trunc_note);
 		mg_buf_putc(b, '\n');
 	}
+	if (strcmp(f->action, "survived") == 0)
+		mg_buf_puts(b, "mmapguard:   survived (MMAPGUARD_SIGBUS=survive): the pages of the mapping past the "
+			    "end of file now read as zeros and no longer follow the file\n");
 }
 
 #define SCRATCH (64u << 10)
 
-void mg_sigbus_report(siginfo_t *si, void *uc)
+/*
+ * MMAPGUARD_SIGBUS=survive: a fault past the end of file in a tracked window that /proc/self/maps
+ * confirms (same file) is answered the way a journal reader answers it: the window's pages past the
+ * page holding the end of file become private zero pages with the same protection, and the access
+ * is retried. Never for an I/O error (the bytes exist; zeros would be silent corruption), nor for a
+ * fault the guard cannot explain.
+ */
+static bool survive(struct fault *f)
+{
+	if (!mg_cfg.sigbus_survive || !f->have_size || !f->have_vma ||
+	    f->vma.dev != f->w.dev || f->vma.ino != f->w.ino ||
+	    (strcmp(f->verdict, "truncated") != 0 && strcmp(f->verdict, "beyond_eof_at_map") != 0))
+		return false;
+	uint64_t page = mg_page_size(), eof = mg_round_up(f->size, page);
+	uintptr_t a = f->w.start, b = f->w.end;
+	if (eof > f->w.offset)
+		a += (uintptr_t)(eof - f->w.offset);
+	if (a > (f->addr & ~(uintptr_t)(page - 1)) || a >= b)
+		return false;
+	long r = MG_SYS6(SYS_mmap, a, b - a, f->w.prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (r != (long)a)
+		return false;
+	mg_reg_remove_deferred(a, b);
+	f->action = "survived";
+	return true;
+}
+
+bool mg_sigbus_report(siginfo_t *si, void *uc)
 {
 	struct mg_window w;
 	int found = mg_reg_find_signal_safe((uintptr_t)si->si_addr, &w);
@@ -338,10 +422,11 @@ void mg_sigbus_report(siginfo_t *si, void *uc)
 	 * the faulting thread may have a small stack and no alternate one. */
 	struct fault *f = found != MG_FIND_NONE ? mg_pages_alloc(SCRATCH) : NULL;
 	if (!f)
-		return;
+		return false;
 	f->registry = found;
 	f->w = w;
 	gather(f, si, uc);
+	bool survived = survive(f);
 	struct mg_buf b;
 	mg_buf_init(&b, (char *)(f + 1), SCRATCH - sizeof *f);
 	if (mg_cfg.format == MG_FORMAT_JSON)
@@ -350,4 +435,5 @@ void mg_sigbus_report(siginfo_t *si, void *uc)
 		format_text(&b, f);
 	mg_log_write_signal(b.p, b.len);
 	mg_pages_free(f, SCRATCH);
+	return survived;
 }

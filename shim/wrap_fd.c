@@ -33,7 +33,7 @@ static int real_close_range(unsigned first, unsigned last, int flags)
 /* close_range over [first, last] stepping around the guard's descriptors (sorted). */
 static int close_around(unsigned first, unsigned last, int flags)
 {
-	int fds[MG_GUARD_FDS];
+	int fds[MG_GUARD_FDS_MAX];
 	int n = mg_inside() ? 0 : mg_guard_fds_owned(fds);
 	int r = 0;
 	for (int i = 0; i < n && r == 0 && first <= last; i++) {
@@ -59,7 +59,7 @@ MG_EXPORT int close_range(unsigned first, unsigned last, int flags)
 
 MG_EXPORT void closefrom(int lowfd)
 {
-	int fds[MG_GUARD_FDS];
+	int fds[MG_GUARD_FDS_MAX];
 	if (lowfd >= 0 && !mg_inside() && mg_guard_fds_owned(fds) > 0) {
 		close_around((unsigned)lowfd, ~0u, 0);
 		return;

@@ -3,6 +3,7 @@
 #include "wrap_fork.h"
 #include "backtrace.h"
 #include "lock.h"
+#include "lease.h"
 #include "log.h"
 #include "real.h"
 #include "registry.h"
@@ -59,6 +60,7 @@ static void child(pid_t me, bool may_load)
 	mg_log_atfork_child();
 	mg_thread_atfork_child();
 	mg_lock_set_pid();
+	mg_lease_atfork_child();
 }
 
 void mg_fork_prepare(void) { prepare(true); }

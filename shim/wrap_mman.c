@@ -3,6 +3,7 @@
 #include "altstack.h"
 #include "backtrace.h"
 #include "config.h"
+#include "lease.h"
 #include "mapcount.h"
 #include "page.h"
 #include "real.h"
@@ -206,6 +207,10 @@ static __attribute__((noinline)) void *mmap_tracked(void *addr, size_t len, int 
 				errno = saved;
 			}
 			mg_reg_unlock();
+			if (r != MAP_FAILED && file) {
+				mg_lease_track(fd, w.dev, w.ino);
+				errno = saved;
+			}
 			return after_mmap(r, addr, len, prot, flags);
 		}
 		mg_reg_unlock();
@@ -218,6 +223,7 @@ static __attribute__((noinline)) void *mmap_tracked(void *addr, size_t len, int 
 		mg_reg_lock();
 		mg_reg_insert_locked(&w);
 		mg_reg_unlock();
+		mg_lease_track(fd, w.dev, w.ino);
 		errno = saved;
 	}
 	return after_mmap(r, addr, len, prot, flags);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "wrap_signal.h"
+#include "lease.h"
 #include "config.h"
 #include "real.h"
 #include "registry.h"
@@ -110,9 +111,12 @@ static void handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
 	mg_enter();
-	if (si && si->si_code > 0 && mg_reg_nmaps())
-		mg_sigbus_report(si, uc);
+	bool survived = si && si->si_code > 0 && mg_reg_nmaps() && mg_sigbus_report(si, uc);
 	mg_leave();
+	if (survived) {
+		errno = saved;
+		return;                 /* the access is retried and reads zeros */
+	}
 	if (chain(sig, si, uc)) {
 		errno = saved;
 		return;
@@ -153,6 +157,8 @@ bool mg_sigbus_init(void)
 MG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	mg_sigaction_fn real = MG_REAL(sigaction);
+	if (act && sig != SIGBUS && !mg_inside())
+		mg_lease_program_signal(sig);   /* the program's now: leases move to another signal */
 	if (sig != SIGBUS || mg_inside() || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
 		if (real)
 			return real(sig, act, old);
@@ -190,6 +196,8 @@ static __sighandler_t emulate(__sighandler_t h, int flags, bool unblock)
 
 static bool emulating(int sig)
 {
+	if (sig != SIGBUS && !mg_inside())
+		mg_lease_program_signal(sig);
 	return sig == SIGBUS && !mg_inside() && __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
 }
 

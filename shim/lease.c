@@ -1,0 +1,301 @@
+/*
+ * Read leases on mapped files. With MMAPGUARD_LEASES=watch or rescue, the first mapping of a file
+ * takes a read lease through a descriptor of the guard's own (a new open file description, read-only,
+ * close-on-exec, kept at a high number). Another process's open for writing, or its truncate(2),
+ * then breaks the lease: the kernel holds that process inside its system call and sends this one
+ * the lease signal, which lease_break.c answers. This file takes leases, keeps their descriptors,
+ * moves the signal when the program wants it, and gives children leases of their own.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+#include "fmt.h"
+#include "lease_impl.h"
+#include "procfile.h"
+#include "real.h"
+#include "registry.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#define LEASE_FD_MIN    (MG_LOG_FD_MIN + 40)
+#define DEFAULT_SIGNAL_FROM_MAX 4       /* SIGRTMAX-4 */
+
+struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX];
+static int lease_sig;                   /* 0 until the first lease; -1: none free */
+static int sig_lock;
+
+/* (dev, ino) of files already reported as lease_unavailable: one record per file. */
+static struct { dev_t dev; ino_t ino; } told[64];
+static unsigned told_next;
+
+static bool signal_free(int sig)
+{
+	struct sigaction cur;
+	mg_sigaction_fn real = MG_REAL(sigaction);
+	if (!real || real(sig, NULL, &cur) < 0)
+		return false;
+	if (cur.sa_handler != SIG_DFL && cur.sa_sigaction != mg_lease_handler)
+		return false;
+	sigset_t mask;
+	if (pthread_sigmask(SIG_BLOCK, NULL, &mask) != 0)
+		return false;
+	return !sigismember(&mask, sig);     /* a blocked signal may be read with sigwait/signalfd */
+}
+
+static bool install(int sig)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = mg_lease_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+	sigfillset(&sa.sa_mask);
+	mg_sigaction_fn real = MG_REAL(sigaction);
+	return real && real(sig, &sa, NULL) == 0;
+}
+
+/* A free real-time signal at or below from (the configured one first), installed; 0 if none. */
+static int pick_signal(int from, int avoid)
+{
+	for (int s = from; s >= SIGRTMIN; s--)
+		if (s != avoid && signal_free(s) && install(s))
+			return s;
+	return 0;
+}
+
+static int lease_signal(void)
+{
+	int s = __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE);
+	if (s)
+		return s;
+	while (__atomic_exchange_n(&sig_lock, 1, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
+	s = lease_sig;
+	if (!s) {
+		int want = mg_cfg.lease_signal ? mg_cfg.lease_signal : SIGRTMAX - DEFAULT_SIGNAL_FROM_MAX;
+		s = pick_signal(want, 0);
+		__atomic_store_n(&lease_sig, s ? s : -1, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
+	return s;
+}
+
+static void unavailable(dev_t dev, ino_t ino, const char *path, const char *reason, int err)
+{
+	for (unsigned i = 0; i < sizeof told / sizeof told[0]; i++)
+		if (told[i].dev == dev && told[i].ino == ino)
+			return;
+	unsigned i = __atomic_fetch_add(&told_next, 1, __ATOMIC_RELAXED) % (sizeof told / sizeof told[0]);
+	told[i].dev = dev;
+	told[i].ino = ino;
+	mg_lease_report_unavailable(dev, ino, path, reason, err);
+}
+
+static const char *reason_of(int err)
+{
+	switch (err) {
+	case EAGAIN: return "a writer has the file open (a descriptor open for writing, or a writable shared mapping)";
+	case EACCES: return "not the file's owner and no CAP_LEASE";
+	default: return "the filesystem refuses leases";
+	}
+}
+
+void mg_lease_track(int fd, dev_t dev, ino_t ino)
+{
+	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
+		return;
+	char self[64], path[PATH_MAX];
+	mg_proc_self_fd(self, sizeof self, fd);
+	mg_fd_path(fd, path, sizeof path);
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);
+		if ((st == MG_LEASE_HELD || st == MG_LEASE_TAKING) && mg_lease_slots[i].dev == dev && mg_lease_slots[i].ino == ino)
+			return;
+	}
+	int sig = lease_signal();
+	if (sig <= 0) {
+		unavailable(dev, ino, path, "no free real-time signal for leases", 0);
+		return;
+	}
+	struct mg_lease_slot *s = NULL;
+	for (int i = 0; i < MG_LEASE_MAX && !s; i++) {
+		int expect = MG_LEASE_FREE;
+		if (__atomic_compare_exchange_n(&mg_lease_slots[i].state, &expect, MG_LEASE_TAKING, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			s = &mg_lease_slots[i];
+	}
+	if (!s) {
+		unavailable(dev, ino, path, "the guard holds leases on 64 files already", 0);
+		return;
+	}
+	int err = 0;
+	const char *why = NULL;
+	long lfd = mg_sys_open(self, O_RDONLY);
+	if (lfd < 0) {
+		err = (int)-lfd;
+		why = "the file cannot be opened read-only";
+	} else {
+		long high = MG_SYS3(SYS_fcntl, lfd, F_DUPFD_CLOEXEC, LEASE_FD_MIN);
+		MG_SYS1(SYS_close, lfd);
+		if (high < 0) {
+			err = (int)-high;
+			why = "no descriptor left above the program's for the lease";
+		} else {
+			lfd = high;
+			struct stat st;
+			long r = MG_SYS2(SYS_fstat, lfd, &st);
+			if (r == 0 && (st.st_dev != dev || st.st_ino != ino))
+				r = -ESTALE;
+			if (r == 0)
+				r = MG_SYS3(SYS_fcntl, lfd, F_SETSIG, sig);
+			if (r == 0)
+				r = MG_SYS3(SYS_fcntl, lfd, F_SETLEASE, F_RDLCK);
+			if (r < 0) {
+				err = (int)-r;
+				why = err == ESTALE ? "the file was replaced meanwhile" : reason_of(err);
+				MG_SYS1(SYS_close, lfd);
+			}
+		}
+	}
+	if (why) {
+		__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
+		unavailable(dev, ino, path, why, err);
+		return;
+	}
+	s->fd = (int)lfd;
+	s->dev = dev;
+	s->ino = ino;
+	__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
+}
+
+bool mg_lease_fd_owned(int fd)
+{
+	if (fd < LEASE_FD_MIN)
+		return false;
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);
+		if ((st == MG_LEASE_HELD || st == MG_LEASE_BREAKING) && mg_lease_slots[i].fd == fd)
+			return true;
+	}
+	return false;
+}
+
+int mg_lease_fds_owned(int *out, int max)
+{
+	int n = 0;
+	for (int i = 0; i < MG_LEASE_MAX && n < max; i++) {
+		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);
+		if (st == MG_LEASE_HELD || st == MG_LEASE_BREAKING) {
+			int fd = mg_lease_slots[i].fd, j = n++;
+			while (j > 0 && out[j - 1] > fd) {
+				out[j] = out[j - 1];
+				j--;
+			}
+			out[j] = fd;
+		}
+	}
+	return n;
+}
+
+void mg_lease_fd_release(int fd)
+{
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		int expect = MG_LEASE_HELD;
+		if (mg_lease_slots[i].fd == fd &&
+		    __atomic_compare_exchange_n(&mg_lease_slots[i].state, &expect, MG_LEASE_FREE, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return;
+	}
+}
+
+/* ---- the program's own signals and leases ---------------------------------------------------- */
+
+void mg_lease_program_signal(int sig)
+{
+	if (mg_cfg.leases == MG_LEASES_OFF || sig != __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE))
+		return;
+	while (__atomic_exchange_n(&sig_lock, 1, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
+	int to = pick_signal(SIGRTMAX, sig);
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		if (__atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE) != MG_LEASE_HELD)
+			continue;
+		if (to > 0) {
+			MG_SYS3(SYS_fcntl, mg_lease_slots[i].fd, F_SETSIG, to);
+		} else {
+			int expect = MG_LEASE_HELD;
+			if (__atomic_compare_exchange_n(&mg_lease_slots[i].state, &expect, MG_LEASE_BREAKING, false,
+							__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+				MG_SYS3(SYS_fcntl, mg_lease_slots[i].fd, F_SETLEASE, F_UNLCK);
+				MG_SYS1(SYS_close, mg_lease_slots[i].fd);
+				__atomic_store_n(&mg_lease_slots[i].state, MG_LEASE_FREE, __ATOMIC_RELEASE);
+			}
+		}
+	}
+	/* A break signalled on the old number meanwhile: answer it now. */
+	if (to > 0)
+		mg_lease_handler(to, NULL, NULL);
+	__atomic_store_n(&lease_sig, to > 0 ? to : -1, __ATOMIC_RELEASE);
+	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
+	mg_lease_report_signal(sig, to);
+}
+
+void mg_lease_program_wrlease(int fd)
+{
+	if (mg_cfg.leases == MG_LEASES_OFF)
+		return;
+	struct stat st;
+	if (MG_SYS2(SYS_fstat, fd, &st) < 0)
+		return;
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		struct mg_lease_slot *s = &mg_lease_slots[i];
+		int expect = MG_LEASE_HELD;
+		if (s->dev != st.st_dev || s->ino != st.st_ino ||
+		    !__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
+		MG_SYS1(SYS_close, s->fd);
+		__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
+	}
+}
+
+/*
+ * A forked child shares the parent's lease descriptors (one open file description): the parent
+ * answers their breaks. The child takes leases of its own, through new open file descriptions,
+ * for the mappings it inherited, and drops the shared ones, so that each break is answered by a
+ * live process whichever of the two exits first.
+ */
+void mg_lease_atfork_child(void)
+{
+	mg_lease_handler_atfork_child();
+	sig_lock = 0;
+	int sig = __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		struct mg_lease_slot *s = &mg_lease_slots[i];
+		int st = s->state;
+		if (st == MG_LEASE_TAKING) {
+			s->state = MG_LEASE_FREE;        /* the parent's thread was taking it; the child has none */
+			continue;
+		}
+		if (st != MG_LEASE_HELD && st != MG_LEASE_BREAKING)
+			continue;
+		char self[64];
+		mg_proc_self_fd(self, sizeof self, s->fd);
+		long nfd = st == MG_LEASE_HELD && sig > 0 ? mg_sys_open(self, O_RDONLY) : -1;
+		if (nfd >= 0) {
+			long r = MG_SYS3(SYS_dup3, nfd, s->fd, O_CLOEXEC);
+			MG_SYS1(SYS_close, nfd);
+			if (r >= 0 && MG_SYS3(SYS_fcntl, s->fd, F_SETSIG, sig) == 0 &&
+			    MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_RDLCK) == 0)
+				continue;
+		}
+		MG_SYS1(SYS_close, s->fd);
+		s->state = MG_LEASE_FREE;
+	}
+}

@@ -1,0 +1,49 @@
+/*
+ * Read leases on mapped files (MMAPGUARD_LEASES=watch|rescue): the kernel tells this process, with a
+ * real-time signal, when another process opens one of its mapped files for writing or truncates it,
+ * and holds that process inside its system call until the lease is released.
+ */
+#ifndef MG_LEASE_H
+#define MG_LEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include "guard.h"
+
+
+/* A file window was just mapped from fd: hold a lease on its file if none is held. */
+void mg_lease_track(int fd, dev_t dev, ino_t ino) MG_HIDDEN;
+
+/* The program installs or changes a handler for sig: move the guard's lease signal off it. */
+void mg_lease_program_signal(int sig) MG_HIDDEN;
+/* The program asks for a write lease on fd: give up the guard's own lease on that file first. */
+void mg_lease_program_wrlease(int fd) MG_HIDDEN;
+
+/* The guard's lease descriptors (guard_fds.h keeps the program off them). Async-signal-safe. */
+#define MG_LEASE_MAX 64
+bool mg_lease_fd_owned(int fd) MG_HIDDEN;
+int mg_lease_fds_owned(int *out, int max) MG_HIDDEN;   /* sorted; returns the count */
+/* The program dup2()s onto fd: if it holds a lease, the number is the program's now. */
+void mg_lease_fd_release(int fd) MG_HIDDEN;
+
+/* fork child: the child holds leases of its own, answered by itself. */
+void mg_lease_atfork_child(void) MG_HIDDEN;
+
+/* The last cut announced by a lease break, for a later SIGBUS record's cut_by. Async-signal-safe. */
+struct mg_lease_cut {
+	dev_t dev;
+	ino_t ino;
+	pid_t pid;
+	uid_t uid;
+	char comm[16];
+	char cmdline[256];
+	const char *call;               /* static string, "" when unknown */
+	bool has_size;
+	uint64_t size_before, size_after;
+	struct timespec time;
+};
+bool mg_lease_find_cut(dev_t dev, ino_t ino, struct mg_lease_cut *out) MG_HIDDEN;
+
+#endif

@@ -1,0 +1,396 @@
+/*
+ * A lease break, answered inside the lease signal's handler: name the breaker (/proc/locks gives
+ * its pid, /proc/PID its command and system call), find this process's windows that the call cuts
+ * (/proc/self/maps), in rescue mode replace their cut pages with anonymous copies of their bytes,
+ * release the lease so the breaker goes on, and write the lease_break record.
+ *
+ * Everything here is async-signal-safe: raw system calls, static buffers used by one handler at a
+ * time (a busy flag; a break that arrives meanwhile is picked up by the loop), the registry read
+ * through its sequence counter. Windows a rescue replaced are dropped from the registry by the next
+ * thread that takes the registry lock (mg_reg_remove_deferred).
+ */
+#define _GNU_SOURCE
+#include "config.h"
+#include "fmt.h"
+#include "lease_impl.h"
+#include "procfile.h"
+#include "real.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static int busy, pending;
+static struct mg_lease_win wins[MG_LEASE_WIN_MAX];
+
+/* ---- the break -------------------------------------------------------------------------------- */
+
+
+static struct mg_lines lr;
+static char line[PATH_MAX + 256];
+
+/* The pid of a process blocked breaking the lease on (dev, ino), from /proc/locks. */
+static pid_t find_breaker(dev_t dev, ino_t ino)
+{
+	if (!mg_lines_open(&lr, "/proc/locks"))
+		return 0;
+	char want[64];
+	struct mg_buf b;
+	mg_buf_init(&b, want, sizeof want);
+	static const char hex[] = "0123456789abcdef";
+	unsigned ma = major(dev), mi = minor(dev);
+	/* "%02x:%02x:%lu" as the kernel prints it */
+	if (ma > 0xff) { mg_buf_putc(&b, hex[(ma >> 8) & 15]); }
+	mg_buf_putc(&b, hex[(ma >> 4) & 15]);
+	mg_buf_putc(&b, hex[ma & 15]);
+	mg_buf_putc(&b, ':');
+	if (mi > 0xff) { mg_buf_putc(&b, hex[(mi >> 8) & 15]); }
+	mg_buf_putc(&b, hex[(mi >> 4) & 15]);
+	mg_buf_putc(&b, hex[mi & 15]);
+	mg_buf_putc(&b, ':');
+	mg_buf_u64(&b, (uint64_t)ino);
+	mg_buf_putc(&b, 0);
+	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
+	long ordinal = -1;
+	pid_t found = 0, other = 0;
+	while (mg_lines_next(&lr, line, sizeof line)) {
+		const char *p = line;
+		long ord = (long)mg_parse_num(&p, 10);
+		if (*p != ':')
+			continue;
+		p = mg_skip_ws(p + 1);
+		if (strncmp(p, "->", 2) == 0) {
+			if (ord != ordinal)
+				continue;
+			p = mg_skip_ws(p + 2);
+			if (strncmp(p, "LEASE", 5) != 0)
+				continue;
+			p = mg_skip_ws(mg_skip_word(p));      /* BREAKER */
+			p = mg_skip_ws(mg_skip_word(p));      /* READ/WRITE */
+			p = mg_skip_ws(mg_skip_word(p));
+			pid_t pid = (pid_t)mg_parse_num(&p, 10);
+			if (pid == self)
+				other = other ? other : pid;
+			else if (!found)
+				found = pid;
+			continue;
+		}
+		if (strncmp(p, "LEASE", 5) != 0)
+			continue;
+		/* "LEASE  MG_LEASE_BREAKING  UNLCK 17424 fe:00:10953253 0 EOF" */
+		for (int k = 0; k < 4; k++)
+			p = mg_skip_ws(mg_skip_word(p));
+		const char *id = p;
+		p = mg_skip_word(p);
+		if ((size_t)(p - id) == strlen(want) && strncmp(id, want, (size_t)(p - id)) == 0)
+			ordinal = ord;
+	}
+	mg_lines_close(&lr);
+	return found ? found : other;
+}
+
+static const char *syscall_name(long nr)
+{
+	switch (nr) {
+	case SYS_open: return "open";
+	case SYS_openat: return "openat";
+	case SYS_creat: return "creat";
+	case SYS_truncate: return "truncate";
+	case SYS_openat2: return "openat2";
+	default: return "";
+	}
+}
+
+static void describe_breaker(struct mg_breaker *br, pid_t pid)
+{
+	char path[64], buf[512];
+	memset(br, 0, sizeof *br);
+	br->pid = pid;
+	br->call = "";
+	mg_proc_path(path, sizeof path, pid, "comm");
+	long n = mg_proc_read(path, buf, sizeof buf);
+	if (n > 0) {
+		if (buf[n - 1] == '\n')
+			buf[n - 1] = 0;
+		size_t c = strlen(buf);
+		memcpy(br->comm, buf, c < sizeof br->comm ? c + 1 : sizeof br->comm);
+		br->comm[sizeof br->comm - 1] = 0;
+	}
+	mg_proc_path(path, sizeof path, pid, "exe");
+	n = MG_SYS4(SYS_readlinkat, AT_FDCWD, path, br->exe, sizeof br->exe - 1);
+	br->exe[n > 0 ? n : 0] = 0;
+	mg_proc_path(path, sizeof path, pid, "cmdline");
+	n = mg_proc_read(path, br->cmdline, sizeof br->cmdline);
+	for (long i = 0; i < n; i++)
+		if (br->cmdline[i] == 0)
+			br->cmdline[i] = ' ';
+	while (n > 0 && br->cmdline[n - 1] == ' ')
+		br->cmdline[--n] = 0;
+	mg_proc_path(path, sizeof path, pid, "");
+	struct stat st;
+	if (MG_SYS4(SYS_newfstatat, AT_FDCWD, path, &st, 0) == 0) {
+		br->uid = st.st_uid;
+		br->has_uid = true;
+	}
+	mg_proc_path(path, sizeof path, pid, "syscall");
+	n = mg_proc_read(path, buf, sizeof buf);
+	if (n > 0 && buf[0] >= '0' && buf[0] <= '9') {
+		const char *p = buf;
+		br->nr = (long)mg_parse_num(&p, 10);
+		for (int i = 0; i < 6; i++) {
+			p = mg_skip_ws(p);
+			br->args[i] = mg_parse_num(&p, 16);
+		}
+		br->has_syscall = true;
+		br->call = syscall_name(br->nr);
+		switch (br->nr) {
+		case SYS_truncate:
+			br->cuts = true;
+			br->known_size = (int64_t)br->args[1] >= 0;
+			br->size_after = br->args[1];
+			break;
+		case SYS_open:                  /* O_TRUNC cuts to 0; other opens cut nothing */
+		case SYS_openat:
+			br->cuts = (br->args[br->nr == SYS_open ? 1 : 2] & O_TRUNC) != 0;
+			br->known_size = br->cuts;
+			br->size_after = 0;
+			break;
+		default:                        /* creat, or a call that cannot be read: the worst */
+			br->cuts = true;
+			br->known_size = br->nr == SYS_creat;
+			br->size_after = 0;
+			break;
+		}
+	}
+}
+
+/* ---- rescue --------------------------------------------------------------------------------- */
+
+static size_t file_windows(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_size, size_t *total)
+{
+	size_t n = 0, page = mg_page_size();
+	*total = 0;
+	if (!mg_lines_open(&lr, "/proc/self/maps"))
+		return 0;
+	uint64_t newr = (new_size + page - 1) / page * page;
+	uint64_t oldr = (old_size + page - 1) / page * page;
+	while (mg_lines_next(&lr, line, sizeof line)) {
+		const char *p = line;
+		uintptr_t a = (uintptr_t)mg_parse_num(&p, 16);
+		p++;
+		uintptr_t e = (uintptr_t)mg_parse_num(&p, 16);
+		p = mg_skip_ws(p);
+		char perms[5];
+		memcpy(perms, p, 4);
+		perms[4] = 0;
+		p = mg_skip_ws(mg_skip_word(p));
+		uint64_t off = mg_parse_num(&p, 16);
+		p = mg_skip_ws(p);
+		unsigned ma = (unsigned)mg_parse_num(&p, 16);
+		p++;
+		unsigned mi = (unsigned)mg_parse_num(&p, 16);
+		p = mg_skip_ws(p);
+		uint64_t in = mg_parse_num(&p, 10);
+		if (makedev(ma, mi) != dev || (ino_t)in != ino)
+			continue;
+		uint64_t wend = off + (e - a);
+		uint64_t lim = wend < oldr ? wend : oldr;
+		if (newr >= lim)
+			continue;                       /* nothing backed becomes unbacked */
+		(*total)++;
+		if (n == MG_LEASE_WIN_MAX)
+			continue;
+		struct mg_lease_win *w = &wins[n++];
+		w->start = a;
+		w->end = e;
+		w->offset = off;
+		w->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+			  (perms[2] == 'x' ? PROT_EXEC : 0);
+		w->shared = perms[3] == 's';
+		w->cut_from = newr > off ? a + (uintptr_t)(newr - off) : a;
+		w->cut_to = a + (uintptr_t)(lim - off);
+		w->rescued = false;
+	}
+	mg_lines_close(&lr);
+	return n;
+}
+
+/* Replace [w->cut_from, w->cut_to) by an anonymous copy of its bytes, same address, same prot. */
+static bool rescue(struct mg_lease_win *w)
+{
+	uintptr_t a = w->cut_from, b = w->cut_to;
+	if (a >= b)
+		return false;
+	size_t len = b - a;
+	long tmp = MG_SYS6(SYS_mmap, 0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (tmp < 0 && tmp > -4096)
+		return false;
+	bool readable = (w->prot & PROT_READ) != 0;
+	if (!readable && MG_SYS3(SYS_mprotect, a, len, w->prot | PROT_READ) < 0) {
+		MG_SYS2(SYS_munmap, tmp, len);
+		return false;
+	}
+	memcpy((void *)tmp, (const void *)a, len);
+	if (MG_SYS3(SYS_mprotect, tmp, len, w->prot) < 0 ||
+	    MG_SYS6(SYS_mremap, tmp, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, a, 0) != (long)a) {
+		if (!readable)
+			MG_SYS3(SYS_mprotect, a, len, w->prot);
+		MG_SYS2(SYS_munmap, tmp, len);
+		return false;
+	}
+	mg_reg_remove_deferred(a, b);
+	w->rescued = true;
+	return true;
+}
+
+/* ---- cut history for SIGBUS records ----------------------------------------------------------- */
+
+#define CUTS 16
+static struct { unsigned seq; struct mg_lease_cut c; } cuts[CUTS];
+static unsigned cuts_next;
+
+static void remember(const struct mg_breaker *br, dev_t dev, ino_t ino, uint64_t size_before,
+		     const struct timespec *now)
+{
+	unsigned i = __atomic_fetch_add(&cuts_next, 1, __ATOMIC_RELAXED) % CUTS;
+	__atomic_fetch_add(&cuts[i].seq, 1, __ATOMIC_ACQ_REL);            /* odd: writing */
+	struct mg_lease_cut *c = &cuts[i].c;
+	c->dev = dev;
+	c->ino = ino;
+	c->pid = br->pid;
+	c->uid = br->uid;
+	memcpy(c->comm, br->comm, sizeof c->comm);
+	size_t n = strlen(br->cmdline);
+	if (n >= sizeof c->cmdline)
+		n = sizeof c->cmdline - 1;
+	memcpy(c->cmdline, br->cmdline, n);
+	c->cmdline[n] = 0;
+	c->call = br->call;
+	c->has_size = br->known_size;
+	c->size_before = size_before;
+	c->size_after = br->size_after;
+	c->time = *now;
+	__atomic_fetch_add(&cuts[i].seq, 1, __ATOMIC_ACQ_REL);
+}
+
+bool mg_lease_find_cut(dev_t dev, ino_t ino, struct mg_lease_cut *out)
+{
+	bool found = false;
+	struct timespec best = {0, 0};
+	for (int i = 0; i < CUTS; i++) {
+		unsigned s1 = __atomic_load_n(&cuts[i].seq, __ATOMIC_ACQUIRE);
+		if (s1 == 0 || (s1 & 1))
+			continue;
+		struct mg_lease_cut c = cuts[i].c;
+		if (__atomic_load_n(&cuts[i].seq, __ATOMIC_ACQUIRE) != s1)
+			continue;
+		if (c.dev != dev || c.ino != ino)
+			continue;
+		if (!found || c.time.tv_sec > best.tv_sec ||
+		    (c.time.tv_sec == best.tv_sec && c.time.tv_nsec > best.tv_nsec)) {
+			*out = c;
+			best = c.time;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* ---- the handler ----------------------------------------------------------------------------- */
+
+static char path_buf[PATH_MAX];
+
+static void handle_break(struct mg_lease_slot *s)
+{
+	int expect = MG_LEASE_HELD;
+	if (!__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
+					  __ATOMIC_RELAXED))
+		return;
+	struct timespec t0, t1, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct stat st;
+	uint64_t size_before = MG_SYS2(SYS_fstat, s->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	pid_t pid = find_breaker(s->dev, s->ino);
+	static struct mg_breaker br;
+	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
+	bool quiet = pid == self;       /* this process's own open: the wrappers judge it */
+	if (!quiet) {
+		if (pid)
+			describe_breaker(&br, pid);
+		else {
+			memset(&br, 0, sizeof br);
+			br.call = "";
+		}
+	}
+	size_t nwins = 0, total = 0, nrescued = 0;
+	bool rescue_mode = mg_cfg.leases == MG_LEASES_RESCUE;
+	if (!quiet) {
+		mg_fd_path(s->fd, path_buf, sizeof path_buf);
+		/*
+		 * Which pages the call unbacks: the new size when the call could be read; when it could
+		 * not (another user's process), every page, so that rescue keeps whatever the program
+		 * could still read. A breaker nobody waits on has already failed (O_NONBLOCK): nothing.
+		 */
+		uint64_t new_size = br.known_size ? br.size_after : 0;
+		if (pid && (br.cuts || !br.has_syscall))
+			nwins = file_windows(s->dev, s->ino, size_before, new_size, &total);
+		if (rescue_mode)
+			for (size_t i = 0; i < nwins; i++)
+				nrescued += rescue(&wins[i]);
+	}
+	MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint64_t held_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u +
+			   (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
+	if (!quiet) {
+		if (pid && br.cuts)
+			remember(&br, s->dev, s->ino, size_before, &now);
+		mg_lease_report_break(&br, s->dev, s->ino, path_buf, size_before, wins, nwins, total, rescue_mode,
+			   nrescued, held_us, &now);
+	}
+	MG_SYS1(SYS_close, s->fd);
+	__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
+}
+
+static void process_breaks(void)
+{
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		struct mg_lease_slot *s = &mg_lease_slots[i];
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != MG_LEASE_HELD)
+			continue;
+		if (MG_SYS3(SYS_fcntl, s->fd, F_GETLEASE, 0) != F_RDLCK)
+			handle_break(s);
+	}
+}
+
+void mg_lease_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	int saved = errno;
+	mg_enter();
+	__atomic_store_n(&pending, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&pending, __ATOMIC_ACQUIRE) &&
+	       !__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE)) {
+		while (__atomic_exchange_n(&pending, 0, __ATOMIC_ACQ_REL))
+			process_breaks();
+		__atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+	}
+	mg_leave();
+	errno = saved;
+}
+
+
+void mg_lease_handler_atfork_child(void)
+{
+	busy = 0;
+	pending = 0;
+}

@@ -1,0 +1,67 @@
+/* What lease.c, lease_break.c and lease_report.c share; nothing else includes this. */
+#ifndef MG_LEASE_IMPL_H
+#define MG_LEASE_IMPL_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include "guard.h"
+#include "lease.h"
+
+enum { MG_LEASE_FREE = 0, MG_LEASE_TAKING, MG_LEASE_HELD, MG_LEASE_BREAKING };
+
+/* One held lease: state moves FREE -> TAKING -> HELD -> BREAKING -> FREE with atomic exchanges. */
+struct mg_lease_slot {
+	int state;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+};
+extern struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX] MG_HIDDEN;
+
+/* The process that broke a lease, as far as /proc tells. */
+struct mg_breaker {
+	pid_t pid;                      /* 0: not known */
+	uid_t uid;
+	bool has_uid;
+	char comm[16];
+	char exe[PATH_MAX];
+	char cmdline[1024];
+	bool has_syscall;
+	long nr;
+	uint64_t args[6];
+	const char *call;               /* "truncate", "openat", ... or "" */
+	bool cuts;                      /* the call shrinks the file (O_TRUNC, truncate) */
+	bool known_size;                /* size_after known */
+	uint64_t size_after;
+};
+
+/* One of this process's windows of the file, from /proc/self/maps, and what the break cuts of it. */
+struct mg_lease_win {
+	uintptr_t start, end;
+	uint64_t offset;
+	int prot;
+	bool shared;
+	uintptr_t cut_from;             /* first address the call unbacks */
+	uintptr_t cut_to;               /* end of the part that was backed before */
+	bool rescued;
+};
+#define MG_LEASE_WIN_MAX 32
+
+/* lease_break.c */
+void mg_lease_handler(int sig, siginfo_t *si, void *uc) MG_HIDDEN;
+void mg_lease_handler_atfork_child(void) MG_HIDDEN;
+
+/* lease_report.c */
+void mg_lease_report_break(const struct mg_breaker *br, dev_t dev, ino_t ino, const char *path,
+			   uint64_t size_before, const struct mg_lease_win *wins, size_t nwins,
+			   size_t total, bool rescue_mode, size_t nrescued, uint64_t held_us,
+			   const struct timespec *now) MG_HIDDEN;
+void mg_lease_report_unavailable(dev_t dev, ino_t ino, const char *path, const char *reason,
+				 int err) MG_HIDDEN;
+void mg_lease_report_signal(int from, int to) MG_HIDDEN;
+
+#endif

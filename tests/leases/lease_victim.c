@@ -1,0 +1,117 @@
+#define _GNU_SOURCE
+/*
+ * A reader of a mapped file, for the lease tests and the benchmark: maps FILE read-only and shared,
+ * says "ready", then for each line read from stdin answers with the sum of every byte of the
+ * mapping -- or, for a line "remap", maps the file anew (a new lease) and says "ready" again.
+ *   lease_victim FILE [--handler SIG] [--fork]
+ * --handler SIG: after mapping, install a handler of its own for SIG (and say "handler SIG").
+ * --wrlease: after mapping, take a write lease on its own descriptor and say "wrlease ERRNO"
+ *   (0 on success), then give it up.
+ * --exec PROG: after mapping, say "ready" and exec PROG (which no longer maps the file).
+ * --fork: after mapping, fork; the child waits until the parent exits, the parent answers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t own_signals;
+
+static void own(int sig) { (void)sig; own_signals++; }
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	int fd = open(argv[1], O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0) {
+		perror(argv[1]);
+		return 2;
+	}
+	size_t len = (size_t)st.st_size;
+	const unsigned char *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		perror("mmap");
+		return 2;
+	}
+	pid_t child = -1;
+	int child_pipe = -1;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--handler") == 0 && i + 1 < argc) {
+			int sig = atoi(argv[++i]);
+			struct sigaction sa;
+			memset(&sa, 0, sizeof sa);
+			sa.sa_handler = own;
+			if (sigaction(sig, &sa, NULL) != 0) {
+				perror("sigaction");
+				return 2;
+			}
+			printf("handler %d\n", sig);
+		} else if (strcmp(argv[i], "--wrlease") == 0) {
+			int r = fcntl(fd, F_SETLEASE, F_WRLCK);
+			printf("wrlease %d\n", r == 0 ? 0 : errno);
+			fcntl(fd, F_SETLEASE, F_UNLCK);
+		} else if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc) {
+			close(fd);
+			printf("ready %d\n", (int)getpid());
+			fflush(stdout);
+			execv(argv[i + 1], argv + i + 1);
+			return 127;
+		} else if (strcmp(argv[i], "--fork") == 0) {
+			int p[2], up[2];
+			if (pipe(p) != 0 || pipe(up) != 0)
+				return 2;
+			fflush(stdout);
+			child = fork();
+			if (child == 0) {
+				char c = 'x';
+				close(p[1]);
+				if (write(up[1], &c, 1) != 1)   /* fork has returned here: set up */
+					_exit(2);
+				while (read(p[0], &c, 1) > 0)
+					;
+				_exit(0);
+			}
+			char c;
+			close(p[0]);
+			close(up[1]);
+			child_pipe = p[1];
+			if (read(up[0], &c, 1) != 1)
+				return 2;
+		}
+	}
+	close(fd);
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	char line[64];
+	while (fgets(line, sizeof line, stdin)) {
+		if (strncmp(line, "remap", 5) == 0) {
+			munmap((void *)m, len);
+			fd = open(argv[1], O_RDONLY);
+			m = fd < 0 ? MAP_FAILED : mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+			if (m == MAP_FAILED)
+				return 2;
+			close(fd);
+			printf("ready %d\n", (int)getpid());
+			fflush(stdout);
+			continue;
+		}
+		unsigned long sum = 0;
+		for (size_t i = 0; i < len; i++)
+			sum += m[i];
+		printf("sum %lu own_signals %d\n", sum, (int)own_signals);
+		fflush(stdout);
+	}
+	if (child > 0) {               /* the child ends when its pipe closes; wait for its records */
+		close(child_pipe);
+		waitpid(child, NULL, 0);
+	}
+	return 0;
+}

@@ -1,0 +1,332 @@
+"""Read leases: a guarded reader keeps a file mapped, an unguarded process cuts it.
+
+The reader (lease_victim) says "ready", the test runs the cutter to completion, then asks the reader
+to sum its mapping. No sleeps: the cutter's own return is the synchronisation point (the kernel
+holds it inside its system call until the reader's guard released the lease).
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import mgtest
+
+SIZE = 16 * 4096
+BYTE = 0x41
+# Far below /proc/sys/fs/lease-break-time (45 s): a cutter that waited for the kernel's timeout
+# instead of the guard's answer fails the test.
+CUTTER_TIMEOUT = 30
+
+
+def lease_break_time():
+    try:
+        with open("/proc/sys/fs/lease-break-time") as f:
+            return int(f.read())
+    except OSError:
+        return 45
+
+
+class Victim:
+    """lease_victim under the guard, driven through its stdin/stdout."""
+
+    def __init__(self, path, leases, extra=(), env=None, user=None, logdir=None):
+        self.logdir = logdir or tempfile.mkdtemp(prefix="mg-lease-log-")
+        e = dict(os.environ)
+        for k in list(e):
+            if k.startswith("MMAPGUARD_"):
+                del e[k]
+        e.update({"LD_PRELOAD": mgtest.LIB, "MMAPGUARD_MODE": "log", "MMAPGUARD_LOG_FORMAT": "json",
+                  "MMAPGUARD_LOG": os.path.join(self.logdir, "log.%p")})
+        if leases is not None:
+            e["MMAPGUARD_LEASES"] = leases
+        e.update(env or {})
+        argv = [mgtest.test_prog("lease_victim"), path] + list(extra)
+        if user:
+            argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + argv
+        self.proc = subprocess.Popen(argv, env=e, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError("victim exited before it was ready: " + self.proc.stderr.read())
+            self.lines.append(line.strip())
+            if line.startswith("ready "):
+                self.pid = int(line.split()[1])
+                break
+
+    def sum(self):
+        """The sum of the mapping's bytes, or None if the victim died on the way."""
+        try:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return None
+        line = self.proc.stdout.readline()
+        if not line.startswith("sum "):
+            return None
+        self.lines.append(line.strip())
+        return int(line.split()[1])
+
+    def finish(self):
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        self.proc.wait(timeout=60)
+        self.stderr = self.proc.stderr.read()
+        self.records = []
+        for name in sorted(os.listdir(self.logdir)):
+            with open(os.path.join(self.logdir, name), encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        self.records.append(json.loads(line))
+        return self.proc.returncode
+
+    def events(self, kind):
+        return [r for r in self.records if r.get("event") == kind]
+
+    def describe(self):
+        return "rc=%s\nstdout: %s\nstderr: %s\nrecords: %s" % (
+            self.proc.returncode, self.lines, getattr(self, "stderr", ""),
+            json.dumps(getattr(self, "records", []), indent=1))
+
+
+class LeaseTest(mgtest.GuardTest):
+    def setUp(self):
+        super().setUp()
+        self.file = os.path.join(self.tmp, "data.bin")
+        with open(self.file, "wb") as f:
+            f.write(bytes([BYTE]) * SIZE)
+        self.logdir = tempfile.mkdtemp(prefix="mg-lease-log-")
+
+    def tearDown(self):
+        shutil.rmtree(self.logdir, ignore_errors=True)
+        super().tearDown()
+
+    def victim(self, leases, *extra, **kw):
+        v = Victim(self.file, leases, extra, logdir=self.logdir, **kw)
+        self.addCleanup(lambda: v.proc.poll() is None and v.proc.kill())
+        return v
+
+    def cut(self, argv, expect_ok=True):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=CUTTER_TIMEOUT)
+        if expect_ok:
+            self.assertEqual(r.returncode, 0, "cutter %s failed: %s" % (argv, r.stderr))
+        return r
+
+    def assertBreak(self, v, action, comm, syscall):
+        breaks = v.events("lease_break")
+        self.assertEqual(len(breaks), 1, v.describe())
+        b = breaks[0]
+        self.assertEqual(b["action"], action, v.describe())
+        self.assertEqual(b["path"], os.path.realpath(self.file))
+        st = os.stat(self.file)
+        self.assertEqual((b["dev"], b["ino"]), (st.st_dev, st.st_ino))
+        self.assertEqual(b["size_before"], SIZE)
+        self.assertEqual(b["breaker"]["comm"], comm, v.describe())
+        self.assertEqual(b["breaker"]["uid"], os.getuid())
+        if syscall:
+            self.assertEqual(b["breaker"]["syscall"]["name"], syscall, v.describe())
+        self.assertEqual(b["mappings_total"], 1)
+        w = b["mappings"][0]
+        self.assertEqual(w["length"], SIZE)
+        self.assertTrue(w["backtrace"], "creation stack missing: " + v.describe())
+        self.assertLess(b["held_us"], lease_break_time() * 1000000)
+        return b
+
+    # ---- rescue: the reader keeps the bytes it had ----------------------------------------------
+
+    def rescue_with(self, argv, comm, syscall, size_after=0, cut_to=0):
+        v = self.victim("rescue")
+        self.assertEqual(v.sum(), BYTE * SIZE)
+        self.cut(argv)
+        self.assertEqual(os.path.getsize(self.file), size_after)
+        # The pages wholly past the size the breaking call cuts to (cut_to) keep their old bytes;
+        # the page holding that end stays the file's (it never faults), and the kernel zeroes its
+        # tail as it would bare.
+        eof_page_end = -(-cut_to // 4096) * 4096
+        expect = BYTE * (SIZE - eof_page_end) + BYTE * cut_to
+        self.assertEqual(v.sum(), expect, "rescued reader must read the old bytes: " + v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+        b = self.assertBreak(v, "rescued", comm, syscall)
+        self.assertTrue(b["mappings"][0]["rescued"], v.describe())
+        return b
+
+    def test_rescue_shell_redirection(self):
+        b = self.rescue_with(["sh", "-c", ': > "$1"', "sh", self.file], "sh", "openat")
+        self.assertEqual(b["size_after"], 0)
+        self.assertEqual(b["mappings"][0]["pages_beyond_eof"], SIZE // 4096)
+
+    def test_rescue_cp(self):
+        other = os.path.join(self.tmp, "new.bin")
+        with open(other, "wb") as f:
+            f.write(b"n" * 100)
+        self.rescue_with(["cp", other, self.file], "cp", "openat", size_after=100)
+
+    def test_rescue_python_open_w(self):
+        self.rescue_with(["python3", "-c", "import sys; open(sys.argv[1], 'w').close()", self.file],
+                         "python3", "openat")
+
+    def test_rescue_truncate_syscall_partial(self):
+        # truncate(2) to one page and a half: only the pages from the third one on are cut.
+        b = self.rescue_with(["python3", "-c", "import os, sys; os.truncate(sys.argv[1], 6000)",
+                              self.file], "python3", "truncate", size_after=6000, cut_to=6000)
+        self.assertEqual(b["size_after"], 6000)
+        self.assertEqual(b["mappings"][0]["pages_beyond_eof"], SIZE // 4096 - 2)
+
+    # ---- watch: the reader dies as it would bare, and the records name the cutter ------------------
+
+    def test_watch_names_breaker_then_sigbus(self):
+        v = self.victim("watch")
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertIsNone(v.sum())
+        rc = v.finish()
+        self.assertEqual(rc, -7, "watch must not save the reader: " + v.describe())
+        b = self.assertBreak(v, "released", "sh", "openat")
+        self.assertFalse(b["mappings"][0]["rescued"])
+        sig = v.events("sigbus")
+        self.assertEqual(len(sig), 1, v.describe())
+        self.assertEqual(sig[0]["action"], "reported")
+        self.assertEqual(sig[0]["verdict"], "truncated")
+        cut = sig[0]["cut_by"]
+        self.assertIsNotNone(cut, v.describe())
+        self.assertEqual(cut["pid"], b["breaker"]["pid"])
+        self.assertEqual(cut["comm"], "sh")
+        self.assertIn(self.file, cut["cmdline"])
+        self.assertEqual((cut["size_before"], cut["size_after"]), (SIZE, 0))
+        self.assertIsNone(sig[0]["truncation"])
+
+    # ---- MMAPGUARD_SIGBUS=survive: zero pages, the program goes on ----------------------------------
+
+    def test_survive_reads_zeros(self):
+        v = self.victim(None, env={"MMAPGUARD_SIGBUS": "survive"})
+        self.assertEqual(v.sum(), BYTE * SIZE)
+        self.cut(["python3", "-c", "import os, sys; os.truncate(sys.argv[1], 4096)", self.file])
+        # The first page is still the file's; the fifteen past the end read as zeros.
+        self.assertEqual(v.sum(), BYTE * 4096, v.describe())
+        self.assertEqual(v.sum(), BYTE * 4096, v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+        sig = v.events("sigbus")
+        self.assertEqual(len(sig), 1, "one fault, then no more: " + v.describe())
+        self.assertEqual(sig[0]["action"], "survived")
+        self.assertEqual(sig[0]["verdict"], "truncated")
+        self.assertIsNone(sig[0]["cut_by"])
+
+    def test_survive_with_watch_names_the_cutter(self):
+        v = self.victim("watch", env={"MMAPGUARD_SIGBUS": "survive"})
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertEqual(v.sum(), 0, v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+        sig = v.events("sigbus")
+        self.assertEqual(len(sig), 1, v.describe())
+        self.assertEqual(sig[0]["action"], "survived")
+        self.assertEqual(sig[0]["cut_by"]["comm"], "sh")
+
+    def test_nonblocking_truncate_command(self):
+        # coreutils truncate opens with O_NONBLOCK: while a read lease is held the kernel answers
+        # EAGAIN at once. The guard releases the lease; the file is not cut.
+        v = self.victim("watch")
+        r = self.cut(["truncate", "-s", "0", self.file], expect_ok=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Resource temporarily unavailable", r.stderr)
+        self.assertEqual(os.path.getsize(self.file), SIZE)
+        self.assertEqual(v.sum(), BYTE * SIZE)
+        self.assertEqual(v.finish(), 0, v.describe())
+        breaks = v.events("lease_break")
+        self.assertEqual(len(breaks), 1, v.describe())
+        self.assertIsNone(breaks[0]["breaker"])
+        self.assertEqual(breaks[0]["action"], "released")
+
+    # ---- where no lease can be taken ----------------------------------------------------------------
+
+    def test_unavailable_not_owner(self):
+        os.chmod(self.tmp, 0o755)
+        os.chmod(self.logdir, 0o777)
+        os.chmod(self.file, 0o644)
+        v = self.victim("rescue", user=65534)
+        self.assertEqual(v.sum(), BYTE * SIZE)
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7, v.describe())
+        un = v.events("lease_unavailable")
+        self.assertEqual(len(un), 1, v.describe())
+        self.assertIn("owner", un[0]["reason"])
+        self.assertEqual(un[0]["errno"], "EACCES")
+        self.assertEqual(v.events("lease_break"), [])
+
+    def test_unavailable_writer(self):
+        w = os.open(self.file, os.O_RDWR)
+        try:
+            v = self.victim("watch")
+            self.assertEqual(v.sum(), BYTE * SIZE)
+            self.assertEqual(v.finish(), 0, v.describe())
+        finally:
+            os.close(w)
+        un = v.events("lease_unavailable")
+        self.assertEqual(len(un), 1, v.describe())
+        self.assertEqual(un[0]["errno"], "EAGAIN")
+        self.assertIn("writer", un[0]["reason"])
+
+    # ---- the program's own signal, fork ---------------------------------------------------------------
+
+    def test_program_takes_the_lease_signal(self):
+        v = self.victim("rescue", "--handler", "60", env={"MMAPGUARD_LEASE_SIGNAL": "60"})
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertEqual(v.sum(), BYTE * SIZE, v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+        self.assertIn("own_signals 0", v.lines[-1], "the program's handler got the guard's signal")
+        moved = v.events("lease_signal")
+        self.assertEqual(len(moved), 1, v.describe())
+        self.assertEqual(moved[0]["from"], 60)
+        self.assertNotEqual(moved[0]["to"], 60)
+        self.assertIsNotNone(moved[0]["to"])
+        self.assertBreak(v, "rescued", "sh", "openat")
+
+    def test_fork_child_and_parent_both_answer(self):
+        v = self.victim("rescue", "--fork")
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertEqual(v.sum(), BYTE * SIZE, v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+        breaks = v.events("lease_break")
+        self.assertEqual(len({b["pid"] for b in breaks}), 2, v.describe())
+        for b in breaks:
+            self.assertEqual(b["action"], "rescued")
+
+    def test_program_write_lease_still_works(self):
+        bare = subprocess.run([mgtest.test_prog("lease_victim"), self.file, "--wrlease"], input="",
+                              capture_output=True, text=True, timeout=60)
+        self.assertIn("wrlease 0", bare.stdout, bare.stderr)
+        v = self.victim("watch", "--wrlease")
+        self.assertIn("wrlease 0", v.lines, v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+
+    def test_exec_drops_the_old_image_leases(self):
+        # After exec the old image's lease descriptors are closed: nobody holds the breaker.
+        v = self.victim("rescue", "--exec", "/bin/cat")
+        v.proc.stdin.write("exec done\n")          # cat echoes it: the exec has happened
+        v.proc.stdin.flush()
+        self.assertEqual(v.proc.stdout.readline(), "exec done\n")
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertEqual(os.path.getsize(self.file), 0)
+        self.assertEqual(v.finish(), 0, v.describe())
+        self.assertEqual(v.events("lease_break"), [], v.describe())
+
+    # ---- off by default -----------------------------------------------------------------------------
+
+    def test_off_by_default_takes_no_lease(self):
+        v = self.victim(None)
+        with open("/proc/locks") as f:
+            locks = f.read()
+        ino = os.stat(self.file).st_ino
+        self.assertNotIn(":%d " % ino, locks)
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7)
+        self.assertEqual(v.events("lease_break"), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
