@@ -7,7 +7,7 @@
 #include "real.h"
 #include "lock.h"
 #include "registry.h"
-#include "rule.h"
+#include "record.h"
 #include "report.h"
 #include "suppress.h"
 
@@ -89,7 +89,6 @@ void mg_api_notify(const struct mg_event *e)
 	if (!fn)
 		return;
 	struct mmapguard_mapping maps[MG_REPORT_WINDOWS];
-	uint64_t page = e->page_size;
 	for (size_t i = 0; i < e->nwindows; i++) {
 		const struct mg_window *w = &e->windows[i];
 		maps[i].addr = (void *)w->start;
@@ -97,8 +96,7 @@ void mg_api_notify(const struct mg_event *e)
 		maps[i].offset = w->offset;
 		maps[i].prot = w->prot;
 		maps[i].shared = w->shared;
-		maps[i].pages_beyond_eof = e->has_sizes
-			? mg_rule_pages_beyond(w->offset, w->end - w->start, e->size_after, page) : 0;
+		maps[i].pages_beyond_eof = mg_event_pages_beyond(e, i);
 		maps[i].tid = w->tid;
 	}
 	struct mmapguard_violation v = {
@@ -106,8 +104,8 @@ void mg_api_notify(const struct mg_event *e)
 		.dev = (unsigned long long)e->dev, .ino = (unsigned long long)e->ino,
 		.size_before = e->has_sizes ? (long long)e->size_before : -1,
 		.size_after = e->has_sizes ? (long long)e->size_after : -1,
-		.blocked = e->blocked, .err = e->err, .pid = e->pid, .tid = e->tid,
-		.thread_name = e->thread_name, .nmappings = (unsigned)e->nwindows,
+		.blocked = e->blocked, .err = e->err, .pid = e->who.pid, .tid = e->who.tid,
+		.thread_name = e->who.thread_name, .nmappings = (unsigned)e->nwindows,
 		.nmappings_total = (unsigned)e->nwindows_total, .mappings = maps,
 	};
 	/* The guard stays raised: calls made by the callback go straight to libc. */

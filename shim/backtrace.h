@@ -12,12 +12,6 @@
 #include "guard.h"
 #include "stack.h"
 
-struct mg_sym {
-	char module[256];               /* path of the object, "" if unknown */
-	uintptr_t module_offset;        /* ip - load base */
-	char symbol[160];               /* "name+0xoff", "" if unknown */
-};
-
 /* Constructor time only. eager: dlopen libunwind now; else mg_bt_load() does, on first need. */
 void mg_bt_init(bool eager) MG_HIDDEN;
 /*

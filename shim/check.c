@@ -1,11 +1,12 @@
 #define _GNU_SOURCE
 #include "check.h"
-#include "api.h"
 #include "arena.h"
 #include "backtrace.h"
 #include "config.h"
 #include "dlmaps.h"
 #include "history.h"
+#include "page.h"
+#include "procmaps.h"
 #include "real.h"
 #include "registry.h"
 #include "report.h"
@@ -14,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #ifndef AT_EACCESS
@@ -87,40 +87,95 @@ static void target_path(const struct mg_target *t, char *out, size_t cap)
 	}
 }
 
-static struct mg_event *event_new(void)
+/* Names of the windows as the kernel shows them (the file may have been renamed or unlinked). */
+static void resolve_window_paths(struct mg_event *e)
 {
-	return mg_pages_alloc(sizeof(struct mg_event));
+	struct mg_vma v;
+	for (size_t i = 0; i < e->nwindows; i++) {
+		e->window_path[i][0] = 0;
+		if (mg_vma_find(e->windows[i].start, &v)) {
+			size_t n = strnlen(v.path, sizeof v.path - 1);
+			memcpy(e->window_path[i], v.path, n);
+			e->window_path[i][n] = 0;
+		}
+	}
 }
 
+/*
+ * The event of call t on the file st (a cut to new_size when sizes, else a reopen), with the
+ * caller's stack. NULL when there is no memory for it (counted as dropped) or the file is cut on
+ * purpose (*suppressed). The caller holds the guard.
+ */
+static struct mg_event *event_start(const char *kind, const struct mg_target *t, const struct stat *st,
+				    bool sizes, uint64_t new_size, bool *suppressed)
+{
+	*suppressed = false;
+	struct mg_event *e = mg_pages_alloc(sizeof *e);
+	if (!e) {
+		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	e->event = kind;
+	e->call = t->call;
+	e->detail = t->detail;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->has_sizes = sizes;
+	e->size_before = sizes ? (uint64_t)st->st_size : 0;
+	e->size_after = sizes ? new_size : 0;
+	target_path(t, e->path, sizeof e->path);
+	if (mg_suppressed(e->dev, e->ino, e->path)) {
+		mg_pages_free(e, sizeof *e);
+		*suppressed = true;
+		return NULL;
+	}
+	mg_bt_load();   /* the loader's windows exist before any mapping loaded the unwinder */
+	mg_bt_capture(&e->stack);
+	/* The windows it names: those the cut endangers, or for a reopen every live one. */
+	mg_reg_lock();
+	e->nwindows_total = sizes
+		? mg_reg_endangered_locked(e->dev, e->ino, e->size_before, e->size_after, e->windows,
+					   MG_REPORT_WINDOWS)
+		: mg_reg_windows_locked(e->dev, e->ino, e->windows, MG_REPORT_WINDOWS);
+	mg_reg_unlock();
+	e->nwindows = e->nwindows_total < MG_REPORT_WINDOWS ? e->nwindows_total : MG_REPORT_WINDOWS;
+	return e;
+}
+
+/* Report e, refused or let through; an allowed cut is remembered for a SIGBUS that follows. */
 static int finish(struct mg_event *e, bool refuse)
 {
 	e->blocked = refuse;
 	e->err = refuse ? mg_cfg.block_errno : 0;
-	mg_report_emit(e);
-	mg_api_notify(e);
-	mg_pages_free(e, sizeof *e);
-	if (refuse) {
-		errno = mg_cfg.block_errno;
-		return MG_REFUSE;
+	mg_who_now(&e->who);
+	e->page_size = mg_page_size();
+	if (e->has_sizes && !refuse) {
+		struct mg_trunc_record h;
+		memset(&h, 0, sizeof h);
+		h.dev = e->dev;
+		h.ino = e->ino;
+		h.call = e->call;
+		h.size_before = e->size_before;
+		h.size_after = e->size_after;
+		h.tid = e->who.tid;
+		memcpy(h.thread_name, e->who.thread_name, sizeof h.thread_name);
+		h.time = e->who.time;
+		h.stack = e->stack;
+		mg_history_add(&h);
+		mg_dl_cut_allowed(e->windows, e->nwindows);
 	}
-	return MG_REPORTED;
+	resolve_window_paths(e);
+	mg_report_emit(mg_format_event, e, e);
+	mg_pages_free(e, sizeof *e);
+	return refuse ? MG_REFUSE : MG_REPORTED;
 }
 
-/* An allowed cut: a SIGBUS that follows can name it. */
-static void remember(const struct mg_event *e)
+/* A refused call fails with the configured errno; otherwise the host's errno is kept. */
+static int verdict(int r, int saved)
 {
-	struct mg_trunc_record h;
-	memset(&h, 0, sizeof h);
-	h.dev = e->dev;
-	h.ino = e->ino;
-	h.call = e->call;
-	h.size_before = e->size_before;
-	h.size_after = e->size_after;
-	h.tid = (pid_t)MG_SYS0(SYS_gettid);
-	MG_SYS2(SYS_prctl, PR_GET_NAME, h.thread_name);
-	clock_gettime(CLOCK_REALTIME, &h.time);
-	h.stack = e->stack;
-	mg_history_add(&h);
+	mg_leave();
+	errno = r == MG_REFUSE ? mg_cfg.block_errno : saved;
+	return r;
 }
 
 int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t new_size)
@@ -137,55 +192,16 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 
 	int saved = errno;
 	mg_enter();
-	struct mg_event *e = event_new();
-	if (!e) {
-		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
-		mg_leave();
-		errno = saved;
-		/* Without memory to report, block mode still protects the program. */
-		if (mg_mode() == MG_MODE_BLOCK) {
-			errno = mg_cfg.block_errno;
-			return MG_REFUSE;
-		}
-		return MG_REPORTED;
-	}
-	e->event = "truncate";
-	e->call = t->call;
-	e->detail = t->detail;
-	e->dev = st->st_dev;
-	e->ino = st->st_ino;
-	e->has_sizes = true;
-	e->size_before = old_size;
-	e->size_after = new_size;
-	target_path(t, e->path, sizeof e->path);
-	if (mg_suppressed(e->dev, e->ino, e->path)) {
-		mg_pages_free(e, sizeof *e);
-		mg_leave();
-		errno = saved;
-		return MG_PROCEED;
-	}
-	mg_bt_load();   /* the loader's windows exist before any mapping loaded the unwinder */
-	mg_bt_capture(&e->stack);
-	mg_reg_lock();
-	e->nwindows_total = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size,
-						     e->windows, MG_REPORT_WINDOWS);
-	mg_reg_unlock();
-	e->nwindows = e->nwindows_total < MG_REPORT_WINDOWS ? e->nwindows_total : MG_REPORT_WINDOWS;
-	int r = MG_PROCEED;
-	if (e->nwindows_total) {
-		bool refuse = mg_mode() == MG_MODE_BLOCK;
-		if (!refuse) {
-			remember(e);
-			mg_dl_cut_allowed(e->windows, e->nwindows);
-		}
-		r = finish(e, refuse);
-	} else {
+	bool suppressed;
+	struct mg_event *e = event_start("truncate", t, st, true, new_size, &suppressed);
+	if (!e)         /* without memory to report, block mode still protects the program */
+		return verdict(suppressed ? MG_PROCEED
+				: mg_mode() == MG_MODE_BLOCK ? MG_REFUSE : MG_REPORTED, saved);
+	if (e->nwindows_total == 0) {
 		mg_pages_free(e, sizeof *e);    /* unmapped meanwhile */
+		return verdict(MG_PROCEED, saved);
 	}
-	mg_leave();
-	if (r != MG_REFUSE)
-		errno = saved;
-	return r;
+	return verdict(finish(e, mg_mode() == MG_MODE_BLOCK), saved);
 }
 
 int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writable)
@@ -204,37 +220,9 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 	int saved = errno;
 	mg_enter();
 	bool refuse = writable && mg_mode() == MG_MODE_BLOCK;
-	int r = refuse ? MG_REFUSE : MG_REPORTED;
-	struct mg_event *e = event_new();
-	if (e) {
-		e->event = "reopen";
-		e->call = t->call;
-		e->detail = t->detail;
-		e->dev = st->st_dev;
-		e->ino = st->st_ino;
-		target_path(t, e->path, sizeof e->path);
-		if (mg_suppressed(e->dev, e->ino, e->path)) {
-			mg_pages_free(e, sizeof *e);
-			mg_leave();
-			errno = saved;
-			return MG_PROCEED;
-		}
-		mg_bt_load();
-		mg_bt_capture(&e->stack);
-		mg_reg_lock();
-		e->nwindows_total = mg_reg_windows_locked(st->st_dev, st->st_ino, e->windows,
-							  MG_REPORT_WINDOWS);
-		mg_reg_unlock();
-		e->nwindows = e->nwindows_total < MG_REPORT_WINDOWS ? e->nwindows_total
-								    : MG_REPORT_WINDOWS;
-		r = finish(e, refuse);
-	} else {
-		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
-	}
-	mg_leave();
-	if (r == MG_REFUSE)
-		errno = mg_cfg.block_errno;
-	else
-		errno = saved;
-	return r;
+	bool suppressed;
+	struct mg_event *e = event_start("reopen", t, st, false, 0, &suppressed);
+	if (!e)
+		return verdict(suppressed ? MG_PROCEED : refuse ? MG_REFUSE : MG_REPORTED, saved);
+	return verdict(finish(e, refuse), saved);
 }

@@ -12,7 +12,7 @@
 #include "real.h"
 #include "registry.h"
 #include "rule.h"
-#include "thread.h"
+#include "window.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -36,8 +36,8 @@ static void on_mmap(const void *result, const void *start, size_t size, int prot
 		return;
 	mg_mapcount_note(1);
 	uintptr_t a = (uintptr_t)result, b = a + mg_round_up(size, mg_page_size());
-	struct stat st;
-	bool file = !(flags & MAP_ANONYMOUS) && fd >= 0 && mg_fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	struct mg_window w;
+	bool file = !(flags & MAP_ANONYMOUS) && fd >= 0 && mg_window_describe(fd, prot, flags, offset, &w);
 	if (!file) {
 		if ((flags & MAP_FIXED) && mg_reg_nmaps()) {
 			mg_reg_lock();
@@ -46,19 +46,8 @@ static void on_mmap(const void *result, const void *start, size_t size, int prot
 		}
 		return;
 	}
-	struct mg_window w;
-	memset(&w, 0, sizeof w);
 	w.start = a;
 	w.end = b;
-	w.offset = (uint64_t)offset;
-	w.size_at_map = (uint64_t)st.st_size;
-	w.dev = st.st_dev;
-	w.ino = st.st_ino;
-	w.prot = prot;
-	w.shared = (flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE;
-	w.tid = mg_thread_tid();
-	mg_thread_name(w.thread_name);
-	clock_gettime(CLOCK_REALTIME, &w.created);
 	mg_enter();
 	mg_bt_capture(&w.stack);
 	mg_leave();

@@ -117,7 +117,7 @@ void mg_lease_report_break(const struct mg_breaker *br, dev_t dev, ino_t ino, co
 			regw.prot = w->prot;
 			regw.shared = w->shared;
 			size_t page = mg_page_size();
-			mg_report_json_window(&b, &regw, (w->cut_to - w->cut_from) / page, path,
+			mg_json_window(&b, &regw, (w->cut_to - w->cut_from) / page, path,
 					      mg_symbolize_signal_safe);
 			/* the window object is closed: add the rescue outcome as a sibling field */
 			b.len--;
@@ -207,12 +207,12 @@ void mg_lease_report_break(const struct mg_breaker *br, dev_t dev, ino_t ino, co
 			mg_buf_puts(&b, " (file offset ");
 			mg_buf_u64(&b, w->offset);
 			mg_buf_puts(&b, ", ");
-			mg_report_put_prot(&b, w->prot);
+			mg_text_prot(&b, w->prot);
 			mg_buf_puts(&b, w->shared ? ", MAP_SHARED)" : ", MAP_PRIVATE)");
 			mg_buf_puts(&b, w->rescued ? " rescued\n" : "\n");
 			if (mg_reg_find_signal_safe(w->start, &regw) != MG_FIND_NONE) {
 				mg_buf_puts(&b, "mmapguard:     mapped by thread ");
-				mg_report_text_thread(&b, regw.tid, regw.thread_name, 0, &regw.created,
+				mg_text_thread(&b, regw.tid, regw.thread_name, 0, &regw.created,
 						      &regw.stack, mg_symbolize_signal_safe, "      ");
 			}
 		}

@@ -1,21 +1,16 @@
 #define _GNU_SOURCE
 #include "mapcount.h"
-#include "arena.h"
 #include "backtrace.h"
 #include "config.h"
-#include "fmt.h"
-#include "log.h"
 #include "procmaps.h"
 #include "real.h"
-#include "registry.h"
+#include "record.h"
 #include "report.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 /* Upper bound of the VMA count: last exact count + what the calls since could have added. */
@@ -92,158 +87,15 @@ static long threshold(void)
 
 /* ---- records -------------------------------------------------------------------------------- */
 
-struct limit_event {
-	const char *event;              /* map_limit, map_count_high, map_limit_summary */
-	const char *call;
-	const char *action;
-	uintptr_t addr;
-	size_t len;
-	long arg3, arg4;
-	long vmas, limit, warn_at;
-	bool from_free;
-	size_t leaked;
-	struct mg_stack stack;
-	const char *explanation, *remedy;
-};
-
-static bool stack_has_free(const struct mg_stack *st)
-{
-	for (uint32_t i = 0; i < st->n && i < 4; i++) {
-		struct mg_sym s;
-		mg_bt_symbolize(st->ip[i], false, &s);
-		if (strncmp(s.symbol, "free+", 5) == 0 || strncmp(s.symbol, "__libc_free+", 12) == 0 ||
-		    strncmp(s.symbol, "cfree+", 6) == 0 || strncmp(s.symbol, "munmap_chunk+", 13) == 0)
-			return true;
-	}
-	return false;
-}
-
-static void emit(struct limit_event *ev)
+/* Every record of the wall: the caller's thread and the counts. */
+static void emit(struct mg_limit_event *ev)
 {
 	if (mg_mode() == MG_MODE_OFF)
 		return;
-	struct mg_buf b;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	char tname[16] = "";
-	MG_SYS2(SYS_prctl, PR_GET_NAME, tname);
-	long pid = MG_SYS0(SYS_getpid), tid = MG_SYS0(SYS_gettid);
-	bool json = mg_cfg.format == MG_FORMAT_JSON;
-	int oldstate;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
-	mg_report_lock();
-	mg_buf_init(&b, mg_report_buffer, sizeof mg_report_buffer);
-	if (ev->stack.n && !ev->from_free && ev->call && strcmp(ev->call, "munmap") == 0 && stack_has_free(&ev->stack))
-		ev->from_free = true;
-	if (json) {
-		mg_buf_puts(&b, "{\"event\":");
-		mg_buf_jstr(&b, ev->event);
-		mg_buf_puts(&b, ",\"action\":");
-		mg_buf_jstr(&b, ev->action);
-		if (ev->call) {
-			mg_buf_puts(&b, ",\"call\":");
-			mg_buf_jstr(&b, ev->call);
-			mg_buf_puts(&b, ",\"addr\":\"");
-			mg_buf_hex(&b, ev->addr);
-			mg_buf_puts(&b, "\",\"length\":");
-			mg_buf_u64(&b, ev->len);
-			if (strcmp(ev->call, "mmap") == 0 || strcmp(ev->call, "mprotect") == 0) {
-				mg_buf_puts(&b, ",\"prot\":");
-				mg_buf_i64(&b, ev->arg3);
-			}
-			if (strcmp(ev->call, "mmap") == 0 || strcmp(ev->call, "mremap") == 0) {
-				mg_buf_puts(&b, strcmp(ev->call, "mmap") == 0 ? ",\"flags\":" : ",\"new_length\":");
-				mg_buf_i64(&b, ev->arg4);
-			}
-			mg_buf_puts(&b, ",\"errno\":");
-			mg_buf_i64(&b, ENOMEM);
-			mg_buf_puts(&b, ",\"errno_name\":\"ENOMEM\"");
-		}
-		mg_buf_puts(&b, ",\"vma_count\":");
-		mg_buf_i64(&b, ev->vmas);
-		mg_buf_puts(&b, ",\"max_map_count\":");
-		mg_buf_i64(&b, ev->limit);
-		if (ev->warn_at) {
-			mg_buf_puts(&b, ",\"threshold\":");
-			mg_buf_i64(&b, ev->warn_at);
-		}
-		if (ev->from_free || ev->leaked) {
-			mg_buf_puts(&b, ",\"from_free\":");
-			mg_buf_puts(&b, ev->from_free ? "true" : "false");
-			mg_buf_puts(&b, ",\"leaked_bytes\":");
-			mg_buf_u64(&b, ev->leaked);
-		}
-		if (strcmp(ev->event, "map_limit_summary") == 0) {
-			mg_buf_puts(&b, ",\"failures\":");
-			mg_buf_u64(&b, failures);
-			mg_buf_puts(&b, ",\"bytes_not_returned\":");
-			mg_buf_u64(&b, bytes_kept);
-		}
-		mg_buf_puts(&b, ",\"pid\":");
-		mg_buf_i64(&b, pid);
-		mg_buf_puts(&b, ",\"tid\":");
-		mg_buf_i64(&b, tid);
-		mg_buf_puts(&b, ",\"thread_name\":");
-		mg_buf_jstr(&b, tname);
-		mg_buf_puts(&b, ",\"time\":\"");
-		mg_buf_time(&b, &now);
-		mg_buf_puts(&b, "\",\"explanation\":");
-		mg_buf_jstr(&b, ev->explanation);
-		mg_buf_puts(&b, ",\"remedy\":");
-		mg_buf_jstr(&b, ev->remedy);
-		mg_buf_puts(&b, ",\"backtrace\":");
-		mg_report_json_stack(&b, &ev->stack, mg_bt_symbolize);
-		mg_buf_puts(&b, "}\n");
-	} else {
-		mg_buf_puts(&b, "mmapguard: ");
-		mg_buf_puts(&b, ev->event);
-		if (ev->call) {
-			mg_buf_puts(&b, ": ");
-			mg_buf_puts(&b, ev->call);
-			mg_buf_puts(&b, "(");
-			mg_buf_hex(&b, ev->addr);
-			mg_buf_puts(&b, ", ");
-			mg_buf_u64(&b, ev->len);
-			mg_buf_puts(&b, ") failed with ENOMEM");
-			if (strcmp(ev->action, "released") == 0)
-				mg_buf_puts(&b, "; memory released with MADV_DONTNEED, range left reserved");
-		}
-		if (strcmp(ev->event, "map_limit_summary") == 0) {
-			mg_buf_puts(&b, ": ");
-			mg_buf_u64(&b, failures);
-			mg_buf_puts(&b, " mapping call(s) refused; ");
-			mg_buf_u64(&b, bytes_kept);
-			mg_buf_puts(&b, " bytes were not returned to the system");
-		}
-		mg_buf_puts(&b, "\nmmapguard:   the process has ");
-		mg_buf_i64(&b, ev->vmas);
-		mg_buf_puts(&b, " memory mappings; vm.max_map_count is ");
-		mg_buf_i64(&b, ev->limit);
-		if (ev->from_free || ev->leaked) {
-			mg_buf_puts(&b, "\nmmapguard:   this free() leaked ");
-			mg_buf_u64(&b, ev->leaked);
-			mg_buf_puts(&b, " bytes (glibc ignores munmap's failure)");
-		}
-		mg_buf_puts(&b, "\nmmapguard:   ");
-		mg_buf_puts(&b, ev->explanation);
-		mg_buf_puts(&b, "\nmmapguard:   remedy: ");
-		mg_buf_puts(&b, ev->remedy);
-		mg_buf_puts(&b, "\nmmapguard:   thread ");
-		mg_buf_i64(&b, tid);
-		mg_buf_puts(&b, " \"");
-		mg_buf_text(&b, tname);
-		mg_buf_puts(&b, "\" at ");
-		mg_buf_time(&b, &now);
-		mg_buf_puts(&b, ":\n");
-		if (ev->stack.n)
-			mg_report_text_stack(&b, &ev->stack, mg_bt_symbolize, "    ");
-	}
-	if (mg_log_write(b.p, b.len) == 0)
-		__atomic_add_fetch(&mg_reports_written, 1, __ATOMIC_RELAXED);
-	else
-		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
-	mg_report_unlock();
-	pthread_setcancelstate(oldstate, NULL);
+	mg_who_now(&ev->who);
+	ev->failures = __atomic_load_n(&failures, __ATOMIC_RELAXED);
+	ev->bytes_kept = __atomic_load_n(&bytes_kept, __ATOMIC_RELAXED);
+	mg_report_emit(mg_format_limit, ev, NULL);
 }
 
 static const char limit_expl[] =
@@ -279,7 +131,7 @@ static void check_threshold(void)
 		__atomic_store_n(&next_check, exact + gap, __ATOMIC_RELAXED);
 		if (exact >= warn && !above) {
 			above = 1;
-			struct limit_event ev = { .event = "map_count_high", .action = "logged",
+			struct mg_limit_event ev = { .event = "map_count_high", .action = "logged",
 				.vmas = exact, .limit = lim, .warn_at = warn,
 				.explanation = "the process is close to vm.max_map_count: past it, mmap, "
 					       "mprotect and even munmap fail with ENOMEM, and free() silently leaks",
@@ -344,7 +196,7 @@ int mg_mapcount_enomem(const char *call, uintptr_t addr, size_t len, long arg3, 
 	__atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
 	if (strcmp(call, "munmap") == 0 && ret != 0)
 		__atomic_add_fetch(&bytes_kept, len, __ATOMIC_RELAXED);
-	struct limit_event ev = { .event = "map_limit", .call = call, .action = action, .addr = addr,
+	struct mg_limit_event ev = { .event = "map_limit", .call = call, .action = action, .addr = addr,
 		.len = len, .arg3 = arg3, .arg4 = arg4, .vmas = vmas, .limit = lim,
 		.explanation = limit_expl, .remedy = limit_remedy };
 	mg_bt_load();
@@ -365,7 +217,7 @@ void mg_mapcount_free_leak(uintptr_t base, size_t len)
 	if (vmas >= 0 && vmas >= lim - 2) {
 		__atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&bytes_kept, len, __ATOMIC_RELAXED);
-		struct limit_event ev = { .event = "map_limit", .call = "munmap", .action = "logged",
+		struct mg_limit_event ev = { .event = "map_limit", .call = "munmap", .action = "logged",
 			.addr = base, .len = len, .vmas = vmas, .limit = lim, .from_free = true,
 			.leaked = len, .explanation = limit_expl, .remedy = limit_remedy };
 		mg_bt_load();
@@ -381,7 +233,7 @@ void mg_mapcount_summary(void)
 	if (!__atomic_load_n(&failures, __ATOMIC_RELAXED))
 		return;
 	mg_enter();
-	struct limit_event ev = { .event = "map_limit_summary", .action = "logged",
+	struct mg_limit_event ev = { .event = "map_limit_summary", .action = "logged",
 		.vmas = mg_mapcount_exact(), .limit = mg_mapcount_limit(),
 		.explanation = "mapping calls failed at vm.max_map_count during this run",
 		.remedy = limit_remedy };

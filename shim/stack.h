@@ -2,6 +2,7 @@
 #ifndef MG_STACK_H
 #define MG_STACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define MG_STACK_MAX 24
@@ -11,5 +12,15 @@ struct mg_stack {
 	uint16_t pc_first;              /* frame 0 is the interrupted instruction, not a return address */
 	uintptr_t ip[MG_STACK_MAX];
 };
+
+struct mg_sym {
+	char module[256];               /* path of the object, "" if unknown */
+	uintptr_t module_offset;        /* ip - load base */
+	char symbol[160];               /* "name+0xoff", "" if unknown */
+};
+
+/* A symbolizer: fills *out for ip (exact: ip is an instruction address, not a return address).
+ * The record formatters never symbolize by themselves. */
+typedef void (*mg_symbolize_fn)(uintptr_t ip, bool exact, struct mg_sym *out);
 
 #endif

@@ -9,13 +9,12 @@
 #include "real.h"
 #include "registry.h"
 #include "rule.h"
-#include "thread.h"
+#include "window.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 /* Before libc's mmap is resolved (dlsym itself may map): the system call. */
@@ -70,19 +69,8 @@ static int after_unmap(int r, void *addr, size_t len)
 /* A mapping of a regular file: describe it before the call (stack of the caller, not of ours). */
 static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct mg_window *w)
 {
-	struct stat st;
-	if (mg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (!mg_window_describe(fd, prot, flags, off, w))
 		return false;
-	memset(w, 0, sizeof *w);
-	w->offset = (uint64_t)off;
-	w->size_at_map = (uint64_t)st.st_size;
-	w->dev = st.st_dev;
-	w->ino = st.st_ino;
-	w->prot = prot;
-	w->shared = (flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE;
-	w->tid = mg_thread_tid();
-	mg_thread_name(w->thread_name);
-	clock_gettime(CLOCK_REALTIME, &w->created);
 	mg_enter();
 	mg_bt_load();   /* on the first file mapping: the SIGBUS handler and reports unwind too */
 	if (mg_cfg.creation_stacks)

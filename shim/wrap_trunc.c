@@ -1,4 +1,7 @@
-/* truncate, ftruncate, fallocate(FALLOC_FL_COLLAPSE_RANGE): checked before the real call. */
+/*
+ * Calls checked before they run (intercept.def's MG_CHECKED lines): truncate, ftruncate,
+ * fallocate(FALLOC_FL_COLLAPSE_RANGE). Their decision functions, then the generated wrappers.
+ */
 #define _GNU_SOURCE
 #include "check.h"
 #include "config.h"
@@ -10,7 +13,7 @@
 #include <linux/falloc.h>
 #include <sys/syscall.h>
 
-static int check_fd(const char *call, int fd, off_t len)
+static int decide_ftruncate(const char *call, int fd, off_t len)
 {
 	struct stat st;
 	/* A size at or past every window's end cuts nothing: no system call needed. */
@@ -21,7 +24,7 @@ static int check_fd(const char *call, int fd, off_t len)
 	return mg_check_resize(&t, &st, (uint64_t)len);
 }
 
-static int check_path(const char *call, const char *path, off_t len)
+static int decide_truncate(const char *call, const char *path, off_t len)
 {
 	struct stat st;
 	if (len < 0 || !path || (uint64_t)len >= mg_reg_max_end() ||
@@ -32,27 +35,8 @@ static int check_path(const char *call, const char *path, off_t len)
 	return mg_check_resize(&t, &st, (uint64_t)len);
 }
 
-#define FTRUNCATE_BODY(name)                                                           \
-	do {                                                                           \
-		if (!mg_quiet() && check_fd(#name, fd, len) == MG_REFUSE)                 \
-			return -1;                                                     \
-		return MG_CALL_REAL(name, (fd, len), MG_SYS2(SYS_ftruncate, fd, len)); \
-	} while (0)
-
-#define TRUNCATE_BODY(name)                                                            \
-	do {                                                                           \
-		if (!mg_quiet() && check_path(#name, path, len) == MG_REFUSE)             \
-			return -1;                                                     \
-		return MG_CALL_REAL(name, (path, len), MG_SYS2(SYS_truncate, path, len)); \
-	} while (0)
-
-MG_EXPORT int ftruncate(int fd, off_t len) { FTRUNCATE_BODY(ftruncate); }
-MG_EXPORT int ftruncate64(int fd, off_t len) { FTRUNCATE_BODY(ftruncate64); }
-MG_EXPORT int truncate(const char *path, off_t len) { TRUNCATE_BODY(truncate); }
-MG_EXPORT int truncate64(const char *path, off_t len) { TRUNCATE_BODY(truncate64); }
-
 /* COLLAPSE_RANGE removes [off, off+len) and shifts the rest down: the file shrinks by len. */
-static int check_collapse(const char *call, int fd, int mode, off_t off, off_t len)
+static int decide_fallocate(const char *call, int fd, int mode, off_t off, off_t len)
 {
 	struct stat st;
 	if (!(mode & FALLOC_FL_COLLAPSE_RANGE) || off < 0 || len <= 0 ||
@@ -66,13 +50,15 @@ static int check_collapse(const char *call, int fd, int mode, off_t off, off_t l
 	return mg_check_resize(&t, &st, (uint64_t)(st.st_size - len));
 }
 
-#define FALLOCATE_BODY(name)                                                                 \
-	do {                                                                                 \
-		if (!mg_quiet() && check_collapse(#name, fd, mode, off, len) == MG_REFUSE)      \
-			return -1;                                                           \
-		return MG_CALL_REAL(name, (fd, mode, off, len),                              \
-				    MG_SYS4(SYS_fallocate, fd, mode, off, len));                     \
-	} while (0)
-
-MG_EXPORT int fallocate(int fd, int mode, off_t off, off_t len) { FALLOCATE_BODY(fallocate); }
-MG_EXPORT int fallocate64(int fd, int mode, off_t off, off_t len) { FALLOCATE_BODY(fallocate64); }
+#define MG_ARGS(...) __VA_ARGS__
+#define MG_SYM(name, ret, params, required)
+#define MG_CHECKED(name, ret, params, args, required, decision, syscall)             \
+	MG_EXPORT ret name params                                                    \
+	{                                                                            \
+		if (!mg_quiet() && decision(#name, MG_ARGS args) == MG_REFUSE)       \
+			return -1;                                                   \
+		return MG_CALL_REAL(name, args, syscall);                            \
+	}
+#include "intercept.def"
+#undef MG_CHECKED
+#undef MG_SYM

@@ -28,7 +28,7 @@ VIOLATION_TAIL = ["page_size", "backtrace", "mappings", "mappings_total"]
 SIGBUS_KEYS = ["event", "action", "fault_addr", "si_code", "si_code_name", "path", "file_status",
                "dev", "ino", "fault_offset", "file_size", "size_at_map", "verdict", "registry",
                "pid", "tid", "thread_name", "time", "page_size", "backtrace", "mappings",
-               "mappings_total", "truncation", "note"]
+               "mappings_total", "truncation", "cut_by", "note"]
 TRUNCATION_KEYS = ["call", "time", "tid", "thread_name", "size_before", "size_after", "backtrace"]
 TIME_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
 FRAME_LINE = re.compile(r"^mmapguard: ( +)#\d+ +\S+ \(.*\+0x[0-9a-f]+\) 0x[0-9a-f]+$")

@@ -1,0 +1,199 @@
+/* The fields records share, written one way for every record kind. */
+#define _GNU_SOURCE
+#include "record.h"
+#include "real.h"
+
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+void mg_who_now(struct mg_who *w)
+{
+	w->pid = (pid_t)MG_SYS0(SYS_getpid);
+	w->tid = (pid_t)MG_SYS0(SYS_gettid);
+	w->thread_name[0] = 0;
+	MG_SYS2(SYS_prctl, PR_GET_NAME, w->thread_name);
+	clock_gettime(CLOCK_REALTIME, &w->time);
+}
+
+int mg_record_write(struct mg_buf *b, bool json, mg_format_fn fmt, const void *facts,
+		    mg_symbolize_fn sym, mg_write_fn write)
+{
+	fmt(b, json, facts, sym);
+	return write(b->p, b->len);
+}
+
+/* ---- JSON ----------------------------------------------------------------------------------- */
+
+void mg_json_begin(struct mg_buf *b, const char *event, const char *action)
+{
+	mg_buf_puts(b, "{\"event\":");
+	mg_buf_jstr(b, event);
+	mg_json_str(b, "action", action);
+}
+
+void mg_json_key(struct mg_buf *b, const char *key)
+{
+	mg_buf_puts(b, ",\"");
+	mg_buf_puts(b, key);
+	mg_buf_puts(b, "\":");
+}
+
+void mg_json_str(struct mg_buf *b, const char *key, const char *v)
+{
+	mg_json_key(b, key);
+	mg_buf_jstr(b, v);
+}
+
+void mg_json_u64(struct mg_buf *b, const char *key, uint64_t v)
+{
+	mg_json_key(b, key);
+	mg_buf_u64(b, v);
+}
+
+void mg_json_i64(struct mg_buf *b, const char *key, int64_t v)
+{
+	mg_json_key(b, key);
+	mg_buf_i64(b, v);
+}
+
+void mg_json_hex(struct mg_buf *b, const char *key, uint64_t v)
+{
+	mg_json_key(b, key);
+	mg_buf_putc(b, '"');
+	mg_buf_hex(b, v);
+	mg_buf_putc(b, '"');
+}
+
+void mg_json_time(struct mg_buf *b, const char *key, const struct timespec *ts)
+{
+	mg_json_key(b, key);
+	mg_buf_putc(b, '"');
+	mg_buf_time(b, ts);
+	mg_buf_putc(b, '"');
+}
+
+void mg_json_who(struct mg_buf *b, const struct mg_who *w)
+{
+	mg_json_i64(b, "pid", w->pid);
+	mg_json_i64(b, "tid", w->tid);
+	mg_json_str(b, "thread_name", w->thread_name);
+	mg_json_time(b, "time", &w->time);
+}
+
+static void json_frames(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym)
+{
+	mg_buf_putc(b, '[');
+	for (uint32_t i = 0; i < st->n; i++) {
+		struct mg_sym s;
+		sym(st->ip[i], i == 0 && st->pc_first, &s);
+		if (i)
+			mg_buf_putc(b, ',');
+		mg_buf_puts(b, "{\"ip\":\"");
+		mg_buf_hex(b, st->ip[i]);
+		mg_buf_putc(b, '"');
+		mg_json_str(b, "module", s.module);
+		mg_json_hex(b, "module_offset", s.module_offset);
+		mg_json_key(b, "symbol");
+		if (s.symbol[0])
+			mg_buf_jstr(b, s.symbol);
+		else
+			mg_buf_puts(b, "null");
+		mg_buf_putc(b, '}');
+	}
+	mg_buf_putc(b, ']');
+}
+
+void mg_json_stack(struct mg_buf *b, const char *key, const struct mg_stack *st, mg_symbolize_fn sym)
+{
+	mg_json_key(b, key);
+	json_frames(b, st, sym);
+}
+
+void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_beyond,
+		    const char *path, mg_symbolize_fn sym)
+{
+	mg_buf_puts(b, "{\"addr\":\"");
+	mg_buf_hex(b, w->start);
+	mg_buf_putc(b, '"');
+	mg_json_u64(b, "length", w->end - w->start);
+	mg_json_u64(b, "offset", w->offset);
+	mg_json_key(b, "prot");
+	mg_buf_putc(b, '"');
+	mg_text_prot(b, w->prot);
+	mg_buf_putc(b, '"');
+	mg_json_key(b, "shared");
+	mg_buf_puts(b, w->shared ? "true" : "false");
+	mg_json_u64(b, "pages_beyond_eof", pages_beyond);
+	mg_json_str(b, "path", path);
+	mg_json_i64(b, "tid", w->tid);
+	mg_json_str(b, "thread_name", w->thread_name);
+	mg_json_time(b, "time", &w->created);
+	mg_json_stack(b, "backtrace", &w->stack, sym);
+	mg_buf_putc(b, '}');
+}
+
+void mg_json_end(struct mg_buf *b) { mg_buf_puts(b, "}\n"); }
+
+/* ---- text ----------------------------------------------------------------------------------- */
+
+void mg_text_prot(struct mg_buf *b, int prot)
+{
+	if (prot == PROT_NONE) {
+		mg_buf_puts(b, "PROT_NONE");
+		return;
+	}
+	const char *sep = "";
+	if (prot & PROT_READ) { mg_buf_puts(b, "PROT_READ"); sep = "|"; }
+	if (prot & PROT_WRITE) { mg_buf_puts(b, sep); mg_buf_puts(b, "PROT_WRITE"); sep = "|"; }
+	if (prot & PROT_EXEC) { mg_buf_puts(b, sep); mg_buf_puts(b, "PROT_EXEC"); }
+}
+
+void mg_text_who(struct mg_buf *b, pid_t tid, const char *name, pid_t pid, const struct timespec *when)
+{
+	mg_buf_i64(b, tid);
+	mg_buf_puts(b, " \"");
+	mg_buf_text(b, name);
+	mg_buf_putc(b, '"');
+	if (pid > 0) {
+		mg_buf_puts(b, " of pid ");
+		mg_buf_i64(b, pid);
+	}
+	mg_buf_puts(b, " at ");
+	mg_buf_time(b, when);
+	mg_buf_puts(b, ":\n");
+}
+
+void mg_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym, const char *indent)
+{
+	if (st->n == 0) {
+		mg_buf_puts(b, "mmapguard: ");
+		mg_buf_puts(b, indent);
+		mg_buf_puts(b, "(no stack: libunwind unavailable or captured before the guard loaded)\n");
+	}
+	for (uint32_t i = 0; i < st->n; i++) {
+		struct mg_sym s;
+		sym(st->ip[i], i == 0 && st->pc_first, &s);
+		mg_buf_puts(b, "mmapguard: ");
+		mg_buf_puts(b, indent);
+		mg_buf_putc(b, '#');
+		mg_buf_u64(b, i);
+		mg_buf_puts(b, i < 10 ? "  " : " ");
+		mg_buf_text(b, s.symbol[0] ? s.symbol : "??");
+		mg_buf_puts(b, " (");
+		mg_buf_text(b, s.module[0] ? s.module : "?");
+		mg_buf_putc(b, '+');
+		mg_buf_hex(b, s.module_offset);
+		mg_buf_puts(b, ") ");
+		mg_buf_hex(b, st->ip[i]);
+		mg_buf_putc(b, '\n');
+	}
+}
+
+void mg_text_thread(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,
+		    const struct timespec *when, const struct mg_stack *st, mg_symbolize_fn sym,
+		    const char *indent)
+{
+	mg_text_who(b, tid, name, pid, when);
+	mg_text_stack(b, st, sym, indent);
+}

@@ -1,0 +1,148 @@
+/*
+ * The records the guard writes: the facts of each kind, its formatter (JSON Lines or the text
+ * block, into a caller's buffer, symbolizing through a caller's function), and one writer for the
+ * fields that records share. Everything here is async-signal-safe given a safe symbolizer: the
+ * SIGBUS record is formatted in the handler. Writing a record out is report.h's.
+ */
+#ifndef MG_RECORD_H
+#define MG_RECORD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include "fmt.h"
+#include "guard.h"
+#include "history.h"
+#include "lease.h"
+#include "procmaps.h"
+#include "registry.h"
+#include "stack.h"
+
+/* Who writes a record and when. */
+struct mg_who {
+	pid_t pid, tid;
+	char thread_name[16];
+	struct timespec time;           /* CLOCK_REALTIME */
+};
+
+/* The calling thread, now: raw system calls only (async-signal-safe). */
+void mg_who_now(struct mg_who *w) MG_HIDDEN;
+
+/* Formats one record of a kind into b. */
+typedef void (*mg_format_fn)(struct mg_buf *b, bool json, const void *facts, mg_symbolize_fn sym);
+/* Takes a finished record (one write): 0 or -errno. */
+typedef int (*mg_write_fn)(const char *p, size_t n);
+
+/* Format facts into b (JSON Lines or text), then hand the bytes to write: 0 or -errno. */
+int mg_record_write(struct mg_buf *b, bool json, mg_format_fn fmt, const void *facts,
+		    mg_symbolize_fn sym, mg_write_fn write) MG_HIDDEN;
+
+/* ---- truncate, reopen ----------------------------------------------------------------------- */
+
+#define MG_REPORT_WINDOWS 8
+
+struct mg_event {
+	const char *event;              /* "truncate", "reopen" */
+	const char *call;               /* intercepted function */
+	const char *detail;             /* e.g. open flags, "" if none */
+	bool blocked;
+	int err;                        /* errno returned when blocked */
+	char path[PATH_MAX];            /* absolute, as the call named it */
+	dev_t dev;
+	ino_t ino;
+	bool has_sizes;
+	uint64_t size_before, size_after;
+	struct mg_who who;
+	uint64_t page_size;
+	struct mg_stack stack;          /* the calling thread, from the caller of the wrapper */
+	size_t nwindows;                /* copied below */
+	size_t nwindows_total;          /* endangered (truncate) or live (reopen) windows */
+	struct mg_window windows[MG_REPORT_WINDOWS];
+	char window_path[MG_REPORT_WINDOWS][PATH_MAX]; /* name in /proc/self/maps */
+};
+
+void mg_format_event(struct mg_buf *b, bool json, const void *event, mg_symbolize_fn sym) MG_HIDDEN;
+/* Pages of window i wholly beyond the new size (0 for a reopen). */
+uint64_t mg_event_pages_beyond(const struct mg_event *e, size_t i) MG_HIDDEN;
+
+/* ---- sigbus --------------------------------------------------------------------------------- */
+
+struct mg_fault {
+	uintptr_t addr;
+	int code;
+	int registry;                   /* MG_FIND_EXACT / MG_FIND_UNCERTAIN */
+	struct mg_window w;
+	struct mg_vma vma;
+	bool have_vma;
+	uint64_t fault_offset;
+	bool have_size;
+	uint64_t size;
+	uint64_t page_size;
+	const char *file_status;        /* "present", "renamed", "unlinked", "unknown" */
+	const char *verdict;            /* "truncated", "beyond_eof_at_map", "io_error", "unknown" */
+	bool have_trunc;
+	struct mg_trunc_record trunc;
+	bool have_cut_by;               /* another process announced the cut (a lease break) */
+	struct mg_lease_cut cut_by;
+	const char *action;             /* "reported", or "survived" (MMAPGUARD_SIGBUS=survive) */
+	struct mg_who who;
+	struct mg_stack stack;
+};
+
+void mg_format_fault(struct mg_buf *b, bool json, const void *fault, mg_symbolize_fn sym) MG_HIDDEN;
+
+/* ---- map_limit, map_count_high, map_limit_summary ------------------------------------------- */
+
+struct mg_limit_event {
+	const char *event;              /* map_limit, map_count_high, map_limit_summary */
+	const char *call;               /* the refused call (map_limit), else NULL */
+	const char *action;
+	uintptr_t addr;
+	size_t len;
+	long arg3, arg4;
+	long vmas, limit, warn_at;
+	bool from_free;
+	size_t leaked;
+	unsigned long failures, bytes_kept;     /* map_limit_summary */
+	struct mg_who who;
+	struct mg_stack stack;
+	const char *explanation, *remedy;
+};
+
+void mg_format_limit(struct mg_buf *b, bool json, const void *limit_event, mg_symbolize_fn sym) MG_HIDDEN;
+
+/* ---- the shared fields ---------------------------------------------------------------------- */
+
+/* JSON: '{"event":E,"action":A', then ',"key":value' members, then '}\n'. */
+void mg_json_begin(struct mg_buf *b, const char *event, const char *action) MG_HIDDEN;
+void mg_json_key(struct mg_buf *b, const char *key) MG_HIDDEN;
+void mg_json_str(struct mg_buf *b, const char *key, const char *v) MG_HIDDEN;
+void mg_json_u64(struct mg_buf *b, const char *key, uint64_t v) MG_HIDDEN;
+void mg_json_i64(struct mg_buf *b, const char *key, int64_t v) MG_HIDDEN;
+void mg_json_hex(struct mg_buf *b, const char *key, uint64_t v) MG_HIDDEN;        /* "0x..." */
+void mg_json_time(struct mg_buf *b, const char *key, const struct timespec *ts) MG_HIDDEN;
+/* pid, tid, thread_name, time */
+void mg_json_who(struct mg_buf *b, const struct mg_who *w) MG_HIDDEN;
+/* tid, thread_name, time of a window's creator or an earlier cut (no pid) */
+void mg_json_stack(struct mg_buf *b, const char *key, const struct mg_stack *st,
+		   mg_symbolize_fn sym) MG_HIDDEN;
+/* One element of "mappings": the same fields in every record. */
+void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_beyond,
+		    const char *path, mg_symbolize_fn sym) MG_HIDDEN;
+void mg_json_end(struct mg_buf *b) MG_HIDDEN;
+
+/* Text: PROT_READ|PROT_WRITE, ... */
+void mg_text_prot(struct mg_buf *b, int prot) MG_HIDDEN;
+/* 'TID "NAME" [of pid PID] at TIME:\n' (pid <= 0: not shown) */
+void mg_text_who(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,
+		 const struct timespec *when) MG_HIDDEN;
+void mg_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym,
+		   const char *indent) MG_HIDDEN;
+/* mg_text_who and the stack below it */
+void mg_text_thread(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,
+		    const struct timespec *when, const struct mg_stack *st, mg_symbolize_fn sym,
+		    const char *indent) MG_HIDDEN;
+
+#endif
