@@ -398,52 +398,48 @@ static void glob_of(const char *pattern, char *out, size_t cap)
 	out[w] = 0;
 }
 
-int run_program(const struct run_options *o)
+/* The log: a private directory of per-process JSON files, or --log FILE (noting what it held). */
+static int prepare_log(const struct run_options *o, char *tmpdir, size_t tmpcap, char *log_value,
+		       size_t logcap, struct logset *ls)
 {
-	char lib[PATH_MAX];
-	if (find_library(lib, sizeof lib) < 0)
-		return 125;
-	if (strpbrk(lib, ": \t\n")) {
-		fprintf(stderr, "mmapguard: the library path %s contains a space or a colon, which LD_PRELOAD "
-			"cannot express\n", lib);
-		return 125;
-	}
-
-	/* The log. */
-	char tmpdir[PATH_MAX] = "";
-	char log_value[PATH_MAX + 16];
-	struct logset ls;
-	memset(&ls, 0, sizeof ls);
 	if (!o->log) {
 		const char *base = getenv("TMPDIR");
 		if (!base || base[0] != '/' || strlen(base) > PATH_MAX - 64)
 			base = "/tmp";
-		snprintf(tmpdir, sizeof tmpdir, "%s/mmapguard.XXXXXX", base);
+		snprintf(tmpdir, tmpcap, "%s/mmapguard.XXXXXX", base);
 		if (!mkdtemp(tmpdir)) {
 			fprintf(stderr, "mmapguard: cannot create a private log directory %s: %s\n", tmpdir,
 				strerror(errno));
-			return 125;
+			tmpdir[0] = 0;
+			return -1;
 		}
-		snprintf(log_value, sizeof log_value, "%s/log.%%p", tmpdir);
+		snprintf(log_value, logcap, "%s/log.%%p", tmpdir);
 	} else {
-		absolute(o->log, ls.pattern, sizeof ls.pattern);
-		glob_of(ls.pattern, ls.glob, sizeof ls.glob);
-		snprintf(log_value, sizeof log_value, "%s", ls.pattern);
-		logset_scan(&ls, true);
+		absolute(o->log, ls->pattern, sizeof ls->pattern);
+		glob_of(ls->pattern, ls->glob, sizeof ls->glob);
+		snprintf(log_value, logcap, "%s", ls->pattern);
+		logset_scan(ls, true);
 	}
+	return 0;
+}
 
-	/* Signals: SIGCHLD wakes the loop; terminal signals reach the program (same process group)
-	 * and are ignored here; termination requests are forwarded. */
+/*
+ * Signals: SIGCHLD wakes the loop; terminal signals reach the program (same process group)
+ * and are ignored here; termination requests are forwarded. SIGCHLD stays blocked (oldmask: the
+ * mask before) until the child runs.
+ */
+static int prepare_signals(sigset_t *oldmask)
+{
 	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		fprintf(stderr, "mmapguard: pipe: %s\n", strerror(errno));
-		goto fail;
+		return -1;
 	}
 	for (size_t i = 0; touched[i]; i++)
 		sigaction(touched[i], NULL, &original[i]);
-	sigset_t block, oldmask;
+	sigset_t block;
 	sigemptyset(&block);
 	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &oldmask);
+	sigprocmask(SIG_BLOCK, &block, oldmask);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_flags = SA_RESTART;
@@ -453,21 +449,28 @@ int run_program(const struct run_options *o)
 	for (size_t i = 0; forwarded[i]; i++)
 		sigaction(forwarded[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
 
+/* fork and exec the program; *exec_errno is set (and true returned in *exec_failed) when exec
+ * failed. -1: no child. */
+static pid_t start_child(const struct run_options *o, const char *lib, const char *log_value,
+			 const sigset_t *oldmask, int *exec_errno, bool *exec_failed)
+{
 	int errpipe[2];
 	if (pipe2(errpipe, O_CLOEXEC) != 0) {
 		fprintf(stderr, "mmapguard: pipe: %s\n", strerror(errno));
-		goto fail;
+		return -1;
 	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "mmapguard: fork: %s\n", strerror(errno));
-		goto fail;
+		return -1;
 	}
 	if (pid == 0) {
 		close(errpipe[0]);
-		child(o, lib, log_value, errpipe[1], &oldmask);
+		child(o, lib, log_value, errpipe[1], oldmask);
 	}
 	child_pid = pid;
 	if (pending_signal)
@@ -475,31 +478,28 @@ int run_program(const struct run_options *o)
 	for (size_t i = 0; ignored[i]; i++)
 		signal(ignored[i], SIG_IGN);
 	close(errpipe[1]);
-	int exec_errno = 0;
+	*exec_errno = 0;
 	ssize_t got;
 	do
-		got = read(errpipe[0], &exec_errno, sizeof exec_errno);
+		got = read(errpipe[0], exec_errno, sizeof *exec_errno);
 	while (got < 0 && errno == EINTR);
 	close(errpipe[0]);
-	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	*exec_failed = got == (ssize_t)sizeof *exec_errno;
+	return pid;
+}
 
-	struct summary *sum = summary_new();
-	struct follower fl;
-	memset(&fl, 0, sizeof fl);
-	fl.dir = tmpdir;
-	fl.summary = sum;
-	fl.json_echo = o->json;
-	hmap_init(&fl.by_name, &fl.arena);
-
+/* Wait for the program, showing the records of the private directory as they are written. */
+static int wait_following(pid_t pid, const char *tmpdir, struct follower *fl, bool watch)
+{
 	int ifd = -1;
-	if (tmpdir[0] && got != (ssize_t)sizeof exec_errno) {
+	if (watch) {
 		ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 		if (ifd >= 0 && inotify_add_watch(ifd, tmpdir, IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE) < 0) {
 			close(ifd);
 			ifd = -1;
 		}
 	}
-
 	int status = 0;
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
@@ -518,7 +518,7 @@ int run_program(const struct run_options *o)
 		if (!tmpdir[0])
 			continue;
 		if (ifd < 0) {
-			follow_all(&fl, false);
+			follow_all(fl, false);
 			continue;
 		}
 		if (ifd >= 0 && (pfd[1].revents & POLLIN)) {
@@ -528,16 +528,121 @@ int run_program(const struct run_options *o)
 				for (char *p = ev; p < ev + n;) {
 					struct inotify_event *ie = (struct inotify_event *)p;
 					if (ie->mask & IN_Q_OVERFLOW)
-						follow_all(&fl, false);
+						follow_all(fl, false);
 					else if (ie->len)
-						follow_file(&fl, ie->name, false);
+						follow_file(fl, ie->name, false);
 					p += sizeof *ie + ie->len;
 				}
 			}
 		}
 	}
-	int rc = exit_status(status);
-	if (got == (ssize_t)sizeof exec_errno) {
+	if (ifd >= 0)
+		close(ifd);
+	return status;
+}
+
+/* What --log FILE received during the run (from the offsets noted before it): JSON records. */
+static void count_json_log(struct logset *ls, struct summary *sum)
+{
+	logset_scan(ls, false);
+	for (size_t i = 0; i < ls->n; i++) {
+		int fd = open(ls->v[i].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (lseek(fd, ls->v[i].start, SEEK_SET) == ls->v[i].start)
+			summary_add_fd(sum, fd, ls->v[i].path);
+		close(fd);
+	}
+}
+
+/* The same for text records: violations, blocked ones, processes. */
+static void count_text_log(struct logset *ls, struct summary_counts *c)
+{
+	struct textcount tc;
+	memset(&tc, 0, sizeof tc);
+	hmap_init(&tc.pids, &tc.arena);
+	logset_scan(ls, false);
+	for (size_t i = 0; i < ls->n; i++) {
+		int fd = open(ls->v[i].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct linereader lr = { 0 };
+		if (lseek(fd, ls->v[i].start, SEEK_SET) == ls->v[i].start)
+			lr_read(&lr, fd, text_line, &tc, true);
+		lr_free(&lr);
+		close(fd);
+	}
+	memset(c, 0, sizeof *c);
+	c->violations = tc.violations;
+	c->blocked = tc.blocked;
+	c->violation_processes = tc.pids.n;
+	hmap_free(&tc.pids);
+	arena_free(&tc.arena);
+}
+
+static void print_summary_line(const struct summary_counts *c, struct summary *sum, const char *where)
+{
+	if (!(c->violations || c->other || c->malformed))
+		return;
+	char other[512] = "";
+	if (c->other) {
+		char ev[400];
+		summary_other_events(sum, ev, sizeof ev);
+		snprintf(other, sizeof other, ", %s", ev);
+	}
+	unsigned long procs = c->violation_processes ? c->violation_processes : c->processes;
+	fprintf(stderr, "mmapguard: %lu %s (%lu blocked)%s in %lu %s; log: %s\n", c->violations,
+		plural(c->violations, "violation", "violations"), c->blocked, other, procs,
+		plural(procs, "process", "processes"), where);
+}
+
+static void logset_free(struct logset *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		free(ls->v[i].path);
+	free(ls->v);
+}
+
+int run_program(const struct run_options *o)
+{
+	char lib[PATH_MAX];
+	if (find_library(lib, sizeof lib) < 0)
+		return 125;
+	if (strpbrk(lib, ": \t\n")) {
+		fprintf(stderr, "mmapguard: the library path %s contains a space or a colon, which LD_PRELOAD "
+			"cannot express\n", lib);
+		return 125;
+	}
+
+	char tmpdir[PATH_MAX] = "";
+	char log_value[PATH_MAX + 16];
+	struct logset ls;
+	memset(&ls, 0, sizeof ls);
+	if (prepare_log(o, tmpdir, sizeof tmpdir, log_value, sizeof log_value, &ls) < 0)
+		return 125;
+	sigset_t oldmask;
+	int exec_errno;
+	bool exec_failed;
+	pid_t pid = -1;
+	if (prepare_signals(&oldmask) == 0)
+		pid = start_child(o, lib, log_value, &oldmask, &exec_errno, &exec_failed);
+	if (pid < 0) {
+		if (tmpdir[0])
+			rmdir(tmpdir);
+		logset_free(&ls);
+		return 125;
+	}
+
+	struct summary *sum = summary_new();
+	struct follower fl;
+	memset(&fl, 0, sizeof fl);
+	fl.dir = tmpdir;
+	fl.summary = sum;
+	fl.json_echo = o->json;
+	hmap_init(&fl.by_name, &fl.arena);
+
+	int rc = exit_status(wait_following(pid, tmpdir, &fl, tmpdir[0] && !exec_failed));
+	if (exec_failed) {
 		const char *prog = o->argv[0];
 		if (exec_errno == ENOENT && !strchr(prog, '/'))
 			fprintf(stderr, "mmapguard: %s: command not found\n", prog);
@@ -545,84 +650,31 @@ int run_program(const struct run_options *o)
 			fprintf(stderr, "mmapguard: cannot run %s: %s\n", prog, strerror(exec_errno));
 		rc = exec_errno == ENOENT ? 127 : 126;
 	}
-	if (ifd >= 0)
-		close(ifd);
 
 	/* Everything written so far, including grandchildren that exited with the program. */
 	struct summary_counts c;
 	char where[PATH_MAX + 64] = "";
-	unsigned long files = 0;
 	if (tmpdir[0]) {
 		follow_all(&fl, true);
 		summary_get_counts(sum, &c);
-		files = fl.files;
-		if (files == 1)
+		if (fl.files == 1)
 			snprintf(where, sizeof where, "%s", fl.last_file);
 		else
 			snprintf(where, sizeof where, "%s/log.*", tmpdir);
-		if (files == 0)
+		if (fl.files == 0)
 			rmdir(tmpdir);  /* nothing was reported: leave nothing behind */
-	} else if (o->json) {
-		logset_scan(&ls, false);
-		for (size_t i = 0; i < ls.n; i++) {
-			int fd = open(ls.v[i].path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			if (lseek(fd, ls.v[i].start, SEEK_SET) == ls.v[i].start)
-				summary_add_fd(sum, fd, ls.v[i].path);
-			close(fd);
-		}
-		summary_get_counts(sum, &c);
-		snprintf(where, sizeof where, "%s", strstr(ls.pattern, "%p") ? ls.glob : ls.pattern);
 	} else {
-		struct textcount tc;
-		memset(&tc, 0, sizeof tc);
-		hmap_init(&tc.pids, &tc.arena);
-		logset_scan(&ls, false);
-		for (size_t i = 0; i < ls.n; i++) {
-			int fd = open(ls.v[i].path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			struct linereader lr = { 0 };
-			if (lseek(fd, ls.v[i].start, SEEK_SET) == ls.v[i].start)
-				lr_read(&lr, fd, text_line, &tc, true);
-			lr_free(&lr);
-			close(fd);
+		if (o->json) {
+			count_json_log(&ls, sum);
+			summary_get_counts(sum, &c);
+		} else {
+			count_text_log(&ls, &c);
 		}
-		memset(&c, 0, sizeof c);
-		c.violations = tc.violations;
-		c.blocked = tc.blocked;
-		c.violation_processes = tc.pids.n;
-		hmap_free(&tc.pids);
-		arena_free(&tc.arena);
 		snprintf(where, sizeof where, "%s", strstr(ls.pattern, "%p") ? ls.glob : ls.pattern);
 	}
-
-	if (c.violations || c.other || c.malformed) {
-		char other[512] = "";
-		if (c.other) {
-			char ev[400];
-			summary_other_events(sum, ev, sizeof ev);
-			snprintf(other, sizeof other, ", %s", ev);
-		}
-		fprintf(stderr, "mmapguard: %lu %s (%lu blocked)%s in %lu %s; log: %s\n", c.violations,
-			plural(c.violations, "violation", "violations"), c.blocked, other,
-			c.violation_processes ? c.violation_processes : c.processes,
-			plural(c.violation_processes ? c.violation_processes : c.processes, "process", "processes"),
-			where);
-	}
-	for (size_t i = 0; i < ls.n; i++)
-		free(ls.v[i].path);
-	free(ls.v);
+	print_summary_line(&c, sum, where);
+	logset_free(&ls);
 	follower_free(&fl);
 	summary_free(sum);
 	return rc;
-
-fail:
-	if (tmpdir[0])
-		rmdir(tmpdir);
-	for (size_t i = 0; i < ls.n; i++)
-		free(ls.v[i].path);
-	free(ls.v);
-	return 125;
 }
