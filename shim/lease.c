@@ -13,6 +13,7 @@
 #include "procfile.h"
 #include "real.h"
 #include "registry.h"
+#include "report.h"
 #include "log.h"
 
 #include <errno.h>
@@ -93,7 +94,10 @@ static void unavailable(dev_t dev, ino_t ino, const char *path, const char *reas
 	unsigned i = __atomic_fetch_add(&told_next, 1, __ATOMIC_RELAXED) % (sizeof told / sizeof told[0]);
 	told[i].dev = dev;
 	told[i].ino = ino;
-	mg_lease_report_unavailable(dev, ino, path, reason, err);
+	struct mg_lease_unavailable_facts f = { .dev = dev, .ino = ino, .path = path, .reason = reason,
+						 .err = err };
+	mg_who_now(&f.who);
+	mg_report_emit(mg_format_lease_unavailable, &f, NULL);
 }
 
 static const char *reason_of(int err)
@@ -242,7 +246,9 @@ void mg_lease_program_signal(int sig)
 		mg_lease_handler(to, NULL, NULL);
 	__atomic_store_n(&lease_sig, to > 0 ? to : -1, __ATOMIC_RELEASE);
 	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
-	mg_lease_report_signal(sig, to);
+	struct mg_lease_signal_facts f = { .from = sig, .to = to };
+	mg_who_now(&f.who);
+	mg_report_emit(mg_format_lease_signal, &f, NULL);
 }
 
 void mg_lease_program_wrlease(int fd)

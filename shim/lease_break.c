@@ -16,6 +16,7 @@
 #include "procfile.h"
 #include "real.h"
 #include "registry.h"
+#include "report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -352,8 +353,15 @@ static void handle_break(struct mg_lease_slot *s)
 	if (!quiet) {
 		if (pid && br.cuts)
 			remember(&br, s->dev, s->ino, size_before, &now);
-		mg_lease_report_break(&br, s->dev, s->ino, path_buf, size_before, wins, nwins, total, rescue_mode,
-			   nrescued, held_us, &now);
+		static struct mg_lease_break_facts f;
+		static char rec[64u << 10];
+		f = (struct mg_lease_break_facts){ .br = &br, .dev = s->dev, .ino = s->ino,
+			.path = path_buf, .size_before = size_before, .wins = wins, .nwins = nwins,
+			.total = total, .nrescued = nrescued, .rescue_mode = rescue_mode,
+			.held_us = held_us, .page_size = mg_page_size() };
+		mg_who_now(&f.who);
+		f.who.time = now;
+		mg_report_emit_signal(mg_format_lease_break, &f, rec, sizeof rec);
 	}
 	MG_SYS1(SYS_close, s->fd);
 	__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);

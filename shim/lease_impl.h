@@ -1,4 +1,4 @@
-/* What lease.c, lease_break.c and lease_report.c share; nothing else includes this. */
+/* What lease.c, lease_break.c and record_lease.c share; nothing else includes this. */
 #ifndef MG_LEASE_IMPL_H
 #define MG_LEASE_IMPL_H
 
@@ -10,6 +10,7 @@
 #include <time.h>
 #include "guard.h"
 #include "lease.h"
+#include "record.h"
 
 enum { MG_LEASE_FREE = 0, MG_LEASE_TAKING, MG_LEASE_HELD, MG_LEASE_BREAKING };
 
@@ -55,13 +56,37 @@ struct mg_lease_win {
 void mg_lease_handler(int sig, siginfo_t *si, void *uc) MG_HIDDEN;
 void mg_lease_handler_atfork_child(void) MG_HIDDEN;
 
-/* lease_report.c */
-void mg_lease_report_break(const struct mg_breaker *br, dev_t dev, ino_t ino, const char *path,
-			   uint64_t size_before, const struct mg_lease_win *wins, size_t nwins,
-			   size_t total, bool rescue_mode, size_t nrescued, uint64_t held_us,
-			   const struct timespec *now) MG_HIDDEN;
-void mg_lease_report_unavailable(dev_t dev, ino_t ino, const char *path, const char *reason,
-				 int err) MG_HIDDEN;
-void mg_lease_report_signal(int from, int to) MG_HIDDEN;
+/* The facts of the lease records (record_lease.c formats them). */
+struct mg_lease_break_facts {
+	const struct mg_breaker *br;
+	dev_t dev;
+	ino_t ino;
+	const char *path;
+	uint64_t size_before;
+	const struct mg_lease_win *wins;
+	size_t nwins, total, nrescued;
+	bool rescue_mode;
+	uint64_t held_us;               /* how long the breaker waited on this process */
+	uint64_t page_size;
+	struct mg_who who;
+};
+
+struct mg_lease_unavailable_facts {
+	dev_t dev;
+	ino_t ino;
+	const char *path, *reason;
+	int err;
+	struct mg_who who;
+};
+
+struct mg_lease_signal_facts {
+	int from, to;                   /* to <= 0: leases given up */
+	struct mg_who who;
+};
+
+void mg_format_lease_break(struct mg_buf *b, bool json, const void *facts, mg_symbolize_fn sym) MG_HIDDEN;
+void mg_format_lease_unavailable(struct mg_buf *b, bool json, const void *facts,
+				 mg_symbolize_fn sym) MG_HIDDEN;
+void mg_format_lease_signal(struct mg_buf *b, bool json, const void *facts, mg_symbolize_fn sym) MG_HIDDEN;
 
 #endif

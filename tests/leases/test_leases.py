@@ -77,12 +77,13 @@ class Victim:
             pass
         self.proc.wait(timeout=60)
         self.stderr = self.proc.stderr.read()
-        self.records = []
+        self.records, self.raw = [], []
         for name in sorted(os.listdir(self.logdir)):
             with open(os.path.join(self.logdir, name), encoding="utf-8") as f:
                 for line in f:
                     if line.strip():
                         self.records.append(json.loads(line))
+                        self.raw.append(line)
         return self.proc.returncode
 
     def events(self, kind):
@@ -92,6 +93,27 @@ class Victim:
         return "rc=%s\nstdout: %s\nstderr: %s\nrecords: %s" % (
             self.proc.returncode, self.lines, getattr(self, "stderr", ""),
             json.dumps(getattr(self, "records", []), indent=1))
+
+
+def key_order(line):
+    """The keys of a JSON line in order, nested objects as (key, [their keys]) where asked."""
+    return json.loads(line, object_pairs_hook=lambda kv: kv)
+
+
+def keys(pairs):
+    return [k for k, _ in pairs]
+
+
+# Written out from the README's "JSON records" section.
+WHO = ["pid", "tid", "thread_name", "time"]
+MAPPING_KEYS = ["addr", "length", "offset", "prot", "shared", "pages_beyond_eof", "path", "tid",
+                "thread_name", "time", "backtrace"]
+LEASE_BREAK_KEYS = (["event", "action", "path", "dev", "ino", "size_before", "size_after",
+                     "breaker", "held_us"] + WHO + ["page_size", "mappings", "mappings_total", "note"])
+BREAKER_KEYS = ["pid", "comm", "exe", "cmdline", "uid", "syscall"]
+SYSCALL_KEYS = ["nr", "name", "args", "cuts"]
+UNAVAILABLE_KEYS = ["event", "action", "path", "dev", "ino", "reason", "errno"] + WHO
+SIGNAL_KEYS = ["event", "action", "from", "to", "reason"] + WHO
 
 
 class LeaseTest(mgtest.GuardTest):
@@ -313,6 +335,34 @@ class LeaseTest(mgtest.GuardTest):
         self.assertEqual(os.path.getsize(self.file), 0)
         self.assertEqual(v.finish(), 0, v.describe())
         self.assertEqual(v.events("lease_break"), [], v.describe())
+
+    # ---- golden: the exact fields, in order ---------------------------------------------------------
+
+    def raw(self, v, event):
+        return [key_order(line) for line in v.raw if json.loads(line)["event"] == event]
+
+    def test_golden_lease_break(self):
+        v = self.victim("rescue")
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertEqual(v.finish(), 0, v.describe())
+        (rec,) = self.raw(v, "lease_break")
+        self.assertEqual(keys(rec), LEASE_BREAK_KEYS)
+        d = dict(rec)
+        self.assertEqual(keys(d["breaker"]), BREAKER_KEYS)
+        self.assertEqual(keys(dict(d["breaker"])["syscall"]), SYSCALL_KEYS)
+        self.assertEqual([keys(m) for m in d["mappings"]], [MAPPING_KEYS + ["rescued"]])
+
+    def test_golden_lease_unavailable_and_signal(self):
+        w = os.open(self.file, os.O_RDWR)
+        try:
+            v = self.victim("watch", "--handler", "60", env={"MMAPGUARD_LEASE_SIGNAL": "60"})
+            self.assertEqual(v.finish(), 0, v.describe())
+        finally:
+            os.close(w)
+        (un,) = self.raw(v, "lease_unavailable")
+        self.assertEqual(keys(un), UNAVAILABLE_KEYS)
+        (sig,) = self.raw(v, "lease_signal")
+        self.assertEqual(keys(sig), SIGNAL_KEYS)
 
     # ---- off by default -----------------------------------------------------------------------------
 
