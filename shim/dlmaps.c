@@ -45,7 +45,7 @@ struct object {
 	bool rpath;                     /* has DT_RPATH */
 	bool seen;
 	unsigned nsegs;
-	struct seg segs[MAX_SEGS];
+	uintptr_t seg_start[MAX_SEGS];
 };
 
 static struct object *objs;
@@ -103,7 +103,7 @@ static struct object *object_find(uintptr_t addr, const void *phdr)
 static struct object *object_new(void)
 {
 	if (nobjs == capobjs) {
-		size_t cap = capobjs ? capobjs * 2 : 32;
+		size_t cap = capobjs ? capobjs * 2 : 4096 / sizeof *objs;
 		struct object *n = mg_pages_alloc(cap * sizeof *n);
 		if (!n)
 			return NULL;
@@ -125,14 +125,15 @@ static void forget(const struct object *o)
 	struct mg_window cur;
 	mg_reg_lock();
 	for (unsigned i = 0; i < o->nsegs; i++)
-		if (mg_reg_find_locked(o->segs[i].a, &cur) && cur.origin != MG_ORIGIN_MMAP &&
-		    cur.start == o->segs[i].a && cur.dev == o->dev && cur.ino == o->ino)
+		if (mg_reg_find_locked(o->seg_start[i], &cur) && cur.origin != MG_ORIGIN_MMAP &&
+		    cur.start == o->seg_start[i] && cur.dev == o->dev && cur.ino == o->ino)
 			mg_reg_remove_locked(cur.start, cur.end);
 	mg_reg_unlock();
 }
 
 /* The file-backed pages of each PT_LOAD segment; the rest of their memory (.bss) is anonymous. */
-static void read_segments(const struct dl_phdr_info *info, struct object *o, bool first)
+static unsigned read_segments(const struct dl_phdr_info *info, struct object *o, bool first,
+			      struct seg *segs)
 {
 	size_t page = mg_page_size();
 	uintptr_t prev = 0;
@@ -155,8 +156,10 @@ static void read_segments(const struct dl_phdr_info *info, struct object *o, boo
 		if (a >= b)
 			continue;
 		prev = b;
-		o->segs[o->nsegs++] = (struct seg){ a, b, off, prot_of(ph->p_flags) };
+		o->seg_start[o->nsegs] = a;
+		segs[o->nsegs++] = (struct seg){ a, b, off, prot_of(ph->p_flags) };
 	}
+	return o->nsegs;
 }
 
 /* Identity of the object's file; false for the vDSO or a path that no longer names a file. */
@@ -172,7 +175,7 @@ static bool object_stat(const struct dl_phdr_info *info, bool first, struct stat
 	return mg_fstatat(AT_FDCWD, path, st, 0) == 0 && S_ISREG(st->st_mode);
 }
 
-static void insert_object(struct scan *s, const struct object *o, const struct stat *st)
+static void insert_object(struct scan *s, const struct seg *segs, unsigned n, const struct stat *st)
 {
 	struct mg_window *w = &s->tmpl;
 	w->dev = st->st_dev;
@@ -181,11 +184,11 @@ static void insert_object(struct scan *s, const struct object *o, const struct s
 	w->origin = exe_known && st->st_dev == exe_st.st_dev && st->st_ino == exe_st.st_ino
 			    ? MG_ORIGIN_EXE : MG_ORIGIN_LOADER;
 	mg_reg_lock();
-	for (unsigned i = 0; i < o->nsegs; i++) {
-		w->start = o->segs[i].a;
-		w->end = o->segs[i].b;
-		w->offset = o->segs[i].off;
-		w->prot = o->segs[i].prot;
+	for (unsigned i = 0; i < n; i++) {
+		w->start = segs[i].a;
+		w->end = segs[i].b;
+		w->offset = segs[i].off;
+		w->prot = segs[i].prot;
 		mg_reg_insert_locked(w);
 	}
 	mg_reg_unlock();
@@ -226,13 +229,14 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 	o->addr = info->dlpi_addr;
 	o->phdr = info->dlpi_phdr;
 	o->seen = true;
-	read_segments(info, o, first);
+	struct seg segs[MAX_SEGS];
+	unsigned n = read_segments(info, o, first, segs);
 	s->rpath |= o->rpath;
-	if (o->nsegs && object_stat(info, first, &st)) {
+	if (n && object_stat(info, first, &st)) {
 		o->file = true;
 		o->dev = st.st_dev;
 		o->ino = st.st_ino;
-		insert_object(s, o, &st);
+		insert_object(s, segs, n, &st);
 	}
 	return 0;
 }
