@@ -4,6 +4,7 @@
 #include "mmapguard.h"
 #include "api.h"
 #include "config.h"
+#include "dlmaps.h"
 #include "real.h"
 #include "lock.h"
 #include "registry.h"
@@ -30,6 +31,7 @@ MG_EXPORT int mmapguard_set_mode(int mode)
 
 static int mapped(const struct stat *st, long long *safe_size)
 {
+	mg_dl_refresh();
 	mg_reg_lock();
 	bool tracked = mg_reg_file_tracked_locked(st->st_dev, st->st_ino);
 	uint64_t safe = tracked ? mg_reg_safe_size_locked(st->st_dev, st->st_ino) : 0;

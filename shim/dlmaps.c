@@ -17,11 +17,13 @@
 #include "thread.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -48,16 +50,25 @@ struct object {
 	uintptr_t seg_start[MAX_SEGS];
 };
 
-static struct object *objs;
-static size_t nobjs, capobjs;
+/* Room for a small program's objects without a system call; grown with mg_pages_alloc. */
+static struct object first_objs[16];
+static struct object *objs = first_objs;
+static size_t nobjs, capobjs = sizeof first_objs / sizeof first_objs[0];
 
 static unsigned long long seen_adds, seen_subs; /* the loader's counters at the last scan */
 static bool started;                            /* the start-up objects are registered */
-static uint64_t scanner;                        /* pid << 32 | tid of the scan in progress */
+static pid_t scanner;                           /* tid of the thread scanning, 0 if none */
 static bool rpath_elsewhere;                    /* an object other than the executable has DT_RPATH */
 static int self_search = -1;                    /* the guard's object has its own search path */
+/*
+ * The executable's identity costs a stat of /proc/self/exe, about half of the start-up scan (the
+ * process's first /proc lookup): its windows are registered at the first check, dlopen or query
+ * instead. The kernel keeps it from being written, so no cut can be missed meanwhile.
+ */
 static struct stat exe_st;
-static bool exe_known;
+static bool exe_known, exe_pending;
+static uintptr_t rtld_base;                     /* ld.so, the kernel's executable if AT_BASE is 0 */
+static bool rtld_is_exe;
 /* A dlopen left to run from its caller's frame: its stack is given to the next objects found.
  * Both under the registry lock. */
 static struct mg_stack pending;
@@ -65,6 +76,7 @@ static bool pending_set;
 
 struct scan {
 	bool add;               /* register new objects (not with MMAPGUARD_MODE=off) */
+	bool defer_exe;         /* start-up: the executable later */
 	bool unloads;           /* an object may have gone: check known objects' files again */
 	bool first;
 	unsigned long long adds, subs;
@@ -103,14 +115,13 @@ static struct object *object_find(uintptr_t addr, const void *phdr)
 static struct object *object_new(void)
 {
 	if (nobjs == capobjs) {
-		size_t cap = capobjs ? capobjs * 2 : 4096 / sizeof *objs;
+		size_t cap = capobjs * 2;
 		struct object *n = mg_pages_alloc(cap * sizeof *n);
 		if (!n)
 			return NULL;
-		if (objs) {
-			memcpy(n, objs, nobjs * sizeof *n);
+		memcpy(n, objs, nobjs * sizeof *n);
+		if (objs != first_objs)
 			mg_pages_free(objs, capobjs * sizeof *n);
-		}
 		objs = n;
 		capobjs = cap;
 	}
@@ -162,12 +173,21 @@ static unsigned read_segments(const struct dl_phdr_info *info, struct object *o,
 	return o->nsegs;
 }
 
+/* The program the kernel mapped: listed first, without a name. */
+static bool is_kernel_exe(const struct dl_phdr_info *info, bool first)
+{
+	return (first && !info->dlpi_name[0]) || (rtld_is_exe && info->dlpi_addr == rtld_base);
+}
+
 /* Identity of the object's file; false for the vDSO or a path that no longer names a file. */
 static bool object_stat(const struct dl_phdr_info *info, bool first, struct stat *st)
 {
 	const char *path = info->dlpi_name;
 	if (first && !path[0]) {
-		*st = exe_st;   /* the program the kernel mapped: /proc/self/exe, read once */
+		if (!exe_known && mg_fstatat(AT_FDCWD, "/proc/self/exe", &exe_st, 0) == 0 &&
+		    S_ISREG(exe_st.st_mode))
+			exe_known = true;
+		*st = exe_st;
 		return exe_known;
 	}
 	if (!strchr(path, '/'))
@@ -175,14 +195,17 @@ static bool object_stat(const struct dl_phdr_info *info, bool first, struct stat
 	return mg_fstatat(AT_FDCWD, path, st, 0) == 0 && S_ISREG(st->st_mode);
 }
 
-static void insert_object(struct scan *s, const struct seg *segs, unsigned n, const struct stat *st)
+static void insert_object(struct scan *s, const struct seg *segs, unsigned n, const struct stat *st,
+			  bool exe)
 {
 	struct mg_window *w = &s->tmpl;
+	struct mg_stack saved = w->stack;
+	if (exe)
+		memset(&w->stack, 0, sizeof w->stack);  /* mapped before anything ran */
 	w->dev = st->st_dev;
 	w->ino = st->st_ino;
 	w->size_at_map = (uint64_t)st->st_size;
-	w->origin = exe_known && st->st_dev == exe_st.st_dev && st->st_ino == exe_st.st_ino
-			    ? MG_ORIGIN_EXE : MG_ORIGIN_LOADER;
+	w->origin = exe ? MG_ORIGIN_EXE : MG_ORIGIN_LOADER;
 	mg_reg_lock();
 	for (unsigned i = 0; i < n; i++) {
 		w->start = segs[i].a;
@@ -192,7 +215,8 @@ static void insert_object(struct scan *s, const struct seg *segs, unsigned n, co
 		mg_reg_insert_locked(w);
 	}
 	mg_reg_unlock();
-	s->used_template = true;
+	w->stack = saved;
+	s->used_template |= !exe;
 }
 
 /* Called with the loader's list locked: stat is a raw system call, the registry lock a leaf. */
@@ -223,6 +247,12 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 	}
 	if (!s->add)
 		return 0;
+	if (first && !info->dlpi_name[0] && s->defer_exe) {
+		__atomic_store_n(&exe_pending, true, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (first && !info->dlpi_name[0])
+		__atomic_store_n(&exe_pending, false, __ATOMIC_RELAXED);
 	o = object_new();
 	if (!o)
 		return 0;
@@ -236,7 +266,7 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 		o->file = true;
 		o->dev = st.st_dev;
 		o->ino = st.st_ino;
-		insert_object(s, segs, n, &st);
+		insert_object(s, segs, n, &st, is_kernel_exe(info, first));
 	}
 	return 0;
 }
@@ -252,15 +282,18 @@ static int read_counters(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;               /* the first object carries the counters */
 }
 
-/* One scan at a time per process; a scan from a fork child's copy of the flag does not count. */
+/*
+ * One scan at a time per process. The thread named by the flag may not be ours: a fork child
+ * inherits the flag of a parent's thread that was scanning (tgkill's test tells).
+ */
 static bool scan_begin(void)
 {
-	uint64_t me = (uint64_t)MG_SYS0(SYS_getpid) << 32 | (uint32_t)mg_thread_tid();
+	pid_t me = mg_thread_tid();
 	for (;;) {
-		uint64_t cur = __atomic_load_n(&scanner, __ATOMIC_ACQUIRE);
+		pid_t cur = __atomic_load_n(&scanner, __ATOMIC_ACQUIRE);
 		if (cur == me)
 			return false;   /* a signal handler interrupted this thread's scan */
-		if (cur && cur >> 32 == me >> 32) {
+		if (cur && MG_SYS3(SYS_tgkill, MG_SYS0(SYS_getpid), cur, 0) != -ESRCH) {
 			MG_SYS0(SYS_sched_yield);
 			continue;
 		}
@@ -275,12 +308,10 @@ static void scan(const struct mg_stack *stack, bool unloads)
 	if (!scan_begin())
 		return;
 	mg_enter();
-	if (!exe_known && mg_fstatat(AT_FDCWD, "/proc/self/exe", &exe_st, 0) == 0 &&
-	    S_ISREG(exe_st.st_mode))
-		exe_known = true;
 	struct scan sc, *s = &sc;
 	memset(s, 0, sizeof *s);
 	s->add = mg_mode() != MG_MODE_OFF;
+	s->defer_exe = !__atomic_load_n(&started, __ATOMIC_RELAXED);
 	s->unloads = unloads;
 	s->first = true;
 	struct mg_window *w = &s->tmpl;
@@ -338,8 +369,11 @@ static void update(bool capture)
 		return;
 	bool added = c[0] != __atomic_load_n(&seen_adds, __ATOMIC_RELAXED);
 	bool removed = c[1] != __atomic_load_n(&seen_subs, __ATOMIC_RELAXED);
-	if (!added && !removed)
+	if (!added && !removed) {
+		if (__atomic_load_n(&exe_pending, __ATOMIC_RELAXED))
+			scan(NULL, false);
 		return;
+	}
 	struct mg_stack st;
 	memset(&st, 0, sizeof st);
 	if (capture && added && mg_cfg.creation_stacks) {
@@ -352,6 +386,11 @@ static void update(bool capture)
 
 void mg_dl_init(void)
 {
+	Dl_info di;
+	if (getauxval(AT_BASE) == 0 && dladdr(&_r_debug, &di) && di.dli_fbase) {
+		rtld_base = (uintptr_t)di.dli_fbase;    /* ld.so run as the program: the kernel's */
+		rtld_is_exe = true;
+	}
 	if (mg_mode() != MG_MODE_OFF && !__atomic_load_n(&started, __ATOMIC_ACQUIRE))
 		scan(NULL, false);
 }
