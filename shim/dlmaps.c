@@ -464,11 +464,12 @@ static bool own_search_path(void)
 
 /*
  * glibc's dlopen takes the object that called it (its return address) as the loader: a name
- * without '/' is searched along that object's DT_RPATH (and its loaders', then the executable's)
- * or its DT_RUNPATH, $ORIGIN is its directory, and the new object records it as its loader, whose
- * DT_RPATH the new object's own dlopens search later. Called from the guard instead, the loader is
- * the guard (no search path of its own, loaded by the executable): the same answer whenever the
- * caller's path and chain add nothing beyond the executable's DT_RPATH.
+ * without '/' is searched along that object's DT_RPATH, then the DT_RPATH of the objects that
+ * needed it (DT_NEEDED, up to the executable), or only along its DT_RUNPATH if it has one;
+ * $ORIGIN is its directory. Called from the guard instead, the loader is the guard (no search path
+ * of its own, needed by the executable): the same answer whenever the caller and the objects that
+ * needed it add nothing beyond the executable's DT_RPATH. Which objects needed it is not public:
+ * any DT_RPATH outside the executable counts.
  */
 bool mg_dl_same_search(const char *file, const void *caller)
 {

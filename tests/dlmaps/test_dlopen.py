@@ -178,6 +178,21 @@ class DlopenTest(mgtest.GuardTest):
         self.assertEqual(self.lines(r), ["loaded %s" % lib, "cut errno=%d" % ETXTBSY, "answer 42"])
         self.truncates(r, lib)
 
+    def test_rpath_of_the_library_that_needed_the_caller_applies(self):
+        """dlopen from a library without a search path that is the DT_NEEDED of one with DT_RPATH
+        ($ORIGIN/dlm_rp3): glibc searches that DT_RPATH too."""
+        bindir = os.path.dirname(self.lib_src)
+        outer = self.copy(os.path.join(bindir, "libdlm_loader_rpath.so"), "libdlm_loader_rpath.so")
+        self.copy(os.path.join(bindir, "libdlm_loader_plain.so"), "dlm_rp3", "libdlm_loader_plain.so")
+        lib = self.lib("dlm_rp3", "libdlm_rp3.so")
+        argv = [self.prog(), "via", outer, "libdlm_rp3.so", "cut", lib, "call"]
+        bare = mgtest.run(argv[:4] + ["quit"], preload=False)
+        self.assertEqual(self.lines(bare), ["loaded %s" % lib], bare.describe())
+        r = mgtest.run(argv, mode="block")
+        self.assertEqual(r.returncode, 0, r.describe())
+        self.assertEqual(self.lines(r), ["loaded %s" % lib, "cut errno=%d" % ETXTBSY, "answer 42"])
+        self.truncates(r, lib)
+
     def test_dlopen_failure_keeps_errno_and_dlerror(self):
         argv = [self.prog(), "load", os.path.join(self.tmp, "absent.so"), "load", "absent-bare.so",
                 "load", "$ORIGIN/absent.so"]
