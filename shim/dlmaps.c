@@ -10,15 +10,14 @@
 #include "altstack.h"
 #include "arena.h"
 #include "backtrace.h"
-#include "check.h"
 #include "config.h"
 #include "real.h"
 #include "rule.h"
 #include "thread.h"
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stddef.h>
@@ -148,7 +147,8 @@ static unsigned read_segments(const struct dl_phdr_info *info, struct object *o,
 {
 	size_t page = mg_page_size();
 	uintptr_t prev = 0;
-	for (unsigned i = 0; i < info->dlpi_phnum && o->nsegs < MAX_SEGS; i++) {
+	unsigned n = 0;
+	for (unsigned i = 0; i < info->dlpi_phnum && n < MAX_SEGS; i++) {
 		const Elf64_Phdr *ph = &info->dlpi_phdr[i];
 		if (ph->p_type == PT_DYNAMIC && !first) {
 			bool runpath = false, nodeflib = false;
@@ -167,10 +167,11 @@ static unsigned read_segments(const struct dl_phdr_info *info, struct object *o,
 		if (a >= b)
 			continue;
 		prev = b;
-		o->seg_start[o->nsegs] = a;
-		segs[o->nsegs++] = (struct seg){ a, b, off, prot_of(ph->p_flags) };
+		o->seg_start[n] = a;
+		segs[n++] = (struct seg){ a, b, off, prot_of(ph->p_flags) };
 	}
-	return o->nsegs;
+	o->nsegs = n;
+	return n;
 }
 
 /* The program the kernel mapped: listed first, without a name. */
