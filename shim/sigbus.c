@@ -145,12 +145,13 @@ static void gather(struct mg_fault *f, siginfo_t *si, void *uc)
  * MMAPGUARD_SIGBUS=survive: a fault past the end of file in a tracked window that /proc/self/maps
  * confirms (same file) is answered the way a journal reader answers it: the window's pages past the
  * page holding the end of file become private zero pages with the same protection, and the access
- * is retried. Never for an I/O error (the bytes exist; zeros would be silent corruption), nor for a
- * fault the guard cannot explain.
+ * is retried. Never for an I/O error (the bytes exist; zeros would be silent corruption), for a
+ * fault the guard cannot explain, or in a library or the executable.
  */
 static bool survive(struct mg_fault *f)
 {
-	if (!mg_cfg.sigbus_survive || !f->have_size || !f->have_vma ||
+	/* Zero pages in a loaded object would be run as code or read as its data: never there. */
+	if (!mg_cfg.sigbus_survive || f->w.origin != MG_ORIGIN_MMAP || !f->have_size || !f->have_vma ||
 	    f->vma.dev != f->w.dev || f->vma.ino != f->w.ino ||
 	    (strcmp(f->verdict, "truncated") != 0 && strcmp(f->verdict, "beyond_eof_at_map") != 0))
 		return false;

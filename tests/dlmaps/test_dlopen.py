@@ -110,6 +110,13 @@ class DlopenTest(mgtest.GuardTest):
         self.assertIsNotNone(sig["truncation"], "the cut by this process is linked:\n" + r.describe())
         self.assertEqual(sig["truncation"]["call"], "open")
 
+    def test_survive_mode_never_zero_fills_a_library(self):
+        lib = self.lib()
+        r = mgtest.run([self.prog(), "load", lib, "cut", lib, "touch", "9"],
+                       env={"MMAPGUARD_SIGBUS": "survive"})
+        self.assertEqual(r.returncode, -signal.SIGBUS, r.describe())
+        self.assertEqual([x["action"] for x in r.events("sigbus")], ["reported"], r.describe())
+
     # ---- libraries present at start-up ---------------------------------------------------------
 
     def test_startup_library_cut_is_reported(self):
