@@ -103,8 +103,8 @@ static void resolve_window_paths(struct mg_event *e)
 
 /*
  * The event of call t on the file st (a cut to new_size when sizes, else a reopen), with the
- * caller's stack. NULL when there is no memory for it (counted as dropped) or the file is cut on
- * purpose (*suppressed). The caller holds the guard.
+ * caller's stack. NULL when there is no memory for it (counted as dropped) or the call is
+ * suppressed (*suppressed: shim/suppress.h). The caller holds the guard.
  */
 static struct mg_event *event_start(const char *kind, const struct mg_target *t, const struct stat *st,
 				    bool sizes, uint64_t new_size, bool *suppressed)
@@ -124,11 +124,7 @@ static struct mg_event *event_start(const char *kind, const struct mg_target *t,
 	e->size_before = sizes ? (uint64_t)st->st_size : 0;
 	e->size_after = sizes ? new_size : 0;
 	target_path(t, e->path, sizeof e->path);
-	if (mg_suppressed(e->dev, e->ino, e->path)) {
-		mg_pages_free(e, sizeof *e);
-		*suppressed = true;
-		return NULL;
-	}
+	const char *why = mg_suppressed(e->dev, e->ino, e->path);
 	mg_bt_load();   /* the loader's windows exist before any mapping loaded the unwinder */
 	mg_bt_capture(&e->stack);
 	/* The windows it names: those the cut endangers, or for a reopen every live one. */
@@ -139,6 +135,12 @@ static struct mg_event *event_start(const char *kind, const struct mg_target *t,
 		: mg_reg_windows_locked(e->dev, e->ino, e->windows, MG_REPORT_WINDOWS);
 	mg_reg_unlock();
 	e->nwindows = e->nwindows_total < MG_REPORT_WINDOWS ? e->nwindows_total : MG_REPORT_WINDOWS;
+	/* API, MMAPGUARD_SUPPRESS or a rule: counted (and recorded), neither reported nor refused */
+	if ((!sizes || e->nwindows_total) && mg_suppress_decide(e, why)) {
+		mg_pages_free(e, sizeof *e);
+		*suppressed = true;
+		return NULL;
+	}
 	return e;
 }
 

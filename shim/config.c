@@ -19,6 +19,7 @@ struct mg_config mg_cfg = {
 	.creation_stacks = true,
 	.sigbus = true,
 	.map_warn_pct = 90,
+	.default_suppressions = true,
 };
 int mg_cfg_ready;
 
@@ -259,6 +260,16 @@ void mg_config_load(void)
 	parse_int_var("MMAPGUARD_LEASES", mg_parse_leases, &mg_cfg.leases, "off, watch, rescue", "off");
 	parse_int_var("MMAPGUARD_LEASE_SIGNAL", mg_parse_signal, &mg_cfg.lease_signal,
 		      "a real-time signal: a number, RTMIN+n or RTMAX-n", "RTMAX-4");
+	v = config_getenv("MMAPGUARD_SUPPRESSIONS");
+	if (v && *v) {
+		if (strlen(v) < sizeof mg_cfg.suppressions)
+			memcpy(mg_cfg.suppressions, v, strlen(v) + 1);
+		else
+			complain("MMAPGUARD_SUPPRESSIONS", "(too long)", "at most 4095 bytes of file names", "none");
+	}
+	v = config_getenv("MMAPGUARD_DEFAULT_SUPPRESSIONS");
+	if (v && *v && mg_parse_bool(v, &mg_cfg.default_suppressions) < 0)
+		complain("MMAPGUARD_DEFAULT_SUPPRESSIONS", v, "1, 0", "1");
 	v = config_getenv("MMAPGUARD_LOG");
 	if (v && *v && !mg_cfg.secure) {
 		if (strlen(v) < sizeof mg_cfg.log_path)

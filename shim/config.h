@@ -27,6 +27,8 @@ struct mg_config {
 	bool secure;            /* AT_SECURE: no log path from the environment */
 	char log_path[PATH_MAX];/* empty: stderr */
 	char suppress[4096];    /* MMAPGUARD_SUPPRESS: comma-separated path globs */
+	char suppressions[4096];/* MMAPGUARD_SUPPRESSIONS: colon-separated rule files */
+	bool default_suppressions; /* MMAPGUARD_DEFAULT_SUPPRESSIONS: the shipped rule list */
 };
 
 extern struct mg_config mg_cfg MG_HIDDEN;

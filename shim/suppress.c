@@ -1,13 +1,20 @@
 #define _GNU_SOURCE
 #include "suppress.h"
+#include "backtrace.h"
 #include "config.h"
 #include "lock.h"
+#include "log.h"
+#include "real.h"
+#include "record.h"
+#include "report.h"
 
 #include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #define MAX_FILES 256
 
@@ -63,18 +70,213 @@ static bool glob_match(const char *path)
 	return false;
 }
 
-bool mg_suppressed(dev_t dev, ino_t ino, const char *path)
+const char *mg_suppressed(dev_t dev, ino_t ino, const char *path)
 {
-	bool s = scope_depth > 0;
-	if (!s && __atomic_load_n(&nfiles, __ATOMIC_RELAXED)) {
+	if (scope_depth > 0)
+		return "mmapguard_suppress_begin";
+	bool s = false;
+	if (__atomic_load_n(&nfiles, __ATOMIC_RELAXED)) {
 		mg_lock(&mg_files_lock);
 		for (int i = 0; i < nfiles && !s; i++)
 			s = files[i].dev == dev && files[i].ino == ino;
 		mg_unlock(&mg_files_lock);
 	}
-	if (!s && mg_cfg.suppress[0] && path)
-		s = glob_match(path);
 	if (s)
+		return "mmapguard_suppress_path";
+	if (mg_cfg.suppress[0] && path && glob_match(path))
+		return "MMAPGUARD_SUPPRESS";
+	return NULL;
+}
+
+/* ---- rules: the stacks as the matcher sees them ------------------------------------------- */
+
+/*
+ * Frames are symbolized only when a pattern reaches them, through the report lock's symbol cache
+ * (mg_bt_symbolize: /proc/self/maps and the ELF symbol table, read with raw system calls).
+ */
+struct memo {
+	bool done;
+	struct mg_sym sym;
+	char name[sizeof ((struct mg_sym *)0)->symbol];
+	struct mg_frame_info fi;
+};
+
+struct stack_ctx {
+	const struct mg_stack *st;
+	struct memo *memo;
+};
+
+/* Under the report lock: the cutter's stack, then each listed window's creation stack. */
+static struct memo memos[1 + MG_REPORT_WINDOWS][MG_STACK_MAX];
+
+static const struct mg_frame_info *frame_at(void *ctx, size_t i)
+{
+	struct stack_ctx *c = ctx;
+	struct memo *m = &c->memo[i];
+	if (!m->done) {
+		mg_bt_symbolize(c->st->ip[i], i == 0 && c->st->pc_first, &m->sym);
+		/* "name+0xoff" -> "name" */
+		size_t n = strnlen(m->sym.symbol, sizeof m->sym.symbol - 1);
+		const char *plus = NULL;
+		for (size_t k = n; k-- > 0;)
+			if (m->sym.symbol[k] == '+') {
+				plus = m->sym.symbol + k;
+				break;
+			}
+		if (plus)
+			n = (size_t)(plus - m->sym.symbol);
+		memcpy(m->name, m->sym.symbol, n);
+		m->name[n] = 0;
+		m->fi.module = m->sym.module;
+		m->fi.offset = m->sym.module_offset;
+		m->fi.symbol = m->name;
+		m->done = true;
+	}
+	return &m->fi;
+}
+
+static const struct mg_supp_rule *match_rules(const struct mg_event *e)
+{
+	const struct mg_supp_set *s = mg_supp_rules();
+	if (!s || !s->rules)
+		return NULL;
+	struct stack_ctx ctx[1 + MG_REPORT_WINDOWS];
+	struct mg_stack_src win[MG_REPORT_WINDOWS];
+	for (size_t w = 0; w <= e->nwindows; w++) {
+		ctx[w].st = w == 0 ? &e->stack : &e->windows[w - 1].stack;
+		ctx[w].memo = memos[w];
+		for (size_t i = 0; i < ctx[w].st->n; i++)
+			memos[w][i].done = false;
+		if (w)
+			win[w - 1] = (struct mg_stack_src){ ctx[w].st->n, frame_at, &ctx[w] };
+	}
+	struct mg_supp_query q = {
+		.event = mg_supp_event(e->event),
+		.path = e->path,
+		.cutter = { e->stack.n, frame_at, &ctx[0] },
+		.nwindows = e->nwindows,
+		.nwindows_total = e->nwindows_total,
+		.windows = win,
+		/* The guard sees only this process's windows, so every endangered window is its own. */
+		.other_processes = false,
+	};
+	return mg_supp_match(s, &q);
+}
+
+/* ---- counting and the "suppressed" record ------------------------------------------------- */
+
+/*
+ * Per call site (reason, file, stack), how many calls were suppressed in this process. A record
+ * is written at the 1st, 2nd, 4th, 8th... call of a site, carrying the running count, so a
+ * program that cuts on purpose in a loop leaves a logarithmic trail, and the latest record of a
+ * site tells how many there were. Under the report lock.
+ */
+#define SITES 256
+static struct { uint64_t key; unsigned long count; } sites[SITES];
+static unsigned long overflow;
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v;
+	h *= 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+static unsigned long count_site(const struct mg_event *e, const char *rule)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	h = mix(h, (uint64_t)(uintptr_t)rule);
+	h = mix(h, (uint64_t)e->dev);
+	h = mix(h, (uint64_t)e->ino);
+	h = mix(h, (uint64_t)(uintptr_t)e->call);
+	for (unsigned i = 0; i < e->stack.n; i++)
+		h = mix(h, e->stack.ip[i]);
+	h |= 1;         /* 0 marks a free slot */
+	for (unsigned i = 0; i < SITES; i++) {
+		unsigned k = (unsigned)((h + i) % SITES);
+		if (sites[k].key == h || sites[k].key == 0) {
+			sites[k].key = h;
+			return ++sites[k].count;
+		}
+	}
+	return ++overflow;
+}
+
+static void write_record(struct mg_event *e, const char *rule, const char *file, unsigned long count)
+{
+	static char text[32u << 10];    /* under the report lock */
+	mg_who_now(&e->who);
+	struct mg_buf b;
+	mg_buf_init(&b, text, sizeof text);
+	mg_buf_puts(&b, "{\"event\":\"suppressed\",\"kind\":");
+	mg_buf_jstr(&b, e->event);
+	mg_buf_puts(&b, ",\"call\":");
+	mg_buf_jstr(&b, e->call);
+	if (e->detail && e->detail[0]) {
+		mg_buf_puts(&b, ",\"flags\":");
+		mg_buf_jstr(&b, e->detail);
+	}
+	mg_buf_puts(&b, ",\"path\":");
+	mg_buf_jstr(&b, e->path);
+	mg_buf_puts(&b, ",\"dev\":");
+	mg_buf_u64(&b, (uint64_t)e->dev);
+	mg_buf_puts(&b, ",\"ino\":");
+	mg_buf_u64(&b, (uint64_t)e->ino);
+	if (e->has_sizes) {
+		mg_buf_puts(&b, ",\"size_before\":");
+		mg_buf_u64(&b, e->size_before);
+		mg_buf_puts(&b, ",\"size_after\":");
+		mg_buf_u64(&b, e->size_after);
+	}
+	mg_buf_puts(&b, ",\"rule\":");
+	mg_buf_jstr(&b, rule);
+	mg_buf_puts(&b, ",\"rule_file\":");
+	if (file)
+		mg_buf_jstr(&b, file);
+	else
+		mg_buf_puts(&b, "null");
+	mg_buf_puts(&b, ",\"count\":");
+	mg_buf_u64(&b, count);
+	mg_buf_puts(&b, ",\"mappings_total\":");
+	mg_buf_u64(&b, e->nwindows_total);
+	mg_buf_puts(&b, ",\"pid\":");
+	mg_buf_i64(&b, e->who.pid);
+	mg_buf_puts(&b, ",\"tid\":");
+	mg_buf_i64(&b, e->who.tid);
+	mg_buf_puts(&b, ",\"thread_name\":");
+	mg_buf_jstr(&b, e->who.thread_name);
+	mg_buf_puts(&b, ",\"time\":\"");
+	mg_buf_time(&b, &e->who.time);
+	mg_buf_puts(&b, "\"");
+	mg_json_stack(&b, "backtrace", &e->stack, mg_bt_symbolize);
+	mg_buf_puts(&b, "}\n");
+	if (!b.truncated)
+		mg_log_write(b.p, b.len);
+}
+
+bool mg_suppress_decide(struct mg_event *e, const char *reason)
+{
+	if (!reason && !mg_cfg.suppressions[0] && !mg_cfg.default_suppressions)
+		return false;
+	int oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	mg_report_lock();
+	const char *rule = reason, *file = NULL;
+	if (!rule) {
+		const struct mg_supp_rule *r = match_rules(e);
+		if (r) {
+			rule = r->name;
+			file = r->file;
+		}
+	}
+	if (rule) {
 		__atomic_add_fetch(&mg_suppressed_count, 1, __ATOMIC_RELAXED);
-	return s;
+		unsigned long n = count_site(e, rule);
+		/* Only a JSON log file gets it: the program's stderr stays as it is without the guard. */
+		if ((n & (n - 1)) == 0 && mg_cfg.format == MG_FORMAT_JSON && mg_cfg.log_path[0])
+			write_record(e, rule, file, n);
+	}
+	mg_report_unlock();
+	pthread_setcancelstate(oldstate, NULL);
+	return rule != NULL;
 }
