@@ -2,16 +2,20 @@
  * mmapguard: run a program under the guard, or summarize the guard's JSON Lines logs.
  *
  *   mmapguard [--mode log|block|off] [--reopen trunc|write|any] [--log FILE] [--json] [--] PROGRAM [ARGS...]
- *   mmapguard report [--json] [--no-symbols] FILE...
+ *   mmapguard report [--json] [--no-symbols] [--suppressed | --suppressions] FILE...
  *
  * See mmapguard(1) (packaging/mmapguard.1).
  */
 #define _GNU_SOURCE
 #include "run.h"
 #include "summary.h"
+#include "suppress_gen.h"
+#include "suppressed.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +29,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: mmapguard [OPTIONS] [--] PROGRAM [ARGS...]\n"
-		"       mmapguard report [--json] [--no-symbols] FILE...\n"
+		"       mmapguard report [--json] [--no-symbols] [--suppressed | --suppressions] FILE...\n"
 		"\n"
 		"Run PROGRAM with the mmapguard library preloaded: every call that would truncate a file\n"
 		"under a live memory mapping (the cause of SIGBUS) is reported, or refused.\n"
@@ -36,6 +40,8 @@ static void usage(FILE *out)
 		"  --reopen trunc|write|any   which opens of a mapped file are reported (MMAPGUARD_REOPEN)\n"
 		"  --log FILE                 write the reports to FILE (%%p: the pid) instead of stderr\n"
 		"  --json                     reports in JSON Lines instead of text\n"
+		"  --suppressions FILE        suppression rules (repeatable; MMAPGUARD_SUPPRESSIONS);\n"
+		"                             MMAPGUARD_DEFAULT_SUPPRESSIONS=0 turns the default list off\n"
 		"  -h, --help                 this help\n"
 		"  -V, --version              the version\n"
 		"\n"
@@ -49,7 +55,9 @@ static void usage(FILE *out)
 		"by file and by calling stack with counts, times, pids, the actions taken and the\n"
 		"endangered mappings with their creation stacks; other events grouped by kind.\n"
 		"  --json        the summary as one JSON document\n"
-		"  --no-symbols  do not read debug information (show the records' own symbols)\n");
+		"  --no-symbols  do not read debug information (show the records' own symbols)\n"
+		"  --suppressed  list the calls a suppression excused, by rule and call site\n"
+		"  --suppressions  print a suppression rule for each reported call site\n");
 }
 
 static int check_choice(const char *opt, const char *v, const char *const *accepted)
@@ -64,21 +72,47 @@ static int check_choice(const char *opt, const char *v, const char *const *accep
 	return -1;
 }
 
+/* report --suppressions: rules on stdout. */
+static int generate_rules(int n, char **files)
+{
+	struct supp_gen *g = supp_gen_new();
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		int r = supp_gen_add_file(g, files[i]);
+		if (r < 0) {
+			fprintf(stderr, "mmapguard report: %s: %s\n", files[i], strerror(-r));
+			rc = 1;
+		}
+	}
+	if (supp_gen_print(g, stdout) == 0)
+		fprintf(stderr, "mmapguard report: no violation in the log(s): no rule to write\n");
+	supp_gen_free(g);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "mmapguard report: writing the rules: %s\n", strerror(errno));
+		return 1;
+	}
+	return rc;
+}
+
 static int report_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-symbols", no_argument, NULL, 'n' },
+		{ "suppressed", no_argument, NULL, 's' },
+		{ "suppressions", no_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false, symbols = true;
+	bool json = false, symbols = true, list_suppressed = false, gen = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'n': symbols = false; break;
+		case 's': list_suppressed = true; break;
+		case 'g': gen = true; break;
 		case 'h': usage(stdout); return 0;
 		default:
 			fprintf(stderr, "Try 'mmapguard --help'.\n");
@@ -89,6 +123,12 @@ static int report_main(int argc, char **argv)
 		fprintf(stderr, "mmapguard report: no log file given\nTry 'mmapguard --help'.\n");
 		return 2;
 	}
+	if (gen && list_suppressed) {
+		fprintf(stderr, "mmapguard report: --suppressed and --suppressions do not go together\n");
+		return 2;
+	}
+	if (gen)
+		return generate_rules(argc - optind, argv + optind);
 	struct summary *s = summary_new();
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
@@ -98,12 +138,19 @@ static int report_main(int argc, char **argv)
 			rc = 1;
 		}
 	}
-	if (json)
+	struct summary_counts counts;
+	summary_get_counts(s, &counts);
+	if (list_suppressed && json)
+		suppressed_print_json(summary_suppressed(s), stdout);
+	else if (list_suppressed)
+		suppressed_print_text(summary_suppressed(s), stdout);
+	else if (json)
 		summary_print_json(s, stdout, symbols);
 	else
 		summary_print_text(s, stdout, symbols);
-	struct summary_counts counts;
-	summary_get_counts(s, &counts);
+	if (!list_suppressed && !json && counts.suppressed)
+		printf("\n%lu suppressed %s (mmapguard report --suppressed lists them)\n", counts.suppressed,
+		       counts.suppressed == 1 ? "call" : "calls");
 	if (counts.malformed)
 		fprintf(stderr, "mmapguard report: note: %lu malformed line(s) skipped\n", counts.malformed);
 	summary_free(s);
@@ -112,6 +159,31 @@ static int report_main(int argc, char **argv)
 		return 1;
 	}
 	return rc;
+}
+
+/* --suppressions FILE: readable now (the guard reads it in the program), joined with ':'. */
+static int add_suppressions(char **list, const char *file)
+{
+	if (!file[0] || strchr(file, ':')) {
+		fprintf(stderr, "mmapguard: --suppressions needs a file name without ':'\n");
+		return -1;
+	}
+	char abs[PATH_MAX];
+	if (!realpath(file, abs) || access(abs, R_OK) != 0) {
+		fprintf(stderr, "mmapguard: --suppressions %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	size_t old = *list ? strlen(*list) : 0;
+	char *v = realloc(*list, old + strlen(abs) + 2);
+	if (!v) {
+		fprintf(stderr, "mmapguard: out of memory\n");
+		return -1;
+	}
+	if (old)
+		v[old++] = ':';
+	strcpy(v + old, abs);
+	*list = v;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -124,6 +196,7 @@ int main(int argc, char **argv)
 		{ "reopen", required_argument, NULL, 'r' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "suppressions", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -131,6 +204,7 @@ int main(int argc, char **argv)
 	static const char *const modes[] = { "log", "block", "off", NULL };
 	static const char *const reopens[] = { "trunc", "write", "any", NULL };
 	struct run_options o = { 0 };
+	char *supp = NULL;
 	int c;
 	/* '+': options end at PROGRAM, whose own options are left alone. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
@@ -154,6 +228,11 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			o.json = true;
+			break;
+		case 's':
+			if (add_suppressions(&supp, optarg) < 0)
+				return 125;
+			o.suppressions = supp;
 			break;
 		case 'h':
 			usage(stdout);

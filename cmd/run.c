@@ -112,6 +112,12 @@ static void follow_line(void *ctx, char *line, size_t len, unsigned long lineno)
 		sb_putc(&fl->out, '\n');
 	}
 	const struct jnode *root = json_parse(&fl->doc, line, len);
+	const char *ev = root && root->type == J_OBJ ? jget_str(&fl->doc, root, "event") : NULL;
+	if (ev && strcmp(ev, "suppressed") == 0) {
+		/* excused: counted in the summary line, never shown as it happens */
+		summary_add_record(fl->summary, &fl->doc, root, fl->cur_name, lineno);
+		return;
+	}
 	if (!root) {
 		if (!fl->json_echo) {
 			/* Not a record (shouldn't happen): show it as it is. */
@@ -343,6 +349,16 @@ static void child(const struct run_options *o, const char *lib, const char *log_
 		set_env("MMAPGUARD_MODE", o->mode);
 	if (o->reopen)
 		set_env("MMAPGUARD_REOPEN", o->reopen);
+	if (o->suppressions) {
+		const char *was = getenv("MMAPGUARD_SUPPRESSIONS");
+		if (was && was[0]) {
+			char *v = xmalloc(strlen(o->suppressions) + strlen(was) + 2);
+			sprintf(v, "%s:%s", o->suppressions, was);
+			set_env("MMAPGUARD_SUPPRESSIONS", v);
+		} else {
+			set_env("MMAPGUARD_SUPPRESSIONS", o->suppressions);
+		}
+	}
 	set_env("MMAPGUARD_LOG", log_value);
 	set_env("MMAPGUARD_LOG_FORMAT", o->json || !o->log ? "json" : "text");
 
@@ -582,13 +598,17 @@ static void count_text_log(struct logset *ls, struct summary_counts *c)
 
 static void print_summary_line(const struct summary_counts *c, struct summary *sum, const char *where)
 {
-	if (!(c->violations || c->other || c->malformed))
+	if (!(c->violations || c->other || c->malformed || c->suppressed))
 		return;
 	char other[512] = "";
 	if (c->other) {
 		char ev[400];
 		summary_other_events(sum, ev, sizeof ev);
 		snprintf(other, sizeof other, ", %s", ev);
+	}
+	if (c->suppressed) {
+		size_t k = strlen(other);
+		snprintf(other + k, sizeof other - k, ", %lu suppressed", c->suppressed);
 	}
 	unsigned long procs = c->violation_processes ? c->violation_processes : c->processes;
 	fprintf(stderr, "mmapguard: %lu %s (%lu blocked)%s in %lu %s; log: %s\n", c->violations,

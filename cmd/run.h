@@ -9,6 +9,7 @@ struct run_options {
 	const char *reopen;             /* NULL: leave MMAPGUARD_REOPEN as it is */
 	const char *log;                /* NULL: private JSON logs, echoed as text on stderr */
 	bool json;
+	const char *suppressions;       /* --suppressions files joined with ':', NULL if none */
 	char **argv;                    /* PROGRAM ARGS..., NULL-terminated */
 };
 

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "summary.h"
 #include "lines.h"
+#include "suppressed.h"
 #include "symbolize.h"
 #include "util.h"
 
@@ -101,6 +102,7 @@ struct summary {
 	struct jdoc doc;
 	struct symbolizer *sym;
 	const char *cur_file;
+	struct suppressed *supp;        /* "suppressed" records: kept apart, never violations */
 };
 
 struct summary *summary_new(void)
@@ -119,6 +121,7 @@ struct summary *summary_new(void)
 	s->other_tail = &s->other_list;
 	s->ev_truncate = intern_cstr(&s->strings, "truncate");
 	s->ev_reopen = intern_cstr(&s->strings, "reopen");
+	s->supp = suppressed_new();
 	return s;
 }
 
@@ -153,6 +156,7 @@ void summary_free(struct summary *s)
 	hmap_free(&s->vpids);
 	jdoc_free(&s->doc);
 	symbolizer_free(s->sym);
+	suppressed_free(s->supp);
 	arena_free(&s->arena);
 	free(s);
 }
@@ -504,6 +508,11 @@ bool summary_add_record(struct summary *s, const struct jdoc *d, const struct jn
 	if (!jnum_i64(jget(d, r, "pid"), &pid) || pid < 0 || pid > INT32_MAX)
 		pid = 0;
 	const char *time = jget_str(d, r, "time");
+	if (strcmp(event, "suppressed") == 0) {
+		count_pid(&s->pids, (int)pid);
+		suppressed_add(s->supp, d, r, (int)pid);
+		return true;
+	}
 	s->records++;
 	count_pid(&s->pids, (int)pid);
 	if (event == s->ev_truncate || event == s->ev_reopen)
@@ -566,7 +575,10 @@ void summary_get_counts(const struct summary *s, struct summary_counts *c)
 	c->malformed = s->malformed;
 	c->sites = s->nsites;
 	c->files = s->nfiles;
+	c->suppressed = suppressed_calls(s->supp);
 }
+
+const struct suppressed *summary_suppressed(const struct summary *s) { return s->supp; }
 
 void summary_other_events(const struct summary *s, char *buf, size_t cap)
 {

@@ -20,6 +20,7 @@ struct summary_counts {
 	unsigned long processes;        /* distinct pids over all records */
 	unsigned long malformed;
 	unsigned long sites, files;
+	unsigned long suppressed;       /* calls excused by a suppression ("suppressed" records) */
 };
 
 struct summary *summary_new(void);
@@ -39,6 +40,9 @@ int summary_add_file(struct summary *s, const char *path);
 int summary_add_fd(struct summary *s, int fd, const char *name);
 
 void summary_get_counts(const struct summary *s, struct summary_counts *c);
+/* The "suppressed" records (cmd/suppressed.h). */
+struct suppressed;
+const struct suppressed *summary_suppressed(const struct summary *s);
 /* Other events by name, "name: n" joined by ", " into buf ("" if none). */
 void summary_other_events(const struct summary *s, char *buf, size_t cap);
 

@@ -167,13 +167,16 @@ static const struct mg_supp_rule *match_rules(const struct mg_event *e)
 
 /*
  * Per call site (reason, file, stack), how many calls were suppressed in this process. A record
- * is written at the 1st, 2nd, 4th, 8th... call of a site, carrying the running count, so a
- * program that cuts on purpose in a loop leaves a logarithmic trail, and the latest record of a
- * site tells how many there were. Under the report lock.
+ * is written at the 1st, 2nd, 4th, 8th... call of a site, carrying the running count and the
+ * site's key, so a program that cuts on purpose in a loop leaves a logarithmic trail; at exit a
+ * short tally ({"site", "count"}) completes the count of each site whose last call was not
+ * recorded. Under the report lock. The table belongs to one process: a forked child starts its
+ * own (its calls are its own; the parent's were counted by the parent).
  */
 #define SITES 256
-static struct { uint64_t key; unsigned long count; } sites[SITES];
+static struct { uint64_t key; unsigned long count, recorded; } sites[SITES];
 static unsigned long overflow;
+static int sites_pid;
 
 static uint64_t mix(uint64_t h, uint64_t v)
 {
@@ -182,7 +185,7 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h ^ (h >> 29);
 }
 
-static unsigned long count_site(const struct mg_event *e, const char *rule)
+static unsigned long count_site(const struct mg_event *e, const char *rule, uint64_t *key)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	h = mix(h, (uint64_t)(uintptr_t)rule);
@@ -192,17 +195,59 @@ static unsigned long count_site(const struct mg_event *e, const char *rule)
 	for (unsigned i = 0; i < e->stack.n; i++)
 		h = mix(h, e->stack.ip[i]);
 	h |= 1;         /* 0 marks a free slot */
+	int pid = (int)MG_SYS0(SYS_getpid);
+	if (pid != sites_pid) {
+		memset(sites, 0, sizeof sites);
+		overflow = 0;
+		sites_pid = pid;
+	}
+	*key = h;
 	for (unsigned i = 0; i < SITES; i++) {
 		unsigned k = (unsigned)((h + i) % SITES);
 		if (sites[k].key == h || sites[k].key == 0) {
 			sites[k].key = h;
-			return ++sites[k].count;
+			unsigned long n = ++sites[k].count;
+			if ((n & (n - 1)) == 0)
+				sites[k].recorded = n;
+			return n;
 		}
 	}
-	return ++overflow;
+	return ++overflow;      /* a full table: counted, recorded at powers of two, no tally */
 }
 
-static void write_record(struct mg_event *e, const char *rule, const char *file, unsigned long count)
+static bool json_file_log(void) { return mg_cfg.format == MG_FORMAT_JSON && mg_cfg.log_path[0]; }
+
+__attribute__((destructor)) static void tally(void)
+{
+	if (!__atomic_load_n(&mg_suppressed_count, __ATOMIC_RELAXED) || !json_file_log())
+		return;
+	int pid = (int)MG_SYS0(SYS_getpid);
+	mg_report_lock();
+	for (unsigned k = 0; pid == sites_pid && k < SITES; k++) {
+		if (!sites[k].key || sites[k].count == sites[k].recorded)
+			continue;
+		char text[256];
+		struct mg_buf b;
+		mg_buf_init(&b, text, sizeof text);
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		mg_buf_puts(&b, "{\"event\":\"suppressed\",\"site\":\"");
+		mg_buf_hex(&b, sites[k].key);
+		mg_buf_puts(&b, "\",\"count\":");
+		mg_buf_u64(&b, sites[k].count);
+		mg_buf_puts(&b, ",\"final\":true,\"pid\":");
+		mg_buf_i64(&b, pid);
+		mg_buf_puts(&b, ",\"time\":\"");
+		mg_buf_time(&b, &now);
+		mg_buf_puts(&b, "\"}\n");
+		if (!b.truncated && mg_log_write(b.p, b.len) == 0)
+			sites[k].recorded = sites[k].count;
+	}
+	mg_report_unlock();
+}
+
+static void write_record(struct mg_event *e, const char *rule, const char *file, unsigned long count,
+			 uint64_t key)
 {
 	static char text[32u << 10];    /* under the report lock */
 	mg_who_now(&e->who);
@@ -237,7 +282,9 @@ static void write_record(struct mg_event *e, const char *rule, const char *file,
 		mg_buf_puts(&b, "null");
 	mg_buf_puts(&b, ",\"count\":");
 	mg_buf_u64(&b, count);
-	mg_buf_puts(&b, ",\"mappings_total\":");
+	mg_buf_puts(&b, ",\"site\":\"");
+	mg_buf_hex(&b, key);
+	mg_buf_puts(&b, "\",\"mappings_total\":");
 	mg_buf_u64(&b, e->nwindows_total);
 	mg_buf_puts(&b, ",\"pid\":");
 	mg_buf_i64(&b, e->who.pid);
@@ -271,10 +318,11 @@ bool mg_suppress_decide(struct mg_event *e, const char *reason)
 	}
 	if (rule) {
 		__atomic_add_fetch(&mg_suppressed_count, 1, __ATOMIC_RELAXED);
-		unsigned long n = count_site(e, rule);
+		uint64_t key;
+		unsigned long n = count_site(e, rule, &key);
 		/* Only a JSON log file gets it: the program's stderr stays as it is without the guard. */
-		if ((n & (n - 1)) == 0 && mg_cfg.format == MG_FORMAT_JSON && mg_cfg.log_path[0])
-			write_record(e, rule, file, n);
+		if ((n & (n - 1)) == 0 && json_file_log())
+			write_record(e, rule, file, n, key);
 	}
 	mg_report_unlock();
 	pthread_setcancelstate(oldstate, NULL);

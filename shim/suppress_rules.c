@@ -72,7 +72,9 @@ static bool glob(const char *p, const char *s)
 				q++;
 			} else if (*q == '[' && class_closed(q)) {
 				ok = glob_class(&q, (unsigned char)*s);
-			} else if (*q == '\\' && q[1]) {
+			} else if (*q == '\\') {
+				if (!q[1])
+					return false;   /* a trailing backslash matches nothing (fnmatch) */
 				ok = q[1] == *s;
 				q += 2;
 			} else if (*q) {
