@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "mg_default_supp.h"    /* generated from packaging/default.supp: mg_default_supp[] */
+/* Generated from packaging/default.supp by CMake (build/generated/mg_default_supp.c). */
+extern const char mg_default_supp[] MG_HIDDEN;
+extern const size_t mg_default_supp_len MG_HIDDEN;
 
 #define POOL_SIZE (4u << 20)    /* untouched pages cost nothing */
 #define FILE_MAX (1u << 20)
@@ -130,7 +132,7 @@ const struct mg_supp_set *mg_supp_rules(void)
 			mg_supp_parse(&set, path, buf, (size_t)n);
 		else
 			mg_supp_parse(&set, "(built-in default list)", mg_default_supp,
-				      sizeof mg_default_supp - 1);
+				      mg_default_supp_len);
 	}
 	mg_pages_free(buf, FILE_MAX);
 	loaded = 1;

@@ -53,7 +53,7 @@ static bool class_closed(const char *p)
 	return false;
 }
 
-static bool glob(const char *p, const char *s)
+static bool glob_match(const char *p, const char *s)
 {
 	const char *star_p = NULL, *star_s = NULL;
 	for (;;) {
@@ -320,6 +320,12 @@ int mg_supp_parse(struct mg_supp_set *s, const char *file, const char *text, siz
 		struct line l = { p, nl ? nl : end };
 		p = nl ? nl + 1 : end;
 		lineno++;
+		/* a '#' after white space starts a comment */
+		for (const char *c = l.p + 1; c < l.end; c++)
+			if (*c == '#' && is_space(c[-1])) {
+				l.end = c;
+				break;
+			}
 		const char *kw;
 		size_t kn;
 		if (!token(&l, &kw, &kn) || kw[0] == '#')
@@ -431,11 +437,11 @@ int mg_supp_parse(struct mg_supp_set *s, const char *file, const char *text, siz
 
 static bool frame_ok(const struct mg_frame_pat *p, const struct mg_frame_info *f)
 {
-	if (p->module && !glob(p->module, f->module ? f->module : ""))
+	if (p->module && !glob_match(p->module, f->module ? f->module : ""))
 		return false;
 	if (p->has_offset && f->offset != p->offset)
 		return false;
-	if (p->symbol && !glob(p->symbol, f->symbol ? f->symbol : ""))
+	if (p->symbol && !glob_match(p->symbol, f->symbol ? f->symbol : ""))
 		return false;
 	return true;
 }
@@ -483,7 +489,7 @@ static bool rule_applies(const struct mg_supp_rule *r, const struct mg_supp_quer
 	if (r->npaths) {
 		bool hit = false;
 		for (unsigned i = 0; i < r->npaths && !hit; i++)
-			hit = glob(r->paths[i], q->path ? q->path : "");
+			hit = glob_match(r->paths[i], q->path ? q->path : "");
 		if (!hit)
 			return false;
 	}

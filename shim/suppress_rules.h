@@ -4,7 +4,7 @@
  * (rules decided at the moment of the call) and in the mmapguard command (checking files,
  * generating rules). The format is described in packaging/mmapguard.1 ("SUPPRESSION FILES").
  *
- *   # why this rule exists
+ *   # why this rule exists ('#' at the start or after white space: a comment)
  *   suppress NAME
  *     events  truncate,reopen
  *     path    GLOB                     (several lines: any of them)

@@ -183,7 +183,8 @@ static void test_malformed(void)
 				      "  bogus 1\n"               /* 11 */
 				      "suppress\n"                /* 12 */
 				      "   # indented comment\n"
-				      "suppress ok2\n\tcutter\t*/y\n");
+				      "suppress ok2 # trailing comment\n\tcutter\t*/y #*/z\n"
+				      "  path /a#b  # the glob is /a#b\n");
 	static const unsigned want[] = { 1, 2, 6, 7, 8, 9, 10, 11, 12 };
 	CHECK(nerr == (int)(sizeof want / sizeof want[0]), "%d malformed lines", nerr);
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -192,6 +193,12 @@ static void test_malformed(void)
 	for (const struct mg_supp_rule *r = s->rules; r; r = r->next)
 		good += !r->bad;
 	CHECK_U64(good, 2, "whole rules");
+	const struct mg_supp_rule *last = s->rules;
+	while (last->next)
+		last = last->next;
+	CHECK_STR(last->name, "ok2");
+	CHECK(last->cutter && last->cutter->n == 1, "a trailing comment was taken for frames");
+	CHECK(last->npaths == 1 && strcmp(last->paths[0], "/a#b") == 0, "path '%s'", last->paths[0]);
 
 	/* too little memory: -1, what was parsed stays usable */
 	static char small[600];
