@@ -496,8 +496,9 @@ static bool rule_applies(const struct mg_supp_rule *r, const struct mg_supp_quer
 	if (r->cutter && !mg_supp_stack_matches(r->cutter, &q->cutter))
 		return false;
 	if (r->creators) {
-		/* every endangered window must be one the rule knows: unseen windows are not excused */
-		if (q->nwindows < q->nwindows_total)
+		/* every endangered window must be one the rule knows: unseen windows are not excused,
+		 * and a cut with no window of this process has no creation stack to match */
+		if (q->nwindows < q->nwindows_total || q->nwindows == 0)
 			return false;
 		for (size_t w = 0; w < q->nwindows; w++) {
 			bool hit = false;

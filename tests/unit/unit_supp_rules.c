@@ -166,6 +166,8 @@ static void test_creators_events_reach(void)
 	struct mg_supp_query q = { .event = MG_SUPP_REOPEN, .path = "/x", .cutter = src(&app_cut),
 				   .nwindows = 1, .nwindows_total = 9, .windows = &w };
 	CHECK(mg_supp_match(s, &q) == NULL, "unlisted windows excused");
+	q.nwindows = q.nwindows_total = 0;
+	CHECK(mg_supp_match(s, &q) == NULL, "a creator rule excused a cut without windows here");
 }
 
 static void test_malformed(void)
