@@ -532,23 +532,15 @@ void mg_reg_release_locked(struct mg_pieces *list)
 int mg_reg_detach_locked(uintptr_t a, uintptr_t b, struct mg_pieces **out)
 {
 	struct node *n = a < b ? first_overlap(a, b) : NULL;
-	if (n && a <= n->w.start && n->w.end <= b) {
-		struct node *next = ceil_node(n->w.start + 1);
-		if (!next || next->w.start >= b) {
-			/* The usual munmap: exactly one whole window. The node itself is the piece. */
-			node_detach(n);
-			n->left = NULL;
-			*out = (struct mg_pieces *)n;
-			return 0;
-		}
-	}
-	struct node *pieces;
-	if (collect_pieces(a, b, &pieces) < 0) {
-		mg_reg_release_locked((struct mg_pieces *)pieces);
-		return -ENOMEM;
-	}
-	mg_reg_remove_locked(a, b);
-	*out = (struct mg_pieces *)pieces;
+	if (!n || a > n->w.start || n->w.end > b)
+		return -EINVAL;
+	struct node *next = ceil_node(n->w.start + 1);
+	if (next && next->w.start < b)
+		return -EINVAL;
+	/* The usual munmap: exactly one whole window. The node itself is the piece. */
+	node_detach(n);
+	n->left = NULL;
+	*out = (struct mg_pieces *)n;
 	return 0;
 }
 

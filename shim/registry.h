@@ -72,9 +72,11 @@ void mg_reg_remove_deferred(uintptr_t a, uintptr_t b) MG_HIDDEN;
 /* Forget [a, b): trims heads and tails, splits a window with a hole in the middle. */
 int mg_reg_remove_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
 /*
- * munmap without holding the lock across the system call: detach the windows of [a, b) (0, or
- * -ENOMEM and nothing changed), unlock, unmap, lock, then restore them if the unmap failed or
- * release them if it succeeded. Nobody can map into [a, b) while it is still mapped.
+ * munmap of exactly one whole window, without holding the lock across the system call: detach it
+ * (0; -EINVAL and nothing changed when [a, b) is not one whole window), unlock, unmap, lock, then
+ * restore it if the unmap failed or release it if it succeeded. Nobody can map into [a, b) while
+ * it is still mapped. Any other munmap keeps the lock across the call: a failure then changes
+ * nothing, where detached pieces would come back as several windows.
  */
 struct mg_pieces;
 int mg_reg_detach_locked(uintptr_t a, uintptr_t b, struct mg_pieces **out) MG_HIDDEN;

@@ -237,13 +237,29 @@ MG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 /* The same function (off_t is 64 bits here). */
 MG_EXPORT extern __typeof(mmap) mmap64 __attribute__((alias("mmap")));
 
+/*
+ * [a, a + len rounded up to pages) as the kernel takes it; false when the kernel rejects it with
+ * EINVAL without changing anything (unaligned start, empty or wrapping range). A failed call must
+ * leave the registry as it was, so such calls never touch it.
+ */
+static bool kernel_range(uintptr_t a, size_t len, uintptr_t *b)
+{
+	size_t page = mg_page_size();
+	if ((a & (page - 1)) || len == 0 || len > UINTPTR_MAX - a - (page - 1))
+		return false;
+	*b = a + mg_round_up(len, page);
+	return true;
+}
+
 MG_EXPORT int munmap(void *addr, size_t len)
 {
 	if (mg_inside())
 		return mg_reg_nmaps() ? munmap_inside(addr, len) : real_munmap(addr, len);
 	if (mg_reg_nmaps() == 0)
 		return after_unmap(real_munmap(addr, len), addr, len);
-	uintptr_t a = (uintptr_t)addr, b = a + mg_round_up(len, mg_page_size());
+	uintptr_t a = (uintptr_t)addr, b;
+	if (!kernel_range(a, len, &b))
+		return after_unmap(real_munmap(addr, len), addr, len);  /* EINVAL: changes nothing */
 	if (!mg_reg_maybe_overlaps(a, b))
 		return after_unmap(real_munmap(addr, len), addr, len);   /* allocators: no lock */
 	mg_reg_lock();
@@ -282,23 +298,29 @@ static void *after_mremap(void *r, void *old, size_t oldlen, size_t newlen)
 	return r;
 }
 
+/*
+ * The fifth argument is read whatever the flags: the kernel takes it as the destination with
+ * MREMAP_FIXED and as a hint with MREMAP_DONTUNMAP, and glibc's own mremap passes the register on
+ * unchanged, so the guard does the same.
+ */
 MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 {
-	void *neu = NULL;
-	if (flags & MREMAP_FIXED) {
-		va_list ap;
-		va_start(ap, flags);
-		neu = va_arg(ap, void *);
-		va_end(ap);
-	}
+	va_list ap;
+	va_start(ap, flags);
+	void *neu = va_arg(ap, void *);
+	va_end(ap);
 	if (mg_inside())
 		return mg_reg_nmaps() ? mremap_inside(old, oldlen, newlen, flags, neu)
 				      : real_mremap(old, oldlen, newlen, flags, neu);
 	if (mg_reg_nmaps() == 0)
 		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen);
 	size_t page = mg_page_size();
-	uintptr_t a = (uintptr_t)old, b = a + (oldlen ? mg_round_up(oldlen, page) : page);
-	uintptr_t na = (uintptr_t)neu, nb = na + mg_round_up(newlen, page);
+	uintptr_t a = (uintptr_t)old, b, na = (uintptr_t)neu, nb = 0;
+	/* Ranges the kernel rejects with EINVAL change nothing, and the registry stays as it is. */
+	if (!kernel_range(a, oldlen ? oldlen : page, &b) ||
+	    ((flags & MREMAP_FIXED) && !kernel_range(na, newlen, &nb)) || newlen == 0 ||
+	    newlen > SIZE_MAX - (page - 1))
+		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen);
 	mg_reg_lock();
 	if (!mg_reg_overlaps_locked(a, b) && !((flags & MREMAP_FIXED) && mg_reg_overlaps_locked(na, nb))) {
 		mg_reg_unlock();
