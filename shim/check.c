@@ -14,7 +14,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <linux/stat.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 
 #ifndef AT_EACCESS
@@ -44,6 +48,79 @@ bool mg_fails_reopen_not_writable(const struct mg_target *t)
 	mg_buf_u64(&b, (uint64_t)t->fd);
 	struct mg_target named = { t->call, -1, AT_FDCWD, link, t->detail, NULL };
 	return mg_fails_path_not_writable(&named);
+}
+
+/* The filesystem of what the call names (0 if unknown). */
+static long fs_type(const struct mg_target *t)
+{
+	struct statfs sf;
+	long r = t->fd >= 0 ? MG_SYS2(SYS_fstatfs, t->fd, &sf) : -1;
+	if (t->fd < 0) {
+		/* statfs has no dirfd form: resolve through an O_PATH descriptor (opens nothing). */
+		long p = MG_SYS4(SYS_openat, t->dirfd, t->path, O_PATH | O_CLOEXEC, 0);
+		if (p < 0)
+			return 0;
+		r = MG_SYS2(SYS_fstatfs, p, &sf);
+		MG_SYS1(SYS_close, p);
+	}
+	return r == 0 ? (long)sf.f_type : 0;
+}
+
+/* F_SEAL_SHRINK: only memfd and shmem/hugetlbfs files carry seals. */
+static bool sealed_against_shrink(const struct mg_target *t)
+{
+	long type = fs_type(t);
+	if (type != TMPFS_MAGIC && type != (long)HUGETLBFS_MAGIC)
+		return false;
+	long fd = t->fd;
+	if (fd < 0) {
+		fd = MG_SYS4(SYS_openat, t->dirfd, t->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+		if (fd < 0)
+			return false;
+	}
+	long seals = MG_SYS2(SYS_fcntl, fd, F_GET_SEALS);
+	if (t->fd < 0)
+		MG_SYS1(SYS_close, fd);
+	return seals > 0 && (seals & F_SEAL_SHRINK);
+}
+
+/*
+ * Cuts the kernel refuses whatever the mapping (EPERM): an append-only or immutable file, a file
+ * sealed against shrinking. Such a call cuts nothing, so it is no violation and keeps its errno.
+ */
+static bool kernel_refuses_shrink(const struct mg_target *t)
+{
+	struct statx sx;
+	long r = t->fd >= 0 ? MG_SYS6(SYS_statx, t->fd, "", AT_EMPTY_PATH, 0, &sx, 0)
+			    : MG_SYS6(SYS_statx, t->dirfd, t->path, 0, 0, &sx, 0);
+	if (r == 0 && (sx.stx_attributes & sx.stx_attributes_mask &
+		       (STATX_ATTR_APPEND | STATX_ATTR_IMMUTABLE)))
+		return true;
+	return sealed_against_shrink(t);
+}
+
+/* Does this filesystem implement FALLOC_FL_COLLAPSE_RANGE? (Others answer EOPNOTSUPP.) */
+bool mg_collapse_supported(int fd)
+{
+	struct statfs sf;
+	if (MG_SYS2(SYS_fstatfs, fd, &sf) < 0)
+		return true;    /* unknown: assume the cut happens */
+	switch ((unsigned long)sf.f_type) {
+	case EXT4_SUPER_MAGIC: {
+		/* ext4 collapses extent-mapped files only (not ext2/ext3-style block maps) */
+		int attr = 0;
+		return MG_SYS3(SYS_ioctl, fd, FS_IOC_GETFLAGS, &attr) < 0 || (attr & FS_EXTENT_FL);
+	}
+	case XFS_SUPER_MAGIC:
+	case F2FS_SUPER_MAGIC:
+	case CIFS_SUPER_MAGIC:
+	case SMB2_SUPER_MAGIC:
+	case 0x7366746eul:      /* ntfs3 */
+	case 0xca451a4eul:      /* bcachefs */
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* The absolute path of what the call names (not resolving symlinks of the last component). */
@@ -189,7 +266,7 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	mg_reg_lock();
 	size_t n = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size, NULL, 0);
 	mg_reg_unlock();
-	if (n == 0 || (t->fails && t->fails(t)))
+	if (n == 0 || (t->fails && t->fails(t)) || kernel_refuses_shrink(t))
 		return MG_PROCEED;
 
 	int saved = errno;

@@ -48,4 +48,7 @@ bool mg_fails_path_not_writable(const struct mg_target *t) MG_HIDDEN;
 /* freopen(NULL, mode, f): reopening t->fd by its /proc/self/fd name needs write permission. */
 bool mg_fails_reopen_not_writable(const struct mg_target *t) MG_HIDDEN;
 
+/* fallocate(FALLOC_FL_COLLAPSE_RANGE) on fd's filesystem can cut (else EOPNOTSUPP). */
+bool mg_collapse_supported(int fd) MG_HIDDEN;
+
 #endif

@@ -32,7 +32,8 @@ static void flags_text(int flags, char *out, size_t cap)
 /* Would this open cut the file? Checked before the real call. */
 static int open_pre(const char *call, int dirfd, const char *path, int flags, const char *detail)
 {
-	if (!(flags & O_TRUNC) || (flags & O_PATH) || !path)
+	/* O_PATH ignores O_TRUNC; O_DIRECTORY (and O_TMPFILE) fail on a regular file: no cut. */
+	if (!(flags & O_TRUNC) || (flags & (O_PATH | O_DIRECTORY)) || !path)
 		return MG_PROCEED;
 	struct stat st;
 	if (mg_fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) < 0 ||

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdint.h>
 #include <sys/syscall.h>
 
 static int decide_ftruncate(const char *call, int fd, off_t len)
@@ -35,15 +36,21 @@ static int decide_truncate(const char *call, const char *path, off_t len)
 	return mg_check_resize(&t, &st, (uint64_t)len);
 }
 
-/* COLLAPSE_RANGE removes [off, off+len) and shifts the rest down: the file shrinks by len. */
+/*
+ * COLLAPSE_RANGE removes [off, off+len) and shifts the rest down: the file shrinks by len. The
+ * kernel refuses, cutting nothing: another mode bit with it (EINVAL), off + len past 2^63 (EFBIG),
+ * a range reaching EOF or not aligned to the filesystem block (EINVAL), a filesystem without it
+ * (EOPNOTSUPP), a descriptor not open for writing (EBADF).
+ */
 static int decide_fallocate(const char *call, int fd, int mode, off_t off, off_t len)
 {
 	struct stat st;
-	if (!(mode & FALLOC_FL_COLLAPSE_RANGE) || off < 0 || len <= 0 ||
+	if (mode != FALLOC_FL_COLLAPSE_RANGE || off < 0 || len <= 0 || len > INT64_MAX - off ||
 	    mg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || off + len >= st.st_size)
-		return MG_PROCEED;      /* the kernel refuses a range reaching EOF with EINVAL */
-	/* ... and ranges not aligned to the filesystem block, and descriptors not open for writing */
+		return MG_PROCEED;
 	if (st.st_blksize > 0 && (off % st.st_blksize || len % st.st_blksize))
+		return MG_PROCEED;
+	if (!mg_collapse_supported(fd))
 		return MG_PROCEED;
 	char detail[] = "FALLOC_FL_COLLAPSE_RANGE";
 	struct mg_target t = { call, fd, AT_FDCWD, NULL, detail, mg_fails_fd_not_writable };
