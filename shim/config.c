@@ -272,10 +272,22 @@ void mg_config_load(void)
 		complain("MMAPGUARD_DEFAULT_SUPPRESSIONS", v, "1, 0", "1");
 	v = config_getenv("MMAPGUARD_LOG");
 	if (v && *v && !mg_cfg.secure) {
-		if (strlen(v) < sizeof mg_cfg.log_path)
-			memcpy(mg_cfg.log_path, v, strlen(v) + 1);
-		else
+		/* A relative path names a file in the directory the program started in, wherever
+		 * the program has moved by its first report. */
+		size_t cwd = 0;
+		if (v[0] != '/') {
+			long n = MG_SYS2(SYS_getcwd, mg_cfg.log_path, sizeof mg_cfg.log_path);
+			if (n > 0) {
+				cwd = strlen(mg_cfg.log_path);
+				mg_cfg.log_path[cwd++] = '/';
+			}
+		}
+		if (cwd + strlen(v) < sizeof mg_cfg.log_path) {
+			memcpy(mg_cfg.log_path + cwd, v, strlen(v) + 1);
+		} else {
+			mg_cfg.log_path[0] = 0;
 			complain("MMAPGUARD_LOG", "(too long)", "a path shorter than PATH_MAX", "stderr");
+		}
 	}
 	__atomic_store_n(&mg_cfg_ready, 1, __ATOMIC_RELEASE);
 }

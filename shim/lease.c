@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "fmt.h"
+#include "guard_fds.h"
 #include "lease_impl.h"
 #include "procfile.h"
 #include "real.h"
@@ -24,7 +25,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-#define LEASE_FD_MIN    (MG_LOG_FD_MIN + 40)
 #define DEFAULT_SIGNAL_FROM_MAX 4       /* SIGRTMAX-4 */
 
 struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX];
@@ -144,8 +144,10 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 		err = (int)-lfd;
 		why = "the file cannot be opened read-only";
 	} else {
-		long high = MG_SYS3(SYS_fcntl, lfd, F_DUPFD_CLOEXEC, LEASE_FD_MIN);
+		long high = mg_fd_place_copy((int)lfd, true);
 		MG_SYS1(SYS_close, lfd);
+		if (high >= 0)
+			mg_guard_fd_note((int)high);
 		if (high < 0) {
 			err = (int)-high;
 			why = "no descriptor left above the program's for the lease";
@@ -179,7 +181,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 
 bool mg_lease_fd_owned(int fd)
 {
-	if (fd < LEASE_FD_MIN)
+	if (fd < 0)
 		return false;
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);

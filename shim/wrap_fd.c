@@ -89,14 +89,20 @@ MG_EXPORT int dup2(int oldfd, int newfd)
 {
 	if (!mg_inside() && oldfd != newfd)
 		claim(newfd);
-	return MG_CALL_REAL(dup2, (oldfd, newfd), MG_SYS3(SYS_dup3, oldfd, newfd, 0));
+	int r = MG_CALL_REAL(dup2, (oldfd, newfd), MG_SYS3(SYS_dup3, oldfd, newfd, 0));
+	if (r >= 0 && !mg_inside())
+		mg_log_stream_redirected(newfd);        /* e.g. dup2(log, 2): stderr is that file now */
+	return r;
 }
 
 MG_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	if (!mg_inside() && oldfd != newfd)
 		claim(newfd);
-	return MG_CALL_REAL(dup3, (oldfd, newfd, flags), MG_SYS3(SYS_dup3, oldfd, newfd, flags));
+	int r = MG_CALL_REAL(dup3, (oldfd, newfd, flags), MG_SYS3(SYS_dup3, oldfd, newfd, flags));
+	if (r >= 0 && !mg_inside())
+		mg_log_stream_redirected(newfd);
+	return r;
 }
 
 /*
@@ -109,12 +115,7 @@ MG_EXPORT int pipe2(int fds[2], int flags)
 	int r = MG_CALL_REAL(pipe2, (fds, flags), MG_SYS2(SYS_pipe2, fds, flags));
 	if (r == 0 && mg_inside()) {
 		for (int i = 0; i < 2; i++) {
-			long high = MG_SYS3(SYS_fcntl, fds[i], (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD,
-					    MG_LOG_FD_MIN + 10);
-			if (high >= 0) {
-				MG_SYS1(SYS_close, fds[i]);
-				fds[i] = (int)high;
-			}
+			fds[i] = mg_fd_place(fds[i], (flags & O_CLOEXEC) != 0);
 			mg_guard_fd_add(fds[i]);
 		}
 	}

@@ -6,6 +6,7 @@
 #include "check.h"
 #include "config.h"
 #include "fmt.h"
+#include "log.h"
 #include "real.h"
 
 #include <errno.h>
@@ -284,12 +285,23 @@ static FILE *guarded_freopen(const char *call, mg_freopen_fn real, const char *p
 	return path ? stream_post(call, path, flags, f, pre, mode) : f;
 }
 
+/* freopen("log", "w", stderr) puts another file on descriptor 2 on purpose: reports follow it. */
+static FILE *redirected(FILE *f)
+{
+	if (f && !mg_inside()) {
+		int fd = fileno(f);
+		if (fd >= 0)
+			mg_log_stream_redirected(fd);
+	}
+	return f;
+}
+
 MG_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
 {
-	return guarded_freopen("freopen", MG_REAL(freopen), path, mode, stream);
+	return redirected(guarded_freopen("freopen", MG_REAL(freopen), path, mode, stream));
 }
 
 MG_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
 {
-	return guarded_freopen("freopen64", MG_REAL(freopen64), path, mode, stream);
+	return redirected(guarded_freopen("freopen64", MG_REAL(freopen64), path, mode, stream));
 }
