@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -92,9 +93,18 @@ static void streams_setup(void)
 }
 
 /* The program put another file on this number on purpose (dup2, dup3, freopen): it is the stream now. */
+/* Another process sharing our memory: a vfork child (a clone() child without CLONE_VM does not). */
+static bool memory_shared_with_owner(void)
+{
+	long same = MG_SYS6(SYS_kcmp, MG_SYS0(SYS_getpid), self_pid, KCMP_VM, 0, 0, 0);
+	return same != 1 && same != 2;  /* unknown (no kcmp): as if shared, change nothing */
+}
+
 void mg_log_stream_redirected(int fd)
 {
-	if (!__atomic_load_n(&streams_ready, __ATOMIC_ACQUIRE) || !mg_log_owner())
+	if (!__atomic_load_n(&streams_ready, __ATOMIC_ACQUIRE))
+		return;
+	if (!mg_log_owner() && memory_shared_with_owner())
 		return;         /* a vfork child's table is its own: the parent's stream did not change */
 	if (fd == err_stream.fd)
 		stream_capture(&err_stream);
