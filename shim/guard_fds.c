@@ -35,7 +35,7 @@ long mg_fd_place_copy(int fd, bool cloexec)
 			MG_SYS4(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL);
 		}
 	}
-	for (long n = (long)rl.rlim_cur - 1; r < 0 && n > fd && n >= (long)rl.rlim_cur - 2 * MG_GUARD_FDS_MAX; n--)
+	for (long n = (long)rl.rlim_cur - 1; r < 0 && n > fd && n >= (long)rl.rlim_cur - 2L * MG_GUARD_FDS_MAX; n--)
 		r = MG_SYS3(SYS_fcntl, fd, cmd, n);
 	return r;
 }
