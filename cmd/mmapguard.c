@@ -3,10 +3,12 @@
  *
  *   mmapguard [--mode log|block|off] [--reopen trunc|write|any] [--log FILE] [--json] [--] PROGRAM [ARGS...]
  *   mmapguard report [--json] [--no-symbols] [--suppressed | --suppressions] FILE...
+ *   mmapguard explain CORE [--exe PROGRAM] [--json]
  *
  * See mmapguard(1) (packaging/mmapguard.1).
  */
 #define _GNU_SOURCE
+#include "explain.h"
 #include "run.h"
 #include "summary.h"
 #include "suppress_gen.h"
@@ -30,6 +32,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: mmapguard [OPTIONS] [--] PROGRAM [ARGS...]\n"
 		"       mmapguard report [--json] [--no-symbols] [--suppressed | --suppressions] FILE...\n"
+		"       mmapguard explain CORE [--exe PROGRAM] [--json]\n"
 		"\n"
 		"Run PROGRAM with the mmapguard library preloaded: every call that would truncate a file\n"
 		"under a live memory mapping (the cause of SIGBUS) is reported, or refused.\n"
@@ -57,7 +60,9 @@ static void usage(FILE *out)
 		"  --json        the summary as one JSON document\n"
 		"  --no-symbols  do not read debug information (show the records' own symbols)\n"
 		"  --suppressed  list the calls a suppression excused, by rule and call site\n"
-		"  --suppressions  print a suppression rule for each reported call site\n");
+		"  --suppressions  print a suppression rule for each reported call site\n"
+		"\n"
+		"explain: explain a SIGBUS core dump (see `mmapguard explain --help`).\n");
 }
 
 static int check_choice(const char *opt, const char *v, const char *const *accepted)
@@ -190,6 +195,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "report") == 0)
 		return report_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "explain") == 0)
+		return explain_main(argc - 1, argv + 1);
 
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, 'm' },
