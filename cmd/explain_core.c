@@ -167,6 +167,8 @@ static int parse_note(uint32_t type, const unsigned char *d, uint64_t n, struct 
 		ci->fname[16] = 0;
 		memcpy(ci->psargs, d + offsetof(struct elf_prpsinfo, pr_psargs), 80);
 		ci->psargs[80] = 0;
+		for (size_t k = strlen(ci->psargs); k && ci->psargs[k - 1] == ' '; k--)
+			ci->psargs[k - 1] = 0;  /* the kernel turns the arguments' NULs into spaces */
 		return CORE_OK;
 	case NT_FILE:
 		return parse_file_note(d, n, ci, err, errlen);

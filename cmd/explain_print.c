@@ -250,8 +250,8 @@ void explain_print_text(const struct explain *x, FILE *out)
 	fputc('\n', out);
 	fprintf(out, "verdict:        %s: ", x->verdict);
 	if (strcmp(x->verdict, "truncated") == 0)
-		fprintf(out, "the fault lies at or past the end-of-file page (offset %" PRIu64
-			" >= %" PRIu64 ")\n", x->fault_offset,
+		fprintf(out, "the fault lies at or past the end-of-file page (file offset %" PRIu64
+			" >= %" PRIu64 ", the size now rounded up to a page)\n", x->fault_offset,
 			(x->file_size + x->page_size - 1) / x->page_size * x->page_size);
 	else if (strcmp(x->verdict, "io_error") == 0)
 		fprintf(out, "the fault lies inside the file (offset %" PRIu64 " < size %" PRIu64 ")\n",

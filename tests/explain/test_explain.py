@@ -278,6 +278,21 @@ class ExplainTest(unittest.TestCase):
         self.assertRegex(p.stdout, r"ftruncate\(\) %d -> %d bytes, file %d:%d \(the faulting file\), "
                          r"thread %d \(explain_prog\)" % (16 * PAGE, PAGE, c["dev"], c["ino"], c["tid"]))
 
+    def test_guard_state_found_by_magic(self):
+        """The library's file is gone: the state is found by its magic in the core's memory."""
+        lib = os.path.join(self.tmp, "libmmapguard-copy.so")
+        shutil.copy(mgtest.LIB, lib)
+        core, steps = self.gdb_core("truncated", guard_env={
+            "LD_PRELOAD": lib, "MMAPGUARD_MODE": "log",
+            "MMAPGUARD_LOG": os.path.join(self.tmp, "guard.log")})
+        os.unlink(lib)
+        rec, _ = self.explain(core)
+        g = rec["guard"]
+        self.assertTrue(g["found"], g)
+        self.assertEqual(g["found_by"], "magic", g)
+        self.assertEqual([(c["call"], c["ino"]) for c in g["cuts"]],
+                         [("ftruncate", steps["mapped"]["ino"])], g)
+
     def test_report_includes_explain_records(self):
         core, steps = self.gdb_core("truncated")
         rec, p = self.explain(core)
