@@ -377,8 +377,10 @@ void explain_print_json(const struct explain *x, FILE *out)
 		sb_printf(&b, "%" PRIu64, x->file_size);
 	else
 		sb_puts(&b, "null");
-	sb_puts(&b, ",\"verdict\":");
+	/* Not in a core: the file's size when it was mapped, the guard's registry. */
+	sb_puts(&b, ",\"size_at_map\":null,\"verdict\":");
 	sb_json_str(&b, x->verdict);
+	sb_puts(&b, ",\"registry\":null");
 	sb_printf(&b, ",\"pid\":%d,\"tid\":%d,\"thread_name\":", ci->pid ? ci->pid : x->th->tid, x->th->tid);
 	sb_json_str(&b, ci->have_psinfo ? ci->fname : NULL);
 	sb_puts(&b, ",\"time\":null");

@@ -7,6 +7,8 @@
  *              filesystem, then stores into a hole inside the file's size
  *   kill       kill(getpid(), SIGBUS)
  *   segv       a store through a null pointer
+ *   align      (x86-64) a misaligned load from the heap with the alignment check flag on: a SIGBUS
+ *              fault (BUS_ADRALN, reported without an address) that is not in a file mapping
  *
  * A second thread ("waiter") blocks on a pipe in every scenario, for the other threads' stacks.
  */
@@ -166,7 +168,7 @@ static int io_error(const char *dir)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: explain_prog truncated|io_error|kill|segv DIR\n");
+		fprintf(stderr, "usage: explain_prog truncated|io_error|kill|segv|align DIR\n");
 		return 2;
 	}
 	page = sysconf(_SC_PAGESIZE);
@@ -190,5 +192,14 @@ int main(int argc, char **argv)
 		*(volatile int *)(uintptr_t)16 = 1;
 		return 3;
 	}
+#if defined(__x86_64__)
+	if (strcmp(argv[1], "align") == 0) {
+		char *heap = malloc(64);
+		volatile int *at = (volatile int *)(void *)(heap + 1);
+		step("{\"step\":\"fault\",\"fault_addr\":\"%p\"}", (void *)at);
+		__asm__ volatile("pushfq; orl $0x40000, (%%rsp); popfq" ::: "memory", "cc");
+		return *at;
+	}
+#endif
 	return 2;
 }

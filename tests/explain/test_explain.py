@@ -5,14 +5,19 @@ tests compare what `mmapguard explain` says with what the program said it did.""
 import datetime
 import json
 import os
+import platform
 import resource
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import unittest
 
 import mgtest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sigbus"))
+from sbcommon import SIGBUS_KEYS, MAPPING_KEYS, TRUNCATION_KEYS  # noqa: E402
 
 CMD = os.environ.get("MG_CMD", "")
 SRC = os.environ.get("MG_EXPLAIN_SRC", os.path.dirname(os.path.abspath(__file__)))
@@ -64,7 +69,7 @@ class ExplainTest(unittest.TestCase):
 
     # ---- making cores ----
 
-    def gdb_core(self, scenario, workdir=None, guard_env=None, wrap=None):
+    def gdb_core(self, scenario, workdir=None, guard_env=None, wrap=None, prog=None):
         """Run explain_prog under gdb to its fatal signal and have gdb write the core."""
         if not shutil.which("gdb"):
             self.skipTest("gdb is not installed (package gdb)")
@@ -75,7 +80,7 @@ class ExplainTest(unittest.TestCase):
         for k, v in (guard_env or {}).items():
             cmd += ["-ex", "set environment %s=%s" % (k, v)]
         cmd += ["-ex", "run", "-ex", "generate-core-file " + core, "-ex", "kill",
-                "--args", mgtest.test_prog("explain_prog"), scenario, workdir]
+                "--args", prog or mgtest.test_prog("explain_prog"), scenario, workdir]
         p = subprocess.run((wrap or []) + cmd, env=clean_env(), capture_output=True, text=True,
                            timeout=300, stdin=subprocess.DEVNULL)
         steps = read_steps(workdir)
@@ -99,6 +104,11 @@ class ExplainTest(unittest.TestCase):
     def check_fault(self, rec, steps, *, verdict, file_status, file_size, func, marker):
         mapped, fault = steps["mapped"], steps["fault"]
         ctx = "\n" + json.dumps(rec, indent=1)
+        # the guard's sigbus record's fields, so that report takes both alike
+        self.assertTrue(SIGBUS_KEYS <= set(rec), "missing %s%s" % (sorted(SIGBUS_KEYS - set(rec)), ctx))
+        self.assertTrue(MAPPING_KEYS <= set(rec["mappings"][0]), ctx)
+        if rec["truncation"] is not None:
+            self.assertTrue(TRUNCATION_KEYS <= set(rec["truncation"]), ctx)
         self.assertEqual((rec["event"], rec["action"]), ("sigbus", "explained"), ctx)
         self.assertEqual(int(rec["fault_addr"], 16), int(fault["fault_addr"], 16), ctx)
         self.assertEqual((rec["si_code"], rec["si_code_name"]), (BUS_ADRERR, "BUS_ADRERR"), ctx)
@@ -148,6 +158,22 @@ class ExplainTest(unittest.TestCase):
                          % (PROG_SRC, marked_line("/* FAULT_READ */")))
         self.assertIn("other threads:", out)
         self.assertIn("what to do:", out)
+
+    def test_exe_option(self):
+        """The program moved after the crash: --exe names it, and the stack has its functions again."""
+        prog = os.path.join(self.tmp, "explain_prog")
+        shutil.copy(mgtest.test_prog("explain_prog"), prog)
+        core, steps = self.gdb_core("truncated", prog=prog)
+        moved = os.path.join(self.tmp, "moved_prog")
+        os.rename(prog, moved)
+        rec, _ = self.explain(core)
+        self.assertEqual(rec["verdict"], "truncated")
+        self.assertIsNone(rec["backtrace"][0]["function"], rec["backtrace"][0])
+        rec, _ = self.explain(core, "--exe", moved)
+        self.assertEqual((rec["backtrace"][0]["function"], rec["backtrace"][0]["line"]),
+                         ("read_mapped_byte", marked_line("/* FAULT_READ */")), rec["backtrace"][0])
+        _, p = self.explain(core, "--exe", os.path.join(self.tmp, "absent"), json_out=False, rc=2)
+        self.assertIn("--exe", p.stderr)
 
     def test_kernel_core(self):
         """The same crash, with the core the kernel writes (where core_pattern names a file)."""
@@ -220,6 +246,18 @@ class ExplainTest(unittest.TestCase):
         _, p = self.explain(core, json_out=False, rc=1)
         self.assertIn("not a SIGBUS: the process was killed by SIGSEGV (SEGV_MAPERR, address 0x10)",
                       p.stdout)
+
+    def test_sigbus_outside_file_mapping(self):
+        """A real SIGBUS fault that is not in a file mapping (alignment check on heap memory: x86
+        reports it without an address): exit 1."""
+        if platform.machine() != "x86_64":
+            self.skipTest("the alignment-check fault is made on x86-64 only")
+        core, steps = self.gdb_core("align")
+        rec, _ = self.explain(core, rc=1)
+        self.assertEqual((rec["signal"], rec["si_code_name"]), ("SIGBUS", "BUS_ADRALN"), rec)
+        self.assertIn(int(rec["fault_addr"], 16), (0, int(steps["fault"]["fault_addr"], 16)), rec)
+        self.assertIn("which is not in a file mapping", rec["reason"])
+        self.assertIn("not a truncated file", rec["reason"])
 
     def test_file_deleted_after_crash(self):
         core, steps = self.gdb_core("truncated")
