@@ -18,6 +18,7 @@ struct frame {
 	const char *module;             /* interned; NULL if the record named none */
 	uint64_t offset;                /* module_offset, or the ip when there is no module */
 	const char *symbol;             /* the record's own "name+0xoff", first seen */
+	bool pc;                        /* the interrupted instruction, not a return address */
 	bool symbolized;
 	const char *function, *srcfile; /* from libdwfl */
 	uint64_t function_offset;
@@ -170,9 +171,12 @@ static const char *str_field(struct summary *s, const struct jdoc *d, const stru
 	return v ? intern_cstr(&s->strings, v) : NULL;
 }
 
-static struct frame *intern_frame(struct summary *s, const struct jdoc *d, const struct jnode *fo)
+static struct frame *intern_frame(struct summary *s, const struct jdoc *d, const struct jnode *fo,
+				  bool pc)
 {
-	struct { const char *module; uint64_t offset; } key = { NULL, 0 };
+	struct { const char *module; uint64_t offset; bool pc; } key;
+	memset(&key, 0, sizeof key);
+	key.pc = pc;
 	const char *module = jget_str(d, fo, "module");
 	if (module && module[0] && jget_u64(d, fo, "module_offset", &key.offset)) {
 		key.module = intern_cstr(&s->strings, module);
@@ -187,20 +191,25 @@ static struct frame *intern_frame(struct summary *s, const struct jdoc *d, const
 		memset(f, 0, sizeof *f);
 		f->module = key.module;
 		f->offset = key.offset;
+		f->pc = pc;
 		f->symbol = str_field(s, d, fo, "symbol");
 		*slot = f;
 	}
 	return *slot;
 }
 
-static struct stack *intern_stack(struct summary *s, const struct jdoc *d, const struct jnode *arr)
+/* first_is_pc: frame 0 is the faulting instruction (sigbus records), its own line, not the one before. */
+static struct stack *intern_stack(struct summary *s, const struct jdoc *d, const struct jnode *arr,
+				  bool first_is_pc)
 {
 	struct frame *tmp[256];
 	uint32_t n = 0;
 	if (arr && arr->type == J_ARR)
 		for (const struct jnode *c = jchild(d, arr); c && n < 256; c = jnext(d, c))
-			if (c->type == J_OBJ)
-				tmp[n++] = intern_frame(s, d, c);
+			if (c->type == J_OBJ) {
+				tmp[n] = intern_frame(s, d, c, first_is_pc && n == 0);
+				n++;
+			}
 	void **slot = hmap_put(&s->stacks, tmp, n * sizeof tmp[0]);
 	if (!*slot) {
 		struct stack *st = arena_alloc(&s->arena, sizeof *st + n * sizeof st->f[0]);
@@ -248,7 +257,7 @@ static void add_mapping(struct summary *s, struct site *t, const struct jdoc *d,
 	key.site = t;
 	key.path = str_field(s, d, mo, "path");
 	key.prot = str_field(s, d, mo, "prot");
-	key.stack = intern_stack(s, d, jget(d, mo, "backtrace"));
+	key.stack = intern_stack(s, d, jget(d, mo, "backtrace"), false);
 	jget_u64(d, mo, "length", &key.length);
 	jget_u64(d, mo, "offset", &key.offset);
 	const struct jnode *sh = jget(d, mo, "shared");
@@ -289,7 +298,7 @@ static void add_violation(struct summary *s, const struct jdoc *d, const struct 
 	key.event = event;
 	key.call = str_field(s, d, r, "call");
 	key.flags = str_field(s, d, r, "flags");
-	key.stack = intern_stack(s, d, jget(d, r, "backtrace"));
+	key.stack = intern_stack(s, d, jget(d, r, "backtrace"), false);
 
 	void **fslot = hmap_put(&s->files, &key.path, sizeof key.path);
 	struct filegrp *f = *fslot;
@@ -458,7 +467,7 @@ static void add_other(struct summary *s, const struct jdoc *d, const struct jnod
 	key.event = event;
 	key.call = str_field(s, d, r, "call");
 	key.path = str_field(s, d, r, "path");
-	key.stack = intern_stack(s, d, jget(d, r, "backtrace"));
+	key.stack = intern_stack(s, d, jget(d, r, "backtrace"), strcmp(event, "sigbus") == 0);
 	void **slot = hmap_put(&s->others, &key, sizeof key);
 	struct other *o = *slot;
 	if (!o) {
@@ -623,7 +632,7 @@ static void symbolize_frame(struct summary *s, struct frame *f, bool enabled)
 	if (!s->sym)
 		s->sym = symbolizer_new();
 	struct sym_result r;
-	if (!symbolize(s->sym, f->module, f->offset, true, &r))
+	if (!symbolize(s->sym, f->module, f->offset, !f->pc, &r))
 		return;
 	if (r.function[0]) {
 		f->function = intern_cstr(&s->strings, r.function);

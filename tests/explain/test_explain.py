@@ -346,7 +346,9 @@ class ExplainTest(unittest.TestCase):
         self.assertEqual(len(other), 1, s)
         self.assertEqual(other[0]["path"], steps["mapped"]["path"])
         self.assertEqual(other[0]["fields"]["verdict"], "truncated")
-        self.assertEqual(other[0]["stack"][0]["function"], "read_mapped_byte")
+        # frame 0 is the faulting instruction: its own line, as explain gave it
+        self.assertEqual((other[0]["stack"][0]["function"], other[0]["stack"][0]["line"]),
+                         ("read_mapped_byte", marked_line("/* FAULT_READ */")), other[0]["stack"][0])
 
     def test_not_a_core(self):
         exe = mgtest.test_prog("explain_prog")
