@@ -8,6 +8,7 @@
 #include "wrap_signal.h"
 #include "lease.h"
 #include "config.h"
+#include "lock.h"
 #include "real.h"
 #include "registry.h"
 #include "sigbus.h"
@@ -23,6 +24,12 @@ static bool kernel_ignores;             /* the program chose SIG_IGN: the kernel
 static struct sigaction ours;
 static struct sigaction app_action;     /* what the program installed (or found at load) */
 static unsigned app_seq;                /* odd while app_action is being changed */
+/*
+ * Writers of app_action hold mg_app_sig_lock with every signal blocked: two writers never mix
+ * their handler and flags, and no handler of the writing thread can run halfway through a write
+ * (it would wait forever for its own thread to finish). Readers (the SIGBUS handler among them)
+ * take no lock: a write in progress is always another thread's, which finishes.
+ */
 
 /* ---- dispositions --------------------------------------------------------------------------- */
 
@@ -44,6 +51,20 @@ static void write_app_action(const struct sigaction *in)
 	__atomic_add_fetch(&app_seq, 1, __ATOMIC_ACQ_REL);
 	memcpy(&app_action, in, sizeof *in);
 	__atomic_add_fetch(&app_seq, 1, __ATOMIC_RELEASE);
+}
+
+static void app_write_begin(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, &all, old, sizeof(long));
+	mg_lock(&mg_app_sig_lock);
+}
+
+static void app_write_end(const sigset_t *old)
+{
+	mg_unlock(&mg_app_sig_lock);
+	MG_SYS4(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(long));
 }
 
 /*
@@ -97,7 +118,10 @@ static bool chain(int sig, siginfo_t *si, void *uc)
 		struct sigaction dfl;
 		memset(&dfl, 0, sizeof dfl);
 		dfl.sa_handler = SIG_DFL;
+		sigset_t m;
+		app_write_begin(&m);
 		write_app_action(&dfl);
+		app_write_end(&m);
 	}
 	if (a.sa_flags & SA_SIGINFO)
 		a.sa_sigaction(sig, si, uc);
@@ -159,19 +183,26 @@ MG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	mg_sigaction_fn real = MG_REAL(sigaction);
 	if (act && sig != SIGBUS && !mg_inside())
 		mg_lease_program_signal(sig);   /* the program's now: leases move to another signal */
-	if (sig != SIGBUS || mg_inside() || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
+	if (sig != SIGBUS || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
 		if (real)
 			return real(sig, act, old);
 		errno = ENOSYS;
 		return -1;
 	}
 	/* The kernel keeps our handler; the program sees and changes only its own. */
-	if (old)
-		read_app_action(old);
+	struct sigaction in, prev;
+	if (act)
+		in = *act;      /* a bad pointer faults here, as in the program's own code */
+	sigset_t m;
+	app_write_begin(&m);
+	read_app_action(&prev);
 	if (act) {
-		write_app_action(act);
-		sync_kernel(act);
+		write_app_action(&in);
+		sync_kernel(&in);
 	}
+	app_write_end(&m);
+	if (old)
+		*old = prev;
 	return 0;
 }
 
@@ -182,9 +213,12 @@ static __sighandler_t emulate(__sighandler_t h, int flags, bool unblock)
 	memset(&a, 0, sizeof a);
 	a.sa_handler = h;
 	a.sa_flags = flags;
+	sigset_t m;
+	app_write_begin(&m);
 	read_app_action(&old);
 	write_app_action(&a);
 	sync_kernel(&a);
+	app_write_end(&m);
 	if (unblock) {
 		sigset_t set;
 		sigemptyset(&set);
@@ -198,7 +232,7 @@ static bool emulating(int sig)
 {
 	if (sig != SIGBUS && !mg_inside())
 		mg_lease_program_signal(sig);
-	return sig == SIGBUS && !mg_inside() && __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
+	return sig == SIGBUS && __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
 }
 
 MG_EXPORT __sighandler_t signal(int sig, __sighandler_t h)

@@ -17,6 +17,12 @@
  *   mg_conc callback-unmap DIR
  *       The violation callback unmaps the endangered mapping: the file is no longer mapped, and
  *       the next cut succeeds.
+ *   mg_conc sigaction-spin DIR N
+ *       The main thread keeps changing SIGBUS's disposition with signal(); another thread sends
+ *       it SIGUSR1 N times (one at a time), whose handler asks for SIGBUS's disposition.
+ *   mg_conc sigaction-mix DIR N
+ *       Two threads keep installing (h1, SA_SIGINFO) and (h2, SA_RESETHAND) for SIGBUS; the main
+ *       thread reads the disposition N times: a handler never comes with the other's flags.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,7 +43,7 @@
 
 #include "mmapguard.h"
 
-#define WATCHDOG 20     /* seconds: only a hang ever reaches it */
+#define WATCHDOG 60     /* seconds: only a hang ever reaches it */
 
 static long page;
 static const char *dir;
@@ -354,6 +360,90 @@ static int callback_unmap(void)
 	return r1 && mapped == 0 && r2 == 0 ? 0 : 1;
 }
 
+/* ---- sigaction-spin, sigaction-mix --------------------------------------------------------- */
+
+static unsigned long handled;
+static pid_t main_tid;
+
+static void bus_a(int sig) { (void)sig; }
+static void bus_b(int sig, siginfo_t *si, void *uc) { (void)sig; (void)si; (void)uc; }
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	struct sigaction cur;
+	sigaction(SIGBUS, NULL, &cur);
+	__atomic_add_fetch(&handled, 1, __ATOMIC_RELEASE);
+}
+
+static void *usr1_sender(void *arg)
+{
+	unsigned long n = (unsigned long)(uintptr_t)arg;
+	for (unsigned long i = 0; i < n; i++) {
+		syscall(SYS_tgkill, getpid(), main_tid, SIGUSR1);
+		while (__atomic_load_n(&handled, __ATOMIC_ACQUIRE) <= i)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static int sigaction_spin(unsigned long n)
+{
+	struct sigaction a;
+	memset(&a, 0, sizeof a);
+	a.sa_handler = on_usr1;
+	a.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &a, NULL);
+	main_tid = (pid_t)syscall(SYS_gettid);
+	alarm(WATCHDOG);
+	pthread_t t;
+	pthread_create(&t, NULL, usr1_sender, (void *)(uintptr_t)n);
+	unsigned long loops = 0;
+	while (__atomic_load_n(&handled, __ATOMIC_ACQUIRE) < n)
+		signal(SIGBUS, loops++ & 1 ? bus_a : SIG_DFL);
+	pthread_join(t, NULL);
+	say("handled %lu\n", __atomic_load_n(&handled, __ATOMIC_ACQUIRE));
+	return 0;
+}
+
+static void *installer(void *arg)
+{
+	struct sigaction a;
+	memset(&a, 0, sizeof a);
+	if (arg) {
+		a.sa_sigaction = bus_b;
+		a.sa_flags = SA_SIGINFO;
+	} else {
+		a.sa_handler = bus_a;
+		a.sa_flags = SA_RESETHAND;
+	}
+	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE))
+		sigaction(SIGBUS, &a, NULL);
+	return NULL;
+}
+
+static int sigaction_mix(unsigned long n)
+{
+	pthread_t t1, t2;
+	alarm(WATCHDOG);
+	pthread_create(&t1, NULL, installer, (void *)1);
+	pthread_create(&t2, NULL, installer, NULL);
+	unsigned long mixed = 0;
+	for (unsigned long i = 0; i < n; i++) {
+		struct sigaction cur;
+		sigaction(SIGBUS, NULL, &cur);
+		if (cur.sa_sigaction == bus_b && cur.sa_flags != (int)SA_SIGINFO)
+			mixed++;
+		else if (cur.sa_handler == bus_a && cur.sa_flags != (int)SA_RESETHAND)
+			mixed++;
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	say("reads %lu mixed %lu\n", n, mixed);
+	return mixed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	page = sysconf(_SC_PAGESIZE);
@@ -370,6 +460,10 @@ int main(int argc, char **argv)
 		return callback_fork(argv[3]);
 	if (strcmp(argv[1], "callback-unmap") == 0)
 		return callback_unmap();
+	if (strcmp(argv[1], "sigaction-spin") == 0 && argc == 4)
+		return sigaction_spin(strtoul(argv[3], NULL, 10));
+	if (strcmp(argv[1], "sigaction-mix") == 0 && argc == 4)
+		return sigaction_mix(strtoul(argv[3], NULL, 10));
 	fprintf(stderr, "mg_conc: unknown mode %s\n", argv[1]);
 	return 2;
 }
