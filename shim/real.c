@@ -3,7 +3,10 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #define MG_SYM(name, ret, params, required) mg_##name##_fn mg_real_##name;
 #include "intercept.def"
@@ -51,14 +54,27 @@ void *mg_resolve(void **slot, const char *name)
 
 int mg_write_all(int fd, const char *p, size_t n)
 {
-	while (n) {
-		long r = MG_SYS3(SYS_write, fd, p, n);
+	struct stat st;
+	if (n > PIPE_BUF && MG_SYS2(SYS_fstat, fd, &st) == 0 &&
+	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return -EMSGSIZE;       /* not one atomic write: another writer could cut into it */
+	size_t done = 0;
+	while (done < n) {
+		long r = MG_SYS3(SYS_write, fd, p + done, n - done);
 		if (r == -EINTR)
 			continue;
-		if (r < 0)
+		if (r < 0) {
+			/*
+			 * Nothing written (a full non-blocking pipe takes all of a short record or
+			 * none of it): the record is dropped whole. Cut off halfway (a full disk, a
+			 * non-blocking terminal): end the line, so that the next record starts a
+			 * line of its own.
+			 */
+			if (done > 0 && p[done - 1] != '\n')
+				MG_SYS3(SYS_write, fd, "\n", 1);
 			return (int)r;
-		p += r;
-		n -= (size_t)r;
+		}
+		done += (size_t)r;
 	}
 	return 0;
 }

@@ -66,7 +66,12 @@ static inline int mg_fstatat(int dirfd, const char *path, struct stat *st, int f
 	return (int)MG_SYS4(SYS_newfstatat, dirfd, path, st, flags);
 }
 
-/* write() until done or error; returns 0 or -errno. */
+/*
+ * One record (or message) to the log: whole, or not at all. On a pipe, FIFO or socket only a write
+ * of at most PIPE_BUF bytes is atomic (other processes may write there too): a longer one is
+ * refused with -EMSGSIZE, and the caller formats a shorter one (mg_report_write). Returns 0 or
+ * -errno (the record counts as dropped).
+ */
 int mg_write_all(int fd, const char *p, size_t n) MG_HIDDEN;
 
 #endif

@@ -3,6 +3,7 @@
 #include "record.h"
 #include "real.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -16,11 +17,56 @@ void mg_who_now(struct mg_who *w)
 	clock_gettime(CLOCK_REALTIME, &w->time);
 }
 
+/*
+ * Frames written per stack (-1: all) and frames left out, for the record this thread is formatting
+ * (saved and restored around each record: a signal handler may format one in the middle).
+ */
+static MG_TLS int frame_cap = -1;
+static MG_TLS unsigned frames_left_out;
+
+static uint32_t frames_shown(const struct mg_stack *st)
+{
+	if (frame_cap < 0 || st->n <= (uint32_t)frame_cap)
+		return st->n;
+	frames_left_out += st->n - (uint32_t)frame_cap;
+	return (uint32_t)frame_cap;
+}
+
+/*
+ * Every record reaches the log whole, or is dropped whole (and counted by the caller): write
+ * (mg_write_all underneath) refuses a record longer than PIPE_BUF on a pipe, FIFO or socket, where
+ * only such a write is atomic. Then the record is formatted again with fewer stack frames and says
+ * how many it left out; one that still does not fit is dropped.
+ */
 int mg_record_write(struct mg_buf *b, bool json, mg_format_fn fmt, const void *facts,
 		    mg_symbolize_fn sym, mg_write_fn write)
 {
-	fmt(b, json, facts, sym);
-	return write(b->p, b->len);
+	static const int caps[] = { -1, 8, 4, 2, 1, 0 };
+	int saved_cap = frame_cap;
+	unsigned saved_out = frames_left_out;
+	char *mem = b->p;
+	size_t cap = b->cap;
+	int r = -EMSGSIZE;
+	for (size_t i = 0; i < sizeof caps / sizeof caps[0] && r == -EMSGSIZE; i++) {
+		frame_cap = caps[i];
+		frames_left_out = 0;
+		mg_buf_init(b, mem, cap);
+		fmt(b, json, facts, sym);
+		if (frames_left_out && json && b->len >= 2 && b->p[b->len - 2] == '}') {
+			b->len -= 2;
+			mg_json_u64(b, "frames_left_out", frames_left_out);
+			mg_buf_puts(b, "}\n");
+		} else if (frames_left_out && !json) {
+			mg_buf_puts(b, "mmapguard:   (");
+			mg_buf_u64(b, frames_left_out);
+			mg_buf_puts(b, " stack frames left out: the log is a pipe, and a record must fit "
+				     "in one write to it)\n");
+		}
+		r = write(b->p, b->len);
+	}
+	frame_cap = saved_cap;
+	frames_left_out = saved_out;
+	return r;
 }
 
 /* ---- JSON ----------------------------------------------------------------------------------- */
@@ -84,7 +130,8 @@ void mg_json_who(struct mg_buf *b, const struct mg_who *w)
 static void json_frames(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym)
 {
 	mg_buf_putc(b, '[');
-	for (uint32_t i = 0; i < st->n; i++) {
+	uint32_t n = frames_shown(st);
+	for (uint32_t i = 0; i < n; i++) {
 		struct mg_sym s;
 		sym(st->ip[i], i == 0 && st->pc_first, &s);
 		if (i)
@@ -166,12 +213,13 @@ void mg_text_who(struct mg_buf *b, pid_t tid, const char *name, pid_t pid, const
 
 void mg_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn sym, const char *indent)
 {
+	uint32_t n = frames_shown(st);
 	if (st->n == 0) {
 		mg_buf_puts(b, "mmapguard: ");
 		mg_buf_puts(b, indent);
 		mg_buf_puts(b, "(no stack: libunwind unavailable or captured before the guard loaded)\n");
 	}
-	for (uint32_t i = 0; i < st->n; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		struct mg_sym s;
 		sym(st->ip[i], i == 0 && st->pc_first, &s);
 		mg_buf_puts(b, "mmapguard: ");

@@ -69,8 +69,6 @@ static uint32_t prio_state = 0x9e3779b9u;
 /* Odd while the tree is being changed: lets a signal handler read without the lock. */
 static unsigned reg_seq;
 
-static void apply_pending(void);
-
 /*
  * Ranges a signal handler stopped being file mappings (a lease rescue): queued without a lock,
  * forgotten by the next thread that takes it.
@@ -117,7 +115,6 @@ void mg_reg_lock(void)
 
 void mg_reg_unlock(void)
 {
-	apply_pending();
 	__atomic_store_n(&reg_seq, reg_seq + 1, __ATOMIC_RELEASE);
 	mg_unlock(&mg_registry_lock);
 }
@@ -161,46 +158,6 @@ void mg_reg_atfork_child(pid_t me)
 		reg_seq = 0;
 }
 
-/*
- * A signal handler that interrupted this thread's registry update cannot take the lock: the
- * ranges it unmaps are removed when the update ends (a window that is gone must not stay, or
- * block mode would refuse a safe cut). Past PENDING ranges, their hull goes.
- */
-#define PENDING 4
-static MG_TLS struct { uintptr_t a, b; } pending[PENDING];
-static MG_TLS unsigned npending;
-
-void mg_reg_forget_later(uintptr_t a, uintptr_t b)
-{
-	if (a >= b)
-		return;
-	unsigned n = npending;
-	if (n < PENDING) {
-		pending[n].a = a;
-		pending[n].b = b;
-	} else {
-		if (a < pending[PENDING - 1].a)
-			pending[PENDING - 1].a = a;
-		if (b > pending[PENDING - 1].b)
-			pending[PENDING - 1].b = b;
-		n = PENDING - 1;
-	}
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	npending = n + 1;
-}
-
-static void apply_pending(void)
-{
-	if (mg_likely(!npending))
-		return;
-	sigset_t all, old;      /* no handler may add to the list while it is read */
-	sigfillset(&all);
-	MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old, sizeof(long));
-	for (unsigned i = 0; i < npending; i++)
-		mg_reg_remove_locked(pending[i].a, pending[i].b);
-	npending = 0;
-	MG_SYS4(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(long));
-}
 
 size_t mg_reg_nfiles(void) { return __atomic_load_n(&n_files, __ATOMIC_RELAXED); }
 uint64_t mg_reg_max_end(void) { return __atomic_load_n(&all_max_end, __ATOMIC_RELAXED); }
@@ -453,6 +410,19 @@ bool mg_reg_overlaps_locked(uintptr_t a, uintptr_t b)
 	return a < b && first_overlap(a, b) != NULL;
 }
 
+/*
+ * A hole [a, b) in the middle of n: n keeps the head, the tail becomes a new window. Out of line:
+ * the copy of a window is large, and removal runs in wrappers called from signal handlers.
+ */
+static __attribute__((noinline)) int split(struct node *n, uintptr_t a, uintptr_t b)
+{
+	struct mg_window tail = n->w;
+	tail.start = b;
+	tail.offset += b - n->w.start;
+	n->w.end = a;
+	return node_new(&tail, n->file) ? 0 : -ENOMEM;
+}
+
 int mg_reg_remove_locked(uintptr_t a, uintptr_t b)
 {
 	int ret = 0;
@@ -463,12 +433,7 @@ int mg_reg_remove_locked(uintptr_t a, uintptr_t b)
 		if (a <= s && e <= b) {
 			node_delete(n);
 		} else if (s < a && b < e) {
-			/* A hole in the middle: keep the head in n, the tail becomes a new window. */
-			struct mg_window tail = n->w;
-			tail.start = b;
-			tail.offset += b - s;
-			n->w.end = a;
-			if (!node_new(&tail, n->file))
+			if (split(n, a, b) < 0)
 				ret = -ENOMEM;  /* the tail is forgotten: never a false report */
 		} else if (s < a) {
 			n->w.end = a;

@@ -46,8 +46,7 @@ void mg_reg_atfork_parent(void) MG_HIDDEN;
 void mg_reg_atfork_child(pid_t me) MG_HIDDEN;
 /* The calling thread holds the lock (a signal handler interrupted the guard). */
 bool mg_reg_lock_mine(void) MG_HIDDEN;
-/* From such a handler: forget [a, b) (just unmapped) when the interrupted update ends. */
-void mg_reg_forget_later(uintptr_t a, uintptr_t b) MG_HIDDEN;
+
 
 /* Lock-free fast-path hints (exact under the lock). */
 extern size_t mg_reg_n_maps MG_HIDDEN;

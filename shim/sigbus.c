@@ -16,6 +16,7 @@
 #include "fmt.h"
 #include "history.h"
 #include "lease.h"
+#include "own_stack.h"
 #include "page.h"
 #include "procmaps.h"
 #include "real.h"
@@ -169,20 +170,40 @@ static bool survive(struct mg_fault *f)
 	return true;
 }
 
-bool mg_sigbus_report(siginfo_t *si, void *uc)
-{
+#define OWN_STACK (64u << 10)
+
+struct report_args {
+	siginfo_t *si;
+	void *uc;
 	struct mg_window w;
-	int found = mg_reg_find_signal_safe((uintptr_t)si->si_addr, &w);
-	/* The record and its buffer live in fresh pages (a raw mmap is async-signal-safe):
-	 * the faulting thread may have a small stack and no alternate one. */
-	struct mg_fault *f = found != MG_FIND_NONE ? mg_pages_alloc(SCRATCH) : NULL;
+	int found;
+	bool survived;
+};
+
+static void report_on_own_stack(void *p)
+{
+	struct report_args *a = p;
+	/* The record and its buffer live in fresh pages (a raw mmap is async-signal-safe). */
+	struct mg_fault *f = mg_pages_alloc(SCRATCH);
 	if (!f)
-		return false;
-	f->registry = found;
-	f->w = w;
-	gather(f, si, uc);
-	bool survived = survive(f);
+		return;
+	f->registry = a->found;
+	f->w = a->w;
+	gather(f, a->si, a->uc);
+	a->survived = survive(f);
 	mg_report_emit_signal(mg_format_fault, f, (char *)(f + 1), SCRATCH - sizeof *f);
 	mg_pages_free(f, SCRATCH);
-	return survived;
+}
+
+/*
+ * The handler runs on the stack the program's own handler would have (wrap_signal.c), maybe a small
+ * one: the record is made on a stack of the guard's own, with a guard page below it.
+ */
+bool mg_sigbus_report(siginfo_t *si, void *uc)
+{
+	struct report_args a = { si, uc, { 0 }, 0, false };
+	a.found = mg_reg_find_signal_safe((uintptr_t)si->si_addr, &a.w);
+	if (a.found != MG_FIND_NONE)
+		mg_run_on_own_stack(report_on_own_stack, &a, OWN_STACK);
+	return a.survived;
 }

@@ -84,7 +84,8 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
  * Calls made from inside the guard (the violation callback, a signal handler that interrupted it)
  * are not checked or reported, but what they unmap or replace leaves the registry all the same:
  * a window that is gone would make block mode refuse a safe cut. A handler that interrupted this
- * thread's own registry update cannot take the lock: the range is forgotten when the update ends.
+ * thread's own registry update cannot take the lock: the range is queued (mg_reg_remove_deferred)
+ * and forgotten by the next holder.
  * No map-count bookkeeping here (it may take the report lock this thread holds).
  */
 static __attribute__((noinline)) void *mmap_fixed_inside(void *addr, size_t len, int prot, int flags,
@@ -94,7 +95,7 @@ static __attribute__((noinline)) void *mmap_fixed_inside(void *addr, size_t len,
 	if (mg_reg_lock_mine()) {
 		void *r = real_mmap(addr, len, prot, flags, fd, off);
 		if (r != MAP_FAILED)
-			mg_reg_forget_later(a, b);
+			mg_reg_remove_deferred(a, b);
 		return r;
 	}
 	mg_reg_lock();
@@ -116,7 +117,7 @@ static __attribute__((noinline)) int munmap_inside(void *addr, size_t len)
 	if (mg_reg_lock_mine()) {
 		int r = real_munmap(addr, len);
 		if (r == 0)
-			mg_reg_forget_later(a, b);
+			mg_reg_remove_deferred(a, b);
 		return r;
 	}
 	mg_reg_lock();
@@ -145,8 +146,8 @@ static __attribute__((noinline)) void *mremap_inside(void *old, size_t oldlen, s
 		int saved = errno;
 		if (mine) {
 			if (!(flags & MREMAP_DONTUNMAP) && oldlen)
-				mg_reg_forget_later(a, a + mg_round_up(oldlen, page));
-			mg_reg_forget_later((uintptr_t)r, (uintptr_t)r + mg_round_up(newlen, page));
+				mg_reg_remove_deferred(a, a + mg_round_up(oldlen, page));
+			mg_reg_remove_deferred((uintptr_t)r, (uintptr_t)r + mg_round_up(newlen, page));
 		} else {
 			mg_reg_mremap_locked(a, oldlen, (uintptr_t)r, newlen,
 					     (flags & MREMAP_DONTUNMAP) != 0);
@@ -156,6 +157,29 @@ static __attribute__((noinline)) void *mremap_inside(void *old, size_t oldlen, s
 	if (!mine)
 		mg_reg_unlock();
 	return r;
+}
+
+/*
+ * MAP_FIXED of something not tracked (anonymous memory: a SIGBUS handler mapping a page over the
+ * fault, with little stack to spare) over what may be a tracked window.
+ */
+static __attribute__((noinline)) void *mmap_fixed_untracked(void *addr, size_t len, int prot,
+							     int flags, int fd, off_t off)
+{
+	uintptr_t a = (uintptr_t)addr, b = a + mg_round_up(len, mg_page_size());
+	mg_reg_lock();
+	if (!mg_reg_overlaps_locked(a, b)) {
+		mg_reg_unlock();
+		return after_mmap(real_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
+	}
+	void *r = real_mmap(addr, len, prot, flags, fd, off);
+	if (r != MAP_FAILED) {
+		int saved = errno;
+		mg_reg_remove_locked(a, b);
+		errno = saved;
+	}
+	mg_reg_unlock();
+	return after_mmap(r, addr, len, prot, flags);
 }
 
 /*
@@ -170,8 +194,11 @@ static __attribute__((noinline)) void *mmap_tracked(void *addr, size_t len, int 
 	/* MAP_FIXED_NOREPLACE fails rather than replacing: only plain MAP_FIXED overlays. */
 	bool fixed = (flags & MAP_FIXED) != 0;
 	bool anon = (flags & MAP_ANONYMOUS) || fd < 0;
-	if ((anon || off_mode) && !(fixed && mg_reg_nmaps()))   /* allocators: no lock, no work */
-		return after_mmap(real_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
+	if (anon || off_mode) {
+		if (!(fixed && mg_reg_nmaps()))         /* allocators: no lock, no work */
+			return after_mmap(real_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
+		return mmap_fixed_untracked(addr, len, prot, flags, fd, off);
+	}
 
 	int saved = errno;
 	struct mg_window w;

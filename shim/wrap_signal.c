@@ -53,15 +53,14 @@ static void write_app_action(const struct sigaction *in)
 	__atomic_add_fetch(&app_seq, 1, __ATOMIC_RELEASE);
 }
 
-static void app_write_begin(sigset_t *old)
+static void app_write_begin(unsigned long *old)
 {
-	sigset_t all;
-	sigfillset(&all);
+	unsigned long all = ~0ul;
 	MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, &all, old, sizeof(long));
 	mg_lock(&mg_app_sig_lock);
 }
 
-static void app_write_end(const sigset_t *old)
+static void app_write_end(const unsigned long *old)
 {
 	mg_unlock(&mg_app_sig_lock);
 	MG_SYS4(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(long));
@@ -115,10 +114,8 @@ static bool chain(int sig, siginfo_t *si, void *uc)
 		sigaddset(&mask, sig);
 	pthread_sigmask(SIG_BLOCK, &mask, &old);
 	if (a.sa_flags & SA_RESETHAND) {
-		struct sigaction dfl;
-		memset(&dfl, 0, sizeof dfl);
-		dfl.sa_handler = SIG_DFL;
-		sigset_t m;
+		static const struct sigaction dfl;      /* SIG_DFL, no flags */
+		unsigned long m;
 		app_write_begin(&m);
 		write_app_action(&dfl);
 		app_write_end(&m);
@@ -193,7 +190,7 @@ MG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	struct sigaction in, prev;
 	if (act)
 		in = *act;      /* a bad pointer faults here, as in the program's own code */
-	sigset_t m;
+	unsigned long m;
 	app_write_begin(&m);
 	read_app_action(&prev);
 	if (act) {
@@ -213,7 +210,7 @@ static __sighandler_t emulate(__sighandler_t h, int flags, bool unblock)
 	memset(&a, 0, sizeof a);
 	a.sa_handler = h;
 	a.sa_flags = flags;
-	sigset_t m;
+	unsigned long m;
 	app_write_begin(&m);
 	read_app_action(&old);
 	write_app_action(&a);

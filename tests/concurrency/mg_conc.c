@@ -23,6 +23,22 @@
  *   mg_conc sigaction-mix DIR N
  *       Two threads keep installing (h1, SA_SIGINFO) and (h2, SA_RESETHAND) for SIGBUS; the main
  *       thread reads the disposition N times: a handler never comes with the other's flags.
+ *   mg_conc small-altstack DIR
+ *       An 8 KiB alternate signal stack (with an inaccessible page below it, painted) and a
+ *       SIGBUS handler that recovers by mapping a page over the fault; a mapped file is cut and
+ *       touched. Prints "recovered 1 altstack used N" (bytes of the 8 KiB ever written).
+ *   mg_conc pipe-writers DIR
+ *       Two children share one stderr pipe (the log) that is full; each cuts a mapped file from
+ *       30 calls deep (a record longer than PIPE_BUF) and waits for room. The parent frees one
+ *       4 KiB slot, lets the first write into it, interrupts that write with a signal, then drains
+ *       the pipe and prints what followed the filler ("out: ...").
+ *   mg_conc pipe-nonblock DIR
+ *       stderr is a full non-blocking pipe: a cut from 30 calls deep is dropped whole; then one
+ *       4 KiB slot is freed and the next cut is written whole (shorter). Prints "dropped D",
+ *       then what followed the filler ("out: ...").
+ *   mg_conc stack-use DIR
+ *       On a thread with a painted 256 KiB stack: map a file, cut it (log mode: a report), unmap
+ *       it, truncate it. Prints "stack used N".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -175,10 +192,18 @@ static void *blocked_reporter(void *arg)
 }
 
 /* The thread sits in write(2, ...): /proc/self/task/TID/syscall starts with "1 0x2 ". */
+static void wait_blocked_in_write_at(const char *path);
+
 static void wait_blocked_in_write(pid_t tid)
 {
-	char path[64], buf[256];
+	char path[64];
 	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	wait_blocked_in_write_at(path);
+}
+
+static void wait_blocked_in_write_at(const char *path)
+{
+	char buf[256];
 	for (;;) {
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -444,6 +469,247 @@ static int sigaction_mix(unsigned long n)
 	return mixed ? 1 : 0;
 }
 
+/* ---- small-altstack, stack-use ------------------------------------------------------------- */
+
+#define PAINT 0xa5
+
+static size_t painted_used(const unsigned char *lo, size_t size)
+{
+	size_t i = 0;
+	while (i < size && lo[i] == PAINT)
+		i++;
+	return size - i;
+}
+
+static void recover(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	void *pg = (void *)((uintptr_t)si->si_addr & ~(uintptr_t)(page - 1));
+	if (mmap(pg, (size_t)page, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0) == MAP_FAILED)
+		_exit(5);
+}
+
+static int small_altstack(void)
+{
+	int fd;
+	unsigned char *p = map_new("bus", 4, &fd);
+	size_t size = 8192;
+	unsigned char *mem = mmap(NULL, (size_t)page + size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED || mprotect(mem, (size_t)page, PROT_NONE) != 0)
+		die("altstack pages");
+	unsigned char *lo = mem + page;
+	memset(lo, PAINT, size);
+	stack_t ss = { .ss_sp = lo, .ss_size = size, .ss_flags = 0 };
+	if (sigaltstack(&ss, NULL) != 0)
+		die("sigaltstack");
+	struct sigaction a;
+	memset(&a, 0, sizeof a);
+	a.sa_sigaction = recover;
+	a.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigaction(SIGBUS, &a, NULL);
+	if (ftruncate(fd, 0) != 0)
+		die("ftruncate");
+	volatile unsigned char *q = p + 2 * page;
+	unsigned char v = *q;
+	say("recovered %d altstack used %zu\n", v == 0, painted_used(lo, size));
+	return v == 0 ? 0 : 1;
+}
+
+static void *stack_user(void *arg)
+{
+	unsigned char *lo = arg;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/deep", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, 4 * page) != 0)
+		die("create %s", path);
+	/* Paint again below this frame: what the calls below write there is theirs. */
+	volatile char here = 0;
+	uintptr_t sp = (uintptr_t)&here - 256;
+	memset(lo, PAINT, sp - (uintptr_t)lo);
+	void *p = mmap(NULL, (size_t)(4 * page), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED || ftruncate(fd, page) != 0)   /* log mode: reported, allowed */
+		die("map and cut");
+	munmap(p, (size_t)(4 * page));
+	ftruncate(fd, 0);
+	close(fd);
+	return (void *)(sp + 256 - (uintptr_t)lo);
+}
+
+static int stack_use(void)
+{
+	size_t size = 256 << 10;
+	unsigned char *mem = mmap(NULL, (size_t)page + size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED || mprotect(mem, (size_t)page, PROT_NONE) != 0)
+		die("stack pages");
+	unsigned char *lo = mem + page;
+	memset(lo, PAINT, size);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, lo, size);
+	pthread_t t;
+	if (pthread_create(&t, &attr, stack_user, lo) != 0)
+		die("pthread_create");
+	void *above;
+	pthread_join(t, &above);
+	size_t below = (size_t)(uintptr_t)above - (size - painted_used(lo, size));
+	say("stack used %zu\n", below);
+	return 0;
+}
+
+/* ---- pipe-writers, pipe-nonblock ----------------------------------------------------------- */
+
+static int deep_fd;
+static int deep_ret;
+
+static __attribute__((noinline)) int deep(int n)
+{
+	volatile int here = n;
+	if (n == 0) {
+		deep_ret = ftruncate(deep_fd, page);       /* log mode: reported, allowed */
+		return here;
+	}
+	int r = deep(n - 1);
+	return r + here;
+}
+
+static __attribute__((noinline)) unsigned char *deep_map(int n, const char *name)
+{
+	volatile int here = n;
+	if (n == 0)
+		return map_new(name, 4, &deep_fd);
+	unsigned char *p = deep_map(n - 1, name);
+	return p + (here - here);
+}
+
+/* Fill fd (non-blocking for now) until it takes nothing more; returns the bytes written. */
+static size_t fill_pipe(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	static char filler[4096];
+	memset(filler, 'f', sizeof filler);
+	size_t filled = 0;
+	for (size_t chunk = sizeof filler; chunk; chunk /= 2)
+		for (;;) {
+			ssize_t w = write(fd, filler, chunk);
+			if (w <= 0)
+				break;
+			filled += (size_t)w;
+		}
+	fcntl(fd, F_SETFL, fl);
+	return filled;
+}
+
+static void print_after(const char *all, size_t got, size_t skip)
+{
+	if (write(1, "out: ", 5) != 5 || (got > skip && write(1, all + skip, got - skip) != (ssize_t)(got - skip)))
+		die("write");
+}
+
+static void nothing(int sig) { (void)sig; }
+
+static pid_t blocked_writer(int *p, int k)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		alarm(WATCHDOG);
+		struct sigaction a;
+		memset(&a, 0, sizeof a);
+		a.sa_handler = nothing;
+		a.sa_flags = SA_RESTART;
+		sigaction(SIGUSR1, &a, NULL);
+		close(p[0]);
+		dup2(p[1], 2);
+		close(p[1]);
+		char name[32];
+		snprintf(name, sizeof name, "writer%d", k);
+		deep_map(30, name);
+		deep(30);
+		_exit(deep_ret == 0 ? 0 : 2);
+	}
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+	wait_blocked_in_write_at(path);
+	return pid;
+}
+
+static int queued(int fd)
+{
+	int n = 0;
+	if (ioctl(fd, FIONREAD, &n) != 0)
+		die("FIONREAD");
+	return n;
+}
+
+static int pipe_writers(void)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		die("pipe");
+	size_t filled = fill_pipe(p[1]);
+	alarm(WATCHDOG);
+	/* Two children wait for room in the full pipe, A first in line. */
+	pid_t a = blocked_writer(p, 0), b = blocked_writer(p, 1);
+	close(p[1]);
+	static char slot[4096];
+	if (read(p[0], slot, sizeof slot) != (ssize_t)sizeof slot)
+		die("read");
+	filled -= sizeof slot;
+	while ((size_t)queued(p[0]) == filled)       /* A writes into the room */
+		sched_yield();
+	kill(a, SIGUSR1);       /* a write cut short by a signal returns what it wrote */
+	size_t got = 0, cap = 4 << 20;
+	char *all = malloc(cap);
+	for (;;) {
+		ssize_t r = read(p[0], all + got, got + 256 <= cap ? 256 : cap - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	int sa = wait_child(a), sb = wait_child(b);
+	print_after(all, got, filled);
+	return WIFEXITED(sa) && WEXITSTATUS(sa) == 0 && WIFEXITED(sb) && WEXITSTATUS(sb) == 0 ? 0 : 1;
+}
+
+static int pipe_nonblock(void)
+{
+	int p[2];
+	if (pipe(p) != 0 || dup2(p[1], 2) != 2)
+		die("pipe");
+	size_t filled = fill_pipe(2);
+	fcntl(2, F_SETFL, fcntl(2, F_GETFL) | O_NONBLOCK);
+	alarm(WATCHDOG);
+	deep_map(30, "nonblock");
+	deep(30);                       /* the pipe is full: dropped */
+	unsigned long dropped = mmapguard_reports_dropped ? mmapguard_reports_dropped() : 0;
+	static char slot[4096];
+	if (read(p[0], slot, sizeof slot) != (ssize_t)sizeof slot)
+		die("read");
+	filled -= sizeof slot;
+	if (ftruncate(deep_fd, 4 * page) != 0)
+		die("grow");
+	deep(30);                       /* one 4 KiB slot free: a shorter record, whole */
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	size_t got = 0, cap = 1 << 20;
+	char *all = malloc(cap);
+	for (;;) {
+		ssize_t r = read(p[0], all + got, cap - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	say("dropped %lu\n", dropped);
+	print_after(all, got, filled);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	page = sysconf(_SC_PAGESIZE);
@@ -460,6 +726,14 @@ int main(int argc, char **argv)
 		return callback_fork(argv[3]);
 	if (strcmp(argv[1], "callback-unmap") == 0)
 		return callback_unmap();
+	if (strcmp(argv[1], "small-altstack") == 0)
+		return small_altstack();
+	if (strcmp(argv[1], "pipe-writers") == 0)
+		return pipe_writers();
+	if (strcmp(argv[1], "pipe-nonblock") == 0)
+		return pipe_nonblock();
+	if (strcmp(argv[1], "stack-use") == 0)
+		return stack_use();
 	if (strcmp(argv[1], "sigaction-spin") == 0 && argc == 4)
 		return sigaction_spin(strtoul(argv[3], NULL, 10));
 	if (strcmp(argv[1], "sigaction-mix") == 0 && argc == 4)
