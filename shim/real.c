@@ -54,7 +54,7 @@ void *mg_resolve(void **slot, const char *name)
 
 int mg_write_all(int fd, const char *p, size_t n)
 {
-	struct stat st;
+	struct stat st = { 0 };
 	if (n > PIPE_BUF && MG_SYS2(SYS_fstat, fd, &st) == 0 &&
 	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
 		return -EMSGSIZE;       /* not one atomic write: another writer could cut into it */

@@ -52,6 +52,54 @@ struct mg_file {
 	UT_hash_handle hh;
 };
 
+/*
+ * The lock-free readers (mg_reg_find_signal_safe, mg_reg_maybe_overlaps) may walk nodes while the
+ * holder of the lock changes them, or read a node that was just removed and is being reused: every
+ * field they touch (the tree links and the window) is stored and loaded with relaxed atomic
+ * accesses, so that the race is a defined one (and ThreadSanitizer can check the rest). The
+ * sequence counter says whether what they read was consistent. Node memory only ever holds nodes
+ * (a pool of its own: the arena would hand it to uthash).
+ */
+#define SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+typedef uint64_t __attribute__((may_alias)) win_word;
+_Static_assert(sizeof(struct mg_window) % sizeof(win_word) == 0, "window copied by words");
+
+static void win_set(struct mg_window *dst, const struct mg_window *src)
+{
+	win_word *d = (win_word *)dst;
+	const win_word *s = (const win_word *)src;
+	for (size_t i = 0; i < sizeof *dst / sizeof *d; i++)
+		__atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
+}
+
+static void win_get(struct mg_window *dst, const struct mg_window *src)
+{
+	win_word *d = (win_word *)dst;
+	const win_word *s = (const win_word *)src;
+	for (size_t i = 0; i < sizeof *dst / sizeof *d; i++)
+		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+}
+
+static struct node *node_pool;          /* free nodes, chained through fnext */
+
+static struct node *node_alloc(void)
+{
+	struct node *n = node_pool;
+	if (n) {
+		node_pool = n->fnext;
+		return n;
+	}
+	return mg_arena_alloc_raw(sizeof *n);
+}
+
+static void node_free(struct node *n)
+{
+	n->fnext = node_pool;
+	node_pool = n;
+}
+
 static struct node *root;
 static struct mg_file *files;
 /*
@@ -147,6 +195,7 @@ void mg_reg_atfork_child(pid_t me)
 		root = NULL;
 		files = NULL;
 		spare_file = NULL;
+		node_pool = NULL;
 		__atomic_store_n(&n_maps, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&n_files, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&all_max_end, 0, __ATOMIC_RELAXED);
@@ -177,16 +226,16 @@ static uint32_t next_prio(void)
 static struct node *rot_right(struct node *n)
 {
 	struct node *l = n->left;
-	n->left = l->right;
-	l->right = n;
+	SET(n->left, l->right);
+	SET(l->right, n);
 	return l;
 }
 
 static struct node *rot_left(struct node *n)
 {
 	struct node *r = n->right;
-	n->right = r->left;
-	r->left = n;
+	SET(n->right, r->left);
+	SET(r->left, n);
 	return r;
 }
 
@@ -195,11 +244,11 @@ static struct node *treap_insert(struct node *t, struct node *n)
 	if (!t)
 		return n;
 	if (n->w.start < t->w.start) {
-		t->left = treap_insert(t->left, n);
+		SET(t->left, treap_insert(t->left, n));
 		if (t->left->prio > t->prio)
 			t = rot_right(t);
 	} else {
-		t->right = treap_insert(t->right, n);
+		SET(t->right, treap_insert(t->right, n));
 		if (t->right->prio > t->prio)
 			t = rot_left(t);
 	}
@@ -213,10 +262,10 @@ static struct node *treap_merge(struct node *a, struct node *b)
 	if (!b)
 		return a;
 	if (a->prio > b->prio) {
-		a->right = treap_merge(a->right, b);
+		SET(a->right, treap_merge(a->right, b));
 		return a;
 	}
-	b->left = treap_merge(a, b->left);
+	SET(b->left, treap_merge(a, b->left));
 	return b;
 }
 
@@ -227,9 +276,9 @@ static struct node *treap_erase(struct node *t, struct node *n)
 	if (t == n)
 		return treap_merge(t->left, t->right);
 	if (n->w.start < t->w.start)
-		t->left = treap_erase(t->left, n);
+		SET(t->left, treap_erase(t->left, n));
 	else
-		t->right = treap_erase(t->right, n);
+		SET(t->right, treap_erase(t->right, n));
 	return t;
 }
 
@@ -359,18 +408,19 @@ static void file_unlink(struct node *n)
 
 static struct node *node_new(const struct mg_window *w, struct mg_file *f)
 {
-	struct node *n = mg_arena_alloc_raw(sizeof *n);
+	struct node *n = node_alloc();
 	if (!n)
 		return NULL;
-	n->w = *w;
-	n->left = n->right = NULL;
+	win_set(&n->w, w);
+	SET(n->left, NULL);
+	SET(n->right, NULL);
 	n->prio = next_prio();
 	if (w->start < addr_lo)
 		__atomic_store_n(&addr_lo, w->start, __ATOMIC_RELEASE);
 	if (w->end > addr_hi)
 		__atomic_store_n(&addr_hi, w->end, __ATOMIC_RELEASE);
 	file_link(f, n);
-	root = treap_insert(root, n);
+	SET(root, treap_insert(root, n));
 	__atomic_store_n(&n_maps, n_maps + 1, __ATOMIC_RELAXED);
 	return n;
 }
@@ -378,7 +428,7 @@ static struct node *node_new(const struct mg_window *w, struct mg_file *f)
 /* Out of the tree and its file's list; the memory stays the caller's. */
 static void node_detach(struct node *n)
 {
-	root = treap_erase(root, n);
+	SET(root, treap_erase(root, n));
 	file_unlink(n);
 	n->file = NULL;
 	__atomic_store_n(&n_maps, n_maps - 1, __ATOMIC_RELAXED);
@@ -392,17 +442,18 @@ static void node_detach(struct node *n)
 static void node_delete(struct node *n)
 {
 	node_detach(n);
-	mg_arena_free(n, sizeof *n);
+	node_free(n);
 }
 
 /* Move a window's start (its treap key) to new_start, keeping file offsets consistent. */
 static void node_move_start(struct node *n, uintptr_t new_start)
 {
-	root = treap_erase(root, n);
-	n->left = n->right = NULL;
-	n->w.offset += new_start - n->w.start;
-	n->w.start = new_start;
-	root = treap_insert(root, n);
+	SET(root, treap_erase(root, n));
+	SET(n->left, NULL);
+	SET(n->right, NULL);
+	SET(n->w.offset, n->w.offset + (new_start - n->w.start));
+	SET(n->w.start, new_start);
+	SET(root, treap_insert(root, n));
 }
 
 bool mg_reg_overlaps_locked(uintptr_t a, uintptr_t b)
@@ -419,7 +470,7 @@ static __attribute__((noinline)) int split(struct node *n, uintptr_t a, uintptr_
 	struct mg_window tail = n->w;
 	tail.start = b;
 	tail.offset += b - n->w.start;
-	n->w.end = a;
+	SET(n->w.end, a);
 	return node_new(&tail, n->file) ? 0 : -ENOMEM;
 }
 
@@ -436,7 +487,7 @@ int mg_reg_remove_locked(uintptr_t a, uintptr_t b)
 			if (split(n, a, b) < 0)
 				ret = -ENOMEM;  /* the tail is forgotten: never a false report */
 		} else if (s < a) {
-			n->w.end = a;
+			SET(n->w.end, a);
 		} else {
 			node_move_start(n, b);
 		}
@@ -466,20 +517,21 @@ static int collect_pieces(uintptr_t a, uintptr_t b, struct node **out)
 {
 	struct node *pieces = NULL, **tail = &pieces;
 	for (struct node *n = first_overlap(a, b); n && n->w.start < b; n = ceil_node(n->w.start + 1)) {
-		struct node *p = mg_arena_alloc_raw(sizeof *p);
+		struct node *p = node_alloc();
 		if (!p) {
 			*out = pieces;
 			return -ENOMEM;
 		}
-		p->w = n->w;
-		p->left = NULL;
-		if (p->w.start < a) {
-			p->w.offset += a - p->w.start;
-			p->w.start = a;
+		struct mg_window w = n->w;
+		if (w.start < a) {
+			w.offset += a - w.start;
+			w.start = a;
 		}
-		if (p->w.end > b)
-			p->w.end = b;
-		*tail = p;
+		if (w.end > b)
+			w.end = b;
+		win_set(&p->w, &w);
+		SET(p->left, NULL);
+		SET(*tail, p);
 		tail = &p->left;
 	}
 	*out = pieces;
@@ -490,7 +542,7 @@ void mg_reg_release_locked(struct mg_pieces *list)
 {
 	for (struct node *p = (struct node *)list, *next; p; p = next) {
 		next = p->left;
-		mg_arena_free(p, sizeof *p);
+		node_free(p);
 	}
 }
 
@@ -504,7 +556,7 @@ int mg_reg_detach_locked(uintptr_t a, uintptr_t b, struct mg_pieces **out)
 		return -EINVAL;
 	/* The usual munmap: exactly one whole window. The node itself is the piece. */
 	node_detach(n);
-	n->left = NULL;
+	SET(n->left, NULL);
 	*out = (struct mg_pieces *)n;
 	return 0;
 }
@@ -553,7 +605,7 @@ int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t new
 			w.end = neu + newlen;       /* shrinking cuts it */
 		if (w.start < w.end && mg_reg_insert_locked(&w) < 0)
 			ret = -ENOMEM;
-		mg_arena_free(p, sizeof *p);
+		node_free(p);
 	}
 	return ret;
 }
@@ -585,7 +637,7 @@ int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out)
 		}
 		struct node *t = __atomic_load_n(&root, __ATOMIC_ACQUIRE), *best = NULL;
 		for (int steps = 0; t && steps < 256; steps++) {
-			if (t->w.start <= addr) {
+			if (GET(t->w.start) <= addr) {
 				best = t;
 				t = __atomic_load_n(&t->right, __ATOMIC_RELAXED);
 			} else {
@@ -594,7 +646,7 @@ int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out)
 		}
 		bool hit = false;
 		if (best) {
-			memcpy(out, &best->w, sizeof *out);
+			win_get(out, &best->w);
 			hit = out->start <= addr && addr < out->end;
 		}
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
