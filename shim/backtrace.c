@@ -204,24 +204,31 @@ void mg_bt_disable_signal_unwind(void) { __atomic_store_n(&signal_unwind_off, tr
 void mg_bt_capture_signal(void *ucontext, struct mg_stack *st)
 {
 	st->n = 0;
-	if (ucontext && __atomic_load_n(&signal_unwind_off, __ATOMIC_ACQUIRE)) {
-		/* The faulting instruction alone, from the saved registers. */
+	/*
+	 * libunwind's step takes its cache lock: counted in flight like any capture, so that a fork
+	 * by another thread waits for it, and not at all where unwinding was stopped (a child whose
+	 * copy of that lock may be held by a thread that is gone): the faulting instruction alone.
+	 */
+	bool stopped = p_init_local2 && !__atomic_load_n(&p_backtrace, __ATOMIC_ACQUIRE);
+	if (ucontext && (stopped || __atomic_load_n(&signal_unwind_off, __ATOMIC_ACQUIRE))) {
 		st->ip[st->n++] = (uintptr_t)((ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
 		st->pc_first = 1;
 		return;
 	}
 	if (!p_init_local2 || !p_step || !p_get_reg || !ucontext)
 		return;
+	capture_begin();
 	unw_cursor_t c;
-	if (p_init_local2(&c, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME) < 0)
-		return;
-	st->pc_first = 1;
-	do {
-		unw_word_t ip = 0;
-		if (p_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
-			break;
-		st->ip[st->n++] = (uintptr_t)ip;
-	} while (st->n < MG_STACK_MAX && p_step(&c) > 0);
+	if (p_init_local2(&c, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME) >= 0) {
+		st->pc_first = 1;
+		do {
+			unw_word_t ip = 0;
+			if (p_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
+				break;
+			st->ip[st->n++] = (uintptr_t)ip;
+		} while (st->n < MG_STACK_MAX && p_step(&c) > 0);
+	}
+	capture_end();
 }
 
 /* Symbol names by address, cached (callers hold the report lock); the ELF reads are slow. */

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "lock.h"
 #include "log.h"
+#include "own_stack.h"
 
 #include <pthread.h>
 
@@ -23,19 +24,36 @@ void mg_report_atfork_child(pid_t me)
 		mg_bt_symcache_forget();
 }
 
-void mg_report_emit(mg_format_fn fmt, const void *facts, const struct mg_event *notify)
+struct emit_args {
+	mg_format_fn fmt;
+	const void *facts;
+};
+
+static void emit_locked(void *p)
 {
-	int oldstate;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	const struct emit_args *a = p;
 	mg_report_lock();
 	struct mg_buf b;
 	mg_buf_init(&b, buffer, sizeof buffer);
-	if (mg_record_write(&b, mg_cfg.format == MG_FORMAT_JSON, fmt, facts, mg_bt_symbolize,
+	if (mg_record_write(&b, mg_cfg.format == MG_FORMAT_JSON, a->fmt, a->facts, mg_bt_symbolize,
 			    mg_log_write) == 0)
 		__atomic_add_fetch(&mg_reports_written, 1, __ATOMIC_RELAXED);
 	else
 		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
 	mg_report_unlock();
+}
+
+#define EMIT_STACK (64u << 10)
+
+void mg_report_emit(mg_format_fn fmt, const void *facts, const struct mg_event *notify)
+{
+	int oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	/* Symbolizing and formatting run deep: on a stack of the guard's own when pages can be had
+	 * (a thread may have a PTHREAD_STACK_MIN stack; at the map-count wall there are none). */
+	struct emit_args a = { fmt, facts };
+	if (!mg_run_on_own_stack(emit_locked, &a, EMIT_STACK))
+		emit_locked(&a);
 	pthread_setcancelstate(oldstate, NULL);
 	if (notify)
 		mg_api_notify(notify);
