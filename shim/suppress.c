@@ -4,6 +4,7 @@
 #include "config.h"
 #include "lock.h"
 #include "log.h"
+#include "own_stack.h"
 #include "real.h"
 #include "record.h"
 #include "report.h"
@@ -301,16 +302,19 @@ static void write_record(struct mg_event *e, const char *rule, const char *file,
 		mg_log_write(b.p, b.len);
 }
 
-bool mg_suppress_decide(struct mg_event *e, const char *reason)
+struct decide_args {
+	struct mg_event *e;
+	const char *reason;
+	bool suppressed;
+};
+
+static void decide_locked(void *p)
 {
-	if (!reason && !mg_cfg.suppressions[0] && !mg_cfg.default_suppressions)
-		return false;
-	int oldstate;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	struct decide_args *a = p;
 	mg_report_lock();
-	const char *rule = reason, *file = NULL;
+	const char *rule = a->reason, *file = NULL;
 	if (!rule) {
-		const struct mg_supp_rule *r = match_rules(e);
+		const struct mg_supp_rule *r = match_rules(a->e);
 		if (r) {
 			rule = r->name;
 			file = r->file;
@@ -319,12 +323,28 @@ bool mg_suppress_decide(struct mg_event *e, const char *reason)
 	if (rule) {
 		__atomic_add_fetch(&mg_suppressed_count, 1, __ATOMIC_RELAXED);
 		uint64_t key;
-		unsigned long n = count_site(e, rule, &key);
+		unsigned long n = count_site(a->e, rule, &key);
 		/* Only a JSON log file gets it: the program's stderr stays as it is without the guard. */
 		if ((n & (n - 1)) == 0 && json_file_log())
-			write_record(e, rule, file, n, key);
+			write_record(a->e, rule, file, n, key);
 	}
 	mg_report_unlock();
+	a->suppressed = rule != NULL;
+}
+
+#define DECIDE_STACK (64u << 10)
+
+bool mg_suppress_decide(struct mg_event *e, const char *reason)
+{
+	if (!reason && !mg_cfg.suppressions[0] && !mg_cfg.default_suppressions)
+		return false;
+	int oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	/* Loading the rules, symbolizing the stacks to match them and writing the record run deep: on
+	 * a stack of the guard's own when pages can be had, as reports are (report.c). */
+	struct decide_args a = { e, reason, false };
+	if (!mg_run_on_own_stack(decide_locked, &a, DECIDE_STACK))
+		decide_locked(&a);
 	pthread_setcancelstate(oldstate, NULL);
-	return rule != NULL;
+	return a.suppressed;
 }
