@@ -14,6 +14,9 @@
  *   ftrunc_unmapped_empty  the same with nothing mapped
  *   ftrunc_unmapped_zero   ftruncate of an unmapped file, 1 page <-> 0 (one other file mapped)
  *   ftrunc_grow         ftruncate growing a mapped file by one page per call
+ *   otrunc_write        open(O_WRONLY|O_TRUNC) of a one-page file + write one page + close
+ *   ftrunc_shared_zero  ftrunc_unmapped_zero while a child process holds the file open (it maps
+ *                       nothing): no write lease is possible, the guard scans the other processes
  *   floor_fstat         no guard involved: "self" is fstat + mmap_file's pair, "bare" the pair
  *                       alone, both through libc: what knowing a mapping's file costs at least
  *   floor_fstat_ftrunc  the same for ftrunc_unmapped_zero: ftruncate, with an fstat first when the
@@ -347,6 +350,20 @@ static __attribute__((noinline)) void batch_ftrunc_alt(struct bench *b, const st
 	}
 }
 
+/* A reload in place: O_TRUNC open of an existing non-empty file, its new contents, close. */
+static __attribute__((noinline)) void batch_otrunc_write(struct bench *b, const struct ops *o, long k)
+{
+	static char buf[65536];
+	for (long i = 0; i < k; i++) {
+		int fd = o->open(b->path, O_WRONLY | O_TRUNC);
+		if (fd < 0)
+			die("open: %s", strerror(errno));
+		if (write(fd, buf, page) != (ssize_t)page)
+			die("write: %s", strerror(errno));
+		o->close(fd);
+	}
+}
+
 static __attribute__((noinline)) void batch_ftrunc_grow(struct bench *b, const struct ops *o, long k)
 {
 	for (long i = 0; i < k; i++) {
@@ -462,6 +479,33 @@ static void *keep_mapping(void)
 	return m;
 }
 
+/* A child that keeps path open (and maps nothing) until this process exits. */
+static void hold_open_elsewhere(const char *path)
+{
+	int ready[2], hold[2];
+	if (pipe(ready) < 0 || pipe(hold) < 0)
+		die("pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		char c;
+		int fd = open(path, O_RDONLY);
+		close(hold[1]);
+		(void)!write(ready[1], fd >= 0 ? "y" : "n", 1);
+		while (read(hold[0], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	char c = 'n';
+	close(hold[0]);
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1 || c != 'y')
+		die("the child could not open %s", path);
+	close(ready[0]);
+	/* hold[1] stays open: the child goes when this process does */
+}
+
 static void w_simple(const char *w)
 {
 	struct bench b = { .name = w, .fd = -1, .fd2 = -1 };
@@ -495,6 +539,16 @@ static void w_simple(const char *w)
 		b.fd = open_or_die(b.path, O_RDWR);
 		b.size_a = page;
 		b.size_b = 0;
+	} else if (!strcmp(w, "ftrunc_shared_zero")) {
+		b.run = batch_ftrunc_alt;
+		b.path = make_file("probe", page);
+		b.fd = open_or_die(b.path, O_RDWR);
+		b.size_a = page;
+		b.size_b = 0;
+		hold_open_elsewhere(b.path);
+	} else if (!strcmp(w, "otrunc_write")) {
+		b.run = batch_otrunc_write;
+		b.path = make_file("probe", page);
 	} else if (!strcmp(w, "ftrunc_grow")) {
 		b.run = batch_ftrunc_grow;
 		b.after = after_ftrunc_grow;

@@ -62,7 +62,18 @@ MICRO = [
      {}, 1.05),
     ("ftrunc_unmapped_zero", "ftruncate unmapped file 1 page <-> 0 (other mapped)",
      "ftrunc_unmapped_zero", {}, 1.05),
+    ("ftrunc_unmapped_zero_proc", "  the same, MMAPGUARD_SCOPE=process", "ftrunc_unmapped_zero",
+     {"MMAPGUARD_SCOPE": "process"}, None),
     ("ftrunc_grow", "ftruncate growing a mapped file", "ftrunc_grow", {}, None),
+    # Across processes (the default scope is all): the index on the mmap path, the write lease
+    # on the truncating path.
+    ("mmap_file_proc", "file mmap+munmap, MMAPGUARD_SCOPE=process (no index)", "mmap_file",
+     {"MMAPGUARD_SCOPE": "process"}, None),
+    ("otrunc_write", "O_TRUNC open+write+close, nobody else has it", "otrunc_write", {}, 1.25),
+    ("otrunc_write_guarded", "  the same, MMAPGUARD_SCOPE=guarded", "otrunc_write",
+     {"MMAPGUARD_SCOPE": "guarded"}, 1.25),
+    ("otrunc_write_proc", "  the same, MMAPGUARD_SCOPE=process", "otrunc_write",
+     {"MMAPGUARD_SCOPE": "process"}, None),
     ("fopen_fclose", "fopen+fclose (1 file mapped)", "fopen_fclose", {}, None),
     # No guard in either column: libc's fstat + mmap + munmap against mmap + munmap. Knowing which
     # file a mapping is costs this at least; it bounds what the file mmap rows can reach.
@@ -484,13 +495,13 @@ def make_gcc_project(d, nfiles):
         f.write("clean:\n\trm -f prog $(OBJS)\n")
 
 
-def timed(R, argv, guarded, cwd=None, stdin_path=None, what=""):
+def timed(R, argv, guarded, cwd=None, stdin_path=None, what="", extra=None):
     os.sync()       # the previous run's dirty pages are written back now, not during this run
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     stdin = open(stdin_path) if stdin_path else subprocess.DEVNULL
     t0 = time.monotonic()
     try:
-        r = subprocess.run(argv, env=R.env(guarded), cwd=cwd, stdin=stdin, capture_output=True,
+        r = subprocess.run(argv, env=R.env(guarded, extra), cwd=cwd, stdin=stdin, capture_output=True,
                            text=True, timeout=1800)
     finally:
         if stdin_path:
@@ -546,7 +557,7 @@ def macro_seed(R, rounds, cfg, log):
             "target": MACRO_TARGET, "pass": ratio <= MACRO_TARGET, "samples": s}
 
 
-def macro_spawn(R, rounds, cfg, log):
+def macro_spawn(R, rounds, cfg, log, extra=None, rid="spawn", note=""):
     """Process start-up: a shell starting /bin/true N times. LD_PRELOAD reaches every process,
     so this is the fixed cost per process (loading the library, its constructor). Shown for
     information: the issue's macro target is about the programs above."""
@@ -554,16 +565,47 @@ def macro_spawn(R, rounds, cfg, log):
     script = "i=0; while [ $i -lt %d ]; do /bin/true; i=$((i+1)); done" % n
 
     def one(guarded):
-        wall, cpu, _ = timed(R, ["/bin/sh", "-c", script], guarded, what="sh")
+        wall, cpu, _ = timed(R, ["/bin/sh", "-c", script], guarded, what="sh", extra=extra)
         return wall, cpu, wall
 
-    s = interleaved(R, rounds, one, log, "process start")
+    s = interleaved(R, rounds, one, log, "process start" + note)
     ratio = median(s["guard"]) / median(s["bare"])
-    return {"id": "spawn", "label": "sh starting /bin/true %d times (per-process cost)" % n,
+    return {"id": rid, "label": "sh starting /bin/true %d times%s (per-process cost)" % (n, note),
             "bare_s": median(s["bare"]), "guard_s": median(s["guard"]), "ratio": ratio,
             "cpu_ratio": median(s["guard_cpu"]) / median(s["bare_cpu"]),
             "per_process_us": (median(s["guard"]) - median(s["bare"])) / n * 1e6,
             "target": None, "pass": True, "samples": s}
+
+
+def run_xproc(R, rounds, counts, log):
+    """The scan a truncating call makes when no write lease is possible (another process holds
+    the file open): its cost against the number of processes on the machine, in scope all (every
+    /proc/PID/maps) and guarded (the index). N idle processes of this user are added."""
+    rows = []
+    for n in counts:
+        idle = [subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 env=clean_env()) for _ in range(n)]
+        try:
+            procs = sum(1 for d in os.listdir("/proc") if d.isdigit())
+            row = {"added": n, "processes": procs}
+            for scope in ("all", "guarded"):
+                g, b = [], []
+                for _ in range(rounds):
+                    d = R.run_mgbench("ftrunc_shared_zero", "guard",
+                                      extra_env={"MMAPGUARD_SCOPE": scope, "MMAPGUARD_SCAN_MS": "60000"})
+                    m = results_by_mode(d)
+                    g.append(m["self"]["cpu_ns"])
+                    b.append(m["bare"]["cpu_ns"])
+                # half the calls shrink (and scan), half grow: per shrinking call
+                row[scope] = {"guard_ns": median(g), "bare_ns": median(b),
+                              "scan_us": (median(g) - median(b)) * 2 / 1000.0}
+            rows.append(row)
+            log("  xproc scan with %d processes done" % procs)
+        finally:
+            for p in idle:
+                p.stdin.close()
+                p.wait()
+    return rows
 
 
 def run_macro(R, rounds, cfg, log):
@@ -631,6 +673,8 @@ def run_macro(R, rounds, cfg, log):
         R.notes.append("gcc or make not installed: build macro skipped")
     if os.path.exists("/bin/true"):
         rows.append(macro_spawn(R, rounds, cfg, log))
+        rows.append(macro_spawn(R, rounds, cfg, log, {"MMAPGUARD_SCOPE": "process"}, "spawn_proc",
+                                ", MMAPGUARD_SCOPE=process"))
     return rows
 
 
@@ -747,6 +791,13 @@ def print_report(res, out=sys.stdout):
                 fmt_ratio(r["ratio_proc"]), fmt_ns(r["bare_cpu_ns"]), fmt_ns(r["guard_cpu_ns"]),
                 fmt_ratio(r["cpu_ratio"]), r["bare_csw_per_iter"], r["guard_csw_per_iter"]))
         p()
+    if res.get("xproc"):
+        p("scan of other processes (no write lease possible: another process holds the file"
+          " open), per shrinking ftruncate, us; bound MMAPGUARD_SCAN_MS (default 100 ms)")
+        p("  %-12s %12s %12s" % ("processes", "scope all", "scope guarded"))
+        for r in res["xproc"]:
+            p("  %-12d %12.1f %12.1f" % (r["processes"], r["all"]["scan_us"], r["guarded"]["scan_us"]))
+        p()
     if res.get("macro"):
         p("macro: whole-command wall time, median of %d runs each, interleaved; ratio = guard/bare"
           " wall time (seed race: bare/guard reader sweeps per second)" % cfg["rounds"])
@@ -840,7 +891,7 @@ def main():
     ap.add_argument("--dir", default=None, help="parent of the scratch directory (default $TMPDIR"
                     " or /tmp; its filesystem matters for ftruncate)")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: "
-                    "micro,scale,threads,macro,leases,strace")
+                    "micro,scale,threads,xproc,macro,leases,strace")
     args = ap.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     global SMOKE
@@ -848,14 +899,16 @@ def main():
     defaults = {
         "full": dict(rounds=7, batch_ms=20, batches=9, warmup_ms=30, strace_rounds=3,
                      scale_sizes=[10, 1000, 10000, 100000], thread_counts=[1, 2, 4, 8],
+                     xproc_added=[0, 100, 400],
                      macro=dict(sqlite_tx=200, sqlite_rows=1000, gcc_files=24, seed_rounds=50,
                                 spawn_n=500)),
         "quick": dict(rounds=3, batch_ms=5, batches=5, warmup_ms=10, strace_rounds=1,
                       scale_sizes=[10, 100000], thread_counts=[1, 2, 4, 8],
+                      xproc_added=[0, 200],
                       macro=dict(sqlite_tx=16, sqlite_rows=1000, gcc_files=6, seed_rounds=10,
                                 spawn_n=100)),
         "smoke": dict(rounds=1, batch_ms=1, batches=2, warmup_ms=1, strace_rounds=1,
-                      scale_sizes=[10, 1000], thread_counts=[1, 2],
+                      scale_sizes=[10, 1000], thread_counts=[1, 2], xproc_added=[0, 5],
                       macro=dict(sqlite_tx=2, sqlite_rows=100, gcc_files=2, seed_rounds=2,
                                 spawn_n=5)),
     }[mode]
@@ -874,7 +927,7 @@ def main():
     res = {"config": {"mode": mode, "rounds": args.rounds, "batch_ms": args.batch_ms,
                       "batches": args.batches, "warmup_ms": args.warmup_ms, "depth": 8,
                       "skip": sorted(skip)},
-           "micro": [], "scale": [], "threads": [], "macro": [], "section_s": {}}
+           "micro": [], "scale": [], "xproc": [], "threads": [], "macro": [], "section_s": {}}
     section_t = [time.monotonic()]
 
     def section_done(name):
@@ -907,6 +960,10 @@ def main():
             log("scaling benchmarks...")
             res["scale"] = run_scale(R, args.rounds, [("merged", want), ("distinct", distinct)], log)
             section_done("scale")
+        if "xproc" not in skip:
+            log("cross-process scan...")
+            res["xproc"] = run_xproc(R, args.rounds, defaults["xproc_added"], log)
+            section_done("xproc")
         if "threads" not in skip:
             log("thread benchmarks...")
             res["threads"] = run_threads(R, args.rounds, defaults["thread_counts"], log)

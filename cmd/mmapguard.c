@@ -4,6 +4,7 @@
  *   mmapguard [--mode log|block|off] [--reopen trunc|write|any] [--log FILE] [--json] [--] PROGRAM [ARGS...]
  *   mmapguard report [--json] [--no-symbols] [--suppressed | --suppressions] FILE...
  *   mmapguard explain CORE [--exe PROGRAM] [--json]
+ *   mmapguard who [--json] [--no-symbols] FILE...
  *
  * See mmapguard(1) (packaging/mmapguard.1).
  */
@@ -13,6 +14,7 @@
 #include "summary.h"
 #include "suppress_gen.h"
 #include "suppressed.h"
+#include "who.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +35,7 @@ static void usage(FILE *out)
 		"Usage: mmapguard [OPTIONS] [--] PROGRAM [ARGS...]\n"
 		"       mmapguard report [--json] [--no-symbols] [--suppressed | --suppressions] FILE...\n"
 		"       mmapguard explain CORE [--exe PROGRAM] [--json]\n"
+		"       mmapguard who [--json] [--no-symbols] FILE...\n"
 		"\n"
 		"Run PROGRAM with the mmapguard library preloaded: every call that would truncate a file\n"
 		"under a live memory mapping (the cause of SIGBUS) is reported, or refused.\n"
@@ -62,7 +65,11 @@ static void usage(FILE *out)
 		"  --suppressed  list the calls a suppression excused, by rule and call site\n"
 		"  --suppressions  print a suppression rule for each reported call site\n"
 		"\n"
-		"explain: explain a SIGBUS core dump (see `mmapguard explain --help`).\n");
+		"explain: explain a SIGBUS core dump (see `mmapguard explain --help`).\n"
+		"\n"
+		"who: every process that maps FILE (from /proc; root sees all users), its windows, the\n"
+		"least file size that keeps them backed, and for guarded processes the creation stack.\n"
+		"Exit status 0: nobody maps any FILE; 1: someone does; 2: an error.\n");
 }
 
 static int check_choice(const char *opt, const char *v, const char *const *accepted)
@@ -197,6 +204,8 @@ int main(int argc, char **argv)
 		return report_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
 		return explain_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "who") == 0)
+		return who_main(argc - 1, argv + 1);
 
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, 'm' },

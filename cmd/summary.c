@@ -51,6 +51,7 @@ struct site {
 	uint64_t size_before, size_after;
 	struct mapent *maps, **maps_tail;
 	unsigned long nmaps;
+	struct ivec victim_pids;        /* other processes the cut hurt (scope guarded/all) */
 	uint64_t mappings_total_max;
 	unsigned long records_cut;      /* records that listed fewer windows than mappings_total */
 	unsigned long order;
@@ -132,8 +133,10 @@ void summary_free(struct summary *s)
 		return;
 	for (struct filegrp *f = s->file_list; f; f = f->next) {
 		free(f->pids.v);
-		for (struct site *t = f->sites; t; t = t->next)
+		for (struct site *t = f->sites; t; t = t->next) {
 			free(t->pids.v);
+			free(t->victim_pids.v);
+		}
 	}
 	for (struct other *o = s->other_list; o; o = o->next) {
 		free(o->pids.v);
@@ -374,6 +377,21 @@ static void add_violation(struct summary *s, const struct jdoc *d, const struct 
 				add_mapping(s, t, d, m);
 				listed++;
 			}
+	/* other processes' windows the cut hurt: the same list, their creation stacks symbolized too */
+	const struct jnode *vics = jget(d, r, "victims");
+	if (vics && vics->type == J_ARR)
+		for (const struct jnode *v = jchild(d, vics); v; v = jnext(d, v)) {
+			uint64_t vpid;
+			if (v->type != J_OBJ)
+				continue;
+			if (jget_u64(d, v, "pid", &vpid))
+				note_pid(&t->victim_pids, (int)vpid);
+			const struct jnode *ws = jget(d, v, "windows");
+			if (ws && ws->type == J_ARR)
+				for (const struct jnode *m = jchild(d, ws); m; m = jnext(d, m))
+					if (m->type == J_OBJ)
+						add_mapping(s, t, d, m);
+		}
 	uint64_t total;
 	if (jget_u64(d, r, "mappings_total", &total)) {
 		if (total > t->mappings_total_max)
@@ -799,6 +817,11 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 					t->size_after, t->sizes_vary ? " (first seen; sizes vary)" : "");
 			fprintf(out, "      call site:\n");
 			text_stack(s, out, t->stack, "        ", sym);
+			if (t->victim_pids.n) {
+				fprintf(out, "      other processes hurt (their windows are listed below too): ");
+				text_pids(out, &t->victim_pids);
+				fprintf(out, "\n");
+			}
 			fprintf(out, "      %s (%lu distinct):\n",
 				t->event == s->ev_reopen ? "live mappings" : "endangered mappings", t->nmaps);
 			for (struct mapent *m = t->maps; m; m = m->next) {

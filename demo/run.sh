@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The mmapguard demo in three acts: the SIGBUS race bare, under the guard in log mode, in block mode.
+# The mmapguard demo in four acts: the SIGBUS race bare, under the guard in log mode, in block mode;
+# then the reload done by a second process, refused in block mode.
 # Usage: demo/run.sh [BUILD_DIR]   (default: ./build, then the build/ next to demo/)
 set -euo pipefail
 
@@ -71,9 +72,36 @@ act3=$last_status
 say "the guard refused $(records "$log3") call(s); first line of each report:"
 grep '^mmapguard: [^ ]' "$log3" | sort | uniq -c || true
 
+act "Act 4: another process does the reload (a guarded sh -c ': > service.conf') -- refused, the service runs on"
+log4=$work/guard-other.log
+say "MMAPGUARD_MODE=block LD_PRELOAD=$lib $prog $config 0 wait &   (the service: no reload of its own, runs until its input ends)"
+mkfifo "$work/input"
+MMAPGUARD_SCOPE=all MMAPGUARD_MODE=block LD_PRELOAD=$lib "$prog" "$config" 0 wait < "$work/input" &
+service=$!
+exec 4> "$work/input"
+# `mmapguard who` exits 1 once some process maps the file (0: nobody yet, 2: no file yet)
+while :; do
+	st=0
+	"$build/mmapguard" who "$config" >/dev/null 2>&1 || st=$?
+	[ "$st" = 1 ] && break
+	sleep 0.01
+done
+say "MMAPGUARD_MODE=block MMAPGUARD_LOG=$log4 LD_PRELOAD=$lib sh -c ': > $config'"
+MMAPGUARD_SCOPE=all MMAPGUARD_MODE=block MMAPGUARD_LOG=$log4 LD_PRELOAD=$lib run sh -c ": > '$config'"
+cutter=$last_status
+say "the guard's report in the second process:"
+first_record "$log4"
+say "the service:"
+exec 4>&-
+act4=0
+wait "$service" || act4=$?
+say "exit status $act4"
+
 printf '\n======== Summary ========\n'
 verdict() { if [ "$2" = "$3" ]; then echo "$1: exit $2 (as expected)"; else echo "$1: exit $2 (expected $3)"; fi; }
 verdict "Act 1 bare " "$act1" 135
 verdict "Act 2 log  " "$act2" 135
 verdict "Act 3 block" "$act3" 0
-[ "$act1" = 135 ] && [ "$act2" = 135 ] && [ "$act3" = 0 ]
+verdict "Act 4 other" "$act4" 0
+verdict "Act 4 cut  " "$cutter" 2
+[ "$act1" = 135 ] && [ "$act2" = 135 ] && [ "$act3" = 0 ] && [ "$act4" = 0 ] && [ "$cutter" = 2 ]

@@ -7,11 +7,14 @@
  * short, every page of the mapping lies beyond end of file and the reader's next load raises
  * SIGBUS.
  *
- * Usage: seed_race CONFIG_PATH [ROUNDS [rename]]
+ * Usage: seed_race CONFIG_PATH [ROUNDS [rename|wait]]
  *
  * With "rename", the reload is done the safe way: the new contents go to CONFIG_PATH.new, which
  * is then renamed over CONFIG_PATH. The mapping keeps the old file's pages, nothing is cut, and
  * the guard has nothing to say (the benchmark runs this form bare and guarded).
+ *
+ * With "wait", the service makes no reload itself: it reads until its standard input ends, while
+ * another process does the reload (the demo's fourth act; ROUNDS is ignored).
  *
  * Bare, the process dies with SIGBUS at the first reload. Under mmapguard in block mode the
  * truncating open() fails with ETXTBSY: the reload is refused, the old config stays, and the program
@@ -40,6 +43,7 @@ static int reader_started;                      /* atomic */
 static unsigned long reader_passes;             /* atomic */
 static unsigned applied, refused;
 static int by_rename;
+static int by_other;              /* "wait": another process reloads */
 
 static void sleep_ms(long ms)
 {
@@ -129,6 +133,12 @@ static void *reload_thread(void *arg)
 	pthread_setname_np(pthread_self(), "reload");
 	while (!__atomic_load_n(&reader_started, __ATOMIC_ACQUIRE))
 		sleep_ms(1);
+	if (by_other) {
+		char c;
+		while (read(0, &c, 1) > 0)
+			;
+		return NULL;
+	}
 	for (unsigned g = 1; g <= rounds; g++) {
 		sleep_ms(RELOAD_INTERVAL_MS);
 		reload_config(g);
@@ -152,13 +162,15 @@ static void *reader_thread(void *arg)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || argc > 4 || (argc == 4 && strcmp(argv[3], "rename") != 0)) {
-		fprintf(stderr, "usage: %s CONFIG_PATH [ROUNDS [rename]]\n", argv[0]);
+	if (argc < 2 || argc > 4 ||
+	    (argc == 4 && strcmp(argv[3], "rename") != 0 && strcmp(argv[3], "wait") != 0)) {
+		fprintf(stderr, "usage: %s CONFIG_PATH [ROUNDS [rename|wait]]\n", argv[0]);
 		return 2;
 	}
 	config_path = argv[1];
 	unsigned rounds = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 20;
-	by_rename = argc == 4;
+	by_rename = argc == 4 && strcmp(argv[3], "rename") == 0;
+	by_other = argc == 4 && strcmp(argv[3], "wait") == 0;
 
 	int fd = open(config_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);   /* nothing mapped yet */
 	if (fd < 0 || write_config(fd, 0) < 0) {

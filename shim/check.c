@@ -5,11 +5,13 @@
 #include "config.h"
 #include "dlmaps.h"
 #include "history.h"
+#include "index.h"
 #include "page.h"
 #include "procmaps.h"
 #include "real.h"
 #include "registry.h"
 #include "report.h"
+#include "scan.h"
 #include "suppress.h"
 
 #include <errno.h>
@@ -221,6 +223,64 @@ static struct mg_event *event_start(const char *kind, const struct mg_target *t,
 	return e;
 }
 
+static void event_free(struct mg_event *e)
+{
+	if (e->victims)
+		mg_pages_free(e->victims, sizeof *e->victims);
+	mg_pages_free(e, sizeof *e);
+}
+
+/*
+ * Other processes this call would hurt (MMAPGUARD_SCOPE guarded or all); NULL with scope process.
+ * alone: a write lease already proved there are none (no scan; the record still says so).
+ */
+static struct mg_victims *find_victims(const struct stat *st, uint64_t new_size, bool alone)
+{
+	if (mg_cfg.scope == MG_SCOPE_PROCESS)
+		return NULL;
+	struct mg_victims *v = mg_pages_alloc(sizeof *v);
+	if (!v)
+		return NULL;
+	if (alone)
+		mg_victims_init(v, true);
+	else
+		mg_scan_victims(st->st_dev, st->st_ino, (uint64_t)st->st_size, new_size, false, v);
+	return v;
+}
+
+/* An allowed cut in the shared index's cut history: a SIGBUS in another process can name it. */
+static void record_cut(const struct mg_trunc_record *h)
+{
+	mg_report_lock();
+	mg_index_record_cut(h);
+	mg_report_unlock();
+}
+
+/*
+ * A cut that hurts nobody the scan could see, but the scan stopped at its time bound: kept in the
+ * cut history all the same.
+ */
+static void remember_unseen(const struct mg_target *t, const struct stat *st, uint64_t new_size)
+{
+	if (t->fails && t->fails(t))
+		return;
+	struct mg_trunc_record h;
+	memset(&h, 0, sizeof h);
+	h.dev = st->st_dev;
+	h.ino = st->st_ino;
+	h.call = t->call;
+	h.size_before = (uint64_t)st->st_size;
+	h.size_after = new_size;
+	struct mg_who who;
+	mg_who_now(&who);
+	h.tid = who.tid;
+	memcpy(h.thread_name, who.thread_name, sizeof h.thread_name);
+	h.time = who.time;
+	mg_bt_load();
+	mg_bt_capture(&h.stack);
+	record_cut(&h);
+}
+
 /* Report e, refused or let through; an allowed cut is remembered for a SIGBUS that follows. */
 static int finish(struct mg_event *e, bool refuse)
 {
@@ -242,10 +302,11 @@ static int finish(struct mg_event *e, bool refuse)
 		h.stack = e->stack;
 		mg_history_add(&h);
 		mg_dl_cut_allowed(e->windows, e->nwindows);
+		record_cut(&h);
 	}
 	resolve_window_paths(e);
 	mg_report_emit(mg_format_event, e, e);
-	mg_pages_free(e, sizeof *e);
+	event_free(e);
 	return refuse ? MG_REFUSE : MG_REPORTED;
 }
 
@@ -260,24 +321,50 @@ static int verdict(int r, int saved)
 int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t new_size)
 {
 	uint64_t old_size = (uint64_t)st->st_size;
-	if (new_size >= old_size || mg_reg_nfiles() == 0)
+	bool others = mg_cfg.scope != MG_SCOPE_PROCESS;
+	if (new_size >= old_size || (mg_reg_nfiles() == 0 && !others))
 		return MG_PROCEED;
-	mg_dl_refresh();
-	mg_reg_lock();
-	size_t n = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size, NULL, 0);
-	mg_reg_unlock();
-	if (n == 0 || (t->fails && t->fails(t)) || kernel_refuses_shrink(t))
+	size_t n = 0;
+	if (mg_reg_nfiles()) {
+		mg_dl_refresh();
+		mg_reg_lock();
+		n = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size, NULL, 0);
+		mg_reg_unlock();
+	}
+	if ((n == 0 && !others) || kernel_refuses_shrink(t))
 		return MG_PROCEED;
 
 	int saved = errno;
 	mg_enter();
+	/* The usual case: nobody else has the file, one lease says so, nothing is allocated. */
+	bool alone = others && mg_scan_alone(t->fd, t->dirfd, t->path, st->st_dev, st->st_ino);
+	if (n == 0 && alone)
+		return verdict(MG_PROCEED, saved);
+	struct mg_victims *victims = others ? find_victims(st, new_size, alone) : NULL;
+	bool hurts_others = victims && victims->total;
+	if (n == 0 && !hurts_others) {
+		if (victims && victims->incomplete)
+			remember_unseen(t, st, new_size);
+		if (victims)
+			mg_pages_free(victims, sizeof *victims);
+		return verdict(MG_PROCEED, saved);
+	}
+	if (t->fails && t->fails(t)) {
+		if (victims)
+			mg_pages_free(victims, sizeof *victims);
+		return verdict(MG_PROCEED, saved);
+	}
 	bool suppressed;
 	struct mg_event *e = event_start("truncate", t, st, true, new_size, &suppressed);
-	if (!e)         /* without memory to report, block mode still protects the program */
+	if (!e) {       /* without memory to report, block mode still protects the program */
+		if (victims)
+			mg_pages_free(victims, sizeof *victims);
 		return verdict(suppressed ? MG_PROCEED
 				: mg_mode() == MG_MODE_BLOCK ? MG_REFUSE : MG_REPORTED, saved);
-	if (e->nwindows_total == 0) {
-		mg_pages_free(e, sizeof *e);    /* unmapped meanwhile */
+	}
+	e->victims = victims;
+	if (e->nwindows_total == 0 && !hurts_others) {
+		event_free(e);                  /* unmapped meanwhile */
 		return verdict(MG_PROCEED, saved);
 	}
 	return verdict(finish(e, mg_mode() == MG_MODE_BLOCK), saved);
@@ -303,5 +390,10 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 	struct mg_event *e = event_start("reopen", t, st, false, 0, &suppressed);
 	if (!e)
 		return verdict(suppressed ? MG_PROCEED : refuse ? MG_REFUSE : MG_REPORTED, saved);
+	/* who else maps the file (any window: a reopen changes no size) */
+	if (mg_cfg.scope != MG_SCOPE_PROCESS)
+		e->victims = mg_pages_alloc(sizeof *e->victims);
+	if (e->victims)
+		mg_scan_victims(st->st_dev, st->st_ino, 0, 0, true, e->victims);
 	return verdict(finish(e, refuse), saved);
 }

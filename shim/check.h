@@ -12,11 +12,20 @@
 #include "guard.h"
 #include "registry.h"
 
-/* Nothing to decide: the guard's own call, mode off, or no file mapped. The one gate of every
- * wrapper that checks a call. */
+/*
+ * Is a truncating call worth a look at all? With MMAPGUARD_SCOPE=process only when this process maps
+ * a file; otherwise always (other processes may). After mg_mode() (the configuration is loaded).
+ */
+static inline bool mg_check_wanted(void)
+{
+	return mg_reg_nfiles() != 0 || mg_cfg.scope != MG_SCOPE_PROCESS;
+}
+
+/* Nothing to decide: the guard's own call, mode off, or nothing anyone could lose (no file mapped
+ * here, and scope process). The one gate of every wrapper that checks a call. */
 static inline bool mg_quiet(void)
 {
-	return mg_inside() || mg_mode() == MG_MODE_OFF || mg_reg_nfiles() == 0;
+	return mg_inside() || mg_mode() == MG_MODE_OFF || !mg_check_wanted();
 }
 
 /* What the call names: an fd, or a path relative to dirfd. Used for the report's path. */
@@ -30,6 +39,12 @@ struct mg_target {
 	 * known to be endangered, because it costs a system call. NULL: it will not. */
 	bool (*fails)(const struct mg_target *t);
 };
+
+/* A new size at or past every window's end cuts nothing here; elsewhere only /proc can say. */
+static inline bool mg_size_harmless(uint64_t len)
+{
+	return mg_cfg.scope == MG_SCOPE_PROCESS && len >= mg_reg_max_end();
+}
 
 enum mg_verdict { MG_PROCEED = 0, MG_REPORTED = 1, MG_REFUSE = -1 };
 

@@ -20,6 +20,8 @@ struct mg_config mg_cfg = {
 	.sigbus = true,
 	.map_warn_pct = 90,
 	.default_suppressions = true,
+	.scope = MG_SCOPE_PROCESS,
+	.scan_ms = 100,
 };
 int mg_cfg_ready;
 
@@ -52,6 +54,14 @@ int mg_parse_reopen(const char *s, int *out)
 int mg_parse_format(const char *s, int *out)
 {
 	static const struct mg_name t[] = { { "text", MG_FORMAT_TEXT }, { "json", MG_FORMAT_JSON }, { 0, 0 } };
+	return lookup(t, s, out);
+}
+
+int mg_parse_scope(const char *s, int *out)
+{
+	static const struct mg_name t[] = {
+		{ "process", MG_SCOPE_PROCESS }, { "guarded", MG_SCOPE_GUARDED }, { "all", MG_SCOPE_ALL },
+		{ 0, 0 } };
 	return lookup(t, s, out);
 }
 
@@ -270,6 +280,25 @@ void mg_config_load(void)
 	v = config_getenv("MMAPGUARD_DEFAULT_SUPPRESSIONS");
 	if (v && *v && mg_parse_bool(v, &mg_cfg.default_suppressions) < 0)
 		complain("MMAPGUARD_DEFAULT_SUPPRESSIONS", v, "1, 0", "1");
+	parse_int_var("MMAPGUARD_SCOPE", mg_parse_scope, &mg_cfg.scope, "process, guarded, all", "process");
+	v = config_getenv("MMAPGUARD_SCAN_MS");
+	if (v && *v) {
+		int ms = 0;
+		const char *p = v;
+		while (*p >= '0' && *p <= '9' && ms < 100000)
+			ms = ms * 10 + (*p++ - '0');
+		if (*p || p == v || ms > 60000)
+			complain("MMAPGUARD_SCAN_MS", v, "milliseconds, 0 to 60000", "100");
+		else
+			mg_cfg.scan_ms = ms;
+	}
+	v = config_getenv("MMAPGUARD_INDEX_DIR");
+	if (v && *v) {
+		if (v[0] == '/' && strlen(v) < sizeof mg_cfg.index_dir - 64)
+			memcpy(mg_cfg.index_dir, v, strlen(v) + 1);
+		else
+			complain("MMAPGUARD_INDEX_DIR", v, "an absolute path", "/dev/shm/mmapguard-UID");
+	}
 	v = config_getenv("MMAPGUARD_LOG");
 	if (v && *v && !mg_cfg.secure) {
 		/* A relative path names a file in the directory the program started in, wherever

@@ -10,6 +10,7 @@ enum mg_mode { MG_MODE_OFF = 0, MG_MODE_LOG = 1, MG_MODE_BLOCK = 2 };
 enum mg_reopen { MG_REOPEN_TRUNC = 0, MG_REOPEN_WRITE = 1, MG_REOPEN_ANY = 2 };
 enum mg_leases { MG_LEASES_OFF = 0, MG_LEASES_WATCH = 1, MG_LEASES_RESCUE = 2 };
 enum mg_format { MG_FORMAT_TEXT = 0, MG_FORMAT_JSON = 1 };
+enum mg_scope { MG_SCOPE_PROCESS = 0, MG_SCOPE_GUARDED = 1, MG_SCOPE_ALL = 2 };
 
 struct mg_config {
 	int mode;               /* enum mg_mode; changed at run time through the API */
@@ -25,6 +26,9 @@ struct mg_config {
 	int leases;             /* enum mg_leases: MMAPGUARD_LEASES */
 	int lease_signal;       /* MMAPGUARD_LEASE_SIGNAL, 0: the default */
 	bool secure;            /* AT_SECURE: no log path from the environment */
+	int scope;              /* enum mg_scope: which processes a cut is checked against */
+	int scan_ms;            /* MMAPGUARD_SCAN_MS: time bound of one scan of other processes */
+	char index_dir[PATH_MAX];/* MMAPGUARD_INDEX_DIR; empty: /dev/shm/mmapguard-UID */
 	char log_path[PATH_MAX];/* empty: stderr */
 	char suppress[4096];    /* MMAPGUARD_SUPPRESS: comma-separated path globs */
 	char suppressions[4096];/* MMAPGUARD_SUPPRESSIONS: colon-separated rule files */
@@ -48,6 +52,7 @@ static inline int mg_mode(void)
 int mg_parse_mode(const char *s, int *out) MG_HIDDEN;
 int mg_parse_reopen(const char *s, int *out) MG_HIDDEN;
 int mg_parse_format(const char *s, int *out) MG_HIDDEN;
+int mg_parse_scope(const char *s, int *out) MG_HIDDEN;
 int mg_parse_errno(const char *s, int *out) MG_HIDDEN;
 int mg_parse_bool(const char *s, bool *out) MG_HIDDEN;
 /* "90%" -> pct 90; "60000" -> abs 60000 */

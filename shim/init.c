@@ -5,6 +5,7 @@
 #include "config.h"
 #include "dlmaps.h"
 #include "foreign_mman.h"
+#include "index.h"
 #include "lock.h"
 #include "log.h"
 #include "mapcount.h"
@@ -45,6 +46,7 @@ __attribute__((constructor(101))) static void mg_init(void)
 	mg_bt_init(!glibc_malloc || hooked || mg_reg_nmaps() != 0);
 	if (mg_sigbus_init())
 		mg_altstack_init();
+	mg_index_init();
 	pthread_atfork(mg_fork_prepare, mg_fork_parent, mg_fork_child);
 	mg_leave();
 	mg_dl_init();   /* after mg_bt_init: the loader's windows need no unwinder */
@@ -53,4 +55,5 @@ __attribute__((constructor(101))) static void mg_init(void)
 __attribute__((destructor)) static void mg_fini(void)
 {
 	mg_mapcount_summary();
+	mg_index_fini();
 }

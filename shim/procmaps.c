@@ -41,7 +41,10 @@ static bool parse_line(const char *p, struct mg_vma *v)
 		return false;
 	v->end = (uintptr_t)parse_hex(&p);
 	while (*p == ' ') p++;
-	while (*p && *p != ' ') p++;            /* perms */
+	for (size_t i = 0; i < sizeof v->perms - 1; i++)
+		v->perms[i] = *p && *p != ' ' ? *p++ : '-';
+	v->perms[sizeof v->perms - 1] = 0;
+	while (*p && *p != ' ') p++;
 	while (*p == ' ') p++;
 	v->offset = parse_hex(&p);
 	while (*p == ' ') p++;
@@ -96,6 +99,38 @@ bool mg_vma_find(uintptr_t addr, struct mg_vma *out)
 	}
 	MG_SYS1(SYS_close, fd);
 	return found;
+}
+
+int mg_maps_foreach(const char *maps_path, char *buf, size_t cap,
+		    bool (*fn)(const struct mg_vma *v, void *arg), void *arg)
+{
+	long fd = MG_SYS4(SYS_openat, AT_FDCWD, maps_path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return (int)fd;
+	struct mg_vma v;
+	size_t have = 0;
+	bool go = true, skipping = false;
+	long r = 0;
+	while (go && (r = MG_SYS3(SYS_read, fd, buf + have, cap - 1 - have)) > 0) {
+		have += (size_t)r;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while (go && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			*nl = 0;
+			if (!skipping && parse_line(line, &v))
+				go = fn(&v, arg);
+			skipping = false;
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == cap - 1) {
+			have = 0;               /* an absurdly long line: drop it */
+			skipping = true;
+		}
+	}
+	MG_SYS1(SYS_close, fd);
+	return r < 0 ? (int)r : 0;
 }
 
 static bool pread_all(long fd, void *dst, size_t n, uint64_t off)

@@ -13,11 +13,20 @@ struct mg_vma {
 	uint64_t offset;
 	dev_t dev;                      /* makedev(major, minor) as shown */
 	ino_t ino;
+	char perms[5];                  /* "r-xp" */
 	char path[512];                 /* "" for anonymous; may end in " (deleted)" */
 };
 
 /* The VMA containing addr. */
 bool mg_vma_find(uintptr_t addr, struct mg_vma *out) MG_HIDDEN;
+
+/*
+ * Every line of a maps file (/proc/PID/maps), parsed, in order; fn returns false to stop.
+ * buf (cap bytes, from the caller: no allocation) holds the lines being read. Lines longer than
+ * cap are skipped. -errno when the file cannot be opened or read, else 0.
+ */
+int mg_maps_foreach(const char *maps_path, char *buf, size_t cap,
+		    bool (*fn)(const struct mg_vma *v, void *arg), void *arg) MG_HIDDEN;
 
 /*
  * Name of the function containing file offset file_off of the ELF object at path:

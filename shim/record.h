@@ -15,6 +15,7 @@
 #include "fmt.h"
 #include "guard.h"
 #include "history.h"
+#include "index_format.h"
 #include "lease.h"
 #include "procmaps.h"
 #include "registry.h"
@@ -61,11 +62,18 @@ struct mg_event {
 	size_t nwindows_total;          /* endangered (truncate) or live (reopen) windows */
 	struct mg_window windows[MG_REPORT_WINDOWS];
 	char window_path[MG_REPORT_WINDOWS][PATH_MAX]; /* name in /proc/self/maps */
+	struct mg_victims *victims;     /* other processes (scope guarded/all); NULL: scope process */
 };
 
 void mg_format_event(struct mg_buf *b, bool json, const void *event, mg_symbolize_fn sym) MG_HIDDEN;
 /* Pages of window i wholly beyond the new size (0 for a reopen). */
 uint64_t mg_event_pages_beyond(const struct mg_event *e, size_t i) MG_HIDDEN;
+
+/* Other processes in a truncate/reopen record (JSON: ,"scope",..,"victims":[..],"victims_total"),
+ * the text blocks (report_victims.c). */
+struct mg_victims;
+void mg_json_victims(struct mg_buf *b, const struct mg_victims *v) MG_HIDDEN;
+void mg_text_victims(struct mg_buf *b, const struct mg_victims *v) MG_HIDDEN;
 
 /* ---- sigbus --------------------------------------------------------------------------------- */
 
@@ -86,12 +94,17 @@ struct mg_fault {
 	struct mg_trunc_record trunc;
 	bool have_cut_by;               /* another process announced the cut (a lease break) */
 	struct mg_lease_cut cut_by;
+	bool have_cut;                  /* a guarded process recorded the cut (the shared index) */
+	struct mg_ix_cut cut;
 	const char *action;             /* "reported", or "survived" (MMAPGUARD_SIGBUS=survive) */
 	struct mg_who who;
 	struct mg_stack stack;
 };
 
 void mg_format_fault(struct mg_buf *b, bool json, const void *fault, mg_symbolize_fn sym) MG_HIDDEN;
+/* cut_by from a guarded cutter's record (JSON: ,"cut_by":{..}) and its text lines. */
+void mg_json_cut_by(struct mg_buf *b, const struct mg_ix_cut *c) MG_HIDDEN;
+void mg_text_cut_by(struct mg_buf *b, const struct mg_ix_cut *c) MG_HIDDEN;
 
 /* ---- map_limit, map_count_high, map_limit_summary ------------------------------------------- */
 

@@ -56,6 +56,8 @@ static void format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize
 	}
 	mg_buf_putc(b, ']');
 	mg_json_u64(b, "mappings_total", e->nwindows_total);
+	if (e->victims)
+		mg_json_victims(b, e->victims);
 	mg_json_end(b);
 }
 
@@ -121,6 +123,8 @@ static void format_text(struct mg_buf *b, const struct mg_event *e, mg_symbolize
 		mg_buf_u64(b, e->nwindows_total - e->nwindows);
 		mg_buf_puts(b, " more mapping(s) of this file\n");
 	}
+	if (e->victims)
+		mg_text_victims(b, e->victims);
 }
 
 void mg_format_event(struct mg_buf *b, bool json, const void *event, mg_symbolize_fn sym)

@@ -79,8 +79,11 @@ static void format_json(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 	} else {
 		mg_buf_puts(b, "null");
 	}
-	mg_json_key(b, "cut_by");
-	if (f->have_cut_by) {
+	/* a guarded cutter's own record (with its stack) first, else what a lease break told */
+	if (f->have_cut) {
+		mg_json_cut_by(b, &f->cut);
+	} else if (f->have_cut_by) {
+		mg_json_key(b, "cut_by");
 		const struct mg_lease_cut *c = &f->cut_by;
 		mg_buf_puts(b, "{\"pid\":");
 		mg_buf_i64(b, c->pid);
@@ -97,6 +100,7 @@ static void format_json(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 			mg_buf_puts(b, "null");
 		mg_buf_puts(b, ",\"backtrace\":[],\"seen_by\":\"lease\"}");
 	} else {
+		mg_json_key(b, "cut_by");
 		mg_buf_puts(b, "null");
 	}
 	if (strcmp(f->verdict, "io_error") == 0)
@@ -105,6 +109,9 @@ static void format_json(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 		mg_json_str(b, "note", beyond_note);
 	else if (f->have_trunc)
 		mg_json_str(b, "note", "this process truncated the file earlier (see truncation)");
+	else if (f->have_cut)
+		mg_json_str(b, "note", "another process, guarded, truncated the file after the mapping was "
+			    "made (see cut_by)");
 	else if (f->have_cut_by)
 		mg_json_str(b, "note", "another process cut the file (see cut_by; it broke this process's lease)");
 	else
@@ -163,6 +170,8 @@ static void format_text(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 		mg_buf_u64(b, t->size_after);
 		mg_buf_puts(b, " bytes by thread ");
 		mg_text_thread(b, t->tid, t->thread_name, 0, &t->time, &t->stack, sym, "      ");
+	} else if (f->have_cut) {
+		mg_text_cut_by(b, &f->cut);
 	} else if (f->have_cut_by) {
 		const struct mg_lease_cut *c = &f->cut_by;
 		mg_buf_puts(b, "mmapguard:   process ");

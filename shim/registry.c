@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "registry.h"
 #include "arena.h"
+#include "index.h"
 #include "lock.h"
 #include "rule.h"
 #include "real.h"
@@ -49,6 +50,7 @@ struct mg_file {
 	struct node *windows;
 	size_t nwindows;
 	uint64_t max_end;               /* >= offset + length of every window (never lowered) */
+	int32_t ix_slot;                /* slot in the shared index, -1: none */
 	UT_hash_handle hh;
 };
 
@@ -334,6 +336,27 @@ static struct mg_file *file_find(dev_t dev, ino_t ino)
 	return f;
 }
 
+/* The file's windows changed: tell the shared index (plain stores into a shared mapping). */
+static void file_publish(struct mg_file *f)
+{
+	if (mg_likely(!__atomic_load_n(&mg_index_on, __ATOMIC_RELAXED)))
+		return;
+	if (f->nwindows == 0) {
+		mg_index_drop_locked(&f->ix_slot);
+		return;
+	}
+	uint64_t page = mg_page_size(), safe = 0;
+	const struct node *best = f->windows;
+	for (const struct node *n = f->windows; n; n = n->fnext) {
+		uint64_t s = mg_rule_safe_size(n->w.offset, n->w.end - n->w.start, page);
+		if (s > safe) {
+			safe = s;
+			best = n;
+		}
+	}
+	mg_index_put_locked(&f->ix_slot, f->key.dev, f->key.ino, safe, &best->w);
+}
+
 static void file_drop(struct mg_file *f)
 {
 	HASH_DEL(files, f);
@@ -362,6 +385,7 @@ static struct mg_file *file_get(dev_t dev, ino_t ino)
 		return NULL;
 	f->key.dev = dev;
 	f->key.ino = ino;
+	f->ix_slot = -1;
 	reg_oom = 0;
 	HASH_ADD(hh, files, key, sizeof f->key, f);
 	if (reg_oom) {
@@ -387,6 +411,7 @@ static void file_link(struct mg_file *f, struct node *n)
 		f->max_end = end;
 	if (end > all_max_end)
 		__atomic_store_n(&all_max_end, end, __ATOMIC_RELAXED);
+	file_publish(f);
 }
 
 static void file_unlink(struct node *n)
@@ -398,7 +423,9 @@ static void file_unlink(struct node *n)
 		f->windows = n->fnext;
 	if (n->fnext)
 		n->fnext->fprev = n->fprev;
-	if (--f->nwindows == 0) {
+	f->nwindows--;
+	file_publish(f);
+	if (f->nwindows == 0) {
 		__atomic_store_n(&n_files, n_files - 1, __ATOMIC_RELAXED);
 		file_emptied(f);
 	}
@@ -454,6 +481,7 @@ static void node_move_start(struct node *n, uintptr_t new_start)
 	SET(n->w.offset, n->w.offset + (new_start - n->w.start));
 	SET(n->w.start, new_start);
 	SET(root, treap_insert(root, n));
+	file_publish(n->file);
 }
 
 bool mg_reg_overlaps_locked(uintptr_t a, uintptr_t b)
@@ -486,8 +514,10 @@ int mg_reg_remove_locked(uintptr_t a, uintptr_t b)
 		} else if (s < a && b < e) {
 			if (split(n, a, b) < 0)
 				ret = -ENOMEM;  /* the tail is forgotten: never a false report */
+			file_publish(n->file);
 		} else if (s < a) {
 			SET(n->w.end, a);
+			file_publish(n->file);
 		} else {
 			node_move_start(n, b);
 		}
@@ -759,6 +789,17 @@ static void visit(struct node *t, void (*fn)(const struct mg_window *, void *), 
 void mg_reg_foreach_locked(void (*fn)(const struct mg_window *, void *), void *arg)
 {
 	visit(root, fn, arg);
+}
+
+void mg_reg_republish(void)
+{
+	mg_reg_lock();
+	for (struct mg_file *f = files; f; f = f->hh.next) {
+		f->ix_slot = -1;
+		if (f->nwindows)
+			file_publish(f);
+	}
+	mg_reg_unlock();
 }
 
 void mg_reg_clear_locked(void)

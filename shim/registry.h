@@ -104,6 +104,8 @@ uint64_t mg_reg_safe_size_locked(dev_t dev, ino_t ino) MG_HIDDEN;
 
 /* Visit every window in address order (tests, diagnostics). */
 void mg_reg_foreach_locked(void (*fn)(const struct mg_window *, void *), void *arg) MG_HIDDEN;
+/* Publish every file again in the shared index (its slots are forgotten): constructor, fork child. */
+void mg_reg_republish(void) MG_HIDDEN;
 /* Drop everything (tests). */
 void mg_reg_clear_locked(void) MG_HIDDEN;
 

@@ -17,6 +17,7 @@
 #include "history.h"
 #include "lease.h"
 #include "own_stack.h"
+#include "index.h"
 #include "page.h"
 #include "procmaps.h"
 #include "real.h"
@@ -128,10 +129,12 @@ static void gather(struct mg_fault *f, siginfo_t *si, void *uc)
 		f->verdict = "truncated";
 	f->have_trunc = mg_history_find(f->w.dev, f->w.ino, &f->trunc);
 	f->have_cut_by = mg_lease_find_cut(f->w.dev, f->w.ino, &f->cut_by);
+	f->have_cut = mg_cfg.scope != MG_SCOPE_PROCESS &&
+		      mg_index_find_cut(f->w.dev, f->w.ino, &f->w.created, &f->cut);
 	f->action = "reported";
 	/* The page was already past EOF when the mapping was made, and no cut of ours is known:
 	 * do not call it a truncation. */
-	if (f->have_size && !f->have_trunc && !f->have_cut_by &&
+	if (f->have_size && !f->have_trunc && !f->have_cut_by && !f->have_cut &&
 	    f->fault_offset >= mg_round_up(f->w.size_at_map, page))
 		f->verdict = "beyond_eof_at_map";
 	/* The unwinder would read the cut object's tables (and fault again, with SIGBUS blocked). */

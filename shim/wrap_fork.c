@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "wrap_fork.h"
 #include "backtrace.h"
+#include "index.h"
 #include "lock.h"
 #include "lease.h"
 #include "log.h"
@@ -61,6 +62,7 @@ static void child(pid_t me, bool may_load)
 	mg_thread_atfork_child();
 	mg_lock_set_pid();
 	mg_lease_atfork_child();
+	mg_index_atfork_child();        /* publishes what the child inherited, under its own pid */
 }
 
 void mg_fork_prepare(void) { prepare(true); }

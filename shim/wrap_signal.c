@@ -9,6 +9,7 @@
 #include "lease.h"
 #include "config.h"
 #include "lock.h"
+#include "index.h"
 #include "real.h"
 #include "registry.h"
 #include "sigbus.h"
@@ -131,6 +132,12 @@ static bool chain(int sig, siginfo_t *si, void *uc)
 static void handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
+	if (si && si->si_code > 0 && mg_index_owns((uintptr_t)si->si_addr)) {
+		/* Someone cut this process's own index file: publish no more, and run on. */
+		mg_index_abandon();
+		errno = saved;
+		return;
+	}
 	mg_enter();
 	bool survived = si && si->si_code > 0 && mg_reg_nmaps() && mg_sigbus_report(si, uc);
 	mg_leave();

@@ -18,7 +18,7 @@ static int decide_ftruncate(const char *call, int fd, off_t len)
 {
 	struct stat st;
 	/* A size at or past every window's end cuts nothing: no system call needed. */
-	if (len < 0 || (uint64_t)len >= mg_reg_max_end() || mg_fstat(fd, &st) < 0 ||
+	if (len < 0 || mg_size_harmless((uint64_t)len) || mg_fstat(fd, &st) < 0 ||
 	    !S_ISREG(st.st_mode) || (uint64_t)len >= (uint64_t)st.st_size)
 		return MG_PROCEED;
 	struct mg_target t = { call, fd, AT_FDCWD, NULL, NULL, mg_fails_fd_not_writable };
@@ -28,7 +28,7 @@ static int decide_ftruncate(const char *call, int fd, off_t len)
 static int decide_truncate(const char *call, const char *path, off_t len)
 {
 	struct stat st;
-	if (len < 0 || !path || (uint64_t)len >= mg_reg_max_end() ||
+	if (len < 0 || !path || mg_size_harmless((uint64_t)len) ||
 	    mg_fstatat(AT_FDCWD, path, &st, 0) < 0 || !S_ISREG(st.st_mode) ||
 	    (uint64_t)len >= (uint64_t)st.st_size)
 		return MG_PROCEED;

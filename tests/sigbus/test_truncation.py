@@ -14,7 +14,9 @@ class ChildProcessTruncates(sb.SigbusTest):
     """Another process cuts the file: truncation is null, the note says so."""
 
     def child_exec(self, preload, size):
-        r = self.run_prog("child_exec", "preload=%d" % preload, "size=%d" % size)
+        # the guarded child scans the other processes: no time bound on a loaded machine
+        r = self.run_prog("child_exec", "preload=%d" % preload, "size=%d" % size,
+                          env={"MMAPGUARD_SCAN_MS": "60000", "MMAPGUARD_SCOPE": "all"})
         self.assertKilledBySigbus(r)
         child = self.one(r, "child")
         self.assertIs(child["preload"], bool(preload))
@@ -22,7 +24,18 @@ class ChildProcessTruncates(sb.SigbusTest):
         real = os.stat(mapped["path"]).st_size
         self.assertEqual(real, size, "the child's truncate -s did not take")
         self.assertEqual(fault["fault_offset"], 2 * PAGE + 3 * PAGE + 5)
-        (rec,) = self.only_sigbus(r)      # the child (guarded or not) reports nothing
+        if preload:
+            # The guarded child sees the parent's mapping (scope all): it reports the parent as
+            # its victim, and the parent's SIGBUS record names the child in cut_by.
+            (trunc,) = r.events("truncate")
+            (rec,) = r.events("sigbus")
+            self.assertEqual(len(r.records), 2, r.describe())
+            self.assertEqual([v["pid"] for v in trunc["victims"]], [rec["pid"]], r.describe())
+            self.assertEqual(trunc["mappings"], [], r.describe())
+            self.assertEqual(rec["cut_by"]["pid"], trunc["pid"], r.describe())
+            self.assertEqual(rec["cut_by"]["size_after"], size, r.describe())
+        else:
+            (rec,) = self.only_sigbus(r)  # an unguarded child reports nothing
         self.check_record(r, rec, fault=fault, mapped=mapped, file_size=real,
                           verdict="truncated", truncation=None)
         self.assertNotIn("after_fault", [s["step"] for s in r.steps],
@@ -32,7 +45,7 @@ class ChildProcessTruncates(sb.SigbusTest):
         self.child_exec(preload=0, size=0)
 
     def test_guarded_child_truncates(self):
-        # The child runs under the guard too; it has no mapping, so it reports nothing.
+        # The child runs under the guard too; it has no mapping, but another process has.
         self.child_exec(preload=1, size=1000)
 
     def test_bare_truncate_to_partial_page(self):

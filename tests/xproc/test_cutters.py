@@ -1,0 +1,168 @@
+"""A file mapped by another process, cut by each kind of cutter: refused in block mode, reported in
+log mode (then the victim's SIGBUS record says who cut it), seen or not as each scope promises."""
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mgtest  # noqa: E402
+from xptest import PAGE, SIZE, XprocTest  # noqa: E402
+
+
+class BlockMode(XprocTest):
+    def refused(self, argv, victim, guarded, pages=SIZE // PAGE, **kw):
+        r = self.cut(argv, **kw)
+        self.assertNotEqual(r.returncode, 0, r.describe())
+        self.assertEqual(os.path.getsize(self.path), SIZE, "the cut went through:\n" + r.describe())
+        rec = self.only_record(r)
+        self.assertEqual(rec["action"], "blocked", rec)
+        self.assertEqual(rec["errno_name"], "ETXTBSY", rec)
+        self.assertEqual(rec["mappings"], [], "the cutter maps nothing itself")
+        self.assertEqual(rec["victims_total"], 1, rec)
+        self.assertEqual(rec["scan"], "complete", rec)
+        self.assertVictim(rec, victim.pid, guarded, pages)
+        return rec
+
+    def test_every_cutter_is_refused_guarded_victim(self):
+        self.path = self.data_file()
+        src = self.data_file("new", 100)
+        v = self.victim(self.path)
+        self.refused(["truncate", "-s", "0", self.path], v, True)
+        self.refused(["cp", src, self.path], v, True)
+        self.refused(["sh", "-c", ": > '%s'" % self.path], v, True)
+        self.refused([sys.executable, "-c", "open(%r, 'w')" % self.path], v, True)
+        self.assertEqual(v.cmd("touch %d" % (SIZE - 1)), "ok %d" % (((SIZE - 1) * 7) & 0xff))
+        self.assertEqual(v.finish(), 0)
+
+    def test_inherited_descriptor(self):
+        self.path = self.data_file()
+        v = self.victim(self.path)
+        rec = self.refused(["sh", "-c", "exec %s -c 'import os; os.ftruncate(3, %d)' 3<>'%s'"
+                            % (sys.executable, PAGE, self.path)], v, True, SIZE // PAGE - 1)
+        self.assertIn(rec["call"], ("ftruncate", "ftruncate64"))
+        self.assertEqual(rec["size_after"], PAGE)
+        self.assertEqual(v.cmd("touch %d" % (SIZE - 1)), "ok %d" % (((SIZE - 1) * 7) & 0xff))
+
+    def test_unguarded_victim(self):
+        self.path = self.data_file()
+        v = self.victim(self.path, guarded=False)
+        self.refused(["truncate", "-s", "0", self.path], v, False)
+        self.refused(["sh", "-c", ": > '%s'" % self.path], v, False)
+        self.assertEqual(v.cmd("touch 0"), "ok 0")
+
+    def test_scope_guarded_sees_only_guarded(self):
+        self.path = self.data_file()
+        g = self.victim(self.path)
+        self.refused(["truncate", "-s", "0", self.path], g, True,
+                     env={"MMAPGUARD_SCOPE": "guarded"})
+        g.finish()
+        self.victim(self.path, guarded=False)
+        r = self.cut(["truncate", "-s", "0", self.path], env={"MMAPGUARD_SCOPE": "guarded"})
+        self.assertEqual(r.returncode, 0, r.describe())
+        self.assertEqual(r.records, [], r.describe())
+        self.assertEqual(os.path.getsize(self.path), 0)
+
+    def test_scope_process_as_before(self):
+        self.path = self.data_file()
+        v = self.victim(self.path)
+        r = self.cut(["truncate", "-s", "0", self.path], env={"MMAPGUARD_SCOPE": "process"})
+        self.assertEqual(r.returncode, 0, r.describe())
+        self.assertEqual(r.records, [], r.describe())
+        self.assertEqual(os.path.getsize(self.path), 0)
+        self.assertEqual(os.listdir(self.index), [p for p in os.listdir(self.index)
+                                                   if p.startswith("%d-" % v.pid)],
+                         "a process with scope process publishes nothing")
+
+    def test_reopen_record_lists_other_processes(self):
+        self.path = self.data_file()
+        v = self.victim(self.path)
+        code = ("import mmap\nf = open(%r, 'rb')\nm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n"
+                "open(%r, 'r+b').close()\n" % (self.path, self.path))
+        r = self.cut([sys.executable, "-c", code], mode="log", env={"MMAPGUARD_REOPEN": "write"})
+        rec = self.only_record(r, "reopen")
+        self.assertEqual(rec["mappings_total"], 1, rec)
+        self.assertEqual([x["pid"] for x in rec["victims"]], [v.pid], rec)
+        self.assertEqual(rec["victims"][0]["windows"][0]["pages_beyond_eof"], 0, rec)
+
+    def test_scope_process_own_mapping_record_unchanged(self):
+        """In-process reports keep their fields and get no cross-process ones."""
+        self.path = self.data_file()
+        code = ("import mmap, os\nf = open(%r, 'r+b')\nm = mmap.mmap(f.fileno(), 0)\n"
+                "os.ftruncate(f.fileno(), 0)\n" % self.path)
+        r = self.cut([sys.executable, "-c", code], mode="log", env={"MMAPGUARD_SCOPE": "process"})
+        rec = self.only_record(r)
+        self.assertEqual(rec["mappings_total"], 1)
+        for key in ("victims", "victims_total", "scope", "scan"):
+            self.assertNotIn(key, rec)
+        self.assertEqual(os.listdir(self.index), [])
+
+
+class LoadedLibrary(XprocTest):
+    def test_library_of_another_process_rewritten_in_place(self):
+        """cp over a library another guarded process has dlopen'ed: refused, the dlopen named."""
+        built = os.path.join(mgtest.BIN, "libdlm_lib.so")
+        if not os.path.exists(built):
+            self.skipTest("libdlm_lib.so was not built")
+        lib = os.path.join(self.tmp, "libplugin.so")
+        shutil.copy(built, lib)
+        v = self.victim(self.data_file())
+        self.assertEqual(v.cmd("dlopen " + lib), "loaded")
+        r = self.cut(["cp", built, lib])
+        self.assertNotEqual(r.returncode, 0, r.describe())
+        rec = self.only_record(r)
+        self.assertEqual((rec["action"], rec["call"]), ("blocked", "openat"), rec)   # cp
+        (victim,) = rec["victims"]
+        self.assertEqual((victim["pid"], victim["guarded"]), (v.pid, True), victim)
+        self.assertGreaterEqual(victim["windows_total"], 2, victim)
+        stacks = [w["backtrace"] for w in victim["windows"] if w["backtrace"]]
+        self.assertEqual(len(stacks), 1, victim)
+        self.assertTrue(any(f["module"].endswith("/xp_victim") and f["symbol"]
+                            and f["symbol"].startswith("main") for f in stacks[0]), stacks[0])
+        self.assertEqual(v.cmd("touch 0"), "ok 0")
+        self.assertEqual(v.finish(), 0)
+
+
+class LogMode(XprocTest):
+    def test_cut_reported_then_sigbus_names_the_cutter(self):
+        path = self.data_file()
+        v = self.victim(path)
+        r = self.cut(["truncate", "-s", "0", path], mode="log")
+        self.assertEqual(r.returncode, 0, r.describe())
+        self.assertEqual(os.path.getsize(path), 0)
+        rec = self.only_record(r)
+        self.assertEqual(rec["action"], "logged")
+        self.assertVictim(rec, v.pid, True)
+        self.assertEqual(v.cmd("touch %d" % (3 * PAGE)), "", "the victim should die of SIGBUS")
+        self.assertEqual(v.proc.wait(timeout=60), -7)
+        sig = [x for x in v.records() if x["event"] == "sigbus"]
+        self.assertEqual(len(sig), 1, v.records())
+        s = sig[0]
+        self.assertIsNone(s["truncation"], "the victim did not cut the file itself")
+        c = s["cut_by"]
+        self.assertIsNotNone(c, s)
+        self.assertEqual(c["pid"], rec["pid"])
+        self.assertEqual(c["tid"], rec["tid"])
+        self.assertEqual(c["comm"], "truncate")
+        self.assertEqual(c["call"], rec["call"])
+        self.assertEqual((c["size_before"], c["size_after"]), (SIZE, 0))
+        self.assertEqual([f["module_offset"] for f in c["backtrace"]],
+                         [f["module_offset"] for f in rec["backtrace"]][:len(c["backtrace"])])
+        self.assertTrue(c["backtrace"], c)
+        self.assertEqual(s["verdict"], "truncated")
+
+    def test_scan_time_bound(self):
+        """Past MMAPGUARD_SCAN_MS the call proceeds and the record says the scan was incomplete."""
+        path = self.data_file()
+        self.victim(path)
+        code = ("import mmap, os\nf = open(%r, 'r+b')\nm = mmap.mmap(f.fileno(), 0)\n"
+                "os.ftruncate(f.fileno(), 0)\n" % path)
+        r = self.cut([sys.executable, "-c", code], mode="block", env={"MMAPGUARD_SCAN_MS": "0"})
+        rec = self.only_record(r)
+        self.assertEqual(rec["scan"], "incomplete", rec)
+        self.assertEqual(rec["victims"], [], rec)
+
+
+if __name__ == "__main__":
+    unittest.main()
