@@ -84,7 +84,7 @@ static pid_t find_breaker(dev_t dev, ino_t ino)
 		}
 		if (strncmp(p, "LEASE", 5) != 0)
 			continue;
-		/* "LEASE  MG_LEASE_BREAKING  UNLCK 17424 fe:00:10953253 0 EOF" */
+		/* "LEASE  BREAKING  UNLCK 17424 fe:00:10953253 0 EOF" */
 		for (int k = 0; k < 4; k++)
 			p = mg_skip_ws(mg_skip_word(p));
 		const char *id = p;
@@ -318,7 +318,14 @@ static void handle_break(struct mg_lease_slot *s)
 	clock_gettime(CLOCK_REALTIME, &now);
 	struct stat st;
 	uint64_t size_before = MG_SYS2(SYS_fstat, s->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	pid_t pid = find_breaker(s->dev, s->ino);
+	/*
+	 * A breaker is listed under one lease at a time: when another process held a lease on the
+	 * same file too (a forked child) and has just released it, the breaker is between the two
+	 * for a moment. Look again before deciding that nobody waits (reads after the first are fast).
+	 */
+	pid_t pid = 0;
+	for (int tries = 0; tries < 4 && !pid; tries++)
+		pid = find_breaker(s->dev, s->ino);
 	static struct mg_breaker br;
 	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
 	bool quiet = pid == self;       /* this process's own open: the wrappers judge it */
@@ -337,10 +344,13 @@ static void handle_break(struct mg_lease_slot *s)
 		/*
 		 * Which pages the call unbacks: the new size when the call could be read; when it could
 		 * not (another user's process), every page, so that rescue keeps whatever the program
-		 * could still read. A breaker nobody waits on has already failed (O_NONBLOCK): nothing.
+		 * could still read. A breaker nobody waits on has most likely failed already
+		 * (O_NONBLOCK): watch does nothing; rescue, which cannot tell, assumes the worst.
 		 */
 		uint64_t new_size = br.known_size ? br.size_after : 0;
-		if (pid && (br.cuts || !br.has_syscall))
+		/* In rescue mode a breaker that could not be named counts as one whose call cannot be
+		 * read: the worst is assumed. */
+		if ((pid && (br.cuts || !br.has_syscall)) || (!pid && rescue_mode))
 			nwins = file_windows(s->dev, s->ino, size_before, new_size, &total);
 		if (rescue_mode)
 			for (size_t i = 0; i < nwins; i++)
