@@ -13,15 +13,116 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
-/* Upper bound of the VMA count: last exact count + what the calls since could have added. */
+/*
+ * Upper bound of the VMA count: last exact count + the most the calls seen since could have added
+ * (mg_mapcount_note). Mappings made where no wrapper sees them (the dynamic loader, glibc's
+ * internal mmap of large malloc blocks) are not in it until the next exact count.
+ */
 static long est_upper;
 static long next_check;                 /* est_upper at which to count again */
 static int above;                       /* warned and not yet back below */
+static int checking;                    /* one thread counts for the threshold at a time */
+static int resyncing;                   /* one thread at a time moves est_upper to an exact count */
 static long limit_cache;
 static unsigned long failures, bytes_kept;
 static long last_exact = -1;
 
 #define MIN_SPACING 1024                /* calls between two exact counts near the threshold */
+#define WALL_MARGIN 4                   /* one call adds at most 3 VMAs */
+
+/*
+ * /proc/self/maps is read into guard-owned pages, never onto the caller's stack (a thread may run
+ * on a 16 KiB stack). The kernel hands out at most one page of it per read() (seq_file), so a
+ * larger buffer would not save a system call. A few slots, so that threads counting at the wall
+ * at once do not wait for each other; a fork child, where their holders do not exist, frees them.
+ */
+#define READ_BUF 4096
+#define READ_SLOTS 4
+static char read_buf[READ_SLOTS][READ_BUF] __attribute__((aligned(64)));
+static int read_busy[READ_SLOTS];
+
+static int claim_read_buf(void)
+{
+	for (;;) {
+		for (int i = 0; i < READ_SLOTS; i++)
+			if (!__atomic_load_n(&read_busy[i], __ATOMIC_RELAXED) &&
+			    !__atomic_exchange_n(&read_busy[i], 1, __ATOMIC_ACQUIRE))
+				return i;
+		MG_SYS0(SYS_sched_yield);       /* the holders are in a bounded read, not waiting */
+	}
+}
+
+void mg_mapcount_atfork_child(void)
+{
+	for (int i = 0; i < READ_SLOTS; i++)
+		__atomic_store_n(&read_busy[i], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&checking, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&resyncing, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * Lines of /proc/self/maps, or -1. With stop_at > 0 the read stops once that many lines are seen
+ * (*complete false): the caller only needed to know the count is at least that.
+ */
+static long count_lines(long stop_at, bool *complete)
+{
+	*complete = false;
+	long fd = MG_SYS4(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int slot = claim_read_buf();
+	char *buf = read_buf[slot];
+	static const char vsys[] = "[vsyscall]\n";
+	char tail[sizeof vsys - 1];
+	size_t have = 0;        /* bytes of tail[] valid, the last bytes read */
+	long lines = 0, n;
+	bool stopped = false;
+	while ((n = MG_SYS3(SYS_read, fd, buf, READ_BUF)) > 0) {
+		for (const char *q = buf, *e = buf + n; (q = memchr(q, '\n', (size_t)(e - q))); q++)
+			lines++;
+		if ((size_t)n >= sizeof tail) {
+			memcpy(tail, buf + n - sizeof tail, sizeof tail);
+			have = sizeof tail;
+		} else {                /* a short read: slide the window */
+			memmove(tail, tail + n, sizeof tail - (size_t)n);
+			memcpy(tail + sizeof tail - (size_t)n, buf, (size_t)n);
+			have = have + (size_t)n > sizeof tail ? sizeof tail : have + (size_t)n;
+		}
+		if (stop_at > 0 && lines >= stop_at) {
+			stopped = true;
+			break;
+		}
+	}
+	__atomic_store_n(&read_busy[slot], 0, __ATOMIC_RELEASE);
+	MG_SYS1(SYS_close, fd);
+	if (n < 0)
+		return -1;
+	if (stopped)
+		return lines;
+	/* [vsyscall] is listed last but is not a VMA of the process: the limit does not count it. */
+	if (have == sizeof tail && memcmp(tail, vsys, sizeof tail) == 0)
+		lines--;
+	*complete = true;
+	return lines;
+}
+
+/*
+ * An exact count, and est_upper moved to it: the calls noted while reading may or may not show in
+ * the count, so they stay in the estimate (it remains an upper bound).
+ */
+static long count_and_resync(long stop_at, bool *complete)
+{
+	if (__atomic_exchange_n(&resyncing, 1, __ATOMIC_ACQUIRE))
+		return count_lines(stop_at, complete);  /* another thread is resyncing: count only */
+	long before = __atomic_load_n(&est_upper, __ATOMIC_RELAXED);
+	long lines = count_lines(stop_at, complete);
+	if (lines >= 0 && *complete) {
+		__atomic_add_fetch(&est_upper, lines - before, __ATOMIC_RELAXED);
+		__atomic_store_n(&last_exact, lines, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&resyncing, 0, __ATOMIC_RELEASE);
+	return lines;
+}
 
 long mg_mapcount_limit(void)
 {
@@ -53,28 +154,14 @@ static long recent_exact(void)
 	long c = __atomic_load_n(&last_exact, __ATOMIC_RELAXED);
 	if (c >= 0 && __atomic_load_n(&est_upper, __ATOMIC_RELAXED) - c < 64)
 		return c;
-	return mg_mapcount_exact();
+	bool complete;
+	return count_and_resync(0, &complete);
 }
 
 long mg_mapcount_exact(void)
 {
-	long fd = MG_SYS4(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	char buf[16384];
-	long lines = 0, n, last = 0;
-	while ((n = MG_SYS3(SYS_read, fd, buf, sizeof buf)) > 0) {
-		for (long i = 0; i < n; i++)
-			lines += buf[i] == '\n';
-		last = n;
-	}
-	MG_SYS1(SYS_close, fd);
-	/* [vsyscall] is listed last but is not a VMA of the process: the limit does not count it. */
-	if (last > 0 && memmem(buf, (size_t)last, "[vsyscall]", 10))
-		lines--;
-	__atomic_store_n(&last_exact, lines, __ATOMIC_RELAXED);
-	__atomic_store_n(&est_upper, lines, __ATOMIC_RELAXED);
-	return lines;
+	bool complete;
+	return count_and_resync(0, &complete);
 }
 
 static long threshold(void)
@@ -108,40 +195,52 @@ static const char limit_remedy[] =
 
 static void check_threshold(void)
 {
-	static int checking;
 	if (__atomic_exchange_n(&checking, 1, __ATOMIC_ACQUIRE))
 		return;                 /* another thread is counting */
 	int saved = errno;
 	mg_enter();
-	long exact = mg_mapcount_exact();
-	long warn = threshold();
-	if (exact >= 0) {
-		long lim = mg_mapcount_limit();
-		__atomic_store_n(&est_upper, exact, __ATOMIC_RELAXED);
-		/* Halfway to the wall: load the unwinder now, while mapping its library still works. */
-		if (exact >= lim / 2 || exact >= warn)
-			mg_bt_load();
-		/* Below: the count cannot reach the threshold in fewer calls than half the distance.
-		 * Above: only the drop back below is looked for, and it is not urgent. */
-		long gap = exact < warn ? (warn - exact) / 2 : lim / 16;
-		if (exact < warn && gap < exact / 16)
-			gap = exact / 16;       /* a full read costs ~20 ms at 60k lines: space them */
+	long warn = threshold(), lim = mg_mapcount_limit();
+	bool complete;
+	/* Above, only the drop back below is looked for: the read stops at the threshold. */
+	long n = count_and_resync(above ? warn : 0, &complete);
+	long next;
+	if (n < 0) {
+		next = __atomic_load_n(&est_upper, __ATOMIC_RELAXED) + MIN_SPACING;
+	} else if (!complete) {
+		next = __atomic_load_n(&est_upper, __ATOMIC_RELAXED) + lim / 16;
+	} else if (n >= warn) {
+		next = n + lim / 16;
+	} else {
+		/*
+		 * The estimate is an upper bound: the count cannot reach the threshold before the
+		 * estimate does, so far below it the next count is there. Close to it, counts are at
+		 * least MIN_SPACING and n/16 calls apart (a full read costs ~0.6 us a line), but the
+		 * next one always comes before the calls since could have reached the wall.
+		 */
+		long gap = warn - n;
+		if (gap < n / 16)
+			gap = n / 16;
 		if (gap < MIN_SPACING)
 			gap = MIN_SPACING;
-		__atomic_store_n(&next_check, exact + gap, __ATOMIC_RELAXED);
-		if (exact >= warn && !above) {
-			above = 1;
-			struct mg_limit_event ev = { .event = "map_count_high", .action = "logged",
-				.vmas = exact, .limit = lim, .warn_at = warn,
-				.explanation = "the process is close to vm.max_map_count: past it, mmap, "
-					       "mprotect and even munmap fail with ENOMEM, and free() silently leaks",
-				.remedy = limit_remedy };
-			mg_bt_load();
-			mg_bt_capture(&ev.stack);
-			emit(&ev);
-		} else if (exact < warn && above) {
-			above = 0;
-		}
+		if (gap > lim - WALL_MARGIN - n)
+			gap = lim - WALL_MARGIN - n;
+		next = n + (gap > 1 ? gap : 1);
+	}
+	__atomic_store_n(&next_check, next, __ATOMIC_RELAXED);
+	/* Halfway to the wall: load the unwinder now, while mapping its library still works. */
+	if (n >= lim / 2 || n >= warn)
+		mg_bt_load();
+	if (complete && n >= warn && !above) {
+		above = 1;
+		struct mg_limit_event ev = { .event = "map_count_high", .action = "logged",
+			.vmas = n, .limit = lim, .warn_at = warn,
+			.explanation = "the process is close to vm.max_map_count: past it, mmap, "
+				       "mprotect and even munmap fail with ENOMEM, and free() silently leaks",
+			.remedy = limit_remedy };
+		mg_bt_capture(&ev.stack);
+		emit(&ev);
+	} else if (complete && n < warn && above) {
+		above = 0;
 	}
 	mg_leave();
 	errno = saved;

@@ -12,8 +12,14 @@
 #include <stdint.h>
 #include "guard.h"
 
-/* A mapping call succeeded: it may have added up to `upper` VMAs. Lock-free. */
+/*
+ * A mapping call succeeded: it may have added up to `upper` VMAs (the worst case of the call: a
+ * new mapping 1, a hole in a mapping 1, MAP_FIXED or mprotect in the middle of one 2, mremap 2 or
+ * with MREMAP_FIXED 3). Lock-free; may read /proc/self/maps when close to the threshold.
+ */
 void mg_mapcount_note(unsigned upper) MG_HIDDEN;
+/* Fork child: the threads that held the guard's read buffers or were counting are gone. */
+void mg_mapcount_atfork_child(void) MG_HIDDEN;
 /*
  * A mapping call failed with ENOMEM: report it (event map_limit). For munmap with the release
  * mitigation on, returns 0 when the memory was given back with MADV_DONTNEED; else -1.

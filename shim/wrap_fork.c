@@ -6,6 +6,7 @@
 #include "lock.h"
 #include "lease.h"
 #include "log.h"
+#include "mapcount.h"
 #include "real.h"
 #include "registry.h"
 #include "report.h"
@@ -60,6 +61,7 @@ static void child(pid_t me, bool may_load)
 	mg_bt_atfork_child(may_load || !mg_bt_threads_started());
 	mg_log_atfork_child();
 	mg_thread_atfork_child();
+	mg_mapcount_atfork_child();
 	mg_lock_set_pid();
 	mg_lease_atfork_child();
 	mg_index_atfork_child();        /* publishes what the child inherited, under its own pid */

@@ -51,7 +51,7 @@ static void *real_mremap(void *old, size_t oldlen, size_t newlen, int flags, voi
 static void *after_mmap(void *r, void *addr, size_t len, int prot, int flags)
 {
 	if (r != MAP_FAILED)
-		mg_mapcount_note(1);
+		mg_mapcount_note((flags & MAP_FIXED) ? 2 : 1);  /* into a mapping's middle: one becomes three */
 	else if (errno == ENOMEM)
 		mg_mapcount_enomem("mmap", (uintptr_t)addr, len, prot, flags);
 	return r;
@@ -316,10 +316,12 @@ MG_EXPORT int munmap(void *addr, size_t len)
 	return after_unmap(r, addr, len);
 }
 
-static void *after_mremap(void *r, void *old, size_t oldlen, size_t newlen)
+static void *after_mremap(void *r, void *old, size_t oldlen, size_t newlen, int flags)
 {
+	/* Moved out of a mapping's middle: a hole and a new mapping; to a fixed address in another
+	 * mapping's middle: one more. */
 	if (r != MAP_FAILED)
-		mg_mapcount_note(2);
+		mg_mapcount_note((flags & MREMAP_FIXED) ? 3 : 2);
 	else if (errno == ENOMEM)
 		mg_mapcount_enomem("mremap", (uintptr_t)old, oldlen, 0, (long)newlen);
 	return r;
@@ -340,18 +342,18 @@ MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		return mg_reg_nmaps() ? mremap_inside(old, oldlen, newlen, flags, neu)
 				      : real_mremap(old, oldlen, newlen, flags, neu);
 	if (mg_reg_nmaps() == 0)
-		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen);
+		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen, flags);
 	size_t page = mg_page_size();
 	uintptr_t a = (uintptr_t)old, b, na = (uintptr_t)neu, nb = 0;
 	/* Ranges the kernel rejects with EINVAL change nothing, and the registry stays as it is. */
 	if (!kernel_range(a, oldlen ? oldlen : page, &b) ||
 	    ((flags & MREMAP_FIXED) && !kernel_range(na, newlen, &nb)) || newlen == 0 ||
 	    newlen > SIZE_MAX - (page - 1))
-		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen);
+		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen, flags);
 	mg_reg_lock();
 	if (!mg_reg_overlaps_locked(a, b) && !((flags & MREMAP_FIXED) && mg_reg_overlaps_locked(na, nb))) {
 		mg_reg_unlock();
-		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen);
+		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen, flags);
 	}
 	void *r = real_mremap(old, oldlen, newlen, flags, neu);
 	if (r != MAP_FAILED) {
@@ -360,7 +362,7 @@ MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		errno = saved;
 	}
 	mg_reg_unlock();
-	return after_mremap(r, old, oldlen, newlen);
+	return after_mremap(r, old, oldlen, newlen, flags);
 }
 
 static int real_mprotect(void *a, size_t l, int p)

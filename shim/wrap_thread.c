@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "altstack.h"
 #include "backtrace.h"
+#include "mapcount.h"
 #include "real.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@ MG_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*f
 	if (!real)
 		return EAGAIN;
 	mg_bt_note_thread();
+	if (!mg_inside())
+		mg_mapcount_note(3);    /* stack and guard page (glibc maps them where no wrapper sees), our alternate stack */
 	if (mg_inside() || !mg_altstack_enabled())
 		return real(t, attr, fn, arg);
 	struct start *s = malloc(sizeof *s);

@@ -27,10 +27,18 @@
  *   mc_wall pairs N [file]        N anonymous one-page mmap+munmap pairs (the cost of counting);
  *                                 with "file", N mmap+munmap pairs of a one-page file. Always at
  *                                 the same address hint, 16 TiB, away from the other mappings.
+ *   mc_wall smallstack N          N anonymous one-page mmap+munmap pairs in a thread whose stack is
+ *                                 PTHREAD_STACK_MIN: whatever the guard does inside these calls
+ *                                 (re-counting the VMAs among it) fits on that stack.
+ *   mc_wall fixedsplit            one large PROT_READ mapping, then mmap(MAP_FIXED) of PROT_NONE
+ *                                 pages into its middle (split_with_fixed: each call turns one VMA
+ *                                 into three) until a call fails: the count grows two per call.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,6 +366,73 @@ static int pairs(long n, int file)
 	return fails != 0;
 }
 
+/* ---- small thread stack --------------------------------------------------------------------- */
+
+struct small { long n, fails; };
+
+static void *small_thread(void *arg)
+{
+	struct small *s = arg;
+	for (long i = 0; i < s->n; i++) {
+		void *p = map_anon(PAGE, PROT_READ);
+		if (p == MAP_FAILED || munmap(p, PAGE) != 0)
+			s->fails++;
+	}
+	return NULL;
+}
+
+static int smallstack(long n)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	struct small s = { n, 0 };
+	pthread_attr_init(&a);
+	if (pthread_attr_setstacksize(&a, PTHREAD_STACK_MIN) != 0 ||
+	    pthread_create(&t, &a, small_thread, &s) != 0) {
+		printf("{\"error\":\"pthread_create with a %ld-byte stack failed\"}\n", (long)PTHREAD_STACK_MIN);
+		return 1;
+	}
+	pthread_join(t, NULL);
+	printf("{\"pairs\":%ld,\"fails\":%ld,\"stack\":%ld}\n", n, s.fails, (long)PTHREAD_STACK_MIN);
+	return s.fails != 0;
+}
+
+/* ---- MAP_FIXED splits -------------------------------------------------------------------------- */
+
+static NOINLINE long split_with_fixed(unsigned char *region, long pages, int *err)
+{
+	long calls = 0;
+	for (long i = 1; i < pages - 1; i += 2) {
+		void *p = mmap(region + i * PAGE, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			       -1, 0);
+		if (p == MAP_FAILED) {
+			*err = errno;
+			printf("{\"fail\":\"mmap\",\"addr\":\"%#lx\",\"length\":%lu,\"errno\":%d}\n",
+			       (unsigned long)(region + i * PAGE), PAGE, errno);
+			return calls;
+		}
+		calls++;
+	}
+	return calls;
+}
+
+static int fixedsplit(void)
+{
+	long limit = max_map_count();
+	long pages = 2 * limit + 16;
+	unsigned char *region = mmap(NULL, (size_t)pages * PAGE, PROT_READ,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (region == MAP_FAILED)
+		return 2;
+	long before = vma_lines();
+	int err = 0;
+	long calls = split_with_fixed(region, pages, &err);
+	printf("{\"limit\":%ld,\"vmas_before\":%ld,\"vmas_at_wall\":%ld,\"calls\":%ld,\"errno\":%d}\n",
+	       limit, before, vma_lines(), calls, err);
+	munmap(region, (size_t)pages * PAGE);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -376,6 +451,11 @@ int main(int argc, char **argv)
 		return quiet();
 	if (strcmp(cmd, "pairs") == 0 && argc > 2)
 		return pairs(atol(argv[2]), argc > 3 && strcmp(argv[3], "file") == 0);
-	fprintf(stderr, "usage: mc_wall count | munmap [extras] | free | warn N | quiet | pairs N [file]\n");
+	if (strcmp(cmd, "smallstack") == 0 && argc > 2)
+		return smallstack(atol(argv[2]));
+	if (strcmp(cmd, "fixedsplit") == 0)
+		return fixedsplit();
+	fprintf(stderr, "usage: mc_wall count | munmap [extras] | free | warn N | quiet | pairs N [file] | "
+		"smallstack N | fixedsplit\n");
 	return 2;
 }

@@ -421,6 +421,52 @@ class FarFromTheLimit(mgtest.GuardTest):
         self.assertEqual(out[0], {"pairs": 200000, "fails": 0})
 
 
+class SmallThreadStack(mgtest.GuardTest):
+    """A thread on a PTHREAD_STACK_MIN stack crosses the guard's re-counts of the VMAs."""
+
+    def test_runs_as_bare(self):
+        bare, bare_out = run_wall(self, ["smallstack", "6000"], preload=False)
+        self.assertEqual(bare_out[-1]["fails"], 0, "precondition: bare run\n" + bare.describe())
+        # 12,000 mapping calls: past the guard's first exact count of the VMAs (4096 calls).
+        r, out = run_wall(self, ["smallstack", "6000"])
+        self.assertEqual(r.returncode, 0, "the guarded thread died\n" + r.describe())
+        self.assertEqual(out[-1], bare_out[-1])
+        self.assertNoReports(r)
+
+
+class FixedIntoTheMiddle(WallCase):
+    """mmap(MAP_FIXED) into a mapping's middle turns one VMA into three: the warning must still
+    come before the wall, whatever the threshold."""
+
+    def check(self, warn_env, threshold):
+        r, out = run_wall(self, ["fixedsplit"], env={"MMAPGUARD_MAP_WARN": warn_env})
+        t = out[-1]
+        self.assertEqual(t["errno"], 12, "precondition: the loop should end at the wall\n" + r.describe())
+        self.assertGreaterEqual(t["vmas_at_wall"], LIMIT, t)
+        self.assertValidLog(r)
+        highs = r.events("map_count_high")
+        self.assertEqual(len(highs), 1, "MMAPGUARD_MAP_WARN=%s: expected one map_count_high before "
+                         "the wall\n%s" % (warn_env, r.describe()))
+        h = highs[0]
+        self.assertEqual(h["threshold"], threshold, h)
+        self.assertGreaterEqual(h["vma_count"], threshold, h)
+        self.assertLess(h["vma_count"], LIMIT, h)
+        self.assertTrue(frame0(h).startswith("split_with_fixed+"), frame0(h))
+        limits = r.events("map_limit")
+        self.assertEqual([(x["call"], x["addr"]) for x in limits],
+                         [("mmap", o["addr"]) for o in out if o.get("fail") == "mmap"], r.describe())
+        self.assertLess(r.records.index(h), r.records.index(limits[0]),
+                        "map_count_high came after the failure")
+
+    def test_default_threshold(self):
+        self.check("90%", DEFAULT_THRESHOLD)
+
+    def test_threshold_near_the_wall(self):
+        for pct in (97, 99):
+            with self.subTest(pct=pct):
+                self.check("%d%%" % pct, LIMIT * pct // 100)
+
+
 @unittest.skipUnless(os.path.exists(JEMALLOC), "jemalloc is not installed (%s)" % JEMALLOC)
 class UnderJemalloc(WallCase):
     """LD_PRELOAD="libjemalloc.so.2 libmmapguard.so": the guard must neither hang nor lose records.
