@@ -225,36 +225,30 @@ static uint32_t next_prio(void)
 	return x;
 }
 
-static struct node *rot_right(struct node *n)
+/*
+ * Iterative, and nothing on the path above the new node is written: down the nodes of higher
+ * priority, then the subtree found there is split by key into the new node's two children.
+ */
+static void treap_insert(struct node *n)
 {
-	struct node *l = n->left;
-	SET(n->left, l->right);
-	SET(l->right, n);
-	return l;
-}
-
-static struct node *rot_left(struct node *n)
-{
-	struct node *r = n->right;
-	SET(n->right, r->left);
-	SET(r->left, n);
-	return r;
-}
-
-static struct node *treap_insert(struct node *t, struct node *n)
-{
-	if (!t)
-		return n;
-	if (n->w.start < t->w.start) {
-		SET(t->left, treap_insert(t->left, n));
-		if (t->left->prio > t->prio)
-			t = rot_right(t);
-	} else {
-		SET(t->right, treap_insert(t->right, n));
-		if (t->right->prio > t->prio)
-			t = rot_left(t);
+	struct node **link = &root;
+	while (*link && (*link)->prio >= n->prio)
+		link = n->w.start < (*link)->w.start ? &(*link)->left : &(*link)->right;
+	struct node *t = *link, **l = &n->left, **r = &n->right;
+	while (t) {
+		if (t->w.start < n->w.start) {
+			SET(*l, t);
+			l = &t->right;
+			t = t->right;
+		} else {
+			SET(*r, t);
+			r = &t->left;
+			t = t->left;
+		}
 	}
-	return t;
+	SET(*l, NULL);
+	SET(*r, NULL);
+	SET(*link, n);
 }
 
 static struct node *treap_merge(struct node *a, struct node *b)
@@ -271,17 +265,13 @@ static struct node *treap_merge(struct node *a, struct node *b)
 	return b;
 }
 
-static struct node *treap_erase(struct node *t, struct node *n)
+static void treap_erase(struct node *n)
 {
-	if (!t)
-		return NULL;
-	if (t == n)
-		return treap_merge(t->left, t->right);
-	if (n->w.start < t->w.start)
-		SET(t->left, treap_erase(t->left, n));
-	else
-		SET(t->right, treap_erase(t->right, n));
-	return t;
+	struct node **link = &root;
+	while (*link && *link != n)
+		link = n->w.start < (*link)->w.start ? &(*link)->left : &(*link)->right;
+	if (*link)
+		SET(*link, treap_merge(n->left, n->right));
 }
 
 /* Greatest start <= key. */
@@ -314,13 +304,25 @@ static struct node *ceil_node(uintptr_t key)
 	return best;
 }
 
-/* First window overlapping [a, b), or NULL. */
+/*
+ * First window overlapping [a, b), or NULL. One descent finds both the window starting at or
+ * before a and the first one starting after it (with many windows each level is a cache miss).
+ */
 static struct node *first_overlap(uintptr_t a, uintptr_t b)
 {
-	struct node *n = floor_node(a);
-	if (!n || n->w.end <= a)
-		n = ceil_node(a);
-	return (n && n->w.start < b) ? n : NULL;
+	struct node *t = root, *lo = NULL, *hi = NULL;
+	while (t) {
+		if (t->w.start <= a) {
+			lo = t;
+			t = t->right;
+		} else {
+			hi = t;
+			t = t->left;
+		}
+	}
+	if (lo && lo->w.end > a)
+		return lo;
+	return (hi && hi->w.start < b) ? hi : NULL;
 }
 
 /* ---- files ---------------------------------------------------------------------------------- */
@@ -447,7 +449,7 @@ static struct node *node_new(const struct mg_window *w, struct mg_file *f)
 	if (w->end > addr_hi)
 		__atomic_store_n(&addr_hi, w->end, __ATOMIC_RELEASE);
 	file_link(f, n);
-	SET(root, treap_insert(root, n));
+	treap_insert(n);
 	__atomic_store_n(&n_maps, n_maps + 1, __ATOMIC_RELAXED);
 	return n;
 }
@@ -455,7 +457,7 @@ static struct node *node_new(const struct mg_window *w, struct mg_file *f)
 /* Out of the tree and its file's list; the memory stays the caller's. */
 static void node_detach(struct node *n)
 {
-	SET(root, treap_erase(root, n));
+	treap_erase(n);
 	file_unlink(n);
 	n->file = NULL;
 	__atomic_store_n(&n_maps, n_maps - 1, __ATOMIC_RELAXED);
@@ -475,12 +477,12 @@ static void node_delete(struct node *n)
 /* Move a window's start (its treap key) to new_start, keeping file offsets consistent. */
 static void node_move_start(struct node *n, uintptr_t new_start)
 {
-	SET(root, treap_erase(root, n));
+	treap_erase(n);
 	SET(n->left, NULL);
 	SET(n->right, NULL);
 	SET(n->w.offset, n->w.offset + (new_start - n->w.start));
 	SET(n->w.start, new_start);
-	SET(root, treap_insert(root, n));
+	treap_insert(n);
 	file_publish(n->file);
 }
 
@@ -581,7 +583,8 @@ int mg_reg_detach_locked(uintptr_t a, uintptr_t b, struct mg_pieces **out)
 	struct node *n = a < b ? first_overlap(a, b) : NULL;
 	if (!n || a > n->w.start || n->w.end > b)
 		return -EINVAL;
-	struct node *next = ceil_node(n->w.start + 1);
+	/* Windows do not overlap: when n ends at b, no other one starts before b. */
+	struct node *next = n->w.end == b ? NULL : ceil_node(n->w.start + 1);
 	if (next && next->w.start < b)
 		return -EINVAL;
 	/* The usual munmap: exactly one whole window. The node itself is the piece. */
