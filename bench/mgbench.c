@@ -25,6 +25,11 @@
  *                       mmap_pair (mmap+munmap of another file), ftrunc_other (shrink/grow of
  *                       another mapped file, cutting nothing), ftrunc_same (shrink/grow of the
  *                       file holding the N windows, cutting nothing)
+ *   live                --live N one-page windows of a 64-page file, mapped one after the other where
+ *                       the kernel puts them (offsets i % 64: no two neighbours merge, N VMAs), then
+ *                       all unmapped in the same order; a batch is the N pairs, an op one window
+ *                       mapped and unmapped. The guard's whole cost with N live mappings: registry,
+ *                       stacks, the map-count checks (vm.max_map_count must exceed N)
  *   threads             --threads T threads, each looping open, mmap(file), munmap, close,
  *                       mmap(anon), munmap (op = one such iteration of 6 calls; wall time of
  *                       the group, and process CPU time as "cpu")
@@ -272,6 +277,7 @@ struct bench {
 	off_t size_a, size_b;           /* the two sizes ftruncate alternates between */
 	off_t grow_base;
 	long counter;
+	void **live;                    /* the live workload's windows */
 };
 
 struct deep_arg {
@@ -338,6 +344,17 @@ static __attribute__((noinline)) void batch_mmap_anon(struct bench *b, const str
 			die("mmap: %s", strerror(errno));
 		o->munmap(p, page);
 	}
+}
+
+static __attribute__((noinline)) void batch_live(struct bench *b, const struct ops *o, long k)
+{
+	for (long i = 0; i < k; i++) {
+		b->live[i] = o->mmap(NULL, page, PROT_READ, MAP_SHARED, b->fd, (off_t)(i % 64) * page);
+		if (b->live[i] == MAP_FAILED)
+			die("mmap %ld of %ld: %s (vm.max_map_count?)", i, k, strerror(errno));
+	}
+	for (long i = 0; i < k; i++)
+		o->munmap(b->live[i], page);
 }
 
 /* Alternating between two sizes: half the calls shrink, half grow. */
@@ -621,6 +638,21 @@ static void w_scale(void)
 	printf("]}\n");
 }
 
+static void w_live(void)
+{
+	struct bench b = { .name = "live", .run = batch_live, .fd2 = -1 };
+	b.path = make_file("live", 64 * page);
+	b.fd = open_or_die(b.path, O_RDONLY);
+	b.live = calloc((size_t)opt_live, sizeof *b.live);
+	if (!b.live)
+		die("calloc");
+	opt_iters = opt_live;
+	printf("{\"workload\":\"live\",\"provider\":\"%s\",\"depth\":%d,\"live\":%ld,\"vmas_before\":%ld,"
+	       "\"results\":[", dyn_provider(), opt_depth, opt_live, count_vmas());
+	measure(&b);
+	printf("]}\n");
+}
+
 /* ---- threads ------------------------------------------------------------------------------- */
 
 static pthread_barrier_t bar_start, bar_end;
@@ -761,7 +793,7 @@ static void usage(void)
 		"               [--iters K] [--ab]\n"
 		"               [--depth D] [--live N] [--layout merged|distinct] [--threads T]\n"
 		"workloads: open_close fopen_fclose mmap_file mmap_anon mmap_anon_empty ftrunc_unmapped\n"
-		"           ftrunc_unmapped_empty ftrunc_unmapped_zero ftrunc_grow scale threads\n");
+		"           ftrunc_unmapped_empty ftrunc_unmapped_zero ftrunc_grow scale live threads\n");
 	exit(2);
 }
 
@@ -810,6 +842,8 @@ int main(int argc, char **argv)
 		w_scale();
 	else if (!strcmp(w, "threads"))
 		w_threads();
+	else if (!strcmp(w, "live"))
+		w_live();
 	else
 		w_simple(w);
 	fflush(stdout);

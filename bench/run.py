@@ -31,6 +31,7 @@ no mapping, so a truncate/reopen record is a false positive and makes the run fa
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -38,10 +39,12 @@ import re
 import resource
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from leases import run_leases  # noqa: E402
@@ -87,6 +90,8 @@ SCALE_OPS = [
     ("ftrunc_same", "ftruncate of the file holding the N windows"),
 ]
 SCALE_TARGET = 1.3
+LIVE_TARGET = 1.3       # guard/bare with N live mappings (map N windows, unmap them)
+LIVE_MAP_COUNT = 262144 # vm.max_map_count the 100k row needs; raised for it when root may
 MACRO_TARGET = 1.05
 STRACE_TARGET = 20.0
 STRACE_ARGS = ["-f", "-k", "-e", "trace=open,openat,ftruncate,mmap,munmap", "-o", "/dev/null"]
@@ -357,6 +362,65 @@ def run_scale(R, rounds, sizes, log):
     return out
 
 
+class MapCountRaised:
+    """vm.max_map_count raised to at least `want` for the rows that need it, restored after.
+    The setting is system-wide: it is changed only for those rows, and only by root."""
+
+    def __init__(self, want):
+        self.want, self.old, self.why = want, read_max_map_count(), None
+
+    def __enter__(self):
+        if self.old >= self.want:
+            return self
+        try:
+            with open("/proc/sys/vm/max_map_count", "w") as f:
+                f.write(str(self.want))
+        except OSError as e:
+            self.why = "vm.max_map_count is %d and cannot be raised here (%s)" % (
+                self.old, e.strerror)
+        return self
+
+    def __exit__(self, *exc):
+        if self.why is None and self.old < self.want:
+            with open("/proc/sys/vm/max_map_count", "w") as f:
+                f.write(str(self.old))
+        return False
+
+
+def live_fits(n, limit):
+    """N distinct VMAs plus the process's own, with room below the guard's 90% threshold."""
+    return n + 2000 <= limit * 9 // 10
+
+
+def run_live(R, rounds, sizes, batches, log):
+    """mgbench live --live N: N one-page windows mapped, then unmapped; guard vs bare."""
+    rows = []
+    for n in sizes:
+        need = LIVE_MAP_COUNT if not live_fits(n, read_max_map_count()) else 0
+        with MapCountRaised(need) as raised:
+            limit = read_max_map_count()
+            if raised.why or not live_fits(n, limit):
+                R.notes.append("live N=%d skipped: %s" % (n, raised.why or "vm.max_map_count=%d"
+                                                          % limit))
+                continue
+            s = {"guard": [], "bare_inproc": [], "bare_proc": []}
+            for rnd in range(rounds):
+                for mode in (["bare", "guard"] if rnd % 2 == 0 else ["guard", "bare"]):
+                    d = R.run_mgbench("live", mode, ["--live", str(n), "--batches", str(batches)])
+                    m = results_by_mode(d)
+                    if mode == "bare":
+                        s["bare_proc"].append(m["self"]["cpu_ns"])
+                    else:
+                        s["guard"].append(m["self"]["cpu_ns"])
+                        s["bare_inproc"].append(m["bare"]["cpu_ns"])
+            log("  live N=%d done (vm.max_map_count %d)" % (n, limit))
+        g, b, bp = median(s["guard"]), median(s["bare_inproc"]), median(s["bare_proc"])
+        rows.append({"live": n, "max_map_count": limit, "guard_ns": g, "bare_ns": b,
+                     "bare_proc_ns": bp, "ratio": g / b, "ratio_proc": g / bp,
+                     "target": LIVE_TARGET, "pass": g / b <= LIVE_TARGET, "samples": s})
+    return rows
+
+
 def run_threads(R, rounds, counts, log):
     samples = {t: {"guard": [], "bare_inproc": [], "bare_proc": [], "guard_cpu": [],
                    "bare_inproc_cpu": [], "guard_csw": [], "bare_inproc_csw": []} for t in counts}
@@ -608,8 +672,68 @@ def run_xproc(R, rounds, counts, log):
     return rows
 
 
+def write_packs(gitdir, n):
+    """n packs of one blob each, written directly (pack format v2, index v2): a repository that
+    fetched often and was never repacked, made in a second instead of n git processes."""
+    d = os.path.join(gitdir, "objects", "pack")
+    os.makedirs(d, exist_ok=True)
+    for i in range(n):
+        data = (b"blob %d\n" % i) * 3
+        sha = hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
+        size = len(data)       # object header: type 3 (blob), size 4 bits then 7-bit groups
+        hdr = bytearray([(3 << 4) | (size & 15) | (0x80 if size > 15 else 0)])
+        size >>= 4
+        while size:
+            hdr.append((size & 0x7f) | (0x80 if size > 0x7f else 0))
+            size >>= 7
+        obj = bytes(hdr) + zlib.compress(data)
+        body = b"PACK" + struct.pack(">II", 2, 1) + obj
+        pack_sum = hashlib.sha1(body).digest()
+        fanout = b"".join(struct.pack(">I", 1 if k >= sha[0] else 0) for k in range(256))
+        idx = (b"\xfftOc" + struct.pack(">I", 2) + fanout + sha
+               + struct.pack(">II", zlib.crc32(obj) & 0xffffffff, 12) + pack_sum)
+        idx += hashlib.sha1(idx).digest()
+        name = os.path.join(d, "pack-" + pack_sum.hex())
+        with open(name + ".pack", "wb") as f:
+            f.write(body + pack_sum)
+        with open(name + ".idx", "wb") as f:
+            f.write(idx)
+
+
+def macro_git(R, rounds, cfg, log):
+    """git cat-file --batch-all-objects --batch-check in a repository of N packs. git maps every
+    pack's index and a window of every pack it reads, and keeps them all mapped until it exits:
+    2N live file mappings made by a real program (a mirror that fetches often with gc.auto=0)."""
+    n = cfg["git_packs"]
+    d = os.path.join(R.scratch, "gitpacks")
+    subprocess.run(["git", "init", "-q", d], env=clean_env(), check=True, capture_output=True)
+    write_packs(os.path.join(d, ".git"), n)
+    argv = ["git", "-C", d, "cat-file", "--batch-all-objects", "--batch-check"]
+    outputs = set()
+
+    def one(guarded):
+        wall, cpu, out = timed(R, argv, guarded, what="git cat-file")
+        outputs.add(out)
+        if out.count("\n") != n:
+            raise BenchError("git cat-file listed %d objects, not %d" % (out.count("\n"), n))
+        return wall, cpu, cpu
+
+    s = interleaved(R, rounds, one, log, "git")
+    if len(outputs) != 1:
+        R.failures.append("git cat-file output differs between runs")
+    ratio = median(s["guard_cpu"]) / median(s["bare_cpu"])
+    return {"id": "git", "label": "git cat-file --batch-check, %d packs (%d live maps)" % (n, 2 * n),
+            "bare_s": median(s["bare"]), "guard_s": median(s["guard"]),
+            "ratio": median(s["guard"]) / median(s["bare"]), "cpu_ratio": ratio,
+            "target": None, "pass": True, "samples": s}
+
+
 def run_macro(R, rounds, cfg, log):
     rows = [macro_seed(R, rounds, cfg, log)]
+    if shutil.which("git"):
+        rows.append(macro_git(R, rounds, cfg, log))
+    else:
+        R.notes.append("git not installed: git macro skipped")
     # sqlite3
     if shutil.which("sqlite3"):
         d = os.path.join(R.scratch, "sqlite")
@@ -778,6 +902,18 @@ def print_report(res, out=sys.stdout):
                 p("  %-44s%s   %6.2fx (%.2fx) %s" % (r["label"], cells, r["guard_growth"],
                                                      r["bare_growth"], verdict(r["pass"])))
         p()
+    if res.get("live"):
+        p("live mappings vs bare: N one-page windows of one file mapped (N VMAs), then unmapped;"
+          " ns per window (mmap+munmap, thread CPU), creation stacks on")
+        hdr = "  %-10s %14s %9s %9s %7s %7s %7s" % ("N", "max_map_count", "bare ns", "guard ns",
+                                                    "ratio", "proc", "target")
+        p(hdr)
+        for r in res["live"]:
+            p("  %-10d %14d %9s %9s %7s %7s %7s  %s" % (
+                r["live"], r["max_map_count"], fmt_ns(r["bare_ns"]), fmt_ns(r["guard_ns"]),
+                fmt_ratio(r["ratio"]), fmt_ratio(r["ratio_proc"]), "<=%.2f" % r["target"],
+                verdict(r["pass"])))
+        p()
     if res.get("threads"):
         p("threads: ns per iteration of open+mmap+munmap+close+anon mmap+munmap, whole group;"
           " wall (throughput), process CPU time, voluntary context switches per iteration")
@@ -866,6 +1002,10 @@ def summarize(res):
         passed += r["pass"]
         if not r["pass"]:
             missed.append("scale:%s:%s" % (r["layout"], r["op"]))
+    for r in res.get("live", []):
+        passed += r["pass"]
+        if not r["pass"]:
+            missed.append("live:%d" % r["live"])
     for r in res.get("macro", []):
         if not r["target"]:
             continue
@@ -891,7 +1031,7 @@ def main():
     ap.add_argument("--dir", default=None, help="parent of the scratch directory (default $TMPDIR"
                     " or /tmp; its filesystem matters for ftruncate)")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: "
-                    "micro,scale,threads,xproc,macro,leases,strace")
+                    "micro,scale,xproc,live,threads,macro,leases,strace")
     args = ap.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     global SMOKE
@@ -900,17 +1040,20 @@ def main():
         "full": dict(rounds=7, batch_ms=20, batches=9, warmup_ms=30, strace_rounds=3,
                      scale_sizes=[10, 1000, 10000, 100000], thread_counts=[1, 2, 4, 8],
                      xproc_added=[0, 100, 400],
+                     live_sizes=[1000, 10000, 30000, 100000], live_batches=5,
                      macro=dict(sqlite_tx=200, sqlite_rows=1000, gcc_files=24, seed_rounds=50,
-                                spawn_n=500)),
+                                spawn_n=500, git_packs=5000)),
         "quick": dict(rounds=3, batch_ms=5, batches=5, warmup_ms=10, strace_rounds=1,
                       scale_sizes=[10, 100000], thread_counts=[1, 2, 4, 8],
                       xproc_added=[0, 200],
+                      live_sizes=[1000, 30000], live_batches=3,
                       macro=dict(sqlite_tx=16, sqlite_rows=1000, gcc_files=6, seed_rounds=10,
-                                spawn_n=100)),
+                                spawn_n=100, git_packs=2000)),
         "smoke": dict(rounds=1, batch_ms=1, batches=2, warmup_ms=1, strace_rounds=1,
                       scale_sizes=[10, 1000], thread_counts=[1, 2], xproc_added=[0, 5],
+                      live_sizes=[1000], live_batches=2,
                       macro=dict(sqlite_tx=2, sqlite_rows=100, gcc_files=2, seed_rounds=2,
-                                spawn_n=5)),
+                                spawn_n=5, git_packs=20)),
     }[mode]
     args.rounds = args.rounds or defaults["rounds"]
     args.batch_ms = args.batch_ms or defaults["batch_ms"]
@@ -964,6 +1107,11 @@ def main():
             log("cross-process scan...")
             res["xproc"] = run_xproc(R, args.rounds, defaults["xproc_added"], log)
             section_done("xproc")
+        if "live" not in skip:
+            log("live mappings vs bare...")
+            res["live"] = run_live(R, args.rounds, defaults["live_sizes"], defaults["live_batches"],
+                                   log)
+            section_done("live")
         if "threads" not in skip:
             log("thread benchmarks...")
             res["threads"] = run_threads(R, args.rounds, defaults["thread_counts"], log)
