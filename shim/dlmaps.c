@@ -11,6 +11,7 @@
 #include "arena.h"
 #include "backtrace.h"
 #include "config.h"
+#include "mapcount.h"
 #include "real.h"
 #include "rule.h"
 #include "thread.h"
@@ -82,6 +83,7 @@ struct scan {
 	bool counters;
 	bool rpath;
 	bool used_template;
+	unsigned vmas;          /* upper bound of the VMAs the new objects added */
 	struct mg_window tmpl;  /* creator, time and stack of what is registered now */
 };
 
@@ -260,6 +262,10 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 	o->addr = info->dlpi_addr;
 	o->phdr = info->dlpi_phdr;
 	o->seen = true;
+	/* Each PT_LOAD: its file pages, its .bss and a gap before it; RELRO splits one more. */
+	for (unsigned i = 0; i < info->dlpi_phnum; i++)
+		s->vmas += info->dlpi_phdr[i].p_type == PT_LOAD ? 3 : 0;
+	s->vmas += 1;
 	struct seg segs[MAX_SEGS];
 	unsigned n = read_segments(info, o, first, segs);
 	s->rpath |= o->rpath;
@@ -357,6 +363,9 @@ static void scan(const struct mg_stack *stack, bool unloads)
 	__atomic_store_n(&started, true, __ATOMIC_RELEASE);
 	mg_leave();
 	__atomic_store_n(&scanner, 0, __ATOMIC_RELEASE);
+	/* The start-up objects are in the first exact count; later ones the loader mapped unseen. */
+	if (s->vmas && !s->defer_exe)
+		mg_mapcount_note(s->vmas);
 }
 
 /* Scan when the loader's counters moved since the last scan. */
