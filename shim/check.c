@@ -186,7 +186,8 @@ static void resolve_window_paths(struct mg_event *e)
  * suppressed (*suppressed: shim/suppress.h). The caller holds the guard.
  */
 static struct mg_event *event_start(const char *kind, const struct mg_target *t, const struct stat *st,
-				    bool sizes, uint64_t new_size, bool *suppressed)
+				    bool sizes, uint64_t new_size, struct mg_victims *victims,
+				    bool *suppressed)
 {
 	*suppressed = false;
 	struct mg_event *e = mg_pages_alloc(sizeof *e);
@@ -194,6 +195,7 @@ static struct mg_event *event_start(const char *kind, const struct mg_target *t,
 		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
+	e->victims = victims;           /* still the caller's to free if no event comes of it */
 	e->event = kind;
 	e->call = t->call;
 	e->detail = t->detail;
@@ -216,6 +218,7 @@ static struct mg_event *event_start(const char *kind, const struct mg_target *t,
 	e->nwindows = e->nwindows_total < MG_REPORT_WINDOWS ? e->nwindows_total : MG_REPORT_WINDOWS;
 	/* API, MMAPGUARD_SUPPRESS or a rule: counted (and recorded), neither reported nor refused */
 	if ((!sizes || e->nwindows_total) && mg_suppress_decide(e, why)) {
+		e->victims = NULL;
 		mg_pages_free(e, sizeof *e);
 		*suppressed = true;
 		return NULL;
@@ -355,14 +358,13 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 		return verdict(MG_PROCEED, saved);
 	}
 	bool suppressed;
-	struct mg_event *e = event_start("truncate", t, st, true, new_size, &suppressed);
+	struct mg_event *e = event_start("truncate", t, st, true, new_size, victims, &suppressed);
 	if (!e) {       /* without memory to report, block mode still protects the program */
 		if (victims)
 			mg_pages_free(victims, sizeof *victims);
 		return verdict(suppressed ? MG_PROCEED
 				: mg_mode() == MG_MODE_BLOCK ? MG_REFUSE : MG_REPORTED, saved);
 	}
-	e->victims = victims;
 	if (e->nwindows_total == 0 && !hurts_others) {
 		event_free(e);                  /* unmapped meanwhile */
 		return verdict(MG_PROCEED, saved);
@@ -387,7 +389,7 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 	mg_enter();
 	bool refuse = writable && mg_mode() == MG_MODE_BLOCK;
 	bool suppressed;
-	struct mg_event *e = event_start("reopen", t, st, false, 0, &suppressed);
+	struct mg_event *e = event_start("reopen", t, st, false, 0, NULL, &suppressed);
 	if (!e)
 		return verdict(suppressed ? MG_PROCEED : refuse ? MG_REFUSE : MG_REPORTED, saved);
 	/* who else maps the file (any window: a reopen changes no size) */

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "suppress.h"
+#include "scan.h"
 #include "backtrace.h"
 #include "config.h"
 #include "lock.h"
@@ -158,8 +159,8 @@ static const struct mg_supp_rule *match_rules(const struct mg_event *e)
 		.nwindows = e->nwindows,
 		.nwindows_total = e->nwindows_total,
 		.windows = win,
-		/* The guard sees only this process's windows, so every endangered window is its own. */
-		.other_processes = false,
+		/* Windows of other processes the cut would leave unbacked (scope guarded or all). */
+		.other_processes = e->victims && e->victims->total,
 	};
 	return mg_supp_match(s, &q);
 }

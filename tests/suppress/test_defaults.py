@@ -121,6 +121,36 @@ class DefaultsTest(GuardTest):
         g = self.sqlite_case("wal_checkpoint", self.sqlite_cli(), False)
         self.assertFalse(os.path.exists(os.path.join(g, "db-wal")))
 
+    def test_sqlite_cut_under_another_process_is_still_refused(self):
+        # The rule is "reach self": when another process maps the database too, SQLite's own
+        # shrink endangers that process's pages, and the cut is reported and refused as usual.
+        import subprocess
+        d = os.path.join(self.tmp, "shared")
+        os.mkdir(d)
+        db = os.path.join(d, "db")
+        first = run(self.sqlite_cli() + [db], preload=False, input=fill() +
+                    "DELETE FROM t WHERE n % 3 = 0;\n", timeout=300)
+        self.assertEqual(first.returncode, 0, first.describe())
+        reader = subprocess.Popen(
+            [PY, "-c", "import mmap, sys\n"
+             "f = open(sys.argv[1], 'rb')\n"
+             "m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n"
+             "print('ready', flush=True)\n"
+             "sys.stdin.read()\n", db],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(reader.stdout.readline(), "ready\n")
+            r = run(self.sqlite_cli() + [db], mode="block", env={"MMAPGUARD_SCOPE": "all"},
+                    input=MMAP + "SELECT count(*) FROM t;\nVACUUM;\n", timeout=300)
+        finally:
+            reader.stdin.close()
+            reader.wait(timeout=60)
+        cuts = r.events("truncate")
+        self.assertTrue(cuts, r.describe())
+        self.assertTrue(all(c["action"] == "blocked" for c in cuts), r.describe())
+        self.assertIn(reader.pid, [v["pid"] for c in cuts for v in c["victims"]], r.describe())
+        self.assertEqual(r.events("suppressed"), [], r.describe())
+
     def py_sqlite(self):
         path = os.path.join(self.tmp, "pysqlite.py")
         with open(path, "w") as f:
