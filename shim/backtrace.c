@@ -151,6 +151,11 @@ static void capture_end(void)
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELEASE);
 }
 
+/* The guard's own walks of the loader's list take the loader's lock as libunwind does: the same
+ * count keeps fork from copying that lock held. */
+void mg_bt_loader_begin(void) { capture_begin(); }
+void mg_bt_loader_end(void) { capture_end(); }
+
 void mg_bt_atfork_prepare(bool may_load)
 {
 	/*

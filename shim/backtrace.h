@@ -23,6 +23,12 @@ void mg_bt_load(void) MG_HIDDEN;
 void mg_bt_note_thread(void) MG_HIDDEN;
 /* Stack of the caller of the intercepted function: frames inside the shim are dropped. */
 void mg_bt_capture(struct mg_stack *st) MG_HIDDEN;
+/*
+ * Around any dl_iterate_phdr of the guard's: counted like a capture in flight, so that fork waits
+ * for it (a child must not inherit the loader's lock held by a thread that is gone).
+ */
+void mg_bt_loader_begin(void) MG_HIDDEN;
+void mg_bt_loader_end(void) MG_HIDDEN;
 /* From a signal handler's ucontext: frame 0 is the interrupted instruction itself. */
 void mg_bt_capture_signal(void *ucontext, struct mg_stack *st) MG_HIDDEN;
 void mg_bt_disable_signal_unwind(void) MG_HIDDEN;

@@ -339,7 +339,9 @@ static void scan(const struct mg_stack *stack, bool unloads)
 	}
 	for (size_t i = 0; i < nobjs; i++)
 		objs[i].seen = false;
+	mg_bt_loader_begin();
 	dl_iterate_phdr(scan_object, s);
+	mg_bt_loader_end();
 	/* What the loader no longer lists, it has unmapped. */
 	for (size_t i = 0; i < nobjs;) {
 		if (objs[i].seen) {
@@ -373,7 +375,9 @@ static void update(bool capture)
 {
 	unsigned long long c[3] = { 0, 0, 0 };
 	mg_enter();
+	mg_bt_loader_begin();
 	dl_iterate_phdr(read_counters, c);
+	mg_bt_loader_end();
 	mg_leave();
 	if (!c[2])
 		return;
