@@ -95,6 +95,7 @@ static int not_ours(const struct explain *x, bool json)
 	} else {
 		sb_printf(&why, "SIGBUS (%s) at 0x%" PRIx64 ", which is not in a file mapping (%s): not a "
 			  "truncated file", si_code_name(x->signo, x->code), x->addr,
+			  x->shared_anon ? "shared anonymous memory" :
 			  x->load ? "an anonymous mapping" : "no mapping the core knows");
 	}
 	if (json) {
@@ -181,6 +182,13 @@ static int explain_core(struct explain *x, const char *exe, bool json)
 	if (x->signo == SIGBUS && x->th->have_siginfo && x->code > 0) {
 		x->map = core_find_map(&x->ci, x->addr);
 		x->load = core_find_load(&x->ci, x->addr);
+		/* Shared anonymous memory and System V segments are listed as files of the kernel's
+		 * internal filesystem: no file of the user's was cut there. */
+		if (x->map && (strncmp(x->map->path, "/dev/zero", 9) == 0 ||
+			       strncmp(x->map->path, "/SYSV", 5) == 0)) {
+			x->map = NULL;
+			x->shared_anon = true;
+		}
 	}
 	if (!x->map)
 		return not_ours(x, json);

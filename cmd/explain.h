@@ -24,6 +24,7 @@ struct explain {
 	int signo, code;
 	uint64_t addr;
 	const struct core_map *map;     /* the file mapping holding addr */
+	bool shared_anon;               /* addr is in shared anonymous memory (no file to cut) */
 	const struct core_load *load;   /* the memory segment holding addr: its protection */
 	uint64_t page_size;
 	uint64_t fault_offset;

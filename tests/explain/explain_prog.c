@@ -192,6 +192,15 @@ int main(int argc, char **argv)
 		*(volatile int *)(uintptr_t)16 = 1;
 		return 3;
 	}
+	if (strcmp(argv[1], "shared_anon") == 0) {
+		/* Shared anonymous memory grown past its object: a SIGBUS with no file behind it. */
+		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		char *q = p == MAP_FAILED ? MAP_FAILED : mremap(p, 4096, 8192, MREMAP_MAYMOVE);
+		if (q == MAP_FAILED)
+			return 2;
+		step("{\"step\":\"fault\",\"fault_addr\":\"%p\"}", (void *)(q + 4096));
+		return ((volatile char *)q)[4096];
+	}
 #if defined(__x86_64__)
 	if (strcmp(argv[1], "align") == 0) {
 		char *heap = malloc(64);

@@ -259,6 +259,15 @@ class ExplainTest(unittest.TestCase):
         self.assertIn("which is not in a file mapping", rec["reason"])
         self.assertIn("not a truncated file", rec["reason"])
 
+    def test_sigbus_in_shared_anonymous_memory(self):
+        """A SIGBUS in shared anonymous memory (listed in the core as /dev/zero (deleted)): no file
+        was cut, exit 1."""
+        core, steps = self.gdb_core("shared_anon")
+        rec, _ = self.explain(core, rc=1)
+        self.assertEqual((rec["signal"], rec["si_code_name"]), ("SIGBUS", "BUS_ADRERR"), rec)
+        self.assertEqual(int(rec["fault_addr"], 16), int(steps["fault"]["fault_addr"], 16))
+        self.assertIn("shared anonymous memory", rec["reason"])
+
     def test_file_deleted_after_crash(self):
         core, steps = self.gdb_core("truncated")
         os.unlink(steps["mapped"]["path"])
