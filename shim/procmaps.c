@@ -41,8 +41,12 @@ static bool parse_line(const char *p, struct mg_vma *v)
 		return false;
 	v->end = (uintptr_t)parse_hex(&p);
 	while (*p == ' ') p++;
-	for (size_t i = 0; i < sizeof v->perms - 1; i++)
-		v->perms[i] = *p && *p != ' ' ? *p++ : '-';
+	for (size_t i = 0; i < sizeof v->perms - 1; i++) {
+		char c = '-';
+		if (*p && *p != ' ')
+			c = *p++;
+		v->perms[i] = c;
+	}
 	v->perms[sizeof v->perms - 1] = 0;
 	while (*p && *p != ' ') p++;
 	while (*p == ' ') p++;
