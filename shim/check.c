@@ -299,6 +299,7 @@ static int finish(struct mg_event *e, bool refuse)
 		h.call = e->call;
 		h.size_before = e->size_before;
 		h.size_after = e->size_after;
+		h.pid = e->who.pid;
 		h.tid = e->who.tid;
 		memcpy(h.thread_name, e->who.thread_name, sizeof h.thread_name);
 		h.time = e->who.time;

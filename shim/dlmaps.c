@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include "dlmaps.h"
-#include "altstack.h"
 #include "arena.h"
 #include "backtrace.h"
 #include "config.h"
@@ -433,9 +432,6 @@ void mg_dl_before_open(void)
 void mg_dl_after_open(void)
 {
 	update(true);
-	mg_enter();
-	mg_altstack_setup();
-	mg_leave();
 }
 
 void mg_dl_defer_open(void)
@@ -445,7 +441,6 @@ void mg_dl_defer_open(void)
 	mg_enter();
 	if (mg_cfg.creation_stacks)
 		mg_bt_capture(&st);
-	mg_altstack_setup();
 	mg_leave();
 	mg_reg_lock();
 	pending = st;

@@ -22,6 +22,7 @@ struct mg_trunc_record {
 	ino_t ino;
 	const char *call;               /* static string */
 	uint64_t size_before, size_after;
+	pid_t pid;                      /* another pid: a vfork child, which shares our memory */
 	pid_t tid;
 	char thread_name[16];
 	struct timespec time;

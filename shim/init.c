@@ -1,6 +1,5 @@
 /* Load-time set-up. Everything also works before this runs (calls from earlier constructors). */
 #define _GNU_SOURCE
-#include "altstack.h"
 #include "backtrace.h"
 #include "config.h"
 #include "dlmaps.h"
@@ -44,8 +43,7 @@ __attribute__((constructor(101))) static void mg_init(void)
 	 * mapped before this constructor (preinit_array, earlier constructors) need it already.
 	 */
 	mg_bt_init(!glibc_malloc || hooked || mg_reg_nmaps() != 0);
-	if (mg_sigbus_init())
-		mg_altstack_init();
+	mg_sigbus_init();
 	mg_index_init();
 	pthread_atfork(mg_fork_prepare, mg_fork_parent, mg_fork_child);
 	mg_leave();

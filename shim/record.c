@@ -157,8 +157,8 @@ void mg_json_stack(struct mg_buf *b, const char *key, const struct mg_stack *st,
 	json_frames(b, st, sym);
 }
 
-void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_beyond,
-		    const char *path, mg_symbolize_fn sym)
+void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_cut,
+		    uint64_t pages_beyond, const char *path, mg_symbolize_fn sym)
 {
 	mg_buf_puts(b, "{\"addr\":\"");
 	mg_buf_hex(b, w->start);
@@ -171,7 +171,8 @@ void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_
 	mg_buf_putc(b, '"');
 	mg_json_key(b, "shared");
 	mg_buf_puts(b, w->shared ? "true" : "false");
-	mg_json_u64(b, "pages_beyond_eof", pages_beyond);
+	mg_json_u64(b, "pages_beyond_eof", pages_cut);
+	mg_json_u64(b, "pages_beyond_eof_total", pages_beyond);
 	mg_json_str(b, "path", path);
 	mg_json_i64(b, "tid", w->tid);
 	mg_json_str(b, "thread_name", w->thread_name);

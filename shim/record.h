@@ -68,6 +68,8 @@ struct mg_event {
 void mg_format_event(struct mg_buf *b, bool json, const void *event, mg_symbolize_fn sym) MG_HIDDEN;
 /* Pages of window i wholly beyond the new size (0 for a reopen). */
 uint64_t mg_event_pages_beyond(const struct mg_event *e, size_t i) MG_HIDDEN;
+/* Pages of window i this call turns from backed to unbacked (0 for a reopen). */
+uint64_t mg_event_pages_cut(const struct mg_event *e, size_t i) MG_HIDDEN;
 
 /* Other processes in a truncate/reopen record (JSON: ,"scope",..,"victims":[..],"victims_total"),
  * the text blocks (report_victims.c). */
@@ -141,9 +143,12 @@ void mg_json_who(struct mg_buf *b, const struct mg_who *w) MG_HIDDEN;
 /* tid, thread_name, time of a window's creator or an earlier cut (no pid) */
 void mg_json_stack(struct mg_buf *b, const char *key, const struct mg_stack *st,
 		   mg_symbolize_fn sym) MG_HIDDEN;
-/* One element of "mappings": the same fields in every record. */
-void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_beyond,
-		    const char *path, mg_symbolize_fn sym) MG_HIDDEN;
+/*
+ * One element of "mappings": the same fields in every record. pages_cut: pages this call turns
+ * unbacked (pages_beyond_eof); pages_beyond: all pages beyond the end of file (pages_beyond_eof_total).
+ */
+void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_cut,
+		    uint64_t pages_beyond, const char *path, mg_symbolize_fn sym) MG_HIDDEN;
 void mg_json_end(struct mg_buf *b) MG_HIDDEN;
 
 /* Text: PROT_READ|PROT_WRITE, ... */

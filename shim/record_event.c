@@ -27,6 +27,14 @@ uint64_t mg_event_pages_beyond(const struct mg_event *e, size_t i)
 			    : 0;
 }
 
+uint64_t mg_event_pages_cut(const struct mg_event *e, size_t i)
+{
+	const struct mg_window *w = &e->windows[i];
+	return e->has_sizes ? mg_rule_pages_cut(w->offset, w->end - w->start, e->size_before,
+						e->size_after, e->page_size)
+			    : 0;
+}
+
 static void format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym)
 {
 	mg_json_begin(b, e->event, e->blocked ? "blocked" : "logged");
@@ -52,7 +60,8 @@ static void format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize
 	for (size_t i = 0; i < e->nwindows; i++) {
 		if (i)
 			mg_buf_putc(b, ',');
-		mg_json_window(b, &e->windows[i], mg_event_pages_beyond(e, i), e->window_path[i], sym);
+		mg_json_window(b, &e->windows[i], mg_event_pages_cut(e, i), mg_event_pages_beyond(e, i),
+			       e->window_path[i], sym);
 	}
 	mg_buf_putc(b, ']');
 	mg_json_u64(b, "mappings_total", e->nwindows_total);
@@ -112,8 +121,15 @@ static void format_text(struct mg_buf *b, const struct mg_event *e, mg_symbolize
 		mg_buf_putc(b, '\n');
 		if (cut) {
 			mg_buf_puts(b, "mmapguard:     ");
-			mg_buf_u64(b, mg_event_pages_beyond(e, i));
-			mg_buf_puts(b, " page(s) of it lie beyond the new end of file: touching them raises SIGBUS\n");
+			uint64_t cut_pages = mg_event_pages_cut(e, i), all = mg_event_pages_beyond(e, i);
+			mg_buf_u64(b, cut_pages);
+			mg_buf_puts(b, " page(s) of it lie beyond the new end of file");
+			if (all != cut_pages) {
+				mg_buf_puts(b, " (");
+				mg_buf_u64(b, all);
+				mg_buf_puts(b, " in all, with those already beyond it)");
+			}
+			mg_buf_puts(b, ": touching them raises SIGBUS\n");
 		}
 		mg_buf_puts(b, "mmapguard:     mapped by thread ");
 		mg_text_thread(b, w->tid, w->thread_name, 0, &w->created, &w->stack, sym, "      ");

@@ -95,7 +95,8 @@ static void break_json(struct mg_buf *b, const struct mg_lease_break_facts *f, m
 		struct mg_window w;
 		window_of(f, lw, &w);
 		mg_buf_putc(b, i ? ',' : '[');
-		mg_json_window(b, &w, (lw->cut_to - lw->cut_from) / f->page_size, f->path, sym);
+		mg_json_window(b, &w, (lw->cut_to - lw->cut_from) / f->page_size,
+			       (lw->cut_to - lw->cut_from) / f->page_size, f->path, sym);
 		b->len--;               /* reopen the window object: its rescue outcome */
 		mg_buf_puts(b, lw->rescued ? ",\"rescued\":true}" : ",\"rescued\":false}");
 	}

@@ -13,6 +13,9 @@ static const char beyond_note[] =
 	"this page lay beyond the end of the file when the mapping was created: it was never backed "
 	"(the mapping is longer than the file), unless the file grew and was then cut by another "
 	"process or by a call the guard cannot see";
+static const char vfork_note[] =
+	"a vfork child of this process (truncation.pid), which shared its memory until it called "
+	"exec or exited, truncated the file earlier (see truncation)";
 static const char io_note[] =
 	"the faulting offset is inside the file: not a truncation; an I/O error (disk full on a "
 	"sparse file, a failed network filesystem, a media or memory error)";
@@ -61,7 +64,7 @@ static void format_json(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 	mg_buf_putc(b, '[');
 	uint64_t beyond = f->have_size
 		? mg_rule_pages_beyond(w->offset, w->end - w->start, f->size, f->page_size) : 0;
-	mg_json_window(b, w, beyond, path_of(f), sym);
+	mg_json_window(b, w, beyond, beyond, path_of(f), sym);
 	mg_buf_putc(b, ']');
 	mg_json_u64(b, "mappings_total", 1);
 	mg_json_key(b, "truncation");
@@ -70,6 +73,7 @@ static void format_json(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 		mg_buf_puts(b, "{\"call\":");
 		mg_buf_jstr(b, t->call);
 		mg_json_time(b, "time", &t->time);
+		mg_json_i64(b, "pid", t->pid);
 		mg_json_i64(b, "tid", t->tid);
 		mg_json_str(b, "thread_name", t->thread_name);
 		mg_json_u64(b, "size_before", t->size_before);
@@ -107,6 +111,8 @@ static void format_json(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 		mg_json_str(b, "note", io_note);
 	else if (strcmp(f->verdict, "beyond_eof_at_map") == 0)
 		mg_json_str(b, "note", beyond_note);
+	else if (f->have_trunc && f->trunc.pid != f->who.pid)
+		mg_json_str(b, "note", vfork_note);
 	else if (f->have_trunc)
 		mg_json_str(b, "note", "this process truncated the file earlier (see truncation)");
 	else if (f->have_cut)
@@ -162,7 +168,13 @@ static void format_text(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 		mg_buf_putc(b, '\n');
 	} else if (f->have_trunc) {
 		const struct mg_trunc_record *t = &f->trunc;
-		mg_buf_puts(b, "mmapguard:   this process cut the file earlier: ");
+		if (t->pid != f->who.pid) {
+			mg_buf_puts(b, "mmapguard:   process ");
+			mg_buf_i64(b, t->pid);
+			mg_buf_puts(b, ", a vfork child of this one (sharing its memory), cut the file earlier: ");
+		} else {
+			mg_buf_puts(b, "mmapguard:   this process cut the file earlier: ");
+		}
 		mg_buf_puts(b, t->call);
 		mg_buf_puts(b, "() ");
 		mg_buf_u64(b, t->size_before);

@@ -1,6 +1,5 @@
 /* mmap, mmap64, munmap, mremap: keep the registry equal to what is really mapped. */
 #define _GNU_SOURCE
-#include "altstack.h"
 #include "backtrace.h"
 #include "config.h"
 #include "lease.h"
@@ -75,7 +74,6 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 	mg_bt_load();   /* on the first file mapping: the SIGBUS handler and reports unwind too */
 	if (mg_cfg.creation_stacks)
 		mg_bt_capture(&w->stack);
-	mg_altstack_setup();
 	mg_leave();
 	return true;
 }

@@ -68,6 +68,10 @@ static void app_write_end(const unsigned long *old)
 }
 
 /*
+ * The kernel's disposition for SIGBUS: the guard's handler, with the program's SA_ONSTACK,
+ * SA_NODEFER, SA_RESTART and sa_mask, so that it runs on the stack and with the mask the program's
+ * handler would have, and can call that handler right there (chain()). With no handler of the
+ * program's, SA_ONSTACK: an alternate stack the program installed is used if there is one.
  * An ignored SIGBUS must stay ignored across execve, which only the kernel's own disposition
  * does: while the program ignores SIGBUS the kernel holds SIG_IGN (a fault then kills the process
  * as it would without the guard, unreported).
@@ -75,16 +79,26 @@ static void app_write_end(const unsigned long *old)
 static void sync_kernel(const struct sigaction *app)
 {
 	mg_sigaction_fn real = MG_REAL(sigaction);
-	bool ign = !(app->sa_flags & SA_SIGINFO) && app->sa_handler == SIG_IGN;
-	if (!real || ign == kernel_ignores)
+	if (!real)
 		return;
+	bool ign = !(app->sa_flags & SA_SIGINFO) && app->sa_handler == SIG_IGN;
 	if (ign) {
+		if (kernel_ignores)
+			return;
 		struct sigaction a;
 		memset(&a, 0, sizeof a);
 		a.sa_handler = SIG_IGN;
 		real(SIGBUS, &a, NULL);
 	} else {
-		real(SIGBUS, &ours, NULL);
+		bool own = (app->sa_flags & SA_SIGINFO) || app->sa_handler != SIG_DFL;
+		struct sigaction k = ours;
+		k.sa_flags = SA_SIGINFO | (own ? app->sa_flags & (SA_ONSTACK | SA_NODEFER | SA_RESTART)
+					       : SA_ONSTACK | SA_RESTART);
+		if (own)
+			k.sa_mask = app->sa_mask;
+		else
+			sigemptyset(&k.sa_mask);
+		real(SIGBUS, &k, NULL);
 	}
 	kernel_ignores = ign;
 }
@@ -100,7 +114,10 @@ static void set_default(void)
 	__atomic_store_n(&installed, false, __ATOMIC_RELEASE);
 }
 
-/* Hand the signal to the program's handler, as the kernel would have. */
+/*
+ * Hand the signal to the program's handler, as the kernel would have: the kernel already delivered
+ * it on the stack and with the mask the program's disposition asks for (sync_kernel).
+ */
 static bool chain(int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction a;
@@ -109,23 +126,18 @@ static bool chain(int sig, siginfo_t *si, void *uc)
 		return false;           /* an ignored fault is fatal anyway: the kernel forces it */
 	if (a.sa_handler == SIG_IGN)
 		return true;
-	sigset_t old;
-	sigset_t mask = a.sa_mask;
-	if (!(a.sa_flags & SA_NODEFER))
-		sigaddset(&mask, sig);
-	pthread_sigmask(SIG_BLOCK, &mask, &old);
 	if (a.sa_flags & SA_RESETHAND) {
 		static const struct sigaction dfl;      /* SIG_DFL, no flags */
 		unsigned long m;
 		app_write_begin(&m);
 		write_app_action(&dfl);
+		sync_kernel(&dfl);
 		app_write_end(&m);
 	}
 	if (a.sa_flags & SA_SIGINFO)
 		a.sa_sigaction(sig, si, uc);
 	else
 		a.sa_handler(sig);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return true;
 }
 
@@ -175,7 +187,7 @@ bool mg_sigbus_init(void)
 		return false;
 	write_app_action(&prev);
 	__atomic_store_n(&installed, true, __ATOMIC_RELEASE);
-	sync_kernel(&prev);
+	sync_kernel(&prev);     /* the program's flags and mask, if it had a handler already */
 	return true;
 }
 

@@ -24,6 +24,10 @@
  *   append-truncate    the same, truncate(path, 0)
  *   append-open        the same, open(path, O_WRONLY|O_TRUNC)
  *   immutable-truncate an immutable file (FS_IMMUTABLE_FL): truncate(path, 0) (EPERM)
+ *   partial-cut        a 20-page mapping of a 10-page file; the file is cut to 7.5 pages: pages 8
+ *                      and 9 are newly cut, 10..19 were already beyond the end
+ *   vfork-cut          a vfork child cuts a mapped file and exits; the parent then touches the
+ *                      mapping and dies of SIGBUS ("CHILD pid=N" first)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +41,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static size_t page;
@@ -212,6 +217,32 @@ static void kernel_refuses(const char *which, const char *dir)
 	result(r, e);
 }
 
+static void vfork_cut(const char *dir)
+{
+	char path[4096];
+	int fd = make_file(dir, "vforked", 3 * page, path);
+	volatile char *m = map_shared(fd, 3 * page);
+	pid_t child = vfork();
+	if (child == 0) {
+		ftruncate(fd, 0);
+		_exit(0);
+	}
+	CHECK(child > 0, "vfork");
+	printf("CHILD pid=%d\n", (int)child);
+	fflush(stdout);
+	printf("TOUCH %d\n", m[0]);    /* SIGBUS */
+}
+
+static void partial_cut(const char *dir)
+{
+	char path[4096];
+	int fd = make_file(dir, "partial", 10 * page, path);
+	map_shared(fd, 20 * page);
+	errno = 0;
+	long r = ftruncate(fd, (off_t)(7 * page + page / 2));
+	result(r, errno);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -224,6 +255,10 @@ int main(int argc, char **argv)
 		failed_call_then_cut(dir, c);
 	else if (strcmp(c, "mremap-hint") == 0)
 		mremap_hint();
+	else if (strcmp(c, "partial-cut") == 0)
+		partial_cut(dir);
+	else if (strcmp(c, "vfork-cut") == 0)
+		vfork_cut(dir);
 	else if (strcmp(c, "mremap-dontunmap") == 0)
 		mremap_dontunmap(dir);
 	else

@@ -108,7 +108,10 @@ class HardTest(mgtest.GuardTest):
             self.assertRegex(m.get("addr", ""), HEX_RE, ctx)
             self.assertEqual(m["length"] % PAGE, 0, ctx)
             self.assertIsInstance(m.get("backtrace"), list, ctx)
-            want = pages_beyond(m["offset"], m["length"], exp["after"])
+            total = pages_beyond(m["offset"], m["length"], exp["after"])
+            self.assertEqual(m.get("pages_beyond_eof_total"), total, "pages_beyond_eof_total\n" + ctx)
+            # the pages this call cut: beyond the new end, and not already beyond the old one
+            want = total - pages_beyond(m["offset"], m["length"], exp["before"])
             self.assertEqual(m.get("pages_beyond_eof"), want, "pages_beyond_eof\n" + ctx)
             self.assertGreater(want, 0, "a reported window must be cut\n" + ctx)
             if m.get("path"):
