@@ -390,7 +390,8 @@ void explain_print_json(const struct explain *x, FILE *out)
 	sb_printf(&b, ",\"mappings\":[{\"addr\":\"0x%" PRIx64 "\",\"length\":%" PRIu64 ",\"offset\":%" PRIu64
 		  ",\"prot\":", x->map->start, x->map->end - x->map->start, x->map->offset);
 	put_prot_json(&b, x);
-	sb_printf(&b, ",\"shared\":null,\"pages_beyond_eof\":%" PRIu64 ",\"path\":", pages_beyond(x));
+	sb_printf(&b, ",\"shared\":null,\"pages_beyond_eof\":%" PRIu64 ",\"pages_beyond_eof_total\":%" PRIu64
+		  ",\"path\":", pages_beyond(x), pages_beyond(x));
 	sb_json_str(&b, x->path);
 	sb_puts(&b, ",\"tid\":null,\"thread_name\":null,\"time\":null,\"backtrace\":[]}],\"mappings_total\":1");
 	sb_puts(&b, ",\"truncation\":");

@@ -273,20 +273,19 @@ void mg_symbolize_signal_safe(uintptr_t ip, bool exact, struct mg_sym *out)
 {
 	memset(out, 0, sizeof *out);
 	uintptr_t q = ip && !exact ? ip - 1 : ip;
-	struct mg_vma v;
-	if (!mg_vma_find(q, &v) || v.path[0] != '/')
+	struct mg_vma v = { .path = out->module, .path_cap = sizeof out->module };
+	if (!mg_vma_find(q, &v) || v.path[0] != '/') {
+		out->module[0] = 0;
 		return;
-	size_t n = strnlen(v.path, sizeof out->module - 1);
-	memcpy(out->module, v.path, n);
-	out->module[n] = 0;
+	}
 	uint64_t file_off = q - v.start + v.offset;
 	out->module_offset = file_off + (q != ip);
-	char name[128];
 	uint64_t off;
-	if (mg_elf_symbol(v.path, file_off, name, sizeof name, &off)) {
+	/* the name straight into out->symbol, then "+0xoff" after it */
+	if (mg_elf_symbol(v.path, file_off, out->symbol, sizeof out->symbol - 24, &off)) {
 		struct mg_buf b;
-		mg_buf_init(&b, out->symbol, sizeof out->symbol);
-		mg_buf_puts(&b, name);
+		size_t used = strlen(out->symbol);
+		mg_buf_init(&b, out->symbol + used, sizeof out->symbol - used);
 		mg_buf_putc(&b, '+');
 		mg_buf_hex(&b, off + (q != ip));
 	}

@@ -169,14 +169,10 @@ static void target_path(const struct mg_target *t, char *out, size_t cap)
 /* Names of the windows as the kernel shows them (the file may have been renamed or unlinked). */
 static void resolve_window_paths(struct mg_event *e)
 {
-	struct mg_vma v;
 	for (size_t i = 0; i < e->nwindows; i++) {
-		e->window_path[i][0] = 0;
-		if (mg_vma_find(e->windows[i].start, &v)) {
-			size_t n = strnlen(v.path, sizeof v.path - 1);
-			memcpy(e->window_path[i], v.path, n);
-			e->window_path[i][n] = 0;
-		}
+		struct mg_vma v = { .path = e->window_path[i], .path_cap = sizeof e->window_path[i] };
+		if (!mg_vma_find(e->windows[i].start, &v))
+			e->window_path[i][0] = 0;
 	}
 }
 

@@ -283,7 +283,8 @@ int mg_mapcount_enomem(const char *call, uintptr_t addr, size_t len, long arg3, 
 	const char *action = "logged";
 	if (strcmp(call, "munmap") == 0 && mg_cfg.munmap_release) {
 		/* Only anonymous private memory: its pages can be dropped without a split. */
-		struct mg_vma v;
+		char kind[2];   /* the path's first character tells anonymous and "[heap]" from files */
+		struct mg_vma v = { .path = kind, .path_cap = sizeof kind };
 		bool anon = true;
 		for (uintptr_t a = addr; anon && a < addr + len; a = v.end)
 			anon = mg_vma_find(a, &v) && (v.path[0] == 0 || v.path[0] == '[') && v.ino == 0;

@@ -5,6 +5,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
@@ -33,12 +34,12 @@ static uint64_t parse_dec(const char **pp)
 	return v;
 }
 
-/* "start-end perms offset major:minor inode   path" */
-static bool parse_line(const char *p, struct mg_vma *v)
+/* Where the path starts in "start-end perms offset major:minor inode   path", and the fields. */
+static const char *parse_head(const char *p, struct mg_vma *v)
 {
 	v->start = (uintptr_t)parse_hex(&p);
 	if (*p++ != '-')
-		return false;
+		return NULL;
 	v->end = (uintptr_t)parse_hex(&p);
 	while (*p == ' ') p++;
 	for (size_t i = 0; i < sizeof v->perms - 1; i++) {
@@ -59,12 +60,52 @@ static bool parse_line(const char *p, struct mg_vma *v)
 	while (*p == ' ') p++;
 	v->ino = (ino_t)parse_dec(&p);
 	while (*p == ' ') p++;
-	size_t n = strlen(p);
-	if (n >= sizeof v->path)
-		n = sizeof v->path - 1;
-	memcpy(v->path, p, n);
-	v->path[n] = 0;
-	return true;
+	return p;
+}
+
+static size_t path_append(struct mg_vma *v, size_t len, const char *p, size_t n)
+{
+	if (!v->path_cap)
+		return 0;
+	if (n > v->path_cap - 1 - len)
+		n = v->path_cap - 1 - len;
+	memcpy(v->path + len, p, n);
+	len += n;
+	v->path[len] = 0;
+	return len;
+}
+
+static bool line_holds(const char *line, uintptr_t addr)
+{
+	uintptr_t lo = (uintptr_t)parse_hex(&line);
+	if (*line++ != '-')
+		return false;
+	uintptr_t hi = (uintptr_t)parse_hex(&line);
+	return addr >= lo && addr < hi;
+}
+
+/*
+ * The kernel writes a newline in a path as the four characters \012 (and nothing else escaped):
+ * turn them back, unless the name on disk really has them (the file's identity decides).
+ */
+static void unescape_newlines(struct mg_vma *v)
+{
+	if (!v->path_cap || !strstr(v->path, "\\012"))
+		return;
+	struct stat st;
+	if (MG_SYS4(SYS_newfstatat, AT_FDCWD, v->path, &st, 0) == 0 && st.st_dev == v->dev &&
+	    st.st_ino == v->ino)
+		return;
+	char *w = v->path;
+	for (const char *r = v->path; *r;) {
+		if (strncmp(r, "\\012", 4) == 0) {
+			*w++ = '\n';
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = 0;
 }
 
 bool mg_vma_find(uintptr_t addr, struct mg_vma *out)
@@ -73,36 +114,76 @@ bool mg_vma_find(uintptr_t addr, struct mg_vma *out)
 	if (fd < 0)
 		return false;
 	char buf[4096];
-	size_t have = 0;
+	size_t have = 0, plen = 0;
 	bool found = false;
-	for (;;) {
+	/* A line longer than the buffer (a long path): skipped, or, when it is the one, its path
+	 * is gathered across reads. */
+	enum { SCAN, SKIP, TAIL } state = SCAN;
+	while (!found) {
 		long r = MG_SYS3(SYS_read, fd, buf + have, sizeof buf - 1 - have);
 		if (r <= 0)
 			break;
 		have += (size_t)r;
 		buf[have] = 0;
-		char *line = buf, *nl;
-		while (!found && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+		char *line = buf;
+		while (!found) {
+			size_t left = have - (size_t)(line - buf);
+			char *nl = memchr(line, '\n', left);
+			if (state != SCAN) {
+				size_t n = nl ? (size_t)(nl - line) : left;
+				if (state == TAIL)
+					plen = path_append(out, plen, line, n);
+				line += n;
+				if (!nl)
+					break;
+				line++;
+				found = state == TAIL;
+				state = SCAN;
+				continue;
+			}
+			if (!nl) {
+				if (line == buf && left == sizeof buf - 1) {
+					const char *p;
+					if (line_holds(line, addr) && (p = parse_head(line, out)) != NULL) {
+						plen = path_append(out, 0, p, left - (size_t)(p - line));
+						state = TAIL;
+					} else {
+						state = SKIP;
+					}
+					line += left;
+				}
+				break;
+			}
 			*nl = 0;
-			const char *q = line;
-			uintptr_t lo = (uintptr_t)parse_hex(&q);
-			if (*q == '-') {
-				q++;
-				uintptr_t hi = (uintptr_t)parse_hex(&q);
-				if (addr >= lo && addr < hi)
-					found = parse_line(line, out);
+			if (line_holds(line, addr)) {
+				const char *p = parse_head(line, out);
+				if (p) {
+					path_append(out, 0, p, strlen(p));
+					found = true;
+				}
 			}
 			line = nl + 1;
 		}
-		if (found)
-			break;
 		have -= (size_t)(line - buf);
 		memmove(buf, line, have);
-		if (have == sizeof buf - 1)
-			have = 0;               /* an absurdly long line: drop it */
 	}
+	if (state == TAIL && !found)
+		found = true;           /* the last line, without a newline */
 	MG_SYS1(SYS_close, fd);
+	if (found)
+		unescape_newlines(out);
 	return found;
+}
+
+/* A whole line of a maps file: the path points into the line itself (as the kernel shows it). */
+static bool parse_line(char *line, struct mg_vma *v)
+{
+	const char *p = parse_head(line, v);
+	if (!p)
+		return false;
+	v->path = (char *)p;
+	v->path_cap = strlen(p) + 1;
+	return true;
 }
 
 int mg_maps_foreach(const char *maps_path, char *buf, size_t cap,

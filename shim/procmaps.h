@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "guard.h"
@@ -14,8 +15,17 @@ struct mg_vma {
 	dev_t dev;                      /* makedev(major, minor) as shown */
 	ino_t ino;
 	char perms[5];                  /* "r-xp" */
-	char path[512];                 /* "" for anonymous; may end in " (deleted)" */
+	/*
+	 * Set by the caller: where the path goes (path_cap bytes with the NUL; 2 are enough to tell
+	 * anonymous, "[heap]" and files apart). "" for anonymous; may end in " (deleted)". Whole up to
+	 * path_cap (PATH_MAX and the suffix fit in MG_VMA_PATH), with the kernel's "\\012" for a newline
+	 * turned back into one -- unless the file's identity says the name really has those characters.
+	 */
+	char *path;
+	size_t path_cap;
 };
+
+#define MG_VMA_PATH (PATH_MAX + 16)
 
 /* The VMA containing addr. */
 bool mg_vma_find(uintptr_t addr, struct mg_vma *out) MG_HIDDEN;

@@ -61,7 +61,7 @@ struct mg_event {
 	size_t nwindows;                /* copied below */
 	size_t nwindows_total;          /* endangered (truncate) or live (reopen) windows */
 	struct mg_window windows[MG_REPORT_WINDOWS];
-	char window_path[MG_REPORT_WINDOWS][PATH_MAX]; /* name in /proc/self/maps */
+	char window_path[MG_REPORT_WINDOWS][MG_VMA_PATH]; /* name in /proc/self/maps */
 	struct mg_victims *victims;     /* other processes (scope guarded/all); NULL: scope process */
 };
 
@@ -85,6 +85,7 @@ struct mg_fault {
 	int registry;                   /* MG_FIND_EXACT / MG_FIND_UNCERTAIN */
 	struct mg_window w;
 	struct mg_vma vma;
+	char vma_path[MG_VMA_PATH];
 	bool have_vma;
 	uint64_t fault_offset;
 	bool have_size;

@@ -117,6 +117,8 @@ static void gather(struct mg_fault *f, siginfo_t *si, void *uc)
 	f->code = si->si_code;
 	mg_who_now(&f->who);
 	f->fault_offset = f->w.offset + (f->addr - f->w.start);
+	f->vma.path = f->vma_path;
+	f->vma.path_cap = sizeof f->vma_path;
 	f->have_vma = mg_vma_find(f->addr, &f->vma);
 	find_file_size(f);
 	uint64_t page = mg_page_size();

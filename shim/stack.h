@@ -2,6 +2,7 @@
 #ifndef MG_STACK_H
 #define MG_STACK_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -14,9 +15,9 @@ struct mg_stack {
 };
 
 struct mg_sym {
-	char module[256];               /* path of the object, "" if unknown */
+	char module[PATH_MAX];          /* path of the object, "" if unknown */
 	uintptr_t module_offset;        /* ip - load base */
-	char symbol[160];               /* "name+0xoff", "" if unknown */
+	char symbol[1024];              /* "name+0xoff", "" if unknown (C++ names run long) */
 };
 
 /* A symbolizer: fills *out for ip (exact: ip is an instruction address, not a return address).

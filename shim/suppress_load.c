@@ -87,7 +87,8 @@ static void load_file(const char *path, char *buf, bool quiet_if_missing)
 /* libmmapguard.supp next to libmmapguard.so */
 static bool default_path(char *out, size_t cap)
 {
-	struct mg_vma v;
+	char path[MG_VMA_PATH];
+	struct mg_vma v = { .path = path, .path_cap = sizeof path };
 	if (!mg_vma_find((uintptr_t)mg_supp_rules, &v) || v.path[0] != '/')
 		return false;
 	char *slash = strrchr(v.path, '/');

@@ -18,8 +18,8 @@ import mgtest
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 FRAME_KEYS = ["ip", "module", "module_offset", "symbol"]
-MAPPING_KEYS = ["addr", "length", "offset", "prot", "shared", "pages_beyond_eof", "path", "tid",
-                "thread_name", "time", "backtrace"]
+MAPPING_KEYS = ["addr", "length", "offset", "prot", "shared", "pages_beyond_eof",
+                "pages_beyond_eof_total", "path", "tid", "thread_name", "time", "backtrace"]
 # truncate / reopen, in the order of the README's table; [optional] members are named per test.
 VIOLATION_HEAD = ["event", "action", "call"]
 VIOLATION_IDENTITY = ["path", "dev", "ino"]
@@ -29,7 +29,7 @@ SIGBUS_KEYS = ["event", "action", "fault_addr", "si_code", "si_code_name", "path
                "dev", "ino", "fault_offset", "file_size", "size_at_map", "verdict", "registry",
                "pid", "tid", "thread_name", "time", "page_size", "backtrace", "mappings",
                "mappings_total", "truncation", "cut_by", "note"]
-TRUNCATION_KEYS = ["call", "time", "tid", "thread_name", "size_before", "size_after", "backtrace"]
+TRUNCATION_KEYS = ["call", "time", "pid", "tid", "thread_name", "size_before", "size_after", "backtrace"]
 TIME_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
 FRAME_LINE = re.compile(r"^mmapguard: ( +)#\d+ +\S+ \(.*\+0x[0-9a-f]+\) 0x[0-9a-f]+$")
 WALL_MAX_LIMIT = 300000
@@ -148,8 +148,8 @@ class Violations(Golden):
             "pid": p["pid"], "tid": p["call_tid"], "thread_name": "mg-cutter", "page_size": PAGE,
             "mappings_total": 1})
         m = d["mappings"][0]
-        self.assertEqual((m["prot"], m["shared"], m["pages_beyond_eof"]),
-                         ("PROT_READ|PROT_WRITE", True, 4))
+        self.assertEqual((m["prot"], m["shared"], m["pages_beyond_eof"], m["pages_beyond_eof_total"]),
+                         ("PROT_READ|PROT_WRITE", True, 4, 4))
 
     def test_truncate_blocked_with_flags(self):
         r, p = self.entry("open", mode="block")
@@ -169,6 +169,7 @@ class Violations(Golden):
             "path": p["path"], "pid": p["pid"], "tid": p["call_tid"], "thread_name": "mg-cutter",
             "mappings_total": 1})
         self.assertEqual(d["mappings"][0]["pages_beyond_eof"], 0)
+        self.assertEqual(d["mappings"][0]["pages_beyond_eof_total"], 0)
 
     def test_truncate_text(self):
         r, p = self.entry("truncate", mode="block", fmt="text")
@@ -251,8 +252,9 @@ class Sigbus(Golden):
         self.assertEqual(keys(trunc), TRUNCATION_KEYS, what)
         self.assertFrames(dict(trunc)["backtrace"], what)
         t = as_dict(trunc)
-        self.assertEqual((t["call"], t["tid"], t["thread_name"], t["size_before"], t["size_after"]),
-                         ("ftruncate", cut["tid"], "mg-cutter", cut["size_before"],
+        self.assertEqual((t["call"], t["pid"], t["tid"], t["thread_name"], t["size_before"],
+                          t["size_after"]),
+                         ("ftruncate", fault["pid"], cut["tid"], "mg-cutter", cut["size_before"],
                           cut["size_after"]), what)
         self.assertTime(t["time"], what)
         self.assertEqual(d["note"], "this process truncated the file earlier (see truncation)")

@@ -106,8 +106,8 @@ def keys(pairs):
 
 # Written out from the README's "JSON records" section.
 WHO = ["pid", "tid", "thread_name", "time"]
-MAPPING_KEYS = ["addr", "length", "offset", "prot", "shared", "pages_beyond_eof", "path", "tid",
-                "thread_name", "time", "backtrace"]
+MAPPING_KEYS = ["addr", "length", "offset", "prot", "shared", "pages_beyond_eof",
+                "pages_beyond_eof_total", "path", "tid", "thread_name", "time", "backtrace"]
 LEASE_BREAK_KEYS = (["event", "action", "path", "dev", "ino", "size_before", "size_after",
                      "breaker", "held_us"] + WHO + ["page_size", "mappings", "mappings_total", "note"])
 BREAKER_KEYS = ["pid", "comm", "exe", "cmdline", "uid", "syscall"]

@@ -117,7 +117,7 @@ static void test_truncate(void)
 		  "\"thread_name\":\"cutter\",\"time\":\"" S1 "\",\"page_size\":4096,"
 		  "\"backtrace\":[" FRAME_JSON "],\"mappings\":[{\"addr\":\"0x10000\",\"length\":20480,"
 		  "\"offset\":0,\"prot\":\"PROT_READ|PROT_WRITE\",\"shared\":true,\"pages_beyond_eof\":4,"
-		  "\"path\":\"/d/f\",\"tid\":100,\"thread_name\":\"mapper\",\"time\":\"" S0 "\","
+		  "\"pages_beyond_eof_total\":4,\"path\":\"/d/f\",\"tid\":100,\"thread_name\":\"mapper\",\"time\":\"" S0 "\","
 		  "\"backtrace\":[]}],\"mappings_total\":2}\n");
 	CHECK_STR(fmt(mg_format_event, false, e),
 		  "mmapguard: open(O_WRONLY|O_TRUNC) would cut a memory-mapped file short: /d/f\n"
@@ -152,6 +152,7 @@ static void test_reopen_blocked(void)
 		  "\"thread_name\":\"cutter\",\"time\":\"" S1 "\",\"errno\":26,\"errno_name\":\"ETXTBSY\","
 		  "\"page_size\":4096,\"backtrace\":[],\"mappings\":[{\"addr\":\"0x10000\",\"length\":20480,"
 		  "\"offset\":0,\"prot\":\"PROT_READ|PROT_WRITE\",\"shared\":false,\"pages_beyond_eof\":0,"
+		  "\"pages_beyond_eof_total\":0,"
 		  "\"path\":\"/d/f\",\"tid\":100,\"thread_name\":\"mapper\",\"time\":\"" S0 "\","
 		  "\"backtrace\":[]}],\"mappings_total\":1}\n");
 	CHECK_STR(fmt(mg_format_event, false, e),
@@ -179,6 +180,8 @@ static struct mg_fault *fault(void)
 	f.w = window(0x10000, 16384, 8192, PROT_READ);
 	f.w.size_at_map = 32768;
 	f.have_vma = true;
+	f.vma.path = f.vma_path;
+	f.vma.path_cap = sizeof f.vma_path;
 	strcpy(f.vma.path, "/d/f");
 	f.fault_offset = 8192 + 0x2005;
 	f.have_size = true;
@@ -189,6 +192,7 @@ static struct mg_fault *fault(void)
 	f.have_trunc = true;
 	f.trunc.call = "ftruncate";
 	f.trunc.time = T1;
+	f.trunc.pid = 100;
 	f.trunc.tid = 102;
 	strcpy(f.trunc.thread_name, "cutter");
 	f.trunc.size_before = 16484;
@@ -211,9 +215,9 @@ static void test_sigbus(void)
 		  "\"thread_name\":\"reader\",\"time\":\"" S2 "\",\"page_size\":4096,"
 		  "\"backtrace\":[" FRAME_JSON "],\"mappings\":[{\"addr\":\"0x10000\",\"length\":16384,"
 		  "\"offset\":8192,\"prot\":\"PROT_READ\",\"shared\":true,\"pages_beyond_eof\":4,"
-		  "\"path\":\"/d/f\",\"tid\":100,\"thread_name\":\"mapper\",\"time\":\"" S0 "\","
+		  "\"pages_beyond_eof_total\":4,\"path\":\"/d/f\",\"tid\":100,\"thread_name\":\"mapper\",\"time\":\"" S0 "\","
 		  "\"backtrace\":[]}],\"mappings_total\":1,\"truncation\":{\"call\":\"ftruncate\","
-		  "\"time\":\"" S1 "\",\"tid\":102,\"thread_name\":\"cutter\",\"size_before\":16484,"
+		  "\"time\":\"" S1 "\",\"pid\":100,\"tid\":102,\"thread_name\":\"cutter\",\"size_before\":16484,"
 		  "\"size_after\":1000,\"backtrace\":[]},\"cut_by\":null,"
 		  "\"note\":\"this process truncated the file earlier (see truncation)\"}\n");
 	CHECK_STR(fmt(mg_format_fault, false, f),
