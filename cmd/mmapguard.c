@@ -144,9 +144,18 @@ static int report_main(int argc, char **argv)
 	struct summary *s = summary_new();
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
+		struct summary_counts before, after;
+		summary_get_counts(s, &before);
 		int r = summary_add_file(s, argv[i]);
+		summary_get_counts(s, &after);
 		if (r < 0) {
 			fprintf(stderr, "mmapguard report: %s: %s\n", argv[i], strerror(-r));
+			rc = 1;
+		} else if (after.records == before.records && after.malformed > before.malformed) {
+			/* a text log (the default of MMAPGUARD_LOG), or not a log at all */
+			fprintf(stderr, "mmapguard report: %s is not a JSON log: this command reads the JSON "
+				"Lines logs written with --json (MMAPGUARD_LOG_FORMAT=json), or the private "
+				"logs of `mmapguard PROGRAM`\n", argv[i]);
 			rc = 1;
 		}
 	}

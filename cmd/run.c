@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "run.h"
+#include "inspect.h"
 #include "lines.h"
 #include "render.h"
 #include "summary.h"
@@ -328,6 +329,24 @@ static void set_env(const char *name, const char *value)
 static const int touched[] = { SIGCHLD, SIGPIPE, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGINT, SIGQUIT, 0 };
 static struct sigaction original[sizeof touched / sizeof touched[0]];
 
+/* Loaded ahead of the guard in the child (a sanitizer runtime the program needs first), or "". */
+static char preload_first[64];
+
+/* Warn about programs the guard cannot be loaded into; find what must be preloaded first. */
+static void inspect(const char *argv0)
+{
+	struct program_info pi;
+	program_inspect(argv0, &pi);
+	if (pi.elf && pi.is_static)
+		fprintf(stderr, "mmapguard: %s is statically linked: the guard cannot be loaded into it, "
+			"nothing will be reported; running it anyway\n", pi.path);
+	else if (pi.setid)
+		fprintf(stderr, "mmapguard: %s is setuid/setgid: the dynamic loader ignores LD_PRELOAD for "
+			"it, the guard will not be loaded and nothing will be reported; running it anyway\n",
+			pi.path);
+	snprintf(preload_first, sizeof preload_first, "%s", pi.first);
+}
+
 static void child(const struct run_options *o, const char *lib, const char *log_value, int errfd,
 		  const sigset_t *oldmask)
 {
@@ -336,6 +355,12 @@ static void child(const struct run_options *o, const char *lib, const char *log_
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 
 	const char *old = getenv("LD_PRELOAD");
+	if (preload_first[0]) {
+		/* a sanitizer runtime that must be the first object loaded (ASan checks it) */
+		char *v = xmalloc(strlen(preload_first) + strlen(lib) + 2);
+		sprintf(v, "%s:%s", preload_first, lib);
+		lib = v;
+	}
 	size_t liblen = strlen(lib);
 	if (old && old[0] && !(strncmp(old, lib, liblen) == 0 && (old[liblen] == 0 || old[liblen] == ':' ||
 								   old[liblen] == ' '))) {
@@ -633,6 +658,8 @@ int run_program(const struct run_options *o)
 			"cannot express\n", lib);
 		return 125;
 	}
+
+	inspect(o->argv[0]);
 
 	char tmpdir[PATH_MAX] = "";
 	char log_value[PATH_MAX + 16];

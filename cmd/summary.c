@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- data ----------------------------------------------------------------------------------- */
@@ -85,6 +86,28 @@ struct other {
 	unsigned long order;
 };
 
+/* sigbus records with the same file, verdict, faulting stack and linked cut. */
+struct fault_group {
+	struct fault_group *next;
+	const char *path, *verdict, *file_status, *code;
+	struct stack *stack;
+	unsigned long count;
+	char first[40], last[40];
+	struct ivec pids;
+	/* of the first record */
+	uint64_t fault_offset, file_size;
+	bool have_size;
+	int64_t tid;
+	const char *thread_name;
+	/* the linked cut (truncation), if any */
+	bool cut;
+	const char *cut_call, *cut_thread_name;
+	int64_t cut_pid, cut_tid, fault_pid;
+	uint64_t cut_before, cut_after;
+	char cut_time[40], fault_time[40];
+	struct stack *cut_stack;
+};
+
 struct bad {
 	char *file;
 	unsigned long line;
@@ -97,10 +120,12 @@ struct summary {
 	struct hmap frames, stacks, sites, files, maps, others, pids, vpids;
 	struct filegrp *file_list, **file_tail;
 	struct other *other_list, **other_tail;
+	struct hmap faults;
+	struct fault_group *fault_list, **fault_tail;
 	unsigned long records, violations, blocked, other, malformed, nsites, nfiles, order;
 	struct bad bad[3];
 	size_t nbad;
-	const char *ev_truncate, *ev_reopen;
+	const char *ev_truncate, *ev_reopen, *ev_sigbus;
 	struct jdoc doc;
 	struct symbolizer *sym;
 	const char *cur_file;
@@ -119,11 +144,14 @@ struct summary *summary_new(void)
 	hmap_init(&s->others, &s->arena);
 	hmap_init(&s->pids, &s->arena);
 	hmap_init(&s->vpids, &s->arena);
+	hmap_init(&s->faults, &s->arena);
+	s->fault_tail = &s->fault_list;
 	s->file_tail = &s->file_list;
 	s->other_tail = &s->other_list;
 	s->ev_truncate = intern_cstr(&s->strings, "truncate");
 	s->ev_reopen = intern_cstr(&s->strings, "reopen");
 	s->supp = suppressed_new();
+	s->ev_sigbus = intern_cstr(&s->strings, "sigbus");
 	return s;
 }
 
@@ -138,6 +166,8 @@ void summary_free(struct summary *s)
 			free(t->victim_pids.v);
 		}
 	}
+	for (struct fault_group *g = s->fault_list; g; g = g->next)
+		free(g->pids.v);
 	for (struct other *o = s->other_list; o; o = o->next) {
 		free(o->pids.v);
 		for (size_t i = 0; i < o->nfields; i++) {
@@ -511,6 +541,67 @@ static void add_other(struct summary *s, const struct jdoc *d, const struct jnod
 	note_pid(&o->pids, pid);
 }
 
+static void copy_time(char *dst, size_t cap, const char *t)
+{
+	snprintf(dst, cap, "%s", t ? t : "");
+}
+
+/* A sigbus record: kept whole enough to be told the way the live text tells it. */
+static void add_fault(struct summary *s, const struct jdoc *d, const struct jnode *r, int pid,
+		      const char *time)
+{
+	const struct jnode *t = jget(d, r, "truncation");
+	if (t && t->type != J_OBJ)
+		t = NULL;
+	struct {
+		const char *path, *verdict, *cut_call;
+		struct stack *stack, *cut_stack;
+	} key;
+	memset(&key, 0, sizeof key);
+	key.path = str_field(s, d, r, "path");
+	key.verdict = str_field(s, d, r, "verdict");
+	key.stack = intern_stack(s, d, jget(d, r, "backtrace"), true);
+	if (t) {
+		key.cut_call = str_field(s, d, t, "call");
+		key.cut_stack = intern_stack(s, d, jget(d, t, "backtrace"), false);
+	}
+	void **slot = hmap_put(&s->faults, &key, sizeof key);
+	struct fault_group *g = *slot;
+	if (!g) {
+		g = arena_alloc(&s->arena, sizeof *g);
+		memset(g, 0, sizeof *g);
+		g->path = key.path;
+		g->verdict = key.verdict;
+		g->stack = key.stack;
+		g->file_status = str_field(s, d, r, "file_status");
+		g->code = str_field(s, d, r, "si_code_name");
+		g->thread_name = str_field(s, d, r, "thread_name");
+		jnum_i64(jget(d, r, "tid"), &g->tid);
+		g->fault_pid = pid;
+		jget_u64(d, r, "fault_offset", &g->fault_offset);
+		g->have_size = jget_u64(d, r, "file_size", &g->file_size);
+		copy_time(g->fault_time, sizeof g->fault_time, time);
+		if (t) {
+			g->cut = true;
+			g->cut_call = key.cut_call;
+			g->cut_stack = key.cut_stack;
+			g->cut_thread_name = str_field(s, d, t, "thread_name");
+			if (!jnum_i64(jget(d, t, "pid"), &g->cut_pid))
+				g->cut_pid = pid;
+			jnum_i64(jget(d, t, "tid"), &g->cut_tid);
+			jget_u64(d, t, "size_before", &g->cut_before);
+			jget_u64(d, t, "size_after", &g->cut_after);
+			copy_time(g->cut_time, sizeof g->cut_time, jget_str(d, t, "time"));
+		}
+		*s->fault_tail = g;
+		s->fault_tail = &g->next;
+		*slot = g;
+	}
+	g->count++;
+	note_time(g->first, g->last, time);
+	note_pid(&g->pids, pid);
+}
+
 void summary_malformed(struct summary *s, const char *file, unsigned long lineno, const char *why)
 {
 	s->malformed++;
@@ -546,6 +637,8 @@ bool summary_add_record(struct summary *s, const struct jdoc *d, const struct jn
 		add_violation(s, d, r, event, (int)pid, time);
 	else
 		add_other(s, d, r, event, (int)pid, time);
+	if (event == s->ev_sigbus)
+		add_fault(s, d, r, (int)pid, time);
 	return true;
 }
 
@@ -767,6 +860,79 @@ static const char *plural(unsigned long n, const char *one, const char *many)
 	return n == 1 ? one : many;
 }
 
+static const char *verdict_words(const char *v)
+{
+	if (!v)
+		return "unknown";
+	if (strcmp(v, "truncated") == 0)
+		return "the file was cut short: the faulting page lies past its current end";
+	if (strcmp(v, "beyond_eof_at_map") == 0)
+		return "the page already lay beyond the end of the file when the mapping was made";
+	if (strcmp(v, "io_error") == 0)
+		return "an I/O error: the faulting offset is inside the file (disk full on a sparse file, "
+		       "a failed network filesystem, a media error)";
+	return "unknown: the file's size could not be read";
+}
+
+/* "2026-11-25T10:05:02.503723Z" as seconds; false if it is not that. */
+static bool iso_seconds(const char *t, double *out)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	const char *rest = t ? strptime(t, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	if (!rest)
+		return false;
+	*out = (double)timegm(&tm) + (*rest == '.' ? strtod(rest, NULL) : 0.0);
+	return true;
+}
+
+/* sigbus records, as the live text tells them: the verdict in words, the faulting stack, the cut. */
+static void text_faults(struct summary *s, FILE *out, bool sym)
+{
+	unsigned long n = 0;
+	for (struct fault_group *g = s->fault_list; g; g = g->next)
+		n += g->count;
+	if (!n)
+		return;
+	fprintf(out, "\n== event sigbus: %lu %s\n", n, plural(n, "record", "records"));
+	for (struct fault_group *g = s->fault_list; g; g = g->next) {
+		fprintf(out, "\n  %lu x SIGBUS (%s) in a mapping of %s\n", g->count,
+			g->code ? text_safe(g->code) : "?", g->path ? text_safe(g->path) : "?");
+		fprintf(out, "      pids: ");
+		text_pids(out, &g->pids);
+		fprintf(out, "\n");
+		if (g->first[0])
+			fprintf(out, "      first: %s  last: %s\n", g->first, g->last);
+		fprintf(out, "      verdict: %s\n", verdict_words(g->verdict));
+		fprintf(out, "        (file offset %" PRIu64 ", ", g->fault_offset);
+		if (g->have_size)
+			fprintf(out, "file size now %" PRIu64, g->file_size);
+		else
+			fprintf(out, "file size unknown");
+		fprintf(out, ", file %s)\n", g->file_status ? text_safe(g->file_status) : "unknown");
+		fprintf(out, "      faulting thread %" PRId64 " \"%s\":\n", g->tid,
+			g->thread_name ? text_safe(g->thread_name) : "");
+		text_stack(s, out, g->stack, "        ", sym);
+		if (!g->cut) {
+			fprintf(out, "      no cut of this file by this process is known\n");
+			continue;
+		}
+		if (g->cut_pid != g->fault_pid)
+			fprintf(out, "      cut earlier by process %" PRId64 " (a vfork child of the faulting one): ",
+				g->cut_pid);
+		else
+			fprintf(out, "      cut earlier by this process: ");
+		fprintf(out, "%s() %" PRIu64 " -> %" PRIu64 " bytes by thread %" PRId64 " \"%s\"",
+			g->cut_call ? text_safe(g->cut_call) : "?", g->cut_before, g->cut_after, g->cut_tid,
+			g->cut_thread_name ? text_safe(g->cut_thread_name) : "");
+		double tc, tf;
+		if (iso_seconds(g->cut_time, &tc) && iso_seconds(g->fault_time, &tf) && tf >= tc)
+			fprintf(out, ", %.6f s before the fault", tf - tc);
+		fprintf(out, ":\n");
+		text_stack(s, out, g->cut_stack, "        ", sym);
+	}
+}
+
 void summary_print_text(struct summary *s, FILE *out, bool sym)
 {
 	fprintf(out, "mmapguard report: %lu %s (%lu blocked) in %lu %s, at %lu call %s on %lu %s",
@@ -848,6 +1014,8 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 	const char *cur = NULL;
 	for (size_t i = 0; i < nothers; i++) {
 		struct other *o = others[i];
+		if (o->event == s->ev_sigbus)
+			continue;               /* text_faults() tells them */
 		if (o->event != cur) {
 			unsigned long n = 0;
 			for (size_t j = i; j < nothers && others[j]->event == o->event; j++)
@@ -877,6 +1045,7 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 		}
 	}
 	free(others);
+	text_faults(s, out, sym);
 }
 
 /* ---- JSON output ---------------------------------------------------------------------------- */
