@@ -112,7 +112,9 @@ class PreloadTest(mgtest.GuardTest):
 
     def check_mapping(self, m, r, addr, length, offset, prot="PROT_READ|PROT_WRITE", shared=True,
                       beyond=None, path=None, tid=None, thread_name=None, creator="map_file",
-                      module=None):
+                      module=None, sizes=None):
+        """beyond: all pages of the window beyond the new end (pages_beyond_eof_total); sizes:
+        (before, after) of the cut, for the pages it newly cut (pages_beyond_eof)."""
         what = "mapping at %s" % m.get("addr")
         self.assertEqual(int(m["addr"], 16), addr,
                          "mapping addr: got %s want %#x\n%s" % (m["addr"], addr, r.describe()))
@@ -122,8 +124,11 @@ class PreloadTest(mgtest.GuardTest):
         self.assertEqual(m["prot"], prot, "%s: prot" % what)
         self.assertIs(m["shared"], shared, "%s: shared" % what)
         if beyond is not None:
-            self.assertEqual(m["pages_beyond_eof"], beyond,
-                             "%s: pages_beyond_eof\n%s" % (what, r.describe()))
+            self.assertEqual(m["pages_beyond_eof_total"], beyond,
+                             "%s: pages_beyond_eof_total\n%s" % (what, r.describe()))
+        if sizes is not None:
+            cut = pages_beyond(offset, length, sizes[1]) - pages_beyond(offset, length, sizes[0])
+            self.assertEqual(m["pages_beyond_eof"], cut, "%s: pages_beyond_eof\n%s" % (what, r.describe()))
         if path is not None:
             self.assertEqual(m["path"], path, "%s: path" % what)
         if tid is not None:

@@ -109,7 +109,8 @@ class Precision(PreloadTest):
             for m, w in zip(rec["mappings"], wins[:8]):
                 self.check_mapping(m, r, addr=base[w["id"]] + w["pg"] * P, length=w["length"],
                                    offset=w["offset"], prot=w["prot"], shared=w["shared"],
-                                   beyond=w["beyond"], thread_name="mg-script", tid=out["tid"])
+                                   beyond=w["beyond"], thread_name="mg-script", tid=out["tid"],
+                                   sizes=(before, S))
             if mode == "log":
                 self.assertEqual(rec["action"], "logged")
                 self.assertEqual((out["ret"], out["errno"]), (0, 0), what)
