@@ -439,6 +439,28 @@ static void glob_of(const char *pattern, char *out, size_t cap)
 	out[w] = 0;
 }
 
+/* The guard would name an unusable log on stderr and write there: say now what that means here. */
+static void check_log_dir(const char *pattern)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", pattern);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	*slash = 0;
+	struct stat st;
+	const char *why = NULL;
+	if (stat(dir[0] ? dir : "/", &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a directory";
+	else if (access(dir[0] ? dir : "/", W_OK | X_OK) != 0)
+		why = strerror(errno);
+	if (why)
+		fprintf(stderr, "mmapguard: the log %s cannot be created (%s: %s): the reports will go "
+			"to stderr and no summary can be made\n", pattern, dir[0] ? dir : "/", why);
+}
+
 /* The log: a private directory of per-process JSON files, or --log FILE (noting what it held). */
 static int prepare_log(const struct run_options *o, char *tmpdir, size_t tmpcap, char *log_value,
 		       size_t logcap, struct logset *ls)
@@ -460,6 +482,7 @@ static int prepare_log(const struct run_options *o, char *tmpdir, size_t tmpcap,
 		glob_of(ls->pattern, ls->glob, sizeof ls->glob);
 		snprintf(log_value, logcap, "%s", ls->pattern);
 		logset_scan(ls, true);
+		check_log_dir(ls->pattern);
 	}
 	return 0;
 }

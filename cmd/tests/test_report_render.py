@@ -1,4 +1,5 @@
-"""`mmapguard report` tells a sigbus record the way the live text does (the verdict in words, the
+"""`mmapguard --log` into a directory that is not there says so (the reports then go to stderr).
+`mmapguard report` tells a sigbus record the way the live text does (the verdict in words, the
 faulting stack with file:line, the linked cut with its stack and how long before the fault), and
 refuses a text log with a word about what it reads."""
 import glob
@@ -38,6 +39,14 @@ class ReportRenderTest(cmdtest.CmdTest):
         r = self.report([log])
         self.assertNotEqual(r.returncode, 0, self.describe(r))
         self.assertIn("is not a JSON log", r.stderr)
+
+    def test_log_in_missing_directory(self):
+        log = os.path.join(self.tmp, "no-such-dir", "x.log")
+        p = self.mg(["--log", log, cmdtest.prog("mgc_truncprog"), os.path.join(self.tmp, "f")])
+        self.assertEqual(p.returncode, 0, self.describe(p))
+        self.assertIn("the log %s cannot be created" % log, p.stderr)
+        self.assertIn("cannot write reports to %s: no such file or directory" % log, p.stderr)
+        self.assertIn("would cut a memory-mapped file short", p.stderr)
 
 
 if __name__ == "__main__":
