@@ -37,7 +37,7 @@ static bool same_file(const struct stat *st, const struct mg_window *w)
 }
 
 /* An open descriptor of this process on the file: works for unlinked files, unprivileged. */
-static bool size_from_fds(const struct mg_window *w, uint64_t *size)
+static bool stat_from_fds(const struct mg_window *w, struct stat *out)
 {
 	long dir = MG_SYS4(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dir < 0)
@@ -54,7 +54,7 @@ static bool size_from_fds(const struct mg_window *w, uint64_t *size)
 				continue;
 			struct stat st;
 			if (mg_fstatat((int)dir, d->name, &st, 0) == 0 && same_file(&st, w)) {
-				*size = (uint64_t)st.st_size;
+				*out = st;
 				found = true;
 			}
 		}
@@ -87,28 +87,37 @@ static void find_file_size(struct mg_fault *f)
 		static const char del[] = " (deleted)";
 		if (len > sizeof del - 1 && strcmp(f->vma.path + len - (sizeof del - 1), del) == 0)
 			deleted = true;
-		if (mg_fstatat(AT_FDCWD, mf, &st, 0) == 0 && same_file(&st, &f->w)) {
+		/*
+		 * The file's status by its identity, never by the shape of its name: the path names
+		 * it (present, whatever the name looks like), or it has no link left (unlinked), or
+		 * it is linked under another name the maps line does not show (renamed).
+		 */
+		bool have_links = (mg_fstatat(AT_FDCWD, mf, &st, 0) == 0 && same_file(&st, &f->w)) ||
+				  stat_from_fds(&f->w, &st);
+		nlink_t links = 0;
+		if (have_links) {
 			f->have_size = true;
 			f->size = (uint64_t)st.st_size;
+			links = st.st_nlink;
 		}
-		if (deleted) {
-			f->file_status = "unlinked";
-		} else if (mg_fstatat(AT_FDCWD, f->vma.path, &st, 0) == 0) {
-			if (same_file(&st, &f->w)) {
-				f->file_status = "present";
-				if (!f->have_size) {
-					f->have_size = true;
-					f->size = (uint64_t)st.st_size;
-				}
-			} else {
-				f->file_status = "renamed";     /* the path now names another file */
+		if (mg_fstatat(AT_FDCWD, f->vma.path, &st, 0) == 0 && same_file(&st, &f->w)) {
+			f->file_status = "present";
+			if (!f->have_size) {
+				f->have_size = true;
+				f->size = (uint64_t)st.st_size;
 			}
+		} else if (have_links) {
+			f->file_status = links == 0 ? "unlinked" : "renamed";
 		} else {
-			f->file_status = "renamed";
+			/* the kernel marks a name whose file was unlinked (we found no link count) */
+			f->file_status = deleted ? "unlinked" : "renamed";
 		}
 	}
-	if (!f->have_size && size_from_fds(&f->w, &f->size))
+	struct stat st2;
+	if (!f->have_size && stat_from_fds(&f->w, &st2)) {
 		f->have_size = true;
+		f->size = (uint64_t)st2.st_size;
+	}
 }
 
 static void gather(struct mg_fault *f, siginfo_t *si, void *uc)
