@@ -61,6 +61,9 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	dst[n] = 0;
 }
 
+/* One symbol at a time under the report lock: a PATH_MAX module name stays off the program's stack. */
+static struct mg_sym cut_sym;
+
 void mg_index_record_cut(const struct mg_trunc_record *r)
 {
 	if (!__atomic_load_n(&mg_index_on, __ATOMIC_RELAXED))
@@ -87,18 +90,18 @@ void mg_index_record_cut(const struct mg_trunc_record *r)
 	c.size_after = r->size_after;
 	uint32_t nmod = 0;
 	for (uint32_t i = 0; i < r->stack.n && c.nframes < MG_IX_CUT_FRAMES; i++) {
-		struct mg_sym s;
-		mg_bt_symbolize(r->stack.ip[i], i == 0 && r->stack.pc_first, &s);
+		struct mg_sym *s = &cut_sym;
+		mg_bt_symbolize(r->stack.ip[i], i == 0 && r->stack.pc_first, s);
 		uint32_t m = UINT32_MAX;
-		for (uint32_t k = 0; k < nmod && s.module[0]; k++)
-			if (strncmp(c.modules[k], s.module, sizeof c.modules[k] - 1) == 0)
+		for (uint32_t k = 0; k < nmod && s->module[0]; k++)
+			if (strncmp(c.modules[k], s->module, sizeof c.modules[k] - 1) == 0)
 				m = k;
-		if (m == UINT32_MAX && s.module[0] && nmod < MG_IX_CUT_MODULES) {
-			copy_str(c.modules[nmod], sizeof c.modules[nmod], s.module);
+		if (m == UINT32_MAX && s->module[0] && nmod < MG_IX_CUT_MODULES) {
+			copy_str(c.modules[nmod], sizeof c.modules[nmod], s->module);
 			m = nmod++;
 		}
 		c.frames[c.nframes].ip = r->stack.ip[i];
-		c.frames[c.nframes].module_offset = s.module_offset;
+		c.frames[c.nframes].module_offset = s->module_offset;
 		c.frames[c.nframes].module = m;
 		c.nframes++;
 	}
