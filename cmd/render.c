@@ -1,6 +1,7 @@
 /* One JSON record back to the guard's text block, for `mmapguard PROGRAM` without --log. */
 #define _GNU_SOURCE
 #include "render.h"
+#include "symbolize.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -38,7 +39,91 @@ static void stack(struct sbuf *b, const struct jdoc *d, const struct jnode *arr,
 		sb_printf(b, "mmapguard: %s(no stack recorded)\n", indent);
 }
 
-static void violation(struct sbuf *b, const struct jdoc *d, const struct jnode *r, bool cut)
+/* A guarded victim's creation stack, named by the symbolizer (function, file:line) when it can. */
+static void victim_stack(struct sbuf *b, const struct jdoc *d, const struct jnode *arr, struct symbolizer *sym)
+{
+	unsigned i = 0;
+	if (arr && arr->type == J_ARR)
+		for (const struct jnode *f = jchild(d, arr); f; f = jnext(d, f), i++) {
+			const char *module = jget_str(d, f, "module");
+			uint64_t off = 0;
+			struct sym_result r;
+			bool named = sym && module && module[0] && jget_u64(d, f, "module_offset", &off) &&
+				     symbolize(sym, module, off, true, &r) && r.function[0];
+			sb_printf(b, "mmapguard:         #%u%s", i, i < 10 ? "  " : " ");
+			if (named && r.file[0])
+				sb_printf(b, "%s at %s:%d", text_safe(r.function), text_safe(r.file), r.line);
+			else if (named)
+				sb_printf(b, "%s+0x%" PRIx64, text_safe(r.function), r.function_offset);
+			else
+				sb_puts(b, str(d, f, "symbol", "??"));
+			sb_printf(b, " (%s+%s) %s\n", module && module[0] ? text_safe(module) : "?",
+				  str(d, f, "module_offset", "?"), str(d, f, "ip", "?"));
+		}
+	if (i == 0)
+		sb_puts(b, "mmapguard:         (no stack recorded)\n");
+}
+
+/* The other processes the cut would hurt (scope guarded/all): a block per process, as the guard's text. */
+static void victims(struct sbuf *b, const struct jdoc *d, const struct jnode *r, struct symbolizer *sym)
+{
+	const struct jnode *vs = jget(d, r, "victims");
+	uint64_t listed = 0, total = 0;
+	if (vs && vs->type == J_ARR)
+		for (const struct jnode *v = jchild(d, vs); v; v = jnext(d, v)) {
+			if (v->type != J_OBJ)
+				continue;
+			listed++;
+			const struct jnode *g = jget(d, v, "guarded");
+			bool guarded = g && g->type == J_TRUE;
+			const char *exe = str(d, v, "exe", "");
+			sb_puts(b, "mmapguard:   other process ");
+			num(b, d, v, "pid");
+			sb_printf(b, " \"%s\" (%s), %s, maps the file: ", str(d, v, "comm", ""), exe[0] ? exe : "?",
+				  guarded ? "guarded" : "not guarded");
+			num(b, d, v, "windows_total");
+			sb_puts(b, " mapping(s) cut\n");
+			uint64_t shown = 0, wtotal = 0;
+			jget_u64(d, v, "windows_total", &wtotal);
+			const struct jnode *ws = jget(d, v, "windows");
+			if (ws && ws->type == J_ARR)
+				for (const struct jnode *w = jchild(d, ws); w; w = jnext(d, w)) {
+					if (w->type != J_OBJ)
+						continue;
+					shown++;
+					uint64_t addr = 0, len = 0;
+					jget_u64(d, w, "addr", &addr);
+					jget_u64(d, w, "length", &len);
+					sb_printf(b, "mmapguard:     mapping 0x%" PRIx64 "-0x%" PRIx64 " (%" PRIu64
+						  " bytes at file offset ", addr, addr + len, len);
+					num(b, d, w, "offset");
+					const struct jnode *sh = jget(d, w, "shared");
+					sb_printf(b, ", %s, %s): ", str(d, w, "prot", "?"),
+						  sh && sh->type == J_TRUE ? "MAP_SHARED" : "MAP_PRIVATE");
+					num(b, d, w, "pages_beyond_eof");
+					sb_puts(b, " page(s) beyond the new end of file\n");
+					const struct jnode *bt = jget(d, w, "backtrace");
+					if (!guarded || !jget(d, w, "tid") || !bt || bt->type != J_ARR || !bt->len)
+						continue;
+					sb_puts(b, "mmapguard:       mapped by thread ");
+					num(b, d, w, "tid");
+					sb_printf(b, " \"%s\" at %s:\n", str(d, w, "thread_name", ""), str(d, w, "time", "?"));
+					victim_stack(b, d, bt, sym);
+				}
+			if (wtotal > shown)
+				sb_printf(b, "mmapguard:     ... and %" PRIu64 " more mapping(s)\n", wtotal - shown);
+		}
+	jget_u64(d, r, "victims_total", &total);
+	if (total > listed)
+		sb_printf(b, "mmapguard:   ... and %" PRIu64 " more process(es) map the file\n", total - listed);
+	const char *scan = jget_str(d, r, "scan");
+	if (scan && strcmp(scan, "incomplete") == 0)
+		sb_puts(b, "mmapguard:   the scan of other processes is incomplete (time bound, MMAPGUARD_SCAN_MS): "
+			   "more may map the file\n");
+}
+
+static void violation(struct sbuf *b, const struct jdoc *d, const struct jnode *r, bool cut,
+		      struct symbolizer *sym)
 {
 	sb_printf(b, "mmapguard: %s(%s) %s: %s\n", str(d, r, "call", "?"), str(d, r, "flags", ""),
 		  cut ? "would cut a memory-mapped file short" : "reopens a memory-mapped file",
@@ -95,6 +180,7 @@ static void violation(struct sbuf *b, const struct jdoc *d, const struct jnode *
 		}
 	if (total > listed)
 		sb_printf(b, "mmapguard:   ... and %" PRIu64 " more mapping(s) of this file\n", total - listed);
+	victims(b, d, r, sym);
 }
 
 static void flat(struct sbuf *b, const struct jdoc *d, const struct jnode *o, const char *prefix)
@@ -127,11 +213,11 @@ static void flat(struct sbuf *b, const struct jdoc *d, const struct jnode *o, co
 	}
 }
 
-void render_record_text(struct sbuf *b, const struct jdoc *d, const struct jnode *r)
+void render_record_text(struct sbuf *b, const struct jdoc *d, const struct jnode *r, struct symbolizer *sym)
 {
 	const char *event = str(d, r, "event", "?");
 	if (strcmp(event, "truncate") == 0 || strcmp(event, "reopen") == 0) {
-		violation(b, d, r, strcmp(event, "truncate") == 0);
+		violation(b, d, r, strcmp(event, "truncate") == 0, sym);
 		return;
 	}
 	sb_printf(b, "mmapguard: %s", event);

@@ -5,6 +5,13 @@
 #include "json.h"
 #include "util.h"
 
-void render_record_text(struct sbuf *b, const struct jdoc *d, const struct jnode *record);
+struct symbolizer;
+
+/*
+ * sym: names the creation stacks of other processes' windows (their records carry module+offset
+ * only); NULL: the record's own symbols.
+ */
+void render_record_text(struct sbuf *b, const struct jdoc *d, const struct jnode *record,
+			struct symbolizer *sym);
 
 #endif

@@ -17,6 +17,7 @@
 #include "lines.h"
 #include "render.h"
 #include "summary.h"
+#include "symbolize.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -92,6 +93,7 @@ struct follower {
 	struct arena arena;
 	struct summary *summary;
 	bool json_echo;
+	struct symbolizer *sym;         /* other processes' creation stacks in the text */
 	struct jdoc doc;
 	struct sbuf out;
 	unsigned long files;
@@ -128,7 +130,7 @@ static void follow_line(void *ctx, char *line, size_t len, unsigned long lineno)
 		summary_malformed(fl->summary, fl->cur_name, lineno, fl->doc.error ? fl->doc.error : "not JSON");
 	} else {
 		if (!fl->json_echo)
-			render_record_text(&fl->out, &fl->doc, root);
+			render_record_text(&fl->out, &fl->doc, root, fl->sym);
 		summary_add_record(fl->summary, &fl->doc, root, fl->cur_name, lineno);
 	}
 	write_all_fd(2, fl->out.p, fl->out.len);
@@ -709,6 +711,8 @@ int run_program(const struct run_options *o)
 	fl.dir = tmpdir;
 	fl.summary = sum;
 	fl.json_echo = o->json;
+	if (!o->json)
+		fl.sym = symbolizer_new();
 	hmap_init(&fl.by_name, &fl.arena);
 
 	int rc = exit_status(wait_following(pid, tmpdir, &fl, tmpdir[0] && !exec_failed));
@@ -745,6 +749,7 @@ int run_program(const struct run_options *o)
 	print_summary_line(&c, sum, where);
 	logset_free(&ls);
 	follower_free(&fl);
+	symbolizer_free(fl.sym);
 	summary_free(sum);
 	return rc;
 }

@@ -36,8 +36,20 @@ struct mapent {
 	const char *path, *prot;
 	struct stack *stack;            /* creation stack */
 	bool shared;
+	uint64_t addr;                  /* another process's window: where; 0 for this process's own */
 	uint64_t length, offset, pages_beyond_eof;
 	unsigned long count;
+};
+
+/* Another process a site's cuts would hurt (the records' victims), and its windows of the file. */
+struct victim {
+	struct victim *next;
+	int pid;
+	const char *comm, *exe;
+	bool guarded;
+	unsigned long count;            /* records that named it */
+	struct mapent *maps, **maps_tail;
+	unsigned long nmaps;
 };
 
 struct site {
@@ -52,7 +64,8 @@ struct site {
 	uint64_t size_before, size_after;
 	struct mapent *maps, **maps_tail;
 	unsigned long nmaps;
-	struct ivec victim_pids;        /* other processes the cut hurt (scope guarded/all) */
+	struct victim *victims, **victims_tail; /* other processes the cut hurt (scope guarded/all) */
+	unsigned long nvictims;
 	uint64_t mappings_total_max;
 	unsigned long records_cut;      /* records that listed fewer windows than mappings_total */
 	unsigned long order;
@@ -117,7 +130,7 @@ struct bad {
 struct summary {
 	struct arena arena;
 	struct strtab strings;
-	struct hmap frames, stacks, sites, files, maps, others, pids, vpids;
+	struct hmap frames, stacks, sites, files, maps, victims, others, pids, vpids;
 	struct filegrp *file_list, **file_tail;
 	struct other *other_list, **other_tail;
 	struct hmap faults;
@@ -141,6 +154,7 @@ struct summary *summary_new(void)
 	hmap_init(&s->sites, &s->arena);
 	hmap_init(&s->files, &s->arena);
 	hmap_init(&s->maps, &s->arena);
+	hmap_init(&s->victims, &s->arena);
 	hmap_init(&s->others, &s->arena);
 	hmap_init(&s->pids, &s->arena);
 	hmap_init(&s->vpids, &s->arena);
@@ -161,10 +175,8 @@ void summary_free(struct summary *s)
 		return;
 	for (struct filegrp *f = s->file_list; f; f = f->next) {
 		free(f->pids.v);
-		for (struct site *t = f->sites; t; t = t->next) {
+		for (struct site *t = f->sites; t; t = t->next)
 			free(t->pids.v);
-			free(t->victim_pids.v);
-		}
 	}
 	for (struct fault_group *g = s->fault_list; g; g = g->next)
 		free(g->pids.v);
@@ -185,6 +197,7 @@ void summary_free(struct summary *s)
 	hmap_free(&s->sites);
 	hmap_free(&s->files);
 	hmap_free(&s->maps);
+	hmap_free(&s->victims);
 	hmap_free(&s->others);
 	hmap_free(&s->pids);
 	hmap_free(&s->vpids);
@@ -277,17 +290,21 @@ static void count_pid(struct hmap *m, int pid)
 	}
 }
 
-static void add_mapping(struct summary *s, struct site *t, const struct jdoc *d, const struct jnode *mo)
+/* A window into owner's list (a site's own, or a victim's: then its address counts too). */
+static void add_mapping(struct summary *s, const void *owner, struct mapent ***tail, unsigned long *n,
+			const struct jdoc *d, const struct jnode *mo, bool with_addr)
 {
 	struct {
-		struct site *site;
+		const void *owner;
 		const char *path, *prot;
 		struct stack *stack;
-		uint64_t length, offset;
+		uint64_t addr, length, offset;
 		int shared;
 	} key;
 	memset(&key, 0, sizeof key);
-	key.site = t;
+	key.owner = owner;
+	if (with_addr)
+		jget_u64(d, mo, "addr", &key.addr);
 	key.path = str_field(s, d, mo, "path");
 	key.prot = str_field(s, d, mo, "prot");
 	key.stack = intern_stack(s, d, jget(d, mo, "backtrace"), false);
@@ -304,17 +321,57 @@ static void add_mapping(struct summary *s, struct site *t, const struct jdoc *d,
 		m->prot = key.prot;
 		m->stack = key.stack;
 		m->shared = key.shared;
+		m->addr = key.addr;
 		m->length = key.length;
 		m->offset = key.offset;
-		*t->maps_tail = m;
-		t->maps_tail = &m->next;
-		t->nmaps++;
+		**tail = m;
+		*tail = &m->next;
+		(*n)++;
 		*slot = m;
 	}
 	m->count++;
 	uint64_t beyond;
 	if (jget_u64(d, mo, "pages_beyond_eof", &beyond) && beyond > m->pages_beyond_eof)
 		m->pages_beyond_eof = beyond;
+}
+
+static void add_victim(struct summary *s, struct site *t, const struct jdoc *d, const struct jnode *v)
+{
+	struct {
+		struct site *site;
+		const char *comm, *exe;
+		int64_t pid;
+		int guarded;
+	} key;
+	memset(&key, 0, sizeof key);
+	key.site = t;
+	key.comm = str_field(s, d, v, "comm");
+	key.exe = str_field(s, d, v, "exe");
+	if (!jnum_i64(jget(d, v, "pid"), &key.pid))
+		key.pid = -1;
+	const struct jnode *g = jget(d, v, "guarded");
+	key.guarded = g && g->type == J_TRUE;
+	void **slot = hmap_put(&s->victims, &key, sizeof key);
+	struct victim *x = *slot;
+	if (!x) {
+		x = arena_alloc(&s->arena, sizeof *x);
+		memset(x, 0, sizeof *x);
+		x->pid = key.pid >= INT32_MIN && key.pid <= INT32_MAX ? (int)key.pid : -1;
+		x->comm = key.comm;
+		x->exe = key.exe;
+		x->guarded = key.guarded;
+		x->maps_tail = &x->maps;
+		*t->victims_tail = x;
+		t->victims_tail = &x->next;
+		t->nvictims++;
+		*slot = x;
+	}
+	x->count++;
+	const struct jnode *ws = jget(d, v, "windows");
+	if (ws && ws->type == J_ARR)
+		for (const struct jnode *m = jchild(d, ws); m; m = jnext(d, m))
+			if (m->type == J_OBJ)
+				add_mapping(s, x, &x->maps_tail, &x->nmaps, d, m, true);
 }
 
 static void add_violation(struct summary *s, const struct jdoc *d, const struct jnode *r,
@@ -355,6 +412,7 @@ static void add_violation(struct summary *s, const struct jdoc *d, const struct 
 		t->flags = key.flags;
 		t->stack = key.stack;
 		t->maps_tail = &t->maps;
+		t->victims_tail = &t->victims;
 		t->order = s->nsites++;
 		t->next = f->sites;
 		f->sites = t;
@@ -404,24 +462,15 @@ static void add_violation(struct summary *s, const struct jdoc *d, const struct 
 	if (maps && maps->type == J_ARR)
 		for (const struct jnode *m = jchild(d, maps); m; m = jnext(d, m))
 			if (m->type == J_OBJ) {
-				add_mapping(s, t, d, m);
+				add_mapping(s, t, &t->maps_tail, &t->nmaps, d, m, false);
 				listed++;
 			}
-	/* other processes' windows the cut hurt: the same list, their creation stacks symbolized too */
+	/* other processes the cut hurt: a block each, their creation stacks symbolized too */
 	const struct jnode *vics = jget(d, r, "victims");
 	if (vics && vics->type == J_ARR)
-		for (const struct jnode *v = jchild(d, vics); v; v = jnext(d, v)) {
-			uint64_t vpid;
-			if (v->type != J_OBJ)
-				continue;
-			if (jget_u64(d, v, "pid", &vpid))
-				note_pid(&t->victim_pids, (int)vpid);
-			const struct jnode *ws = jget(d, v, "windows");
-			if (ws && ws->type == J_ARR)
-				for (const struct jnode *m = jchild(d, ws); m; m = jnext(d, m))
-					if (m->type == J_OBJ)
-						add_mapping(s, t, d, m);
-		}
+		for (const struct jnode *v = jchild(d, vics); v; v = jnext(d, v))
+			if (v->type == J_OBJ)
+				add_victim(s, t, d, v);
 	uint64_t total;
 	if (jget_u64(d, r, "mappings_total", &total)) {
 		if (total > t->mappings_total_max)
@@ -933,6 +982,29 @@ static void text_faults(struct summary *s, FILE *out, bool sym)
 	}
 }
 
+/* Other processes a site's cuts would hurt, a block per process as in the guard's own text. */
+static void text_victims(struct summary *s, FILE *out, struct site *t, bool sym)
+{
+	if (!t->nvictims)
+		return;
+	fprintf(out, "      other processes the cut would hurt (%lu):\n", t->nvictims);
+	for (struct victim *x = t->victims; x; x = x->next) {
+		fprintf(out, "        pid %d \"%s\" (%s), %s, named by %lu %s:\n", x->pid,
+			x->comm ? text_safe(x->comm) : "", x->exe && x->exe[0] ? text_safe(x->exe) : "?",
+			x->guarded ? "guarded" : "not guarded", x->count, plural(x->count, "record", "records"));
+		for (struct mapent *m = x->maps; m; m = m->next) {
+			fprintf(out, "          0x%" PRIx64 "-0x%" PRIx64 ": %" PRIu64 " bytes at file offset %" PRIu64
+				", %s, %s, %" PRIu64 " page(s) beyond EOF\n", m->addr, m->addr + m->length, m->length,
+				m->offset, m->prot ? text_safe(m->prot) : "?", m->shared ? "MAP_SHARED" : "MAP_PRIVATE",
+				m->pages_beyond_eof);
+			if (!m->stack->n)
+				continue;
+			fprintf(out, "            mapped at:\n");
+			text_stack(s, out, m->stack, "              ", sym);
+		}
+	}
+}
+
 void summary_print_text(struct summary *s, FILE *out, bool sym)
 {
 	fprintf(out, "mmapguard report: %lu %s (%lu blocked) in %lu %s, at %lu call %s on %lu %s",
@@ -983,13 +1055,9 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 					t->size_after, t->sizes_vary ? " (first seen; sizes vary)" : "");
 			fprintf(out, "      call site:\n");
 			text_stack(s, out, t->stack, "        ", sym);
-			if (t->victim_pids.n) {
-				fprintf(out, "      other processes hurt (their windows are listed below too): ");
-				text_pids(out, &t->victim_pids);
-				fprintf(out, "\n");
-			}
-			fprintf(out, "      %s (%lu distinct):\n",
-				t->event == s->ev_reopen ? "live mappings" : "endangered mappings", t->nmaps);
+			if (t->nmaps || !t->nvictims)
+				fprintf(out, "      %s (%lu distinct):\n",
+					t->event == s->ev_reopen ? "live mappings" : "endangered mappings", t->nmaps);
 			for (struct mapent *m = t->maps; m; m = m->next) {
 				fprintf(out, "        %lu x %" PRIu64 " bytes at file offset %" PRIu64 ", %s, %s",
 					m->count, m->length, m->offset, m->prot ? text_safe(m->prot) : "?",
@@ -1004,6 +1072,7 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 			if (t->records_cut)
 				fprintf(out, "        (%lu record(s) listed only some of their mappings; up to %" PRIu64
 					" were endangered at once)\n", t->records_cut, t->mappings_total_max);
+			text_victims(s, out, t, sym);
 		}
 		free(sites);
 	}
@@ -1147,6 +1216,26 @@ void summary_print_json(struct summary *s, FILE *out, bool sym)
 				sb_puts(&b, ",\"creation_stack\":");
 				json_stack(s, &b, m->stack, sym);
 				sb_putc(&b, '}');
+			}
+			sb_puts(&b, "],\"victims\":[");
+			for (struct victim *x = t->victims; x; x = x->next) {
+				sb_printf(&b, "%s{\"pid\":%d,\"comm\":", x == t->victims ? "" : ",", x->pid);
+				sb_json_str(&b, x->comm);
+				sb_puts(&b, ",\"exe\":");
+				sb_json_str(&b, x->exe);
+				sb_printf(&b, ",\"guarded\":%s,\"count\":%lu,\"windows\":[", x->guarded ? "true" : "false",
+					  x->count);
+				for (struct mapent *m = x->maps; m; m = m->next) {
+					sb_printf(&b, "%s{\"count\":%lu,\"addr\":\"0x%" PRIx64 "\",\"length\":%" PRIu64
+						  ",\"offset\":%" PRIu64 ",\"prot\":", m == x->maps ? "" : ",", m->count,
+						  m->addr, m->length, m->offset);
+					sb_json_str(&b, m->prot);
+					sb_printf(&b, ",\"shared\":%s,\"pages_beyond_eof\":%" PRIu64 ",\"creation_stack\":",
+						  m->shared ? "true" : "false", m->pages_beyond_eof);
+					json_stack(s, &b, m->stack, sym);
+					sb_putc(&b, '}');
+				}
+				sb_puts(&b, "]}");
 			}
 			sb_puts(&b, "]}");
 			if (b.len > (1u << 20)) {
