@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "check.h"
+#include "api.h"
 #include "arena.h"
 #include "backtrace.h"
 #include "config.h"
@@ -305,7 +306,8 @@ static int finish(struct mg_event *e, bool refuse)
 		record_cut(&h);
 	}
 	resolve_window_paths(e);
-	mg_report_emit(mg_format_event, e, e);
+	mg_report_emit(mg_format_event, e);
+	mg_api_notify(e);
 	event_free(e);
 	return refuse ? MG_REFUSE : MG_REPORTED;
 }

@@ -9,7 +9,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "fmt.h"
-#include "guard_fds.h"
+#include "fd_place.h"
 #include "lease_impl.h"
 #include "procfile.h"
 #include "real.h"
@@ -97,7 +97,7 @@ static void unavailable(dev_t dev, ino_t ino, const char *path, const char *reas
 	struct mg_lease_unavailable_facts f = { .dev = dev, .ino = ino, .path = path, .reason = reason,
 						 .err = err };
 	mg_who_now(&f.who);
-	mg_report_emit(mg_format_lease_unavailable, &f, NULL);
+	mg_report_emit(mg_format_lease_unavailable, &f);
 }
 
 static const char *reason_of(int err)
@@ -250,7 +250,7 @@ void mg_lease_program_signal(int sig)
 	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
 	struct mg_lease_signal_facts f = { .from = sig, .to = to };
 	mg_who_now(&f.who);
-	mg_report_emit(mg_format_lease_signal, &f, NULL);
+	mg_report_emit(mg_format_lease_signal, &f);
 }
 
 void mg_lease_program_wrlease(int fd)

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include "guard.h"
+#include "fd_place.h"
 
 
 /* A file window was just mapped from fd: hold a lease on its file if none is held. */
@@ -21,8 +22,8 @@ void mg_lease_program_signal(int sig) MG_HIDDEN;
 /* The program asks for a write lease on fd: give up the guard's own lease on that file first. */
 void mg_lease_program_wrlease(int fd) MG_HIDDEN;
 
-/* The guard's lease descriptors (guard_fds.h keeps the program off them). Async-signal-safe. */
-#define MG_LEASE_MAX 64
+/* The guard's lease descriptors, at most MG_LEASE_MAX (guard_fds.h keeps the program off them).
+ * Async-signal-safe. */
 bool mg_lease_fd_owned(int fd) MG_HIDDEN;
 int mg_lease_fds_owned(int *out, int max) MG_HIDDEN;   /* sorted; returns the count */
 /* The program dup2()s onto fd: if it holds a lease, the number is the program's now. */

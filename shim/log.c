@@ -2,7 +2,7 @@
 #include "log.h"
 #include "config.h"
 #include "fmt.h"
-#include "guard_fds.h"
+#include "fd_place.h"
 #include "real.h"
 
 #include <errno.h>

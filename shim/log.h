@@ -2,7 +2,7 @@
  * The report channel: stderr, or MMAPGUARD_LOG (with %p -> pid; relative to the directory at
  * start-up), opened lazily on the first record with O_APPEND|O_CLOEXEC|O_NOFOLLOW (and O_NONBLOCK
  * for the open itself: a FIFO without a reader) and moved to a number the program does not get
- * (guard_fds.h). One write() per record. A log file that cannot be opened is named once on
+ * (fd_place.h). One write() per record. A log file that cannot be opened is named once on
  * stderr, and the records go to stderr. MMAPGUARD_LOG=/dev/stderr, /dev/stdout, /dev/fd/N,
  * /proc/self/fd/N write to that descriptor of the program's, like stderr, and only while it holds
  * the file it held at start-up (or one the program dup2()ed or freopen()ed onto it).

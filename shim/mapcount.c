@@ -182,7 +182,7 @@ static void emit(struct mg_limit_event *ev)
 	mg_who_now(&ev->who);
 	ev->failures = __atomic_load_n(&failures, __ATOMIC_RELAXED);
 	ev->bytes_kept = __atomic_load_n(&bytes_kept, __ATOMIC_RELAXED);
-	mg_report_emit(mg_format_limit, ev, NULL);
+	mg_report_emit(mg_format_limit, ev);
 }
 
 static const char limit_expl[] =

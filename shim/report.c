@@ -1,6 +1,5 @@
 #define _GNU_SOURCE
 #include "report.h"
-#include "api.h"
 #include "backtrace.h"
 #include "config.h"
 #include "lock.h"
@@ -45,7 +44,7 @@ static void emit_locked(void *p)
 
 #define EMIT_STACK (64u << 10)
 
-void mg_report_emit(mg_format_fn fmt, const void *facts, const struct mg_event *notify)
+void mg_report_emit(mg_format_fn fmt, const void *facts)
 {
 	int oldstate;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
@@ -55,8 +54,6 @@ void mg_report_emit(mg_format_fn fmt, const void *facts, const struct mg_event *
 	if (!mg_run_on_own_stack(emit_locked, &a, EMIT_STACK))
 		emit_locked(&a);
 	pthread_setcancelstate(oldstate, NULL);
-	if (notify)
-		mg_api_notify(notify);
 }
 
 void mg_report_emit_signal(mg_format_fn fmt, const void *facts, char *buf, size_t cap)

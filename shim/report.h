@@ -1,7 +1,7 @@
 /*
  * Writing a record out: the one emit step of every record kind (record.h has their facts and
- * formatters). Format, write with one write(), count, and for truncate/reopen tell the program's
- * callback.
+ * formatters). Format, write with one write(), count. (The program's callback is told of
+ * truncate/reopen events by check.c, after the record: api.h.)
  */
 #ifndef MG_REPORT_H
 #define MG_REPORT_H
@@ -14,9 +14,9 @@
 /*
  * Under the report lock (cancellation disabled): format facts with fmt in the configured format,
  * symbolizing with the cached symbolizer, into the report buffer; write it to the log; count it
- * written or dropped. Then, for a truncate/reopen event (notify), the program's callback.
+ * written or dropped.
  */
-void mg_report_emit(mg_format_fn fmt, const void *facts, const struct mg_event *notify) MG_HIDDEN;
+void mg_report_emit(mg_format_fn fmt, const void *facts) MG_HIDDEN;
 /* The same from a signal handler: no lock, the caller's buffer, the async-signal-safe symbolizer
  * and log writer; not counted. */
 void mg_report_emit_signal(mg_format_fn fmt, const void *facts, char *buf, size_t cap) MG_HIDDEN;

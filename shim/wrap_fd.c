@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "backtrace.h"
+#include "fd_place.h"
 #include "guard_fds.h"
 #include "log.h"
 #include "real.h"
