@@ -1,6 +1,6 @@
 /*
- * A lease break, answered inside the lease signal's handler: name the breaker (/proc/locks gives
- * its pid, /proc/PID its command and system call), find this process's windows that the call cuts
+ * A lease break, answered inside the lease signal's handler: name the breaker and its system
+ * call (lease_breaker.c), find this process's windows that the call cuts
  * (/proc/self/maps), in rescue mode replace their cut pages with anonymous copies of their bytes,
  * release the lease so the breaker goes on, and write the lease_break record.
  *
@@ -30,146 +30,9 @@
 static int busy, pending;
 static struct mg_lease_win wins[MG_LEASE_WIN_MAX];
 
-/* ---- the break -------------------------------------------------------------------------------- */
-
-
+/* Lines of /proc/self/maps (file_windows). */
 static struct mg_lines lr;
 static char line[PATH_MAX + 256];
-
-/* The pid of a process blocked breaking the lease on (dev, ino), from /proc/locks. */
-static pid_t find_breaker(dev_t dev, ino_t ino)
-{
-	if (!mg_lines_open(&lr, "/proc/locks"))
-		return 0;
-	char want[64];
-	struct mg_buf b;
-	mg_buf_init(&b, want, sizeof want);
-	static const char hex[] = "0123456789abcdef";
-	unsigned ma = major(dev), mi = minor(dev);
-	/* "%02x:%02x:%lu" as the kernel prints it */
-	if (ma > 0xff) { mg_buf_putc(&b, hex[(ma >> 8) & 15]); }
-	mg_buf_putc(&b, hex[(ma >> 4) & 15]);
-	mg_buf_putc(&b, hex[ma & 15]);
-	mg_buf_putc(&b, ':');
-	if (mi > 0xff) { mg_buf_putc(&b, hex[(mi >> 8) & 15]); }
-	mg_buf_putc(&b, hex[(mi >> 4) & 15]);
-	mg_buf_putc(&b, hex[mi & 15]);
-	mg_buf_putc(&b, ':');
-	mg_buf_u64(&b, (uint64_t)ino);
-	mg_buf_putc(&b, 0);
-	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
-	long ordinal = -1;
-	pid_t found = 0, other = 0;
-	while (mg_lines_next(&lr, line, sizeof line)) {
-		const char *p = line;
-		long ord = (long)mg_parse_num(&p, 10);
-		if (*p != ':')
-			continue;
-		p = mg_skip_ws(p + 1);
-		if (strncmp(p, "->", 2) == 0) {
-			if (ord != ordinal)
-				continue;
-			p = mg_skip_ws(p + 2);
-			if (strncmp(p, "LEASE", 5) != 0)
-				continue;
-			p = mg_skip_ws(mg_skip_word(p));      /* BREAKER */
-			p = mg_skip_ws(mg_skip_word(p));      /* READ/WRITE */
-			p = mg_skip_ws(mg_skip_word(p));
-			pid_t pid = (pid_t)mg_parse_num(&p, 10);
-			if (pid == self)
-				other = other ? other : pid;
-			else if (!found)
-				found = pid;
-			continue;
-		}
-		if (strncmp(p, "LEASE", 5) != 0)
-			continue;
-		/* "LEASE  BREAKING  UNLCK 17424 fe:00:10953253 0 EOF" */
-		for (int k = 0; k < 4; k++)
-			p = mg_skip_ws(mg_skip_word(p));
-		const char *id = p;
-		p = mg_skip_word(p);
-		if ((size_t)(p - id) == strlen(want) && strncmp(id, want, (size_t)(p - id)) == 0)
-			ordinal = ord;
-	}
-	mg_lines_close(&lr);
-	return found ? found : other;
-}
-
-static const char *syscall_name(long nr)
-{
-	switch (nr) {
-	case SYS_open: return "open";
-	case SYS_openat: return "openat";
-	case SYS_creat: return "creat";
-	case SYS_truncate: return "truncate";
-	case SYS_openat2: return "openat2";
-	default: return "";
-	}
-}
-
-static void describe_breaker(struct mg_breaker *br, pid_t pid)
-{
-	char path[64], buf[512];
-	memset(br, 0, sizeof *br);
-	br->pid = pid;
-	br->call = "";
-	mg_proc_path(path, sizeof path, pid, "comm");
-	long n = mg_proc_read(path, buf, sizeof buf);
-	if (n > 0) {
-		if (buf[n - 1] == '\n')
-			buf[n - 1] = 0;
-		size_t c = strlen(buf);
-		memcpy(br->comm, buf, c < sizeof br->comm ? c + 1 : sizeof br->comm);
-		br->comm[sizeof br->comm - 1] = 0;
-	}
-	mg_proc_path(path, sizeof path, pid, "exe");
-	n = MG_SYS4(SYS_readlinkat, AT_FDCWD, path, br->exe, sizeof br->exe - 1);
-	br->exe[n > 0 ? n : 0] = 0;
-	mg_proc_path(path, sizeof path, pid, "cmdline");
-	n = mg_proc_read(path, br->cmdline, sizeof br->cmdline);
-	for (long i = 0; i < n; i++)
-		if (br->cmdline[i] == 0)
-			br->cmdline[i] = ' ';
-	while (n > 0 && br->cmdline[n - 1] == ' ')
-		br->cmdline[--n] = 0;
-	mg_proc_path(path, sizeof path, pid, "");
-	struct stat st;
-	if (MG_SYS4(SYS_newfstatat, AT_FDCWD, path, &st, 0) == 0) {
-		br->uid = st.st_uid;
-		br->has_uid = true;
-	}
-	mg_proc_path(path, sizeof path, pid, "syscall");
-	n = mg_proc_read(path, buf, sizeof buf);
-	if (n > 0 && buf[0] >= '0' && buf[0] <= '9') {
-		const char *p = buf;
-		br->nr = (long)mg_parse_num(&p, 10);
-		for (int i = 0; i < 6; i++) {
-			p = mg_skip_ws(p);
-			br->args[i] = mg_parse_num(&p, 16);
-		}
-		br->has_syscall = true;
-		br->call = syscall_name(br->nr);
-		switch (br->nr) {
-		case SYS_truncate:
-			br->cuts = true;
-			br->known_size = (int64_t)br->args[1] >= 0;
-			br->size_after = br->args[1];
-			break;
-		case SYS_open:                  /* O_TRUNC cuts to 0; other opens cut nothing */
-		case SYS_openat:
-			br->cuts = (br->args[br->nr == SYS_open ? 1 : 2] & O_TRUNC) != 0;
-			br->known_size = br->cuts;
-			br->size_after = 0;
-			break;
-		default:                        /* creat, or a call that cannot be read: the worst */
-			br->cuts = true;
-			br->known_size = br->nr == SYS_creat;
-			br->size_after = 0;
-			break;
-		}
-	}
-}
 
 /* ---- rescue --------------------------------------------------------------------------------- */
 
@@ -318,25 +181,12 @@ static void handle_break(struct mg_lease_slot *s)
 	clock_gettime(CLOCK_REALTIME, &now);
 	struct stat st;
 	uint64_t size_before = MG_SYS2(SYS_fstat, s->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	/*
-	 * A breaker is listed under one lease at a time: when another process held a lease on the
-	 * same file too (a forked child) and has just released it, the breaker is between the two
-	 * for a moment. Look again before deciding that nobody waits (reads after the first are fast).
-	 */
-	pid_t pid = 0;
-	for (int tries = 0; tries < 4 && !pid; tries++)
-		pid = find_breaker(s->dev, s->ino);
 	static struct mg_breaker br;
+	pid_t pid = mg_breaker_find(s->dev, s->ino, &br);
 	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
 	bool quiet = pid == self;       /* this process's own open: the wrappers judge it */
-	if (!quiet) {
-		if (pid)
-			describe_breaker(&br, pid);
-		else {
-			memset(&br, 0, sizeof br);
-			br.call = "";
-		}
-	}
+	if (!quiet && pid)
+		mg_breaker_describe(&br);
 	size_t nwins = 0, total = 0, nrescued = 0;
 	bool rescue_mode = mg_cfg.leases == MG_LEASES_RESCUE;
 	if (!quiet) {

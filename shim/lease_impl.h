@@ -40,6 +40,13 @@ struct mg_breaker {
 	uint64_t size_after;
 };
 
+/*
+ * The process breaking the lease on (dev, ino) and its system call (lease_breaker.c); 0 and an
+ * empty *br when none waits. Then its command, executable and uid: both while it still waits.
+ */
+pid_t mg_breaker_find(dev_t dev, ino_t ino, struct mg_breaker *br) MG_HIDDEN;
+void mg_breaker_describe(struct mg_breaker *br) MG_HIDDEN;
+
 /* One of this process's windows of the file, from /proc/self/maps, and what the break cuts of it. */
 struct mg_lease_win {
 	uintptr_t start, end;
