@@ -286,15 +286,14 @@ void mg_index_drop_locked(int32_t *slot)
 		free_slots[n_free++] = i;
 }
 
-void mg_index_init(void)
+bool mg_index_init(void)
 {
 	bool on = mg_cfg.scope != MG_SCOPE_PROCESS && mg_cfg.mode != MG_MODE_OFF;
 	__atomic_store_n(&mg_index_on, on, __ATOMIC_RELAXED);
-	if (on && mg_reg_nmaps())
-		mg_reg_republish();     /* windows mapped before the constructor */
+	return on;
 }
 
-void mg_index_atfork_child(void)
+bool mg_index_atfork_child(void)
 {
 	/* The parent's file stays the parent's: the child starts its own. */
 	if (ix)
@@ -302,8 +301,7 @@ void mg_index_atfork_child(void)
 	ix = NULL;
 	ix_state = IX_NONE;
 	n_free = 0;
-	if (__atomic_load_n(&mg_index_on, __ATOMIC_RELAXED) && mg_reg_nmaps())
-		mg_reg_republish();
+	return __atomic_load_n(&mg_index_on, __ATOMIC_RELAXED);
 }
 
 void mg_index_fini(void)

@@ -13,7 +13,7 @@
 #include <time.h>
 #include "guard.h"
 #include "index_format.h"
-#include "registry.h"
+#include "window.h"
 
 /* Publication is on (scope guarded or all, and the process file could be made or is still to be). */
 extern int mg_index_on MG_HIDDEN;
@@ -27,10 +27,13 @@ void mg_index_put_locked(int32_t *slot, dev_t dev, ino_t ino, uint64_t safe_size
 			 const struct mg_window *w) MG_HIDDEN;
 void mg_index_drop_locked(int32_t *slot) MG_HIDDEN;
 
-/* Constructor: decide whether to publish (the file itself is made with the first mapping). */
-void mg_index_init(void) MG_HIDDEN;
-/* fork child: leave the parent's file, publish what was inherited under the child's pid. */
-void mg_index_atfork_child(void) MG_HIDDEN;
+/*
+ * Constructor: decide whether to publish (the file itself is made with the first mapping). True:
+ * publication is on, windows already in the registry are to be published (mg_reg_republish).
+ */
+bool mg_index_init(void) MG_HIDDEN;
+/* fork child: leave the parent's file. True: publish what was inherited, under the child's pid. */
+bool mg_index_atfork_child(void) MG_HIDDEN;
 /* Process exit: withdraw the file. */
 void mg_index_fini(void) MG_HIDDEN;
 /* Is addr inside this process's own index mapping? (the SIGBUS handler: it was cut under us) */

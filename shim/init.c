@@ -44,7 +44,8 @@ __attribute__((constructor(101))) static void mg_init(void)
 	 */
 	mg_bt_init(!glibc_malloc || hooked || mg_reg_nmaps() != 0);
 	mg_sigbus_init();
-	mg_index_init();
+	if (mg_index_init() && mg_reg_nmaps())
+		mg_reg_republish();     /* windows mapped before the constructor */
 	pthread_atfork(mg_fork_prepare, mg_fork_parent, mg_fork_child);
 	mg_leave();
 	mg_dl_init();   /* after mg_bt_init: the loader's windows need no unwinder */

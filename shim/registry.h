@@ -15,29 +15,7 @@
 #include <time.h>
 #include "guard.h"
 #include "page.h"
-#include "stack.h"
-
-struct mg_window {
-	uintptr_t start, end;           /* page aligned, end exclusive */
-	uint64_t offset;                /* file offset of start */
-	dev_t dev;
-	ino_t ino;
-	int prot;
-	bool shared;
-	uint8_t origin;                 /* enum mg_origin: who mapped it */
-	pid_t tid;                      /* creator */
-	char thread_name[16];
-	struct timespec created;        /* CLOCK_REALTIME */
-	uint64_t size_at_map;           /* the file's size when the mapping was made */
-	struct mg_stack stack;          /* creation stack, raw return addresses */
-};
-
-/*
- * The dynamic loader's mappings never pass through the wrappers: dlmaps.c finds them in its list of
- * loaded objects. The running executable cannot be cut (the kernel answers ETXTBSY to any write),
- * so its windows count for SIGBUS and queries but never make a truncation dangerous.
- */
-enum mg_origin { MG_ORIGIN_MMAP = 0, MG_ORIGIN_LOADER = 1, MG_ORIGIN_EXE = 2 };
+#include "window.h"
 
 void mg_reg_lock(void) MG_HIDDEN;
 void mg_reg_unlock(void) MG_HIDDEN;

@@ -1,11 +1,35 @@
-/* A new file mapping as the registry keeps it. */
+/* A file window as the registry keeps it, and a new file mapping described so. */
 #ifndef MG_WINDOW_H
 #define MG_WINDOW_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include "guard.h"
-#include "registry.h"
+#include "stack.h"
+
+struct mg_window {
+	uintptr_t start, end;           /* page aligned, end exclusive */
+	uint64_t offset;                /* file offset of start */
+	dev_t dev;
+	ino_t ino;
+	int prot;
+	bool shared;
+	uint8_t origin;                 /* enum mg_origin: who mapped it */
+	pid_t tid;                      /* creator */
+	char thread_name[16];
+	struct timespec created;        /* CLOCK_REALTIME */
+	uint64_t size_at_map;           /* the file's size when the mapping was made */
+	struct mg_stack stack;          /* creation stack, raw return addresses */
+};
+
+/*
+ * The dynamic loader's mappings never pass through the wrappers: dlmaps.c finds them in its list of
+ * loaded objects. The running executable cannot be cut (the kernel answers ETXTBSY to any write),
+ * so its windows count for SIGBUS and queries but never make a truncation dangerous.
+ */
+enum mg_origin { MG_ORIGIN_MMAP = 0, MG_ORIGIN_LOADER = 1, MG_ORIGIN_EXE = 2 };
 
 /*
  * A mapping of fd at off is being made: describe it (file identity and size, protection, sharing,

@@ -64,7 +64,8 @@ static void child(pid_t me, bool may_load)
 	mg_mapcount_atfork_child();
 	mg_lock_set_pid();
 	mg_lease_atfork_child();
-	mg_index_atfork_child();        /* publishes what the child inherited, under its own pid */
+	if (mg_index_atfork_child() && mg_reg_nmaps())
+		mg_reg_republish();     /* what the child inherited, under its own pid */
 }
 
 void mg_fork_prepare(void) { prepare(true); }
