@@ -66,6 +66,9 @@ struct mg_event {
 };
 
 void mg_format_event(struct mg_buf *b, bool json, const void *event, mg_symbolize_fn sym) MG_HIDDEN;
+/* The call and its file (JSON: ,"call",["flags"],"path","dev","ino"[,"size_before","size_after"]),
+ * as truncate, reopen and suppressed records name them. */
+void mg_json_event_call(struct mg_buf *b, const struct mg_event *e) MG_HIDDEN;
 /* Pages of window i wholly beyond the new size (0 for a reopen). */
 uint64_t mg_event_pages_beyond(const struct mg_event *e, size_t i) MG_HIDDEN;
 /* Pages of window i this call turns from backed to unbacked (0 for a reopen). */
@@ -128,6 +131,30 @@ struct mg_limit_event {
 };
 
 void mg_format_limit(struct mg_buf *b, bool json, const void *limit_event, mg_symbolize_fn sym) MG_HIDDEN;
+
+/* ---- suppressed ----------------------------------------------------------------------------- */
+
+/*
+ * A call a suppression excused (suppress.c): a JSON log file only, so the text form is empty (the
+ * program's stderr and a text log stay as they are without the guard).
+ */
+struct mg_suppressed {
+	const struct mg_event *e;       /* the call: kind, call, flags, file, sizes, who, stack */
+	const char *rule;               /* rule name, or the API / MMAPGUARD_SUPPRESS reason */
+	const char *rule_file;          /* NULL: not from a rule file */
+	unsigned long count;            /* calls of this site so far in this process */
+	uint64_t site;
+};
+void mg_format_suppressed(struct mg_buf *b, bool json, const void *suppressed, mg_symbolize_fn sym) MG_HIDDEN;
+
+/* The tally at exit: a site whose last calls were not recorded. */
+struct mg_suppressed_tally {
+	uint64_t site;
+	unsigned long count;
+	pid_t pid;
+	struct timespec time;
+};
+void mg_format_suppressed_tally(struct mg_buf *b, bool json, const void *tally, mg_symbolize_fn sym) MG_HIDDEN;
 
 /* ---- the shared fields ---------------------------------------------------------------------- */
 

@@ -35,9 +35,8 @@ uint64_t mg_event_pages_cut(const struct mg_event *e, size_t i)
 			    : 0;
 }
 
-static void format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym)
+void mg_json_event_call(struct mg_buf *b, const struct mg_event *e)
 {
-	mg_json_begin(b, e->event, e->blocked ? "blocked" : "logged");
 	mg_json_str(b, "call", e->call);
 	if (e->detail && e->detail[0])
 		mg_json_str(b, "flags", e->detail);
@@ -48,6 +47,12 @@ static void format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize
 		mg_json_u64(b, "size_before", e->size_before);
 		mg_json_u64(b, "size_after", e->size_after);
 	}
+}
+
+static void format_json(struct mg_buf *b, const struct mg_event *e, mg_symbolize_fn sym)
+{
+	mg_json_begin(b, e->event, e->blocked ? "blocked" : "logged");
+	mg_json_event_call(b, e);
 	mg_json_who(b, &e->who);
 	if (e->blocked) {
 		mg_json_i64(b, "errno", e->err);

@@ -28,14 +28,19 @@ struct emit_args {
 	const void *facts;
 };
 
+int mg_report_write_locked(mg_format_fn fmt, const void *facts)
+{
+	struct mg_buf b;
+	mg_buf_init(&b, buffer, sizeof buffer);
+	return mg_record_write(&b, mg_cfg.format == MG_FORMAT_JSON, fmt, facts, mg_bt_symbolize,
+			       mg_log_write);
+}
+
 static void emit_locked(void *p)
 {
 	const struct emit_args *a = p;
 	mg_report_lock();
-	struct mg_buf b;
-	mg_buf_init(&b, buffer, sizeof buffer);
-	if (mg_record_write(&b, mg_cfg.format == MG_FORMAT_JSON, a->fmt, a->facts, mg_bt_symbolize,
-			    mg_log_write) == 0)
+	if (mg_report_write_locked(a->fmt, a->facts) == 0)
 		__atomic_add_fetch(&mg_reports_written, 1, __ATOMIC_RELAXED);
 	else
 		__atomic_add_fetch(&mg_reports_dropped, 1, __ATOMIC_RELAXED);

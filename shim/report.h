@@ -17,6 +17,9 @@
  * written or dropped.
  */
 void mg_report_emit(mg_format_fn fmt, const void *facts) MG_HIDDEN;
+/* Its core, for a caller that holds the report lock already: format and write, not counted (the
+ * suppressed records). 0 or -errno. */
+int mg_report_write_locked(mg_format_fn fmt, const void *facts) MG_HIDDEN;
 /* The same from a signal handler: no lock, the caller's buffer, the async-signal-safe symbolizer
  * and log writer; not counted. */
 void mg_report_emit_signal(mg_format_fn fmt, const void *facts, char *buf, size_t cap) MG_HIDDEN;

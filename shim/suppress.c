@@ -4,7 +4,6 @@
 #include "backtrace.h"
 #include "config.h"
 #include "lock.h"
-#include "log.h"
 #include "own_stack.h"
 #include "real.h"
 #include "record.h"
@@ -228,21 +227,9 @@ __attribute__((destructor)) static void tally(void)
 	for (unsigned k = 0; pid == sites_pid && k < SITES; k++) {
 		if (!sites[k].key || sites[k].count == sites[k].recorded)
 			continue;
-		char text[256];
-		struct mg_buf b;
-		mg_buf_init(&b, text, sizeof text);
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		mg_buf_puts(&b, "{\"event\":\"suppressed\",\"site\":\"");
-		mg_buf_hex(&b, sites[k].key);
-		mg_buf_puts(&b, "\",\"count\":");
-		mg_buf_u64(&b, sites[k].count);
-		mg_buf_puts(&b, ",\"final\":true,\"pid\":");
-		mg_buf_i64(&b, pid);
-		mg_buf_puts(&b, ",\"time\":\"");
-		mg_buf_time(&b, &now);
-		mg_buf_puts(&b, "\"}\n");
-		if (!b.truncated && mg_log_write(b.p, b.len) == 0)
+		struct mg_suppressed_tally t = { .site = sites[k].key, .count = sites[k].count, .pid = pid };
+		clock_gettime(CLOCK_REALTIME, &t.time);
+		if (mg_report_write_locked(mg_format_suppressed_tally, &t) == 0)
 			sites[k].recorded = sites[k].count;
 	}
 	mg_report_unlock();
@@ -251,56 +238,9 @@ __attribute__((destructor)) static void tally(void)
 static void write_record(struct mg_event *e, const char *rule, const char *file, unsigned long count,
 			 uint64_t key)
 {
-	static char text[32u << 10];    /* under the report lock */
 	mg_who_now(&e->who);
-	struct mg_buf b;
-	mg_buf_init(&b, text, sizeof text);
-	mg_buf_puts(&b, "{\"event\":\"suppressed\",\"kind\":");
-	mg_buf_jstr(&b, e->event);
-	mg_buf_puts(&b, ",\"call\":");
-	mg_buf_jstr(&b, e->call);
-	if (e->detail && e->detail[0]) {
-		mg_buf_puts(&b, ",\"flags\":");
-		mg_buf_jstr(&b, e->detail);
-	}
-	mg_buf_puts(&b, ",\"path\":");
-	mg_buf_jstr(&b, e->path);
-	mg_buf_puts(&b, ",\"dev\":");
-	mg_buf_u64(&b, (uint64_t)e->dev);
-	mg_buf_puts(&b, ",\"ino\":");
-	mg_buf_u64(&b, (uint64_t)e->ino);
-	if (e->has_sizes) {
-		mg_buf_puts(&b, ",\"size_before\":");
-		mg_buf_u64(&b, e->size_before);
-		mg_buf_puts(&b, ",\"size_after\":");
-		mg_buf_u64(&b, e->size_after);
-	}
-	mg_buf_puts(&b, ",\"rule\":");
-	mg_buf_jstr(&b, rule);
-	mg_buf_puts(&b, ",\"rule_file\":");
-	if (file)
-		mg_buf_jstr(&b, file);
-	else
-		mg_buf_puts(&b, "null");
-	mg_buf_puts(&b, ",\"count\":");
-	mg_buf_u64(&b, count);
-	mg_buf_puts(&b, ",\"site\":\"");
-	mg_buf_hex(&b, key);
-	mg_buf_puts(&b, "\",\"mappings_total\":");
-	mg_buf_u64(&b, e->nwindows_total);
-	mg_buf_puts(&b, ",\"pid\":");
-	mg_buf_i64(&b, e->who.pid);
-	mg_buf_puts(&b, ",\"tid\":");
-	mg_buf_i64(&b, e->who.tid);
-	mg_buf_puts(&b, ",\"thread_name\":");
-	mg_buf_jstr(&b, e->who.thread_name);
-	mg_buf_puts(&b, ",\"time\":\"");
-	mg_buf_time(&b, &e->who.time);
-	mg_buf_puts(&b, "\"");
-	mg_json_stack(&b, "backtrace", &e->stack, mg_bt_symbolize);
-	mg_buf_puts(&b, "}\n");
-	if (!b.truncated)
-		mg_log_write(b.p, b.len);
+	struct mg_suppressed s = { .e = e, .rule = rule, .rule_file = file, .count = count, .site = key };
+	mg_report_write_locked(mg_format_suppressed, &s);
 }
 
 struct decide_args {

@@ -1,9 +1,9 @@
 """Golden records: one test per record kind (truncate, reopen, sigbus, map_limit, map_count_high,
-map_limit_summary), each running a real program under the guard.
+map_limit_summary, suppressed), each running a real program under the guard.
 
 For each kind the exact JSON field set and order is compared with a list written out by hand from
 the record schema (README.md, "JSON records" and "Map-count wall"), and the text block is compared
-line by line with a template. Only what differs from run to run is masked: times, and in the text
+line by line with a template (a suppressed call has none: only a JSON log file gets its record). Only what differs from run to run is masked: times, and in the text
 stack frames (their count and form are checked, not their addresses) and mapping addresses.
 Everything the scenario decides (call, sizes, paths, thread names, pids the program printed) is
 compared exactly.
@@ -90,6 +90,18 @@ def program_lines(r):
 
 
 class Golden(mgtest.GuardTest):
+    def entry(self, call, *opts, mode="log", fmt="json", env=None):
+        d = tempfile.mkdtemp(dir=self.tmp)
+        # the scan of other processes finishes however loaded the machine is (no "incomplete" line)
+        e = {"MMAPGUARD_SCAN_MS": "60000"}
+        e.update(env or {})
+        r = mgtest.run([mgtest.test_prog("mg_entry"), call, d] + list(opts), mode=mode, fmt=fmt,
+                       env=e)
+        self.assertEqual(r.returncode, 0, r.describe())
+        out = program_lines(r)
+        self.assertEqual(len(out), 1, r.describe())
+        return r, out[0]
+
     def assertFrames(self, frames, what):
         self.assertIsInstance(frames, list, what)
         for f in frames:
@@ -105,18 +117,6 @@ class Golden(mgtest.GuardTest):
 
 
 class Violations(Golden):
-    def entry(self, call, *opts, mode="log", fmt="json", env=None):
-        d = tempfile.mkdtemp(dir=self.tmp)
-        # the scan of other processes finishes however loaded the machine is (no "incomplete" line)
-        e = {"MMAPGUARD_SCAN_MS": "60000"}
-        e.update(env or {})
-        r = mgtest.run([mgtest.test_prog("mg_entry"), call, d] + list(opts), mode=mode, fmt=fmt,
-                       env=e)
-        self.assertEqual(r.returncode, 0, r.describe())
-        out = program_lines(r)
-        self.assertEqual(len(out), 1, r.describe())
-        return r, out[0]
-
     def check_violation_json(self, r, prog, event, keys_expected, values):
         lines = record_lines(r, event)
         self.assertEqual(len(lines), 1, r.describe())
@@ -291,6 +291,95 @@ class Sigbus(Golden):
             '%d "mg-cutter" at <time>:' % (cut["size_before"], cut["size_after"], cut["tid"]),
             "<frames 6>",
         ], r.logtext)
+
+
+class Suppressed(Golden):
+    """A call a suppression excuses (README "Suppressions", "JSON records"): a short suppressed
+    record in a JSON log file (mg_entry with MMAPGUARD_SUPPRESS; supp_prog with a rule file for
+    the counts and the tally at exit), nothing in a text log or on stderr."""
+    HEAD = ["event", "kind", "call"]
+    IDENTITY = ["path", "dev", "ino"]
+    SIZES = ["size_before", "size_after"]
+    TAIL = ["rule", "rule_file", "count", "site", "mappings_total", "pid", "tid", "thread_name",
+            "time", "backtrace"]
+    TALLY = ["event", "site", "count", "final", "pid", "time"]
+
+    def entry(self, call, *opts, mode="block", fmt="json", env=None):
+        e = {"MMAPGUARD_SUPPRESS": "*"}
+        e.update(env or {})
+        return super().entry(call, *opts, mode=mode, fmt=fmt, env=e)
+
+    def check(self, r, prog, keys_expected, values):
+        lines = record_lines(r, "suppressed")
+        self.assertEqual(len(lines), 1, r.describe())
+        self.assertEqual(record_lines(r, "truncate") + record_lines(r, "reopen"), [], r.describe())
+        self.assertEqual(r.stderr, "", r.describe())
+        rec = pairs(lines[0])
+        what = lines[0][:400]
+        self.assertEqual(keys(rec), keys_expected, what)
+        d = as_dict(rec)
+        expected = {"event": "suppressed", "path": prog["path"], "dev": prog["dev"],
+                    "ino": prog["ino"], "rule": "MMAPGUARD_SUPPRESS", "rule_file": None,
+                    "count": 1, "mappings_total": 1, "pid": prog["pid"], "tid": prog["call_tid"],
+                    "thread_name": "mg-cutter"}
+        expected.update(values)
+        for k, v in expected.items():
+            self.assertEqual(d[k], v, "%s: %s" % (k, what))
+        self.assertRegex(d["site"], "^0x[0-9a-f]+$", what)
+        self.assertTime(d["time"], what)
+        self.assertFrames(dict(rec)["backtrace"], what)
+        self.assertTrue(d["backtrace"][0]["symbol"].startswith("do_" + prog["call"] + "+"), what)
+
+    def test_suppressed_truncate(self):
+        r, p = self.entry("ftruncate")
+        self.check(r, p, self.HEAD + self.IDENTITY + self.SIZES + self.TAIL, {
+            "kind": "truncate", "call": "ftruncate", "size_before": 5 * PAGE, "size_after": PAGE})
+
+    def test_suppressed_truncate_with_flags(self):
+        r, p = self.entry("open")
+        self.check(r, p, self.HEAD + ["flags"] + self.IDENTITY + self.SIZES + self.TAIL, {
+            "kind": "truncate", "call": "open", "flags": "O_WRONLY|O_TRUNC", "size_before": 5 * PAGE,
+            "size_after": 0})
+
+    def test_suppressed_reopen(self):
+        r, p = self.entry("open", "flags=wronly", env={"MMAPGUARD_REOPEN": "write"})
+        self.check(r, p, self.HEAD + ["flags"] + self.IDENTITY + self.TAIL, {
+            "kind": "reopen", "call": "open", "flags": "O_WRONLY"})
+
+    def test_suppressed_counts_and_tally(self):
+        data = tempfile.mkdtemp(dir=self.tmp)
+        rules = os.path.join(self.tmp, "golden.supp")
+        with open(rules, "w") as f:
+            f.write("suppress golden-a\n  cutter *:cut_a\n")
+        r = mgtest.run([mgtest.test_prog("supp_prog"), data, "A", "A", "A"], mode="block",
+                       env={"MMAPGUARD_SUPPRESSIONS": rules})
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "A 0\nA 0\nA 0\n", ""),
+                         r.describe())
+        lines = record_lines(r, "suppressed")
+        self.assertEqual(len(lines), 3, r.describe())
+        recs = [pairs(l) for l in lines]
+        for rec, line in zip(recs[:2], lines):
+            self.assertEqual(keys(rec), self.HEAD + self.IDENTITY + self.SIZES + self.TAIL, line)
+        calls = [as_dict(rec) for rec in recs[:2]]
+        self.assertEqual([(c["kind"], c["call"], c["path"], c["size_before"], c["size_after"],
+                           c["rule"], c["rule_file"], c["count"], c["mappings_total"])
+                          for c in calls],
+                         [("truncate", "ftruncate", os.path.join(data, "a.dat"), 8192, 4096,
+                           "golden-a", rules, n, 1) for n in (1, 2)], lines)
+        self.assertEqual(calls[0]["site"], calls[1]["site"], lines)
+        self.assertEqual(calls[0]["tid"], calls[0]["pid"], lines)    # supp_prog has one thread
+        self.assertEqual(calls[0]["thread_name"], "supp_prog", lines)
+        self.assertTrue(calls[0]["backtrace"][0]["symbol"].startswith("cut_a+"), lines)
+        self.assertEqual(keys(recs[2]), self.TALLY, lines[2])
+        tally = as_dict(recs[2])
+        self.assertEqual((tally["event"], tally["site"], tally["count"], tally["final"], tally["pid"]),
+                         ("suppressed", calls[0]["site"], 3, True, calls[0]["pid"]), lines[2])
+        self.assertTime(tally["time"], lines[2])
+
+    def test_suppressed_text(self):
+        """No text form: a text log and stderr stay empty, the call proceeds."""
+        r, p = self.entry("ftruncate", fmt="text")
+        self.assertEqual((p["call"], r.logtext, r.stderr), ("ftruncate", "", ""), r.describe())
 
 
 class MapCount(Golden):

@@ -360,6 +360,40 @@ static void test_map_limit_summary(void)
 		  "mmapguard:   thread 100 \"mc\" at " S1 ":\n");
 }
 
+/* ---- suppressed ------------------------------------------------------------------------------ */
+
+static void test_suppressed(void)
+{
+	struct mg_event *e = truncate_event();
+	struct mg_suppressed s = { .e = e, .rule = "a-only", .rule_file = "/etc/app.supp", .count = 4,
+				   .site = 0xabc1 };
+	CHECK_STR(fmt(mg_format_suppressed, true, &s),
+		  "{\"event\":\"suppressed\",\"kind\":\"truncate\",\"call\":\"open\","
+		  "\"flags\":\"O_WRONLY|O_TRUNC\",\"path\":\"/d/f\",\"dev\":2049,\"ino\":42,"
+		  "\"size_before\":20480,\"size_after\":4096,\"rule\":\"a-only\","
+		  "\"rule_file\":\"/etc/app.supp\",\"count\":4,\"site\":\"0xabc1\",\"mappings_total\":2,"
+		  "\"pid\":100,\"tid\":101,\"thread_name\":\"cutter\",\"time\":\"" S1 "\","
+		  "\"backtrace\":[" FRAME_JSON "]}\n");
+	/* A reopen has no sizes; a reason that is not a rule has no file; no text form. */
+	e->event = "reopen";
+	e->detail = "";
+	e->has_sizes = false;
+	e->stack.n = 0;
+	s.rule = "MMAPGUARD_SUPPRESS";
+	s.rule_file = NULL;
+	CHECK_STR(fmt(mg_format_suppressed, true, &s),
+		  "{\"event\":\"suppressed\",\"kind\":\"reopen\",\"call\":\"open\",\"path\":\"/d/f\","
+		  "\"dev\":2049,\"ino\":42,\"rule\":\"MMAPGUARD_SUPPRESS\",\"rule_file\":null,\"count\":4,"
+		  "\"site\":\"0xabc1\",\"mappings_total\":2,\"pid\":100,\"tid\":101,"
+		  "\"thread_name\":\"cutter\",\"time\":\"" S1 "\",\"backtrace\":[]}\n");
+	CHECK_STR(fmt(mg_format_suppressed, false, &s), "");
+	struct mg_suppressed_tally t = { .site = 0xabc1, .count = 9, .pid = 100, .time = T2 };
+	CHECK_STR(fmt(mg_format_suppressed_tally, true, &t),
+		  "{\"event\":\"suppressed\",\"site\":\"0xabc1\",\"count\":9,\"final\":true,"
+		  "\"pid\":100,\"time\":\"" S2 "\"}\n");
+	CHECK_STR(fmt(mg_format_suppressed_tally, false, &t), "");
+}
+
 /* ---- the writer ----------------------------------------------------------------------------- */
 
 static char written[1 << 16];
@@ -425,6 +459,7 @@ int main(void)
 	RUN(test_map_limit_from_free);
 	RUN(test_map_count_high);
 	RUN(test_map_limit_summary);
+	RUN(test_suppressed);
 	RUN(test_write);
 	RUN(test_who);
 	printf("unit_record: all passed\n");
