@@ -2,7 +2,8 @@
  * mmapguard who: for each file, the processes that map it. /proc/PID/maps is the truth (every
  * process this user may read; all of them as root); a process that maps its own file of the shared
  * index (shim/index_format.h) is guarded, and that file gives the creation stack of its window
- * that needs the most.
+ * that needs the most, and the lease the guard holds on the file (MMAPGUARD_LEASES), which
+ * /proc/locks confirms.
  */
 #define _GNU_SOURCE
 #include "who.h"
@@ -102,8 +103,67 @@ struct target {
 
 struct creation {
 	bool have;
+	uint32_t leases;                /* the header's enum mg_ix_leases */
 	struct mg_ix_slot slot;
 };
+
+/* The leases /proc/locks lists (read once, on the first guarded process). */
+struct lease_line {
+	int pid;
+	unsigned maj, min;
+	uint64_t ino;
+	char state[16], access[8];
+};
+
+static struct {
+	bool read;
+	int err;                        /* errno of opening /proc/locks, 0: read */
+	struct lease_line *v;
+	size_t n;
+} locks;
+
+static void locks_read(void)
+{
+	if (locks.read)
+		return;
+	locks.read = true;
+	FILE *f = fopen("/proc/locks", "re");
+	if (!f) {
+		locks.err = errno ? errno : EIO;
+		return;
+	}
+	char *line = NULL;
+	size_t cap = 0, room = 0;
+	while (getline(&line, &cap, f) > 0) {
+		struct lease_line l = { 0 };
+		char type[16];
+		unsigned long long ino;
+		/* "1: LEASE  ACTIVE    READ 12345 fe:00:1234 0 EOF"; waiters ("1: -> LEASE ...") are skipped */
+		if (sscanf(line, "%*d: %15s %15s %7s %d %x:%x:%llu", type, l.state, l.access, &l.pid, &l.maj,
+			   &l.min, &ino) != 7 || strcmp(type, "LEASE") != 0)
+			continue;
+		l.ino = ino;
+		if (locks.n == room) {
+			room = room ? room * 2 : 16;
+			locks.v = xrealloc(locks.v, room * sizeof *locks.v);
+		}
+		locks.v[locks.n++] = l;
+	}
+	free(line);
+	fclose(f);
+}
+
+/* The lease pid holds on the file per /proc/locks, or NULL. */
+static const struct lease_line *lease_of(int pid, const struct stat *st)
+{
+	for (size_t i = 0; i < locks.n; i++) {
+		const struct lease_line *l = &locks.v[i];
+		if (l->pid == pid && l->ino == (uint64_t)st->st_ino && l->maj == major(st->st_dev) &&
+		    l->min == minor(st->st_dev))
+			return l;
+	}
+	return NULL;
+}
 
 /* The process's own index file, as its maps name it: "DIR/PID-STARTTIME", mapped shared. */
 static const struct vma *index_vma(int pid, const struct maps *m)
@@ -136,6 +196,7 @@ static bool read_index(int pid, const struct vma *iv, const struct stat *st, str
 		  h.magic == MG_IX_MAGIC && h.version == MG_IX_VERSION && h.header_size == sizeof h &&
 		  h.slot_size == sizeof(struct mg_ix_slot) && h.pid == pid;
 	if (ok) {
+		c->leases = h.leases;
 		uint32_t hw = h.hiwater < MG_IX_SLOTS ? h.hiwater : MG_IX_SLOTS;
 		for (uint32_t i = 0; i < hw && !c->have; i++) {
 			struct mg_ix_slot s;
@@ -220,6 +281,86 @@ static void put_stack(struct sbuf *b, bool json, const struct creation *c, const
 		sb_putc(b, ']');
 }
 
+#define REASON_TEXT(name, text) text,
+static const char *const lease_reasons[] = { MG_IX_LEASE_REASONS(REASON_TEXT) };
+#undef REASON_TEXT
+
+/*
+ * The lease coverage of a guarded process's file: what its index entry says, and for a held lease
+ * whether /proc/locks lists it (the index is a hint).
+ */
+static void put_lease(struct sbuf *b, bool json, int pid, const struct target *t, const struct creation *c)
+{
+	static const char *const modes[] = { NULL, "off", "watch", "rescue" };
+	static const char *const states[] = { "unknown", "off", "pending", "held", "unavailable", "released" };
+	uint32_t w = c->have ? c->slot.lease : 0;
+	uint32_t st = MG_IX_LEASE_STATE(w), reason = MG_IX_LEASE_REASON(w), err = MG_IX_LEASE_ERRNO(w);
+	const char *mode = c->leases < sizeof modes / sizeof modes[0] ? modes[c->leases] : NULL;
+	if (c->leases == MG_IX_LEASES_OFF && st == MG_IX_LEASE_UNKNOWN)
+		st = MG_IX_LEASE_OFF;   /* leases off: no entry needed to say so */
+	if (st >= sizeof states / sizeof states[0])
+		st = MG_IX_LEASE_UNKNOWN;
+	const char *why = st == MG_IX_LEASE_UNAVAILABLE && reason && reason < MG_IX_LEASE_REASON_COUNT
+			  ? lease_reasons[reason] : NULL;
+	const char *ename = st == MG_IX_LEASE_UNAVAILABLE && err ? strerrorname_np((int)err) : NULL;
+	locks_read();
+	const struct lease_line *l = locks.err ? NULL : lease_of(pid, &t->st);
+	bool held = st == MG_IX_LEASE_HELD;
+	if (json) {
+		sb_printf(b, ",\"lease\":{\"state\":\"%s\",\"mode\":", states[st]);
+		sb_json_str(b, mode);
+		sb_puts(b, ",\"reason\":");
+		sb_json_str(b, why);
+		sb_puts(b, ",\"errno\":");
+		sb_json_str(b, ename);
+		if (locks.err)
+			sb_puts(b, ",\"in_proc_locks\":null");
+		else
+			sb_printf(b, ",\"in_proc_locks\":%s", l ? "true" : "false");
+		if (!held || locks.err)
+			sb_puts(b, ",\"confirmed\":null");    /* nothing to confirm, or could not */
+		else
+			sb_printf(b, ",\"confirmed\":%s", l ? "true" : "false");
+		sb_puts(b, ",\"proc_locks_error\":");
+		sb_json_str(b, locks.err ? strerror(locks.err) : NULL);
+		sb_putc(b, '}');
+		return;
+	}
+	sb_puts(b, "    lease: ");
+	switch (st) {
+	case MG_IX_LEASE_OFF:
+		sb_puts(b, "off (MMAPGUARD_LEASES=off)\n");
+		return;
+	case MG_IX_LEASE_PENDING:
+		sb_printf(b, "being taken (MMAPGUARD_LEASES=%s)\n", mode ? mode : "?");
+		return;
+	case MG_IX_LEASE_UNAVAILABLE:
+		sb_printf(b, "unavailable (MMAPGUARD_LEASES=%s): %s", mode ? mode : "?", why ? why : "reason not known");
+		if (ename)
+			sb_printf(b, " (%s)", ename);
+		sb_putc(b, '\n');
+		return;
+	case MG_IX_LEASE_RELEASED:
+		sb_printf(b, "released after a break (MMAPGUARD_LEASES=%s): taken again when the file is mapped anew\n",
+			  mode ? mode : "?");
+		return;
+	case MG_IX_LEASE_HELD:
+		sb_printf(b, "held (MMAPGUARD_LEASES=%s), ", mode ? mode : "?");
+		if (locks.err)
+			sb_printf(b, "not confirmed: /proc/locks cannot be read (%s)\n", strerror(locks.err));
+		else if (l)
+			sb_printf(b, "confirmed by /proc/locks (%s %s)\n", l->access, l->state);
+		else
+			sb_puts(b, "not confirmed: the index says so, but /proc/locks lists no lease of this process "
+				   "on the file\n");
+		return;
+	default:
+		sb_puts(b, c->have ? "unknown (this guard does not publish its lease state)\n"
+				   : "unknown (the index has no entry for this file)\n");
+		return;
+	}
+}
+
 static uint64_t safe_size(const struct vma *v, uint64_t page)
 {
 	uint64_t len = v->end - v->start;
@@ -257,12 +398,18 @@ static void describe(struct target *t, bool json, int pid, const struct maps *m,
 		sb_json_str(b, comm);
 		sb_puts(b, ",\"exe\":");
 		sb_json_str(b, exe);
-		sb_printf(b, ",\"guarded\":%s,\"safe_size\":%" PRIu64 ",\"windows\":[", guarded ? "true" : "false",
-			  need);
+		sb_printf(b, ",\"guarded\":%s,\"safe_size\":%" PRIu64, guarded ? "true" : "false", need);
+		if (guarded)
+			put_lease(b, true, pid, t, &c);
+		else
+			sb_puts(b, ",\"lease\":null");
+		sb_puts(b, ",\"windows\":[");
 	} else {
 		sb_printf(b, "  pid %d \"%s\" (%s), %s: keeps its pages backed down to %" PRIu64 " bytes\n",
 			  pid, text_safe(comm), exe[0] ? text_safe(exe) : "?",
 			  guarded ? "guarded" : "not guarded", need);
+		if (guarded)
+			put_lease(b, false, pid, t, &c);
 	}
 	size_t k = 0;
 	for (size_t i = 0; i < m->n; i++) {
@@ -415,6 +562,7 @@ int who_main(int argc, char **argv)
 			unreadable);
 	if (sym)
 		symbolizer_free(sym);
+	free(locks.v);
 	free(t);
 	if (fflush(stdout) != 0)
 		return 2;

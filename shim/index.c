@@ -25,6 +25,7 @@ static struct mg_ix_header *ix;
 static size_t ix_size;
 static pid_t ix_pid;
 static char ix_name[48];
+static uint32_t (*lease_word)(dev_t dev, ino_t ino);     /* lease.c's, once it takes leases */
 /* Free slots below hiwater: private memory, only the writer needs it. */
 static int32_t free_slots[MG_IX_SLOTS];
 static uint32_t n_free;
@@ -199,11 +200,13 @@ static void create_locked(void)
 	ix->capacity = MG_IX_SLOTS;
 	ix->pid = pid;
 	ix->start_time = start;
+	ix->leases = mg_cfg.leases == MG_LEASES_RESCUE ? MG_IX_LEASES_RESCUE
+		     : mg_cfg.leases == MG_LEASES_WATCH ? MG_IX_LEASES_WATCH : MG_IX_LEASES_OFF;
 	mg_proc_text(0, "comm", ix->comm, sizeof ix->comm, false);
 	mg_proc_text(0, "exe", ix->exe, sizeof ix->exe, true);
 	__atomic_store_n(&ix->magic, MG_IX_MAGIC, __ATOMIC_RELEASE);
 	n_free = 0;
-	ix_state = IX_READY;
+	__atomic_store_n(&ix_state, IX_READY, __ATOMIC_RELEASE);
 }
 
 static int32_t slot_alloc(void)
@@ -244,7 +247,8 @@ void mg_index_put_locked(int32_t *slot, dev_t dev, ino_t ino, uint64_t safe_size
 			return;
 	}
 	int32_t i = *slot;
-	if (i < 0 || i >= MG_IX_SLOTS) {
+	bool fresh = i < 0 || i >= MG_IX_SLOTS;
+	if (fresh) {
 		i = slot_alloc();
 		if (i < 0)
 			return;
@@ -252,6 +256,12 @@ void mg_index_put_locked(int32_t *slot, dev_t dev, ino_t ino, uint64_t safe_size
 	}
 	struct mg_ix_slot *s = slot_at(i);
 	uint32_t q = write_begin(s);
+	if (fresh) {
+		uint32_t (*fn)(dev_t, ino_t) = __atomic_load_n(&lease_word, __ATOMIC_ACQUIRE);
+		uint32_t lw = fn ? fn(dev, ino)
+			      : MG_IX_LEASE_WORD(mg_cfg.leases != MG_LEASES_OFF ? MG_IX_LEASE_PENDING : MG_IX_LEASE_OFF, 0, 0);
+		__atomic_store_n(&s->lease, lw, __ATOMIC_RELAXED);
+	}
 	s->used = 1;
 	s->dev = (uint64_t)dev;
 	s->ino = (uint64_t)ino;
@@ -284,6 +294,24 @@ void mg_index_drop_locked(int32_t *slot)
 	write_end(s, q);
 	if (n_free < MG_IX_SLOTS)
 		free_slots[n_free++] = i;
+}
+
+void mg_index_lease_source(uint32_t (*fn)(dev_t dev, ino_t ino))
+{
+	__atomic_store_n(&lease_word, fn, __ATOMIC_RELEASE);
+}
+
+void mg_index_lease_note(dev_t dev, ino_t ino, uint32_t word)
+{
+	/* a fork child still sees its parent's file until it makes its own */
+	if (__atomic_load_n(&ix_state, __ATOMIC_ACQUIRE) != IX_READY || ix_pid != (pid_t)MG_SYS0(SYS_getpid))
+		return;
+	uint32_t hw = __atomic_load_n(&ix->hiwater, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < hw && i < MG_IX_SLOTS; i++) {
+		struct mg_ix_slot *s = slot_at((int32_t)i);
+		if (__atomic_load_n(&s->used, __ATOMIC_ACQUIRE) && s->dev == (uint64_t)dev && s->ino == (uint64_t)ino)
+			__atomic_store_n(&s->lease, word, __ATOMIC_RELEASE);
+	}
 }
 
 bool mg_index_init(void)

@@ -28,6 +28,14 @@ void mg_index_put_locked(int32_t *slot, dev_t dev, ino_t ino, uint64_t safe_size
 void mg_index_drop_locked(int32_t *slot) MG_HIDDEN;
 
 /*
+ * The lease on (dev, ino) changed (word: MG_IX_LEASE_WORD): stored in its slot, if this process
+ * publishes one, outside the slot's sequence counter. Async-signal-safe; one getpid.
+ */
+void mg_index_lease_note(dev_t dev, ino_t ino, uint32_t word) MG_HIDDEN;
+/* Where a new slot's lease word comes from (lease.c, once leases are on; no lock, no system call). */
+void mg_index_lease_source(uint32_t (*fn)(dev_t dev, ino_t ino)) MG_HIDDEN;
+
+/*
  * Constructor: decide whether to publish (the file itself is made with the first mapping). True:
  * publication is on, windows already in the registry are to be published (mg_reg_republish).
  */

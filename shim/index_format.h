@@ -7,6 +7,7 @@
 #ifndef MG_INDEX_FORMAT_H
 #define MG_INDEX_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define MG_IX_MAGIC      0x3158444e49474d4dull   /* "MMGINDX1" */
@@ -32,7 +33,8 @@ struct mg_ix_header {
 	uint64_t start_time;            /* /proc/PID/stat field 22 */
 	char comm[16];
 	char exe[256];
-	uint8_t pad[192];
+	uint32_t leases;                /* MMAPGUARD_LEASES: enum mg_ix_leases (0: not published) */
+	uint8_t pad[188];
 };
 
 /*
@@ -49,6 +51,11 @@ struct mg_ix_slot {
 	int32_t prot, shared;
 	int32_t tid;
 	char thread_name[16];
+	/*
+	 * The lease on this file (MG_IX_LEASE_WORD): stored on its own, outside seq/seq_end, by
+	 * whoever changes it (the lease code, its signal handler); 0: not published.
+	 */
+	uint32_t lease;
 	int64_t created_sec, created_nsec;
 	uint32_t nframes;
 	uint32_t pc_first;
@@ -56,6 +63,52 @@ struct mg_ix_slot {
 	uint32_t seq_end;
 	uint32_t pad;
 };
+
+/*
+ * Fields added after version 1 live in what was padding: the sizes and every older field's offset
+ * stay, so readers of either age accept each other's files, and 0 (what older writers leave there)
+ * means "not published". A change of a field's size or meaning takes a new version.
+ */
+_Static_assert(sizeof(struct mg_ix_header) == 512, "index header size is part of the format");
+_Static_assert(sizeof(struct mg_ix_slot) == 312, "index slot size is part of the format");
+_Static_assert(offsetof(struct mg_ix_slot, lease) == 84 && offsetof(struct mg_ix_slot, created_sec) == 88,
+	       "the lease word sits in version 1's alignment gap");
+
+/* Header leases: the process's MMAPGUARD_LEASES. */
+enum mg_ix_leases { MG_IX_LEASES_UNKNOWN = 0, MG_IX_LEASES_OFF, MG_IX_LEASES_WATCH, MG_IX_LEASES_RESCUE };
+
+/* Slot lease word: state | reason << 8 | errno << 16. */
+enum mg_ix_lease_state {
+	MG_IX_LEASE_UNKNOWN = 0,        /* not published (an older guard) */
+	MG_IX_LEASE_OFF,                /* MMAPGUARD_LEASES=off */
+	MG_IX_LEASE_PENDING,            /* mapped, the lease not yet asked for */
+	MG_IX_LEASE_HELD,               /* a read lease through the guard's own descriptor */
+	MG_IX_LEASE_UNAVAILABLE,        /* none could be taken: reason */
+	MG_IX_LEASE_RELEASED,           /* released after a break; taken again when mapped anew */
+};
+
+/* Why no lease: the lease_unavailable record's reason, also for `mmapguard who`. */
+#define MG_IX_LEASE_REASONS(X) \
+	X(NONE, "") \
+	X(NOT_OWNER, "not the file's owner and no CAP_LEASE") \
+	X(WRITER, "a writer has the file open (a descriptor open for writing, or a writable shared mapping)") \
+	X(FILESYSTEM, "the filesystem refuses leases") \
+	X(NO_SIGNAL, "no free real-time signal for leases") \
+	X(TOO_MANY, "the guard holds leases on 64 files already") \
+	X(NO_OPEN, "the file cannot be opened read-only") \
+	X(NO_FD, "no descriptor left above the program's for the lease") \
+	X(REPLACED, "the file was replaced meanwhile") \
+	X(PROGRAM_LEASE, "the program takes a write lease on the file itself")
+
+#define MG_IX_LEASE_REASON_ENUM(name, text) MG_IX_LEASE_##name,
+enum mg_ix_lease_reason { MG_IX_LEASE_REASONS(MG_IX_LEASE_REASON_ENUM) MG_IX_LEASE_REASON_COUNT };
+#undef MG_IX_LEASE_REASON_ENUM
+
+#define MG_IX_LEASE_WORD(state, reason, err) \
+	((uint32_t)(state) | (uint32_t)(reason) << 8 | ((uint32_t)(err) & 0xffffu) << 16)
+#define MG_IX_LEASE_STATE(w)  ((w) & 0xffu)
+#define MG_IX_LEASE_REASON(w) (((w) >> 8) & 0xffu)
+#define MG_IX_LEASE_ERRNO(w)  ((w) >> 16)
 
 /* Offset 0 of "cuts". next is the count of records ever written (slot next % capacity). */
 struct mg_ix_cuts_header {

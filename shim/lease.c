@@ -10,6 +10,7 @@
 #include "config.h"
 #include "fmt.h"
 #include "fd_place.h"
+#include "index.h"
 #include "lease_impl.h"
 #include "procfile.h"
 #include "real.h"
@@ -31,9 +32,16 @@ struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX];
 static int lease_sig;                   /* 0 until the first lease; -1: none free */
 static int sig_lock;
 
-/* (dev, ino) of files already reported as lease_unavailable: one record per file. */
-static struct { dev_t dev; ino_t ino; } told[64];
-static unsigned told_next;
+/*
+ * The lease state of files this process mapped, as the shared index publishes it (word:
+ * MG_IX_LEASE_WORD), and whether a lease_unavailable record was written (one per file).
+ */
+static struct { dev_t dev; ino_t ino; uint32_t word; int told; } files[64];
+static unsigned files_next;
+
+#define REASON_TEXT(name, text) text,
+static const char *const reason_text[] = { MG_IX_LEASE_REASONS(REASON_TEXT) };
+#undef REASON_TEXT
 
 static bool signal_free(int sig)
 {
@@ -86,26 +94,61 @@ static int lease_signal(void)
 	return s;
 }
 
-static void unavailable(dev_t dev, ino_t ino, const char *path, const char *reason, int err)
+#define NFILES (sizeof files / sizeof files[0])
+
+static int file_entry(dev_t dev, ino_t ino)
 {
-	for (unsigned i = 0; i < sizeof told / sizeof told[0]; i++)
-		if (told[i].dev == dev && told[i].ino == ino)
-			return;
-	unsigned i = __atomic_fetch_add(&told_next, 1, __ATOMIC_RELAXED) % (sizeof told / sizeof told[0]);
-	told[i].dev = dev;
-	told[i].ino = ino;
-	struct mg_lease_unavailable_facts f = { .dev = dev, .ino = ino, .path = path, .reason = reason,
-						 .err = err };
+	for (unsigned i = 0; i < NFILES; i++)
+		if (files[i].dev == dev && files[i].ino == ino)
+			return (int)i;
+	return -1;
+}
+
+/* Plain stores and atomics: also from the lease signal handler. */
+int mg_lease_note(dev_t dev, ino_t ino, uint32_t word)
+{
+	int i = file_entry(dev, ino);
+	if (i < 0) {
+		i = (int)(__atomic_fetch_add(&files_next, 1, __ATOMIC_RELAXED) % NFILES);
+		__atomic_store_n(&files[i].told, 0, __ATOMIC_RELAXED);
+		files[i].dev = dev;
+		files[i].ino = ino;
+	}
+	__atomic_store_n(&files[i].word, word, __ATOMIC_RELEASE);
+	mg_index_lease_note(dev, ino, word);
+	return i;
+}
+
+/* A new slot's lease word in the shared index: held, what the last attempt said, or pending. */
+static uint32_t ix_word(dev_t dev, ino_t ino)
+{
+	for (int i = 0; i < MG_LEASE_MAX; i++)
+		if (__atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE) == MG_LEASE_HELD &&
+		    mg_lease_slots[i].dev == dev && mg_lease_slots[i].ino == ino)
+			return MG_IX_LEASE_WORD(MG_IX_LEASE_HELD, 0, 0);
+	int i = file_entry(dev, ino);
+	uint32_t w = i >= 0 ? __atomic_load_n(&files[i].word, __ATOMIC_ACQUIRE) : 0;
+	return w ? w : MG_IX_LEASE_WORD(MG_IX_LEASE_PENDING, 0, 0);
+}
+
+static void unavailable(dev_t dev, ino_t ino, const char *path, enum mg_ix_lease_reason reason, int err)
+{
+	int i = mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, reason, err));
+	if (__atomic_exchange_n(&files[i].told, 1, __ATOMIC_ACQ_REL))
+		return;
+	struct mg_lease_unavailable_facts f = { .dev = dev, .ino = ino, .path = path,
+						 .reason = reason_text[reason], .err = err };
 	mg_who_now(&f.who);
 	mg_report_emit(mg_format_lease_unavailable, &f);
 }
 
-static const char *reason_of(int err)
+static enum mg_ix_lease_reason reason_of(int err)
 {
 	switch (err) {
-	case EAGAIN: return "a writer has the file open (a descriptor open for writing, or a writable shared mapping)";
-	case EACCES: return "not the file's owner and no CAP_LEASE";
-	default: return "the filesystem refuses leases";
+	case EAGAIN: return MG_IX_LEASE_WRITER;
+	case EACCES: return MG_IX_LEASE_NOT_OWNER;
+	case ESTALE: return MG_IX_LEASE_REPLACED;
+	default: return MG_IX_LEASE_FILESYSTEM;
 	}
 }
 
@@ -113,6 +156,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 {
 	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
 		return;
+	mg_index_lease_source(ix_word);
 	char self[64], path[PATH_MAX];
 	mg_proc_self_fd(self, sizeof self, fd);
 	mg_fd_path(fd, path, sizeof path);
@@ -123,7 +167,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	}
 	int sig = lease_signal();
 	if (sig <= 0) {
-		unavailable(dev, ino, path, "no free real-time signal for leases", 0);
+		unavailable(dev, ino, path, MG_IX_LEASE_NO_SIGNAL, 0);
 		return;
 	}
 	struct mg_lease_slot *s = NULL;
@@ -134,15 +178,15 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 			s = &mg_lease_slots[i];
 	}
 	if (!s) {
-		unavailable(dev, ino, path, "the guard holds leases on 64 files already", 0);
+		unavailable(dev, ino, path, MG_IX_LEASE_TOO_MANY, 0);
 		return;
 	}
 	int err = 0;
-	const char *why = NULL;
+	enum mg_ix_lease_reason why = MG_IX_LEASE_NONE;
 	long lfd = mg_sys_open(self, O_RDONLY);
 	if (lfd < 0) {
 		err = (int)-lfd;
-		why = "the file cannot be opened read-only";
+		why = MG_IX_LEASE_NO_OPEN;
 	} else {
 		long high = mg_fd_place_copy((int)lfd, true);
 		MG_SYS1(SYS_close, lfd);
@@ -150,7 +194,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 			mg_guard_fd_note((int)high);
 		if (high < 0) {
 			err = (int)-high;
-			why = "no descriptor left above the program's for the lease";
+			why = MG_IX_LEASE_NO_FD;
 		} else {
 			lfd = high;
 			struct stat st;
@@ -163,12 +207,12 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 				r = MG_SYS3(SYS_fcntl, lfd, F_SETLEASE, F_RDLCK);
 			if (r < 0) {
 				err = (int)-r;
-				why = err == ESTALE ? "the file was replaced meanwhile" : reason_of(err);
+				why = reason_of(err);
 				MG_SYS1(SYS_close, lfd);
 			}
 		}
 	}
-	if (why) {
+	if (why != MG_IX_LEASE_NONE) {
 		__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
 		unavailable(dev, ino, path, why, err);
 		return;
@@ -177,6 +221,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	s->dev = dev;
 	s->ino = ino;
 	__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
+	mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_HELD, 0, 0));
 }
 
 bool mg_lease_fd_owned(int fd)
@@ -240,6 +285,8 @@ void mg_lease_program_signal(int sig)
 				MG_SYS3(SYS_fcntl, mg_lease_slots[i].fd, F_SETLEASE, F_UNLCK);
 				MG_SYS1(SYS_close, mg_lease_slots[i].fd);
 				__atomic_store_n(&mg_lease_slots[i].state, MG_LEASE_FREE, __ATOMIC_RELEASE);
+				mg_lease_note(mg_lease_slots[i].dev, mg_lease_slots[i].ino,
+					      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_NO_SIGNAL, 0));
 			}
 		}
 	}
@@ -270,6 +317,7 @@ void mg_lease_program_wrlease(int fd)
 		MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
 		MG_SYS1(SYS_close, s->fd);
 		__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
+		mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_PROGRAM_LEASE, 0));
 	}
 }
 
@@ -296,14 +344,27 @@ void mg_lease_atfork_child(void)
 		char self[64];
 		mg_proc_self_fd(self, sizeof self, s->fd);
 		long nfd = st == MG_LEASE_HELD && sig > 0 ? mg_sys_open(self, O_RDONLY) : -1;
+		long r = nfd;
 		if (nfd >= 0) {
-			long r = MG_SYS3(SYS_dup3, nfd, s->fd, O_CLOEXEC);
+			r = MG_SYS3(SYS_dup3, nfd, s->fd, O_CLOEXEC);
 			MG_SYS1(SYS_close, nfd);
-			if (r >= 0 && MG_SYS3(SYS_fcntl, s->fd, F_SETSIG, sig) == 0 &&
-			    MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_RDLCK) == 0)
+			if (r >= 0)
+				r = MG_SYS3(SYS_fcntl, s->fd, F_SETSIG, sig);
+			if (r >= 0)
+				r = MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_RDLCK);
+			if (r >= 0)
 				continue;
 		}
 		MG_SYS1(SYS_close, s->fd);
 		s->state = MG_LEASE_FREE;
+		/* what the child's index says of it (a break the parent was answering: released) */
+		if (st == MG_LEASE_BREAKING)
+			mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_RELEASED, 0, 0));
+		else if (sig <= 0)
+			mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_NO_SIGNAL, 0));
+		else
+			mg_lease_note(s->dev, s->ino,
+				      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE,
+						       nfd < 0 ? MG_IX_LEASE_NO_OPEN : reason_of((int)-r), (int)-r));
 	}
 }

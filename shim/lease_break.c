@@ -225,6 +225,7 @@ static void handle_break(struct mg_lease_slot *s)
 	}
 	MG_SYS1(SYS_close, s->fd);
 	__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
+	mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_RELEASED, 0, 0));
 }
 
 static void process_breaks(void)

@@ -59,6 +59,12 @@ struct mg_lease_win {
 };
 #define MG_LEASE_WIN_MAX 32
 
+/*
+ * The lease state of a file changed: kept here and published in the shared index (word:
+ * MG_IX_LEASE_WORD). Async-signal-safe. Returns the file's entry.
+ */
+int mg_lease_note(dev_t dev, ino_t ino, uint32_t word) MG_HIDDEN;
+
 /* lease_break.c */
 void mg_lease_handler(int sig, siginfo_t *si, void *uc) MG_HIDDEN;
 void mg_lease_handler_atfork_child(void) MG_HIDDEN;
