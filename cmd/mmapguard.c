@@ -68,7 +68,8 @@ static void usage(FILE *out)
 		"explain: explain a SIGBUS core dump (see `mmapguard explain --help`).\n"
 		"\n"
 		"who: every process that maps FILE (from /proc; root sees all users), its windows, the\n"
-		"least file size that keeps them backed, and for guarded processes the creation stack.\n"
+		"least file size that keeps them backed, and for guarded processes the creation stack\n"
+		"and the lease coverage (MMAPGUARD_LEASES: off, held, unavailable and why, released).\n"
 		"Exit status 0: nobody maps any FILE; 1: someone does; 2: an error.\n");
 }
 

@@ -474,7 +474,8 @@ int who_main(int argc, char **argv)
 		case 'h':
 			printf("Usage: mmapguard who [--json] [--no-symbols] FILE...\n"
 			       "Every process that maps FILE: its windows, the least size that keeps them\n"
-			       "backed, and for guarded processes the stack that created the mapping.\n"
+			       "backed, and for guarded processes the stack that created the mapping and\n"
+			       "the lease the guard holds on the file (MMAPGUARD_LEASES; checked in /proc/locks).\n"
 			       "Exit status: 0 nobody maps any FILE, 1 someone does, 2 an error.\n");
 			return 0;
 		default:
