@@ -98,7 +98,8 @@ enum mg_ix_lease_state {
 	X(NO_OPEN, "the file cannot be opened read-only") \
 	X(NO_FD, "no descriptor left above the program's for the lease") \
 	X(REPLACED, "the file was replaced meanwhile") \
-	X(PROGRAM_LEASE, "the program takes a write lease on the file itself")
+	X(PROGRAM_LEASE, "the program takes a write lease on the file itself") \
+	X(PROGRAM_FD, "the program put another file on the lease's descriptor number")
 
 #define MG_IX_LEASE_REASON_ENUM(name, text) MG_IX_LEASE_##name,
 enum mg_ix_lease_reason { MG_IX_LEASE_REASONS(MG_IX_LEASE_REASON_ENUM) MG_IX_LEASE_REASON_COUNT };

@@ -259,8 +259,11 @@ void mg_lease_fd_release(int fd)
 		int expect = MG_LEASE_HELD;
 		if (mg_lease_slots[i].fd == fd &&
 		    __atomic_compare_exchange_n(&mg_lease_slots[i].state, &expect, MG_LEASE_FREE, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED))
+						__ATOMIC_RELAXED)) {
+			mg_lease_note(mg_lease_slots[i].dev, mg_lease_slots[i].ino,
+				      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_PROGRAM_FD, 0));
 			return;
+		}
 	}
 }
 

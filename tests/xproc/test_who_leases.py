@@ -108,6 +108,16 @@ class WhoLeases(XprocTest):
         self.assertIsNone(proc_locks_lease(v.pid, path))
         self.assertEqual((lease["state"], lease["in_proc_locks"]), ("released", False), lease)
 
+    def test_a_forked_child_publishes_its_own_lease(self):
+        path = self.data_file()
+        v = self.victim(path, env={"MMAPGUARD_LEASES": "watch"})
+        child = int(v.cmd("fork").split()[1])
+        doc = json.loads(self.who("--json", path).stdout)
+        for pid in (v.pid, child):
+            lease = self.lease_of(doc, path, pid)
+            self.assertEqual(proc_locks_lease(pid, path), ("READ", "ACTIVE"), pid)
+            self.assertEqual((lease["state"], lease["confirmed"]), ("held", True), (pid, lease))
+
     def test_a_claim_the_kernel_does_not_back_is_not_confirmed(self):
         path = self.data_file()
         v = self.victim(path)           # leases off: the kernel lists none
