@@ -157,20 +157,39 @@ void mg_json_stack(struct mg_buf *b, const char *key, const struct mg_stack *st,
 	json_frames(b, st, sym);
 }
 
+void mg_json_bool(struct mg_buf *b, const char *key, bool v)
+{
+	mg_json_key(b, key);
+	mg_buf_puts(b, v ? "true" : "false");
+}
+
+void mg_json_process(struct mg_buf *b, pid_t pid, const char *comm, const char *exe)
+{
+	mg_buf_puts(b, "{\"pid\":");
+	mg_buf_i64(b, pid);
+	mg_json_str(b, "comm", comm);
+	mg_json_str(b, "exe", exe);
+}
+
+void mg_json_range(struct mg_buf *b, uintptr_t start, uintptr_t end, uint64_t offset, int prot,
+		   bool shared)
+{
+	mg_buf_puts(b, "{\"addr\":\"");
+	mg_buf_hex(b, start);
+	mg_buf_putc(b, '"');
+	mg_json_u64(b, "length", end - start);
+	mg_json_u64(b, "offset", offset);
+	mg_json_key(b, "prot");
+	mg_buf_putc(b, '"');
+	mg_text_prot(b, prot);
+	mg_buf_putc(b, '"');
+	mg_json_bool(b, "shared", shared);
+}
+
 void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_cut,
 		    uint64_t pages_beyond, const char *path, mg_symbolize_fn sym)
 {
-	mg_buf_puts(b, "{\"addr\":\"");
-	mg_buf_hex(b, w->start);
-	mg_buf_putc(b, '"');
-	mg_json_u64(b, "length", w->end - w->start);
-	mg_json_u64(b, "offset", w->offset);
-	mg_json_key(b, "prot");
-	mg_buf_putc(b, '"');
-	mg_text_prot(b, w->prot);
-	mg_buf_putc(b, '"');
-	mg_json_key(b, "shared");
-	mg_buf_puts(b, w->shared ? "true" : "false");
+	mg_json_range(b, w->start, w->end, w->offset, w->prot, w->shared);
 	mg_json_u64(b, "pages_beyond_eof", pages_cut);
 	mg_json_u64(b, "pages_beyond_eof_total", pages_beyond);
 	mg_json_str(b, "path", path);
@@ -195,6 +214,24 @@ void mg_text_prot(struct mg_buf *b, int prot)
 	if (prot & PROT_READ) { mg_buf_puts(b, "PROT_READ"); sep = "|"; }
 	if (prot & PROT_WRITE) { mg_buf_puts(b, sep); mg_buf_puts(b, "PROT_WRITE"); sep = "|"; }
 	if (prot & PROT_EXEC) { mg_buf_puts(b, sep); mg_buf_puts(b, "PROT_EXEC"); }
+}
+
+void mg_text_range(struct mg_buf *b, uintptr_t start, uintptr_t end, uint64_t offset, int prot,
+		   bool shared, bool length)
+{
+	mg_buf_hex(b, start);
+	mg_buf_putc(b, '-');
+	mg_buf_hex(b, end);
+	mg_buf_puts(b, " (");
+	if (length) {
+		mg_buf_u64(b, end - start);
+		mg_buf_puts(b, " bytes at ");
+	}
+	mg_buf_puts(b, "file offset ");
+	mg_buf_u64(b, offset);
+	mg_buf_puts(b, ", ");
+	mg_text_prot(b, prot);
+	mg_buf_puts(b, shared ? ", MAP_SHARED" : ", MAP_PRIVATE");
 }
 
 void mg_text_who(struct mg_buf *b, pid_t tid, const char *name, pid_t pid, const struct timespec *when)

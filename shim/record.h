@@ -171,6 +171,12 @@ void mg_json_who(struct mg_buf *b, const struct mg_who *w) MG_HIDDEN;
 /* tid, thread_name, time of a window's creator or an earlier cut (no pid) */
 void mg_json_stack(struct mg_buf *b, const char *key, const struct mg_stack *st,
 		   mg_symbolize_fn sym) MG_HIDDEN;
+void mg_json_bool(struct mg_buf *b, const char *key, bool v) MG_HIDDEN;
+/* Another process, opening its object: '{"pid":P,"comm":C,"exe":E'. */
+void mg_json_process(struct mg_buf *b, pid_t pid, const char *comm, const char *exe) MG_HIDDEN;
+/* A mapping's range, opening its object: '{"addr":"0x..","length":N,"offset":N,"prot":"..","shared":B'. */
+void mg_json_range(struct mg_buf *b, uintptr_t start, uintptr_t end, uint64_t offset, int prot,
+		   bool shared) MG_HIDDEN;
 /*
  * One element of "mappings": the same fields in every record. pages_cut: pages this call turns
  * unbacked (pages_beyond_eof); pages_beyond: all pages beyond the end of file (pages_beyond_eof_total).
@@ -181,6 +187,9 @@ void mg_json_end(struct mg_buf *b) MG_HIDDEN;
 
 /* Text: PROT_READ|PROT_WRITE, ... */
 void mg_text_prot(struct mg_buf *b, int prot) MG_HIDDEN;
+/* 'START-END ([LEN bytes at ]file offset OFF, PROT, MAP_SHARED' (the caller closes the parenthesis) */
+void mg_text_range(struct mg_buf *b, uintptr_t start, uintptr_t end, uint64_t offset, int prot,
+		   bool shared, bool length) MG_HIDDEN;
 /* 'TID "NAME" [of pid PID] at TIME:\n' (pid <= 0: not shown) */
 void mg_text_who(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,
 		 const struct timespec *when) MG_HIDDEN;

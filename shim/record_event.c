@@ -111,16 +111,7 @@ static void format_text(struct mg_buf *b, const struct mg_event *e, mg_symbolize
 		mg_buf_puts(b, " of ");
 		mg_buf_u64(b, e->nwindows_total);
 		mg_buf_puts(b, ": ");
-		mg_buf_hex(b, w->start);
-		mg_buf_putc(b, '-');
-		mg_buf_hex(b, w->end);
-		mg_buf_puts(b, " (");
-		mg_buf_u64(b, w->end - w->start);
-		mg_buf_puts(b, " bytes at file offset ");
-		mg_buf_u64(b, w->offset);
-		mg_buf_puts(b, ", ");
-		mg_text_prot(b, w->prot);
-		mg_buf_puts(b, w->shared ? ", MAP_SHARED" : ", MAP_PRIVATE");
+		mg_text_range(b, w->start, w->end, w->offset, w->prot, w->shared, true);
 		mg_buf_puts(b, ") ");
 		mg_buf_text(b, e->window_path[i]);
 		mg_buf_putc(b, '\n');

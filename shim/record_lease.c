@@ -44,10 +44,7 @@ static void json_breaker(struct mg_buf *b, const struct mg_breaker *br)
 		mg_buf_puts(b, "null");
 		return;
 	}
-	mg_buf_puts(b, "{\"pid\":");
-	mg_buf_i64(b, br->pid);
-	mg_json_str(b, "comm", br->comm);
-	mg_json_str(b, "exe", br->exe);
+	mg_json_process(b, br->pid, br->comm, br->exe);
 	mg_json_str(b, "cmdline", br->cmdline);
 	mg_json_key(b, "uid");
 	if (br->has_uid)
@@ -175,15 +172,8 @@ static void break_text(struct mg_buf *b, const struct mg_lease_break_facts *f, m
 		mg_buf_puts(b, " of ");
 		mg_buf_u64(b, f->total);
 		mg_buf_puts(b, ": ");
-		mg_buf_hex(b, w.start);
-		mg_buf_putc(b, '-');
-		mg_buf_hex(b, w.end);
-		mg_buf_puts(b, " (file offset ");
-		mg_buf_u64(b, w.offset);
-		mg_buf_puts(b, ", ");
-		mg_text_prot(b, w.prot);
-		mg_buf_puts(b, w.shared ? ", MAP_SHARED)" : ", MAP_PRIVATE)");
-		mg_buf_puts(b, lw->rescued ? " rescued\n" : "\n");
+		mg_text_range(b, w.start, w.end, w.offset, w.prot, w.shared, false);
+		mg_buf_puts(b, lw->rescued ? ") rescued\n" : ")\n");
 		if (w.tid) {
 			mg_buf_puts(b, "mmapguard:     mapped by thread ");
 			mg_text_thread(b, w.tid, w.thread_name, 0, &w.created, &w.stack, sym, "      ");

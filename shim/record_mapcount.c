@@ -55,29 +55,39 @@ static void format_json(struct mg_buf *b, const struct mg_limit_event *ev, bool 
 	mg_json_end(b);
 }
 
+/* map_limit: ': CALL(ADDR, LENGTH) failed with ENOMEM' */
+static void text_refused_call(struct mg_buf *b, const struct mg_limit_event *ev)
+{
+	mg_buf_puts(b, ": ");
+	mg_buf_puts(b, ev->call);
+	mg_buf_puts(b, "(");
+	mg_buf_hex(b, ev->addr);
+	mg_buf_puts(b, ", ");
+	mg_buf_u64(b, ev->len);
+	mg_buf_puts(b, ") failed with ENOMEM");
+	if (is(ev->action, "released"))
+		mg_buf_puts(b, "; memory released with MADV_DONTNEED, range left reserved");
+}
+
+/* map_limit_summary: ': N mapping call(s) refused; M bytes were not returned to the system' */
+static void text_summary(struct mg_buf *b, const struct mg_limit_event *ev)
+{
+	mg_buf_puts(b, ": ");
+	mg_buf_u64(b, ev->failures);
+	mg_buf_puts(b, " mapping call(s) refused; ");
+	mg_buf_u64(b, ev->bytes_kept);
+	mg_buf_puts(b, " bytes were not returned to the system");
+}
+
 static void format_text(struct mg_buf *b, const struct mg_limit_event *ev, bool from_free,
 			mg_symbolize_fn sym)
 {
 	mg_buf_puts(b, "mmapguard: ");
 	mg_buf_puts(b, ev->event);
-	if (ev->call) {
-		mg_buf_puts(b, ": ");
-		mg_buf_puts(b, ev->call);
-		mg_buf_puts(b, "(");
-		mg_buf_hex(b, ev->addr);
-		mg_buf_puts(b, ", ");
-		mg_buf_u64(b, ev->len);
-		mg_buf_puts(b, ") failed with ENOMEM");
-		if (is(ev->action, "released"))
-			mg_buf_puts(b, "; memory released with MADV_DONTNEED, range left reserved");
-	}
-	if (is(ev->event, "map_limit_summary")) {
-		mg_buf_puts(b, ": ");
-		mg_buf_u64(b, ev->failures);
-		mg_buf_puts(b, " mapping call(s) refused; ");
-		mg_buf_u64(b, ev->bytes_kept);
-		mg_buf_puts(b, " bytes were not returned to the system");
-	}
+	if (ev->call)
+		text_refused_call(b, ev);
+	if (is(ev->event, "map_limit_summary"))
+		text_summary(b, ev);
 	mg_buf_puts(b, "\nmmapguard:   the process has ");
 	mg_buf_i64(b, ev->vmas);
 	mg_buf_puts(b, " memory mappings; vm.max_map_count is ");

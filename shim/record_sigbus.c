@@ -152,14 +152,7 @@ static void format_text(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 	mg_text_thread(b, f->who.tid, f->who.thread_name, f->who.pid, &f->who.time, &f->stack, sym,
 		       "    ");
 	mg_buf_puts(b, "mmapguard:   mapping ");
-	mg_buf_hex(b, w->start);
-	mg_buf_putc(b, '-');
-	mg_buf_hex(b, w->end);
-	mg_buf_puts(b, " (file offset ");
-	mg_buf_u64(b, w->offset);
-	mg_buf_puts(b, ", ");
-	mg_text_prot(b, w->prot);
-	mg_buf_puts(b, w->shared ? ", MAP_SHARED" : ", MAP_PRIVATE");
+	mg_text_range(b, w->start, w->end, w->offset, w->prot, w->shared, false);
 	mg_buf_puts(b, ") mapped by thread ");
 	mg_text_thread(b, w->tid, w->thread_name, 0, &w->created, &w->stack, sym, "      ");
 	if (strcmp(f->verdict, "io_error") == 0 || strcmp(f->verdict, "beyond_eof_at_map") == 0) {

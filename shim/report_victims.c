@@ -103,49 +103,29 @@ static void cut_stack(const struct mg_ix_cut *c, struct mg_stack *st, struct for
 
 void mg_json_victims(struct mg_buf *b, const struct mg_victims *vs)
 {
-	mg_buf_puts(b, ",\"scope\":");
-	mg_buf_jstr(b, vs->scope);
-	mg_buf_puts(b, ",\"scan\":");
-	mg_buf_jstr(b, scan_state(vs));
-	mg_buf_puts(b, ",\"victims\":[");
+	mg_json_str(b, "scope", vs->scope);
+	mg_json_str(b, "scan", scan_state(vs));
+	mg_json_key(b, "victims");
+	mg_buf_putc(b, '[');
 	for (size_t i = 0; i < vs->n; i++) {
 		const struct mg_victim *v = &vs->v[i];
 		if (i)
 			mg_buf_putc(b, ',');
-		mg_buf_puts(b, "{\"pid\":");
-		mg_buf_i64(b, v->pid);
-		mg_buf_puts(b, ",\"comm\":");
-		mg_buf_jstr(b, v->comm);
-		mg_buf_puts(b, ",\"exe\":");
-		mg_buf_jstr(b, v->exe);
-		mg_buf_puts(b, ",\"guarded\":");
-		mg_buf_puts(b, v->guarded ? "true" : "false");
-		mg_buf_puts(b, ",\"windows\":[");
+		mg_json_process(b, v->pid, v->comm, v->exe);
+		mg_json_bool(b, "guarded", v->guarded);
+		mg_json_key(b, "windows");
+		mg_buf_putc(b, '[');
 		for (size_t k = 0; k < v->nwindows; k++) {
 			const struct mg_victim_window *w = &v->w[k];
 			if (k)
 				mg_buf_putc(b, ',');
-			mg_buf_puts(b, "{\"addr\":\"");
-			mg_buf_hex(b, w->start);
-			mg_buf_puts(b, "\",\"length\":");
-			mg_buf_u64(b, w->end - w->start);
-			mg_buf_puts(b, ",\"offset\":");
-			mg_buf_u64(b, w->offset);
-			mg_buf_puts(b, ",\"prot\":\"");
-			mg_text_prot(b, w->prot);
-			mg_buf_puts(b, "\",\"shared\":");
-			mg_buf_puts(b, w->shared ? "true" : "false");
-			mg_buf_puts(b, ",\"pages_beyond_eof\":");
-			mg_buf_u64(b, w->pages_beyond);
+			mg_json_range(b, w->start, w->end, w->offset, w->prot, w->shared);
+			mg_json_u64(b, "pages_beyond_eof", w->pages_beyond);
 			bool here = w->created_here && v->has_creation;
 			if (here) {
-				mg_buf_puts(b, ",\"tid\":");
-				mg_buf_i64(b, v->tid);
-				mg_buf_puts(b, ",\"thread_name\":");
-				mg_buf_jstr(b, v->thread_name);
-				mg_buf_puts(b, ",\"time\":\"");
-				mg_buf_time(b, &v->created);
-				mg_buf_puts(b, "\"");
+				mg_json_i64(b, "tid", v->tid);
+				mg_json_str(b, "thread_name", v->thread_name);
+				mg_json_time(b, "time", &v->created);
 			}
 			if (here) {
 				struct mg_stack st;
@@ -158,12 +138,12 @@ void mg_json_victims(struct mg_buf *b, const struct mg_victims *vs)
 			}
 			mg_buf_putc(b, '}');
 		}
-		mg_buf_puts(b, "],\"windows_total\":");
-		mg_buf_u64(b, v->nwindows_total);
+		mg_buf_putc(b, ']');
+		mg_json_u64(b, "windows_total", v->nwindows_total);
 		mg_buf_putc(b, '}');
 	}
-	mg_buf_puts(b, "],\"victims_total\":");
-	mg_buf_u64(b, vs->total);
+	mg_buf_putc(b, ']');
+	mg_json_u64(b, "victims_total", vs->total);
 }
 
 void mg_text_victims(struct mg_buf *b, const struct mg_victims *vs)
@@ -182,16 +162,8 @@ void mg_text_victims(struct mg_buf *b, const struct mg_victims *vs)
 		for (size_t k = 0; k < v->nwindows; k++) {
 			const struct mg_victim_window *w = &v->w[k];
 			mg_buf_puts(b, "mmapguard:     mapping ");
-			mg_buf_hex(b, w->start);
-			mg_buf_putc(b, '-');
-			mg_buf_hex(b, w->end);
-			mg_buf_puts(b, " (");
-			mg_buf_u64(b, w->end - w->start);
-			mg_buf_puts(b, " bytes at file offset ");
-			mg_buf_u64(b, w->offset);
-			mg_buf_puts(b, ", ");
-			mg_text_prot(b, w->prot);
-			mg_buf_puts(b, w->shared ? ", MAP_SHARED): " : ", MAP_PRIVATE): ");
+			mg_text_range(b, w->start, w->end, w->offset, w->prot, w->shared, true);
+			mg_buf_puts(b, "): ");
 			mg_buf_u64(b, w->pages_beyond);
 			mg_buf_puts(b, " page(s) beyond the new end of file\n");
 			if (!w->created_here || !v->has_creation)
@@ -232,25 +204,18 @@ static void cut_time(const struct mg_ix_cut *c, struct timespec *ts)
 
 void mg_json_cut_by(struct mg_buf *b, const struct mg_ix_cut *c)
 {
-	mg_buf_puts(b, ",\"cut_by\":");
+	mg_json_key(b, "cut_by");
 	struct timespec ts;
 	cut_time(c, &ts);
 	mg_buf_puts(b, "{\"pid\":");
 	mg_buf_i64(b, c->pid);
-	mg_buf_puts(b, ",\"comm\":");
-	mg_buf_jstr(b, c->comm);
-	mg_buf_puts(b, ",\"tid\":");
-	mg_buf_i64(b, c->tid);
-	mg_buf_puts(b, ",\"thread_name\":");
-	mg_buf_jstr(b, c->thread_name);
-	mg_buf_puts(b, ",\"time\":\"");
-	mg_buf_time(b, &ts);
-	mg_buf_puts(b, "\",\"call\":");
-	mg_buf_jstr(b, c->call);
-	mg_buf_puts(b, ",\"size_before\":");
-	mg_buf_u64(b, c->size_before);
-	mg_buf_puts(b, ",\"size_after\":");
-	mg_buf_u64(b, c->size_after);
+	mg_json_str(b, "comm", c->comm);
+	mg_json_i64(b, "tid", c->tid);
+	mg_json_str(b, "thread_name", c->thread_name);
+	mg_json_time(b, "time", &ts);
+	mg_json_str(b, "call", c->call);
+	mg_json_u64(b, "size_before", c->size_before);
+	mg_json_u64(b, "size_after", c->size_after);
 	struct mg_stack st;
 	struct foreign_frames ff;
 	cut_stack(c, &st, &ff);
