@@ -157,14 +157,15 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
 		return;
 	mg_index_lease_source(ix_word);
-	char self[64], path[PATH_MAX];
-	mg_proc_self_fd(self, sizeof self, fd);
-	mg_fd_path(fd, path, sizeof path);
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);
 		if ((st == MG_LEASE_HELD || st == MG_LEASE_TAKING) && mg_lease_slots[i].dev == dev && mg_lease_slots[i].ino == ino)
 			return;
 	}
+	/* only now: a file already leased (every later mapping of it) costs no system call here */
+	char self[64], path[PATH_MAX];
+	mg_proc_self_fd(self, sizeof self, fd);
+	mg_fd_path(fd, path, sizeof path);
 	int sig = lease_signal();
 	if (sig <= 0) {
 		unavailable(dev, ino, path, MG_IX_LEASE_NO_SIGNAL, 0);
