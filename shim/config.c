@@ -20,7 +20,7 @@ struct mg_config mg_cfg = {
 	.sigbus = true,
 	.map_warn_pct = 90,
 	.default_suppressions = true,
-	.scope = MG_SCOPE_PROCESS,
+	.scope = MG_SCOPE_ALL,
 	.scan_ms = 100,
 };
 int mg_cfg_ready;
@@ -280,7 +280,7 @@ void mg_config_load(void)
 	v = config_getenv("MMAPGUARD_DEFAULT_SUPPRESSIONS");
 	if (v && *v && mg_parse_bool(v, &mg_cfg.default_suppressions) < 0)
 		complain("MMAPGUARD_DEFAULT_SUPPRESSIONS", v, "1, 0", "1");
-	parse_int_var("MMAPGUARD_SCOPE", mg_parse_scope, &mg_cfg.scope, "process, guarded, all", "process");
+	parse_int_var("MMAPGUARD_SCOPE", mg_parse_scope, &mg_cfg.scope, "process, guarded, all", "all");
 	v = config_getenv("MMAPGUARD_SCAN_MS");
 	if (v && *v) {
 		int ms = 0;

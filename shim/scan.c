@@ -8,6 +8,7 @@
 #include "real.h"
 #include "registry.h"
 #include "rule.h"
+#include "scan_recent.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,6 +97,7 @@ struct maps_pass {
 	ino_t ino;
 	uint64_t old_size, new_size, page;
 	bool any;
+	uint64_t extent;                /* how far into the file any other process's window reaches */
 	struct mg_victim *v;
 	char ix_prefix[32];             /* "PID-" : the basename of its index file starts so */
 	bool ix_found;
@@ -143,6 +145,8 @@ static bool collect_window(const struct mg_vma *vma, void *arg)
 	if (vma->dev != m->dev || vma->ino != m->ino)
 		return true;
 	uint64_t len = vma->end - vma->start;
+	if (vma->offset + len > m->extent)
+		m->extent = vma->offset + len;
 	if (!m->any && !mg_rule_pages_cut(vma->offset, len, m->old_size, m->new_size, m->page))
 		return true;
 	struct mg_victim *v = m->v;
@@ -471,12 +475,18 @@ size_t mg_scan_victims(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_siz
 	m.new_size = new_size;
 	m.page = mg_page_size();
 	m.any = any;
-	uint64_t deadline = now_ms() + (uint64_t)mg_cfg.scan_ms;
+	uint64_t start = now_ms(), deadline = start + (uint64_t)mg_cfg.scan_ms;
 	/* The index first (a few small files): guarded victims are found even when the walk of
 	 * every process's maps runs out of time. */
 	scan_index(&m, out, buf, deadline);
-	if (mg_cfg.scope == MG_SCOPE_ALL && !out->incomplete)
+	/* A walk that ended a moment ago with no window past this cut answers for this one too. */
+	uint64_t limit = any ? 0 : mg_round_up(new_size, m.page);
+	if (mg_cfg.scope == MG_SCOPE_ALL && !out->incomplete &&
+	    !mg_scan_recent_clear(dev, ino, limit, start)) {
 		scan_proc(&m, out, buf, deadline);
+		if (!out->incomplete)
+			mg_scan_recent_put(dev, ino, m.extent, start);
+	}
 	mg_pages_free(buf, MAPS_BUF);
 	return out->total;
 }

@@ -25,6 +25,8 @@ VIOLATION_HEAD = ["event", "action", "call"]
 VIOLATION_IDENTITY = ["path", "dev", "ino"]
 WHO = ["pid", "tid", "thread_name", "time"]
 VIOLATION_TAIL = ["page_size", "backtrace", "mappings", "mappings_total"]
+# other processes (the default scope, all; absent with MMAPGUARD_SCOPE=process)
+ACROSS = ["scope", "scan", "victims", "victims_total"]
 SIGBUS_KEYS = ["event", "action", "fault_addr", "si_code", "si_code_name", "path", "file_status",
                "dev", "ino", "fault_offset", "file_size", "size_at_map", "verdict", "registry",
                "pid", "tid", "thread_name", "time", "page_size", "backtrace", "mappings",
@@ -117,7 +119,12 @@ class Golden(mgtest.GuardTest):
 
 
 class Violations(Golden):
-    def check_violation_json(self, r, prog, event, keys_expected, values):
+    def check_violation_json(self, r, prog, event, keys_expected, values, across=True):
+        if across:
+            keys_expected = keys_expected + ACROSS
+            # nobody else maps the scenario's fresh file. A call by path cannot prove it with a
+            # lease (the program's own mapping is another open file description): the walk does.
+            values = dict(dict(scope="all", scan="complete", victims=[], victims_total=0), **values)
         lines = record_lines(r, event)
         self.assertEqual(len(lines), 1, r.describe())
         rec = pairs(lines[0])
@@ -146,10 +153,18 @@ class Violations(Golden):
             "event": "truncate", "action": "logged", "call": "ftruncate", "path": p["path"],
             "dev": p["dev"], "ino": p["ino"], "size_before": 5 * PAGE, "size_after": PAGE,
             "pid": p["pid"], "tid": p["call_tid"], "thread_name": "mg-cutter", "page_size": PAGE,
-            "mappings_total": 1})
+            "mappings_total": 1, "scan": "lease"})
         m = d["mappings"][0]
         self.assertEqual((m["prot"], m["shared"], m["pages_beyond_eof"], m["pages_beyond_eof_total"]),
                          ("PROT_READ|PROT_WRITE", True, 4, 4))
+
+    def test_truncate_logged_scope_process(self):
+        r, p = self.entry("ftruncate", env={"MMAPGUARD_SCOPE": "process"})
+        keys_expected = (VIOLATION_HEAD + VIOLATION_IDENTITY + ["size_before", "size_after"] + WHO +
+                         VIOLATION_TAIL)
+        self.check_violation_json(r, p, "truncate", keys_expected, {
+            "event": "truncate", "action": "logged", "call": "ftruncate", "size_before": 5 * PAGE,
+            "size_after": PAGE, "mappings_total": 1}, across=False)
 
     def test_truncate_blocked_with_flags(self):
         r, p = self.entry("open", mode="block")

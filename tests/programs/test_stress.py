@@ -2,6 +2,11 @@
 forks children doing the same, and anonymous churn -- in block mode. All truncations are of
 unmapped files or to sizes that keep every window backed: zero reports. The "violate" variant adds
 a thread that cuts mapped files at known points: exactly those are reported and refused.
+
+The rule inside one process is what is checked (MMAPGUARD_SCOPE=process): the forking thread's
+children inherit whatever windows the other threads have at that moment and hold them until they
+exit, so under the default scope (all) a worker's cut of a file it no longer maps is a real cut of
+a child's window. tests/xproc checks the scopes across processes.
 """
 import os
 import unittest
@@ -17,8 +22,10 @@ class StressTest(GuardTest):
         self.prog = test_prog("mg_stress")
 
     def stress(self, *extra, mode="block", env=None):
+        e = {"MMAPGUARD_SCOPE": "process"}
+        e.update(env or {})
         r = run([self.prog, self.tmp, str(THREADS), str(ITERS), str(CHILDREN)] + list(extra),
-                mode=mode, env=env, timeout=500)
+                mode=mode, env=e, timeout=500)
         self.assertValidLog(r)
         self.assertEqual(r.returncode, 0, "mg_stress failed:\n" + r.describe())
         lines = r.stdout.splitlines()
