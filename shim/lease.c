@@ -28,16 +28,8 @@
 
 #define DEFAULT_SIGNAL_FROM_MAX 4       /* SIGRTMAX-4 */
 
-struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX];
 static int lease_sig;                   /* 0 until the first lease; -1: none free */
 static int sig_lock;
-
-/*
- * The lease state of files this process mapped, as the shared index publishes it (word:
- * MG_IX_LEASE_WORD), and whether a lease_unavailable record was written (one per file).
- */
-static struct { dev_t dev; ino_t ino; uint32_t word; int told; } files[64];
-static unsigned files_next;
 
 #define REASON_TEXT(name, text) text,
 static const char *const reason_text[] = { MG_IX_LEASE_REASONS(REASON_TEXT) };
@@ -94,31 +86,6 @@ static int lease_signal(void)
 	return s;
 }
 
-#define NFILES (sizeof files / sizeof files[0])
-
-static int file_entry(dev_t dev, ino_t ino)
-{
-	for (unsigned i = 0; i < NFILES; i++)
-		if (files[i].dev == dev && files[i].ino == ino)
-			return (int)i;
-	return -1;
-}
-
-/* Plain stores and atomics: also from the lease signal handler. */
-int mg_lease_note(dev_t dev, ino_t ino, uint32_t word)
-{
-	int i = file_entry(dev, ino);
-	if (i < 0) {
-		i = (int)(__atomic_fetch_add(&files_next, 1, __ATOMIC_RELAXED) % NFILES);
-		__atomic_store_n(&files[i].told, 0, __ATOMIC_RELAXED);
-		files[i].dev = dev;
-		files[i].ino = ino;
-	}
-	__atomic_store_n(&files[i].word, word, __ATOMIC_RELEASE);
-	mg_index_lease_note(dev, ino, word);
-	return i;
-}
-
 /* A new slot's lease word in the shared index: held, what the last attempt said, or pending. */
 static uint32_t ix_word(dev_t dev, ino_t ino)
 {
@@ -126,15 +93,14 @@ static uint32_t ix_word(dev_t dev, ino_t ino)
 		if (__atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE) == MG_LEASE_HELD &&
 		    mg_lease_slots[i].dev == dev && mg_lease_slots[i].ino == ino)
 			return MG_IX_LEASE_WORD(MG_IX_LEASE_HELD, 0, 0);
-	int i = file_entry(dev, ino);
-	uint32_t w = i >= 0 ? __atomic_load_n(&files[i].word, __ATOMIC_ACQUIRE) : 0;
+	uint32_t w = mg_lease_word(dev, ino);
 	return w ? w : MG_IX_LEASE_WORD(MG_IX_LEASE_PENDING, 0, 0);
 }
 
 static void unavailable(dev_t dev, ino_t ino, const char *path, enum mg_ix_lease_reason reason, int err)
 {
 	int i = mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, reason, err));
-	if (__atomic_exchange_n(&files[i].told, 1, __ATOMIC_ACQ_REL))
+	if (mg_lease_told(i))
 		return;
 	struct mg_lease_unavailable_facts f = { .dev = dev, .ino = ino, .path = path,
 						 .reason = reason_text[reason], .err = err };

@@ -10,18 +10,8 @@
 #include <time.h>
 #include "guard.h"
 #include "lease.h"
+#include "lease_state.h"
 #include "record.h"
-
-enum { MG_LEASE_FREE = 0, MG_LEASE_TAKING, MG_LEASE_HELD, MG_LEASE_BREAKING };
-
-/* One held lease: state moves FREE -> TAKING -> HELD -> BREAKING -> FREE with atomic exchanges. */
-struct mg_lease_slot {
-	int state;
-	int fd;
-	dev_t dev;
-	ino_t ino;
-};
-extern struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX] MG_HIDDEN;
 
 /* The process that broke a lease, as far as /proc tells. */
 struct mg_breaker {
@@ -58,12 +48,6 @@ struct mg_lease_win {
 	bool rescued;
 };
 #define MG_LEASE_WIN_MAX 32
-
-/*
- * The lease state of a file changed: kept here and published in the shared index (word:
- * MG_IX_LEASE_WORD). Async-signal-safe. Returns the file's entry.
- */
-int mg_lease_note(dev_t dev, ino_t ino, uint32_t word) MG_HIDDEN;
 
 /* lease_break.c */
 void mg_lease_handler(int sig, siginfo_t *si, void *uc) MG_HIDDEN;

@@ -1,0 +1,47 @@
+#include "lease_state.h"
+#include "index.h"
+
+struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX];
+
+/*
+ * The lease state of files this process mapped, as the shared index publishes it (word:
+ * MG_IX_LEASE_WORD), and whether a lease_unavailable record was written (one per file).
+ */
+static struct { dev_t dev; ino_t ino; uint32_t word; int told; } files[64];
+static unsigned files_next;
+
+#define NFILES (sizeof files / sizeof files[0])
+
+static int file_entry(dev_t dev, ino_t ino)
+{
+	for (unsigned i = 0; i < NFILES; i++)
+		if (files[i].dev == dev && files[i].ino == ino)
+			return (int)i;
+	return -1;
+}
+
+/* Plain stores and atomics: also from the lease signal handler. */
+int mg_lease_note(dev_t dev, ino_t ino, uint32_t word)
+{
+	int i = file_entry(dev, ino);
+	if (i < 0) {
+		i = (int)(__atomic_fetch_add(&files_next, 1, __ATOMIC_RELAXED) % NFILES);
+		__atomic_store_n(&files[i].told, 0, __ATOMIC_RELAXED);
+		files[i].dev = dev;
+		files[i].ino = ino;
+	}
+	__atomic_store_n(&files[i].word, word, __ATOMIC_RELEASE);
+	mg_index_lease_note(dev, ino, word);
+	return i;
+}
+
+uint32_t mg_lease_word(dev_t dev, ino_t ino)
+{
+	int i = file_entry(dev, ino);
+	return i >= 0 ? __atomic_load_n(&files[i].word, __ATOMIC_ACQUIRE) : 0;
+}
+
+bool mg_lease_told(int i)
+{
+	return __atomic_exchange_n(&files[i].told, 1, __ATOMIC_ACQ_REL);
+}
