@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "registry.h"
 #include "arena.h"
+#include "claim.h"
 #include "index.h"
 #include "lock.h"
 #include "rule.h"
@@ -207,6 +208,7 @@ void mg_reg_atfork_child(pid_t me)
 	}
 	if (!mine)
 		reg_seq = 0;
+	mg_claim_atfork_child(me);
 }
 
 
@@ -578,27 +580,96 @@ void mg_reg_release_locked(struct mg_pieces *list)
 	}
 }
 
-int mg_reg_detach_locked(uintptr_t a, uintptr_t b, struct mg_pieces **out)
+int mg_reg_detach_locked(uintptr_t a, uintptr_t b, bool copy, struct mg_pieces **out)
 {
+	*out = NULL;
 	struct node *n = a < b ? first_overlap(a, b) : NULL;
-	if (!n || a > n->w.start || n->w.end > b)
-		return -EINVAL;
+	if (!n)
+		return 0;
 	/* Windows do not overlap: when n ends at b, no other one starts before b. */
-	struct node *next = n->w.end == b ? NULL : ceil_node(n->w.start + 1);
-	if (next && next->w.start < b)
-		return -EINVAL;
-	/* The usual munmap: exactly one whole window. The node itself is the piece. */
-	node_detach(n);
-	SET(n->left, NULL);
-	*out = (struct mg_pieces *)n;
+	struct node *next = n->w.end >= b ? NULL : ceil_node(n->w.start + 1);
+	if (!copy && a <= n->w.start && n->w.end <= b && !(next && next->w.start < b)) {
+		/* The usual munmap: exactly one whole window. The node itself is the piece. */
+		node_detach(n);
+		SET(n->left, NULL);
+		*out = (struct mg_pieces *)n;
+		return 0;
+	}
+	struct node *pieces;
+	if (collect_pieces(a, b, &pieces) < 0) {
+		mg_reg_release_locked((struct mg_pieces *)pieces);
+		return -ENOMEM;
+	}
+	if (!copy)
+		mg_reg_remove_locked(a, b);
+	*out = (struct mg_pieces *)pieces;
 	return 0;
+}
+
+/* One mapping cut in two by the registry only: l ends where r starts, and both came from one call. */
+static bool one_mapping(const struct mg_window *l, const struct mg_window *r)
+{
+	return l->end == r->start && l->dev == r->dev && l->ino == r->ino &&
+	       l->offset + (l->end - l->start) == r->offset && l->prot == r->prot &&
+	       l->shared == r->shared && l->origin == r->origin && l->tid == r->tid &&
+	       l->created.tv_sec == r->created.tv_sec && l->created.tv_nsec == r->created.tv_nsec &&
+	       l->size_at_map == r->size_at_map && l->stack.n == r->stack.n &&
+	       memcmp(l->stack.ip, r->stack.ip, l->stack.n * sizeof l->stack.ip[0]) == 0 &&
+	       memcmp(l->thread_name, r->thread_name, sizeof l->thread_name) == 0;
+}
+
+/* The window at start was put back: join it to the neighbours it was split from. */
+static void join_at(uintptr_t start)
+{
+	struct node *n = floor_node(start);
+	if (!n || n->w.start != start)
+		return;
+	struct node *l = start ? floor_node(start - 1) : NULL;
+	if (l && one_mapping(&l->w, &n->w)) {
+		SET(l->w.end, n->w.end);
+		node_delete(n);
+		file_publish(l->file);
+		n = l;
+	}
+	struct node *r = ceil_node(n->w.end);
+	if (r && one_mapping(&n->w, &r->w)) {
+		SET(n->w.end, r->w.end);
+		node_delete(r);
+		file_publish(n->file);
+	}
 }
 
 void mg_reg_restore_locked(struct mg_pieces *list)
 {
-	for (struct node *p = (struct node *)list; p; p = p->left)
+	for (struct node *p = (struct node *)list; p; p = p->left) {
 		mg_reg_insert_locked(&p->w);
+		join_at(p->w.start);
+	}
 	mg_reg_release_locked(list);
+}
+
+int mg_reg_moved_locked(struct mg_pieces *list, uintptr_t old, size_t oldlen, uintptr_t neu,
+			size_t newlen)
+{
+	size_t page = mg_page_size();
+	oldlen = mg_round_up(oldlen, page);
+	newlen = mg_round_up(newlen, page);
+	int ret = 0;
+	for (struct node *p = (struct node *)list, *next; p; p = next) {
+		next = p->left;
+		struct mg_window w = p->w;
+		bool reaches_end = w.end == old + oldlen;
+		w.start = neu + (w.start - old);
+		w.end = neu + (w.end - old);
+		if (reaches_end && newlen > oldlen)
+			w.end = neu + newlen;       /* growing extends the last window */
+		if (w.end > neu + newlen)
+			w.end = neu + newlen;       /* shrinking cuts it */
+		if (w.start < w.end && mg_reg_insert_locked(&w) < 0)
+			ret = -ENOMEM;
+		node_free(p);
+	}
+	return ret;
 }
 
 int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t newlen, bool dontunmap)
@@ -606,7 +677,6 @@ int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t new
 	size_t page = mg_page_size();
 	oldlen = mg_round_up(oldlen, page);
 	newlen = mg_round_up(newlen, page);
-	int ret = 0;
 
 	if (oldlen == 0) {
 		/* mremap(old, 0, ...) makes a second mapping of the same shared pages. */
@@ -622,24 +692,12 @@ int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t new
 
 	/* Collect the moved pieces first: the source and destination may overlap. */
 	struct node *pieces;
-	ret = collect_pieces(old, old + oldlen, &pieces);
+	int ret = collect_pieces(old, old + oldlen, &pieces);
 	if (!dontunmap)
 		mg_reg_remove_locked(old, old + oldlen);
 	mg_reg_remove_locked(neu, neu + newlen);
-	for (struct node *p = pieces, *next; p; p = next) {
-		next = p->left;
-		struct mg_window w = p->w;
-		bool reaches_end = w.end == old + oldlen;
-		w.start = neu + (w.start - old);
-		w.end = neu + (w.end - old);
-		if (reaches_end && newlen > oldlen)
-			w.end = neu + newlen;       /* growing extends the last window */
-		if (w.end > neu + newlen)
-			w.end = neu + newlen;       /* shrinking cuts it */
-		if (w.start < w.end && mg_reg_insert_locked(&w) < 0)
-			ret = -ENOMEM;
-		node_free(p);
-	}
+	if (mg_reg_moved_locked((struct mg_pieces *)pieces, old, oldlen, neu, newlen) < 0)
+		ret = -ENOMEM;
 	return ret;
 }
 

@@ -49,16 +49,19 @@ void mg_reg_remove_deferred(uintptr_t a, uintptr_t b) MG_HIDDEN;
 /* Forget [a, b): trims heads and tails, splits a window with a hole in the middle. */
 int mg_reg_remove_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
 /*
- * munmap of exactly one whole window, without holding the lock across the system call: detach it
- * (0; -EINVAL and nothing changed when [a, b) is not one whole window), unlock, unmap, lock, then
- * restore it if the unmap failed or release it if it succeeded. Nobody can map into [a, b) while
- * it is still mapped. Any other munmap keeps the lock across the call: a failure then changes
- * nothing, where detached pieces would come back as several windows.
+ * A munmap, mremap or MAP_FIXED runs its system call without the lock (see claim.h): before it,
+ * the windows' parts inside [a, b) it unmaps or replaces are detached (copy: copied, the tree
+ * stays as it is); after it, they are released if the call succeeded and restored (joined to
+ * what they were split from) if it failed. 0, or -ENOMEM and nothing changed.
  */
 struct mg_pieces;
-int mg_reg_detach_locked(uintptr_t a, uintptr_t b, struct mg_pieces **out) MG_HIDDEN;
+int mg_reg_detach_locked(uintptr_t a, uintptr_t b, bool copy, struct mg_pieces **out) MG_HIDDEN;
 void mg_reg_restore_locked(struct mg_pieces *list) MG_HIDDEN;
 void mg_reg_release_locked(struct mg_pieces *list) MG_HIDDEN;
+/* mremap(old, oldlen, newlen) returned neu: the pieces detached from [old, old + oldlen) go there
+ * (and are released). */
+int mg_reg_moved_locked(struct mg_pieces *list, uintptr_t old, size_t oldlen, uintptr_t neu,
+			size_t newlen) MG_HIDDEN;
 /* Apply a successful mremap(old, oldlen, newlen) that returned neu. */
 int mg_reg_mremap_locked(uintptr_t old, size_t oldlen, uintptr_t neu, size_t newlen,
 			 bool dontunmap) MG_HIDDEN;

@@ -1,6 +1,7 @@
 /* mmap, mmap64, munmap, mremap: keep the registry equal to what is really mapped. */
 #define _GNU_SOURCE
 #include "backtrace.h"
+#include "claim.h"
 #include "config.h"
 #include "lease.h"
 #include "mapcount.h"
@@ -63,6 +64,65 @@ static int after_unmap(int r, void *addr, size_t len)
 	else if (errno == ENOMEM)
 		r = mg_mapcount_enomem("munmap", (uintptr_t)addr, len, 0, 0);
 	return r;
+}
+
+/*
+ * A munmap, mremap or MAP_FIXED that changes tracked windows runs its system call without the
+ * registry lock: the call can wait in the kernel for a thread of the program (a userfaultfd
+ * server resolving MAP_POPULATE's or a locked mremap's faults, or reading the unmap event; a FUSE
+ * server) that itself maps or unmaps. Under the lock the call claims the ranges it names (another
+ * call naming them waits: the registry sees the calls in the kernel's order) and detaches the
+ * windows it unmaps or replaces (copy: copied, they stay); after the call they are released, or
+ * restored if it failed. false: no claim slot or no memory left, nothing changed, the lock is
+ * still held and stays held across the call.
+ */
+struct unlocked_call {
+	int slot;
+	bool copy;
+	struct mg_pieces *gone, *gone_dst;
+};
+
+static bool call_begin(struct unlocked_call *c, uintptr_t a, uintptr_t b, bool copy, uintptr_t na,
+		       uintptr_t nb)
+{
+	c->copy = copy;
+	c->gone = c->gone_dst = NULL;
+	c->slot = mg_claim_locked(a, b, na, nb);
+	if (c->slot < 0)
+		return false;
+	if (mg_reg_detach_locked(a, b, copy, &c->gone) == 0) {
+		if (mg_reg_detach_locked(na, nb, false, &c->gone_dst) == 0) {
+			mg_reg_unlock();
+			return true;
+		}
+		if (copy)
+			mg_reg_release_locked(c->gone);
+		else
+			mg_reg_restore_locked(c->gone);
+	}
+	mg_claim_end_locked(c->slot);
+	return false;
+}
+
+/* After the call: the lock again; what was detached goes back if the call failed. */
+static void call_relock(struct unlocked_call *c, bool ok)
+{
+	mg_reg_lock();
+	if (ok) {
+		mg_reg_release_locked(c->gone_dst);
+		return;
+	}
+	if (c->copy)
+		mg_reg_release_locked(c->gone);
+	else
+		mg_reg_restore_locked(c->gone);
+	mg_reg_restore_locked(c->gone_dst);
+}
+
+static void call_end(struct unlocked_call *c)
+{
+	mg_claim_end_locked(c->slot);
+	mg_reg_unlock();
 }
 
 /* A mapping of a regular file: describe it before the call (stack of the caller, not of ours). */
@@ -170,6 +230,16 @@ static __attribute__((noinline)) void *mmap_fixed_untracked(void *addr, size_t l
 		mg_reg_unlock();
 		return after_mmap(real_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
 	}
+	struct unlocked_call c;
+	if (call_begin(&c, a, b, false, 0, 0)) {
+		void *r = real_mmap(addr, len, prot, flags, fd, off);
+		int saved = errno;
+		call_relock(&c, r != MAP_FAILED);
+		mg_reg_release_locked(r != MAP_FAILED ? c.gone : NULL);
+		call_end(&c);
+		errno = saved;
+		return after_mmap(r, addr, len, prot, flags);
+	}
 	void *r = real_mmap(addr, len, prot, flags, fd, off);
 	if (r != MAP_FAILED) {
 		int saved = errno;
@@ -204,26 +274,36 @@ static __attribute__((noinline)) void *mmap_tracked(void *addr, size_t len, int 
 	errno = saved;
 	uintptr_t a = (uintptr_t)addr, b = a + mg_round_up(len, mg_page_size());
 
-	if (fixed && mg_reg_nmaps()) {
-		/* Replacing part of a tracked window: the lock covers syscall + bookkeeping. */
+	if (fixed && (file || mg_reg_nmaps())) {
+		/* Replacing tracked windows, or a new window at an address another call may be
+		 * unmapping: a claim orders the two. */
 		mg_reg_lock();
-		if (mg_reg_overlaps_locked(a, b)) {
+		if (file || mg_reg_overlaps_locked(a, b)) {
+			struct unlocked_call c;
+			/* A new window waits for calls that may still unmap its range. */
+			bool unlocked = file ? call_begin(&c, 0, 0, false, a, b) : call_begin(&c, a, b, false, 0, 0);
 			void *r = real_mmap(addr, len, prot, flags, fd, off);
+			saved = errno;
+			if (unlocked)
+				call_relock(&c, r != MAP_FAILED);
 			if (r != MAP_FAILED) {
-				saved = errno;
-				mg_reg_remove_locked(a, b);
+				if (unlocked)
+					mg_reg_release_locked(c.gone);
+				else
+					mg_reg_remove_locked(a, b);
 				if (file) {
 					w.start = a;
 					w.end = b;
 					mg_reg_insert_locked(&w);
 				}
-				errno = saved;
 			}
-			mg_reg_unlock();
-			if (r != MAP_FAILED && file) {
+			if (unlocked)
+				call_end(&c);
+			else
+				mg_reg_unlock();
+			if (r != MAP_FAILED && file)
 				mg_lease_track(fd, w.dev, w.ino);
-				errno = saved;
-			}
+			errno = saved;
 			return after_mmap(r, addr, len, prot, flags);
 		}
 		mg_reg_unlock();
@@ -292,24 +372,22 @@ MG_EXPORT int munmap(void *addr, size_t len)
 		mg_reg_unlock();
 		return after_unmap(real_munmap(addr, len), addr, len);
 	}
-	struct mg_pieces *detached;
-	if (mg_reg_detach_locked(a, b, &detached) == 0) {
-		/* The lock is not held across the system call: other threads' mappings go on. */
-		mg_reg_unlock();
+	struct unlocked_call c;
+	if (call_begin(&c, a, b, false, 0, 0)) {
 		int r = real_munmap(addr, len);
 		int saved = errno;
-		mg_reg_lock();
-		if (r == 0)
-			mg_reg_release_locked(detached);
-		else
-			mg_reg_restore_locked(detached);
-		mg_reg_unlock();
+		call_relock(&c, r == 0);
+		mg_reg_release_locked(r == 0 ? c.gone : NULL);
+		call_end(&c);
 		errno = saved;
 		return after_unmap(r, addr, len);
 	}
 	int r = real_munmap(addr, len);
-	if (r == 0)
+	if (r == 0) {
+		int saved = errno;
 		mg_reg_remove_locked(a, b);
+		errno = saved;
+	}
 	mg_reg_unlock();
 	return after_unmap(r, addr, len);
 }
@@ -353,10 +431,31 @@ MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		mg_reg_unlock();
 		return after_mremap(real_mremap(old, oldlen, newlen, flags, neu), old, oldlen, newlen, flags);
 	}
+	/* The source stays mapped with oldlen 0 (a second mapping) and MREMAP_DONTUNMAP. */
+	bool keep = oldlen == 0 || (flags & MREMAP_DONTUNMAP);
+	bool dontunmap = (flags & MREMAP_DONTUNMAP) != 0;
+	struct unlocked_call c;
+	if (call_begin(&c, a, b, keep, na, nb)) {
+		void *r = real_mremap(old, oldlen, newlen, flags, neu);
+		int saved = errno;
+		call_relock(&c, r != MAP_FAILED);
+		if (r != MAP_FAILED) {
+			if (keep) {
+				mg_reg_release_locked(c.gone);
+				mg_reg_mremap_locked(a, oldlen, (uintptr_t)r, newlen, dontunmap);
+			} else {
+				mg_reg_remove_locked((uintptr_t)r, (uintptr_t)r + mg_round_up(newlen, page));
+				mg_reg_moved_locked(c.gone, a, oldlen, (uintptr_t)r, newlen);
+			}
+		}
+		call_end(&c);
+		errno = saved;
+		return after_mremap(r, old, oldlen, newlen, flags);
+	}
 	void *r = real_mremap(old, oldlen, newlen, flags, neu);
 	if (r != MAP_FAILED) {
 		int saved = errno;
-		mg_reg_mremap_locked(a, oldlen, (uintptr_t)r, newlen, (flags & MREMAP_DONTUNMAP) != 0);
+		mg_reg_mremap_locked(a, oldlen, (uintptr_t)r, newlen, dontunmap);
 		errno = saved;
 	}
 	mg_reg_unlock();

@@ -633,6 +633,44 @@ static void test_atfork(void)
 	EXPECT("fork (the child's insert is its own)", { 0, 2, F1, 0, 1 });
 }
 
+/*
+ * What a munmap/mremap/MAP_FIXED without the lock detaches before its system call: released when
+ * the call succeeded, put back exactly (one window again, not pieces) when it failed.
+ */
+static void test_detach_restore(void)
+{
+	reset();
+	ins(wtag(0, 10, F1, 0, 1));
+	ins(wtag(10, 2, F1, 10, 3));            /* the same file, continuing: another call's window */
+	ins(wtag(20, 4, F2, 0, 2));
+	struct mg_pieces *gone;
+	/* the middle of a window, and a failed call: restored as the one window it was */
+	CHECK(mg_reg_detach_locked(pg(3), pg(5), false, &gone) == 0 && gone);
+	EXPECT("detach of a window's middle", { 0, 3, F1, 0, 1 }, { 5, 5, F1, 5, 1 }, { 10, 2, F1, 10, 3 },
+	       { 20, 4, F2, 0, 2 });
+	mg_reg_restore_locked(gone);
+	EXPECT("restore", { 0, 10, F1, 0, 1 }, { 10, 2, F1, 10, 3 }, { 20, 4, F2, 0, 2 });
+	/* across two windows and a gap: each comes back whole, and they stay two */
+	CHECK(mg_reg_detach_locked(pg(8), pg(22), false, &gone) == 0 && gone);
+	EXPECT("detach across windows", { 0, 8, F1, 0, 1 }, { 22, 2, F2, 2, 2 });
+	mg_reg_restore_locked(gone);
+	EXPECT("restore across windows", { 0, 10, F1, 0, 1 }, { 10, 2, F1, 10, 3 }, { 20, 4, F2, 0, 2 });
+	/* exactly one whole window; a success releases it */
+	CHECK(mg_reg_detach_locked(pg(20), pg(24), false, &gone) == 0 && gone);
+	EXPECT("detach of a whole window", { 0, 10, F1, 0, 1 }, { 10, 2, F1, 10, 3 });
+	mg_reg_release_locked(gone);
+	/* nothing there: nothing detached */
+	CHECK(mg_reg_detach_locked(pg(30), pg(40), false, &gone) == 0 && !gone);
+	/* copied: the tree stays */
+	CHECK(mg_reg_detach_locked(pg(2), pg(4), true, &gone) == 0 && gone);
+	EXPECT("copy", { 0, 10, F1, 0, 1 }, { 10, 2, F1, 10, 3 });
+	mg_reg_release_locked(gone);
+	/* moved: a grown mremap of [0, 10) to 40 */
+	CHECK(mg_reg_detach_locked(pg(0), pg(10), false, &gone) == 0 && gone);
+	CHECK(mg_reg_moved_locked(gone, pg(0), 10 * P, pg(40), 12 * P) == 0);
+	EXPECT("moved", { 10, 2, F1, 10, 3 }, { 40, 12, F1, 0, 1 });
+}
+
 int main(void)
 {
 	P = mg_page_size();
@@ -644,6 +682,7 @@ int main(void)
 	RUN(test_insert_remove);
 	RUN(test_insert_over);
 	RUN(test_mremap);
+	RUN(test_detach_restore);
 	RUN(test_files);
 	RUN(test_many);
 	RUN(test_signal_safe);
