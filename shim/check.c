@@ -248,11 +248,25 @@ static struct mg_victims *find_victims(const struct stat *st, uint64_t new_size,
 	return v;
 }
 
-/* An allowed cut in the shared index's cut history: a SIGBUS in another process can name it. */
-static void record_cut(const struct mg_trunc_record *h)
+/*
+ * An allowed cut in the shared index's cut history: a SIGBUS in another process can name it. Root's
+ * cut goes to the history of each other user whose process it reaches, too.
+ */
+static void record_cut(const struct mg_trunc_record *h, const struct mg_victims *v)
 {
+	struct mg_cut_reader readers[MG_VICTIMS_MAX];
+	size_t n = 0;
+	if (v && MG_SYS0(SYS_geteuid) == 0)
+		for (size_t i = 0; i < v->n && i < MG_VICTIMS_MAX; i++) {
+			const struct mg_victim *x = &v->v[i];
+			bool skip = !x->guarded || !x->ixdir[0] || x->uid == 0 || x->uid == (uid_t)-1;
+			for (size_t k = 0; k < n && !skip; k++)
+				skip = strcmp(readers[k].dir, x->ixdir) == 0;
+			if (!skip)
+				readers[n++] = (struct mg_cut_reader){ x->uid, x->ixdir };
+		}
 	mg_report_lock();
-	mg_index_record_cut(h);
+	mg_index_record_cut(h, readers, n);
 	mg_report_unlock();
 }
 
@@ -278,7 +292,7 @@ static void remember_unseen(const struct mg_target *t, const struct stat *st, ui
 	h.time = who.time;
 	mg_bt_load();
 	mg_bt_capture(&h.stack);
-	record_cut(&h);
+	record_cut(&h, NULL);
 }
 
 /* Report e, refused or let through; an allowed cut is remembered for a SIGBUS that follows. */
@@ -303,7 +317,7 @@ static int finish(struct mg_event *e, bool refuse)
 		h.stack = e->stack;
 		mg_history_add(&h);
 		mg_dl_cut_allowed(e->windows, e->nwindows);
-		record_cut(&h);
+		record_cut(&h, e->victims);
 	}
 	resolve_window_paths(e);
 	mg_report_emit(mg_format_event, e);

@@ -17,21 +17,16 @@
 
 static const char cuts_name[] = "cuts";
 
-/* The cuts file, checked (regular, ours, whole). -errno if it cannot be used. */
-static long cuts_open(bool create, struct mg_ix_cuts_header *h)
+/*
+ * An open cuts file made usable: regular, owned by owner, one link, the header whole (written
+ * first when create finds it empty). The descriptor, or -1 (closed).
+ */
+static long cuts_check(long fd, bool create, uid_t owner, struct mg_ix_cuts_header *h)
 {
-	int dfd = mg_index_dir_open(NULL);
-	if (dfd < 0)
-		return dfd;
-	long fd = MG_SYS4(SYS_openat, dfd, cuts_name,
-			  (create ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-	MG_SYS1(SYS_close, dfd);
-	if (fd < 0)
-		return fd;
 	struct stat st;
 	uint64_t size = sizeof *h + (uint64_t)MG_IX_CUTS * sizeof(struct mg_ix_cut);
-	if (MG_SYS2(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != (uid_t)MG_SYS0(SYS_geteuid))
+	if (MG_SYS2(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != owner ||
+	    st.st_nlink != 1)
 		goto bad;
 	if (create && st.st_size == 0) {
 		struct mg_ix_cuts_header fresh;
@@ -54,6 +49,50 @@ bad:
 	return -1;
 }
 
+/* name in the index directory dfd, checked as above. */
+static long cuts_open_in(int dfd, const char *name, bool create, uid_t owner, mode_t mode,
+			 struct mg_ix_cuts_header *h)
+{
+	long fd = MG_SYS4(SYS_openat, dfd, name,
+			  (create ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
+	if (fd < 0)
+		return fd;
+	return cuts_check(fd, create, owner, h);
+}
+
+/* This user's cuts file. -errno or -1 if it cannot be used. */
+static long cuts_open(bool create, struct mg_ix_cuts_header *h)
+{
+	int dfd = mg_index_dir_open(NULL);
+	if (dfd < 0)
+		return dfd;
+	long fd = cuts_open_in(dfd, cuts_name, create, (uid_t)MG_SYS0(SYS_geteuid), 0600, h);
+	MG_SYS1(SYS_close, dfd);
+	return fd;
+}
+
+/*
+ * Root's cuts of another user's files live in that user's index directory (the victim's maps name
+ * it) as "cuts-root", owned by root and readable by the user (whose guard trusts no other owner).
+ * The directory must belong to that user and be private; the file must be root's, with one link.
+ */
+static const char root_cuts_name[] = "cuts-root";
+
+static long root_cuts_open_in(const char *dir, uid_t uid, struct mg_ix_cuts_header *h)
+{
+	long dfd = MG_SYS4(SYS_openat, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (dfd < 0)
+		return -1;
+	struct stat st;
+	long fd = -1;
+	if (MG_SYS2(SYS_fstat, dfd, &st) == 0 && st.st_uid == uid && !(st.st_mode & 077))
+		fd = cuts_open_in((int)dfd, root_cuts_name, true, 0, 0644, h);
+	MG_SYS1(SYS_close, dfd);
+	if (fd >= 0)
+		MG_SYS2(SYS_fchmod, fd, 0644);   /* whatever the umask: the user must read it */
+	return fd;
+}
+
 static void copy_str(char *dst, size_t cap, const char *src)
 {
 	size_t n = strnlen(src, cap - 1);
@@ -64,69 +103,80 @@ static void copy_str(char *dst, size_t cap, const char *src)
 /* One symbol at a time under the report lock: a PATH_MAX module name stays off the program's stack. */
 static struct mg_sym cut_sym;
 
-void mg_index_record_cut(const struct mg_trunc_record *r)
+static void cut_write(long fd, const struct mg_ix_cuts_header *h, struct mg_ix_cut *c)
+{
+	/* Concurrent cutters may pick the same slot: one record is lost, never half of two (seq). */
+	uint32_t idx = h->next;
+	uint32_t next = idx + 1;
+	MG_SYS4(SYS_pwrite64, fd, &next, sizeof next, offsetof(struct mg_ix_cuts_header, next));
+	c->seq = c->seq_end = (idx + 1) * 2;
+	MG_SYS4(SYS_pwrite64, fd, c, sizeof *c,
+		sizeof *h + (uint64_t)(idx % MG_IX_CUTS) * sizeof(struct mg_ix_cut));
+	MG_SYS1(SYS_close, fd);
+}
+
+static struct mg_ix_cut cut_rec;
+
+void mg_index_record_cut(const struct mg_trunc_record *r, const struct mg_cut_reader *readers,
+			 size_t nreaders)
 {
 	if (!__atomic_load_n(&mg_index_on, __ATOMIC_RELAXED))
 		return;
 	struct mg_ix_cuts_header h;
 	long fd = cuts_open(true, &h);
-	if (fd < 0)
+	if (fd < 0 && !nreaders)
 		return;
-	struct mg_ix_cut c;
-	memset(&c, 0, sizeof c);
-	c.dev = (uint64_t)r->dev;
-	c.ino = (uint64_t)r->ino;
-	c.pid = (pid_t)MG_SYS0(SYS_getpid);
-	c.tid = r->tid;
-	c.start_time = mg_proc_start_time(c.pid);
+	struct mg_ix_cut *cp = &cut_rec;
+	memset(cp, 0, sizeof *cp);
+	cp->dev = (uint64_t)r->dev;
+	cp->ino = (uint64_t)r->ino;
+	cp->pid = (pid_t)MG_SYS0(SYS_getpid);
+	cp->tid = r->tid;
+	cp->start_time = mg_proc_start_time(cp->pid);
 	char comm[16];
 	mg_proc_text(0, "comm", comm, sizeof comm, false);
-	copy_str(c.comm, sizeof c.comm, comm);
-	copy_str(c.thread_name, sizeof c.thread_name, r->thread_name);
-	c.time_sec = r->time.tv_sec;
-	c.time_nsec = r->time.tv_nsec;
-	copy_str(c.call, sizeof c.call, r->call ? r->call : "");
-	c.size_before = r->size_before;
-	c.size_after = r->size_after;
+	copy_str(cp->comm, sizeof cp->comm, comm);
+	copy_str(cp->thread_name, sizeof cp->thread_name, r->thread_name);
+	cp->time_sec = r->time.tv_sec;
+	cp->time_nsec = r->time.tv_nsec;
+	copy_str(cp->call, sizeof cp->call, r->call ? r->call : "");
+	cp->size_before = r->size_before;
+	cp->size_after = r->size_after;
 	uint32_t nmod = 0;
-	for (uint32_t i = 0; i < r->stack.n && c.nframes < MG_IX_CUT_FRAMES; i++) {
+	for (uint32_t i = 0; i < r->stack.n && cp->nframes < MG_IX_CUT_FRAMES; i++) {
 		struct mg_sym *s = &cut_sym;
 		mg_bt_symbolize(r->stack.ip[i], i == 0 && r->stack.pc_first, s);
 		uint32_t m = UINT32_MAX;
 		for (uint32_t k = 0; k < nmod && s->module[0]; k++)
-			if (strncmp(c.modules[k], s->module, sizeof c.modules[k] - 1) == 0)
+			if (strncmp(cp->modules[k], s->module, sizeof cp->modules[k] - 1) == 0)
 				m = k;
 		if (m == UINT32_MAX && s->module[0] && nmod < MG_IX_CUT_MODULES) {
-			copy_str(c.modules[nmod], sizeof c.modules[nmod], s->module);
+			copy_str(cp->modules[nmod], sizeof cp->modules[nmod], s->module);
 			m = nmod++;
 		}
-		c.frames[c.nframes].ip = r->stack.ip[i];
-		c.frames[c.nframes].module_offset = s->module_offset;
-		c.frames[c.nframes].module = m;
-		c.nframes++;
+		cp->frames[cp->nframes].ip = r->stack.ip[i];
+		cp->frames[cp->nframes].module_offset = s->module_offset;
+		cp->frames[cp->nframes].module = m;
+		cp->nframes++;
 	}
-	/* Concurrent cutters may pick the same slot: one record is lost, never half of two (seq). */
-	uint32_t idx = h.next;
-	uint32_t next = idx + 1;
-	MG_SYS4(SYS_pwrite64, fd, &next, sizeof next, offsetof(struct mg_ix_cuts_header, next));
-	c.seq = c.seq_end = (idx + 1) * 2;
-	MG_SYS4(SYS_pwrite64, fd, &c, sizeof c,
-		sizeof h + (uint64_t)(idx % MG_IX_CUTS) * sizeof(struct mg_ix_cut));
-	MG_SYS1(SYS_close, fd);
+	if (fd >= 0)
+		cut_write(fd, &h, cp);
+	/* root cutting other users' files: their guards read it from their own directories */
+	for (size_t i = 0; i < nreaders; i++) {
+		long ufd = root_cuts_open_in(readers[i].dir, readers[i].uid, &h);
+		if (ufd >= 0)
+			cut_write(ufd, &h, cp);
+	}
 }
 
-bool mg_index_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before,
-		       struct mg_ix_cut *out)
+/* The newest record of (dev, ino) in one cuts file, by another process, not before not_before. */
+static bool find_in(long fd, const struct mg_ix_cuts_header *h, dev_t dev, ino_t ino,
+		    const struct timespec *not_before, struct mg_ix_cut *out, bool found)
 {
 	int32_t self = (int32_t)MG_SYS0(SYS_getpid);
-	struct mg_ix_cuts_header h;
-	long fd = cuts_open(false, &h);
-	if (fd < 0)
-		return false;
 	struct mg_ix_cut c;
-	bool found = false;
 	for (uint32_t i = 0; i < MG_IX_CUTS; i++) {
-		if (MG_SYS4(SYS_pread64, fd, &c, sizeof c, sizeof h + (uint64_t)i * sizeof c) != (long)sizeof c)
+		if (MG_SYS4(SYS_pread64, fd, &c, sizeof c, sizeof *h + (uint64_t)i * sizeof c) != (long)sizeof c)
 			break;
 		if (c.seq == 0 || c.seq != c.seq_end || (c.seq & 1) || c.dev != (uint64_t)dev ||
 		    c.ino != (uint64_t)ino || c.pid == self || c.time_sec < not_before->tv_sec ||
@@ -139,6 +189,27 @@ bool mg_index_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before,
 		found = true;
 	}
 	MG_SYS1(SYS_close, fd);
+	return found;
+}
+
+bool mg_index_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before,
+		       struct mg_ix_cut *out)
+{
+	struct mg_ix_cuts_header h;
+	bool found = false;
+	long fd = cuts_open(false, &h);
+	if (fd >= 0)
+		found = find_in(fd, &h, dev, ino, not_before, out, found);
+	/* cuts root made of this user's files (see root_cuts_open_for) */
+	if ((uid_t)MG_SYS0(SYS_geteuid) != 0) {
+		int dfd = mg_index_dir_open(NULL);
+		if (dfd >= 0) {
+			fd = cuts_open_in(dfd, root_cuts_name, false, 0, 0, &h);
+			MG_SYS1(SYS_close, dfd);
+			if (fd >= 0)
+				found = find_in(fd, &h, dev, ino, not_before, out, found);
+		}
+	}
 	if (!found)
 		return false;
 	/* Whatever the file said: bounded counts, terminated strings. */

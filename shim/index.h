@@ -72,7 +72,14 @@ uint64_t mg_proc_start_time(pid_t pid) MG_HIDDEN;
 
 /* Record a cut this process lets through. Under the report lock (symbolizes). */
 struct mg_trunc_record;
-void mg_index_record_cut(const struct mg_trunc_record *r) MG_HIDDEN;
+/* Also (this process being root) into "cuts-root" of each other user's index directory whose guarded
+ * process the cut reaches: their guards name root's cut in cut_by. */
+struct mg_cut_reader {
+	uid_t uid;
+	const char *dir;
+};
+void mg_index_record_cut(const struct mg_trunc_record *r, const struct mg_cut_reader *readers,
+			 size_t nreaders) MG_HIDDEN;
 /*
  * The latest cut of (dev, ino) recorded by another guarded process of this user at or after
  * not_before (the mapping's creation: an older record is of an earlier file with a reused inode,

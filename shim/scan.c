@@ -296,10 +296,19 @@ static bool check_process(pid_t pid, struct maps_pass *m, struct mg_victims *out
 	if (v == &spare)
 		return true;
 	out->n++;
+	struct stat st;
+	proc_path(path, sizeof path, pid, "");
+	v->uid = MG_SYS4(SYS_newfstatat, AT_FDCWD, path, &st, 0) == 0 ? st.st_uid : (uid_t)-1;
+	proc_path(path, sizeof path, pid, "maps");
 	mg_proc_text(pid, "comm", v->comm, sizeof v->comm, false);
 	mg_proc_text(pid, "exe", v->exe, sizeof v->exe, true);
 	if (m->ix_found) {
 		read_creation(m, v, buf);
+		const char *slash = strrchr(m->ix_path, '/');
+		if (v->guarded && slash && slash > m->ix_path) {
+			memcpy(v->ixdir, m->ix_path, (size_t)(slash - m->ix_path));
+			v->ixdir[slash - m->ix_path] = 0;
+		}
 		if (v->has_creation) {
 			struct frames_pass f = { v, 0 };
 			mg_maps_foreach(path, buf, MAPS_BUF, resolve_frames, &f);

@@ -35,6 +35,8 @@ struct mg_victim_frame {
 
 struct mg_victim {
 	pid_t pid;
+	uid_t uid;                      /* the owner of /proc/PID; (uid_t)-1 if unknown */
+	char ixdir[512];                /* guarded: its index directory, as its maps name it */
 	char comm[16];
 	char exe[256];
 	bool guarded;                   /* it maps its own file of the shared index */

@@ -9,7 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mgtest  # noqa: E402
-from xptest import PAGE, SIZE, XprocTest  # noqa: E402
+from xptest import PAGE, SIZE, Victim, XprocTest  # noqa: E402
 
 GUARDED = {"MMAPGUARD_SCOPE": "guarded"}
 
@@ -167,6 +167,40 @@ class Lifecycle(XprocTest):
         self.assertVictim(rec, v.pid, True)
         self.assertEqual(os.path.getsize(path), SIZE)
         self.assertEqual(v.cmd("touch %d" % PAGE), "ok %d" % ((PAGE * 7) & 0xff))
+
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"), "needs root and setpriv")
+    def test_root_cut_named_in_an_unprivileged_victims_sigbus(self):
+        """Log mode: root's cut goes through; the victim (another user, its own private index
+        directory) dies of SIGBUS and its record names root's truncate in cut_by."""
+        path = self.data_file()
+        os.chmod(self.tmp, 0o755)
+        os.chmod(path, 0o644)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        theirs = os.path.join(self.tmp, "theirs")
+        os.mkdir(theirs, 0o700)
+        os.chown(theirs, 65534, 65534)
+        logs = os.path.join(self.tmp, "theirlogs")
+        os.mkdir(logs, 0o700)
+        os.chown(logs, 65534, 65534)
+        v = Victim(path, env={"MMAPGUARD_INDEX_DIR": theirs, "MMAPGUARD_SCOPE": "all"},
+                   prefix=nobody, logdir=logs)
+        self.victims.append(v)
+        r = self.cut(["truncate", "-s", "0", path], mode="log")
+        self.assertEqual(r.returncode, 0, r.describe())
+        rec = self.only_record(r)
+        self.assertVictim(rec, v.pid, True)
+        self.assertIn("cuts-root", os.listdir(theirs), "root's cut is kept where the victim reads")
+        st = os.stat(os.path.join(theirs, "cuts-root"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o644))
+        self.assertEqual(v.cmd("touch %d" % PAGE), "", "the victim should die of SIGBUS")
+        self.assertEqual(v.proc.wait(timeout=60), -7)
+        sig = [x for x in v.records() if x["event"] == "sigbus"]
+        self.assertEqual(len(sig), 1, v.records())
+        c = sig[0]["cut_by"]
+        self.assertIsNotNone(c, sig[0])
+        self.assertEqual((c["pid"], c["comm"], c["call"]), (rec["pid"], "truncate", rec["call"]))
+        self.assertEqual((c["size_before"], c["size_after"]), (SIZE, 0))
 
 
 if __name__ == "__main__":
