@@ -140,7 +140,10 @@ class DefaultsTest(GuardTest):
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             self.assertEqual(reader.stdout.readline(), "ready\n")
-            r = run(self.sqlite_cli() + [db], mode="block", env={"MMAPGUARD_SCOPE": "all"},
+            # a loaded machine must not stop the walk of other processes early (MMAPGUARD_SCAN_MS):
+            # an incomplete walk sees no victim, and then the rule excuses the cut
+            r = run(self.sqlite_cli() + [db], mode="block",
+                    env={"MMAPGUARD_SCOPE": "all", "MMAPGUARD_SCAN_MS": "60000"},
                     input=MMAP + "SELECT count(*) FROM t;\nVACUUM;\n", timeout=300)
         finally:
             reader.stdin.close()
