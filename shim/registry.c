@@ -44,11 +44,14 @@ struct node {
 	struct node *left, *right;      /* treap by w.start */
 	uint32_t prio;
 	struct node *fnext, *fprev;     /* windows of the same file */
+	struct node *eleft, *eright;    /* the file's treap by (file end, linked), same prio */
+	uint64_t linked;                /* when it joined the file's windows: newest wins a tie */
 };
 
 struct mg_file {
 	struct file_key key;
 	struct node *windows;
+	struct node *by_end;            /* root of the windows' treap by end offset in the file */
 	size_t nwindows;
 	uint64_t max_end;               /* >= offset + length of every window (never lowered) */
 	int32_t ix_slot;                /* slot in the shared index, -1: none */
@@ -340,24 +343,90 @@ static struct mg_file *file_find(dev_t dev, ino_t ino)
 	return f;
 }
 
+/*
+ * Each file's windows are also in a treap ordered by their end in the file (ties: the one linked
+ * last is greater), so that the window that needs the largest file size is found in O(log n): a
+ * walk of the file's list on every change cost O(n) per mapping, O(n^2) for n windows of one file.
+ * Only the registry lock's holder reads it. A window's end changes only while it is out of it.
+ */
+static bool end_less(const struct node *a, const struct node *b)
+{
+	uint64_t ea = a->w.offset + (a->w.end - a->w.start), eb = b->w.offset + (b->w.end - b->w.start);
+	return ea < eb || (ea == eb && a->linked < b->linked);
+}
+
+static void by_end_insert(struct mg_file *f, struct node *n)
+{
+	struct node **link = &f->by_end;
+	while (*link && (*link)->prio >= n->prio)
+		link = end_less(n, *link) ? &(*link)->eleft : &(*link)->eright;
+	struct node *t = *link, **l = &n->eleft, **r = &n->eright;
+	while (t) {
+		if (end_less(t, n)) {
+			*l = t;
+			l = &t->eright;
+			t = t->eright;
+		} else {
+			*r = t;
+			r = &t->eleft;
+			t = t->eleft;
+		}
+	}
+	*l = NULL;
+	*r = NULL;
+	*link = n;
+}
+
+static void by_end_erase(struct mg_file *f, struct node *n)
+{
+	struct node **link = &f->by_end;
+	while (*link && *link != n)
+		link = end_less(n, *link) ? &(*link)->eleft : &(*link)->eright;
+	if (!*link)
+		return;
+	/* Merge the two subtrees (all of a's keys below b's) into the link, iteratively. */
+	struct node *a = n->eleft, *b = n->eright;
+	while (a && b) {
+		if (a->prio > b->prio) {
+			*link = a;
+			link = &a->eright;
+			a = a->eright;
+		} else {
+			*link = b;
+			link = &b->eleft;
+			b = b->eleft;
+		}
+	}
+	*link = a ? a : b;
+}
+
+static const struct node *by_end_max(const struct mg_file *f)
+{
+	const struct node *n = f->by_end;
+	while (n && n->eright)
+		n = n->eright;
+	return n;
+}
+
+/* A linked window's end moves: out of the file's treap and back in. */
+static void node_set_end(struct node *n, uintptr_t end)
+{
+	by_end_erase(n->file, n);
+	SET(n->w.end, end);
+	by_end_insert(n->file, n);
+}
+
 /* The file's windows changed: tell the shared index (plain stores into a shared mapping). */
 static void file_publish(struct mg_file *f)
 {
 	if (mg_likely(!__atomic_load_n(&mg_index_on, __ATOMIC_RELAXED)))
 		return;
-	if (f->nwindows == 0) {
+	const struct node *best = by_end_max(f);
+	if (f->nwindows == 0 || !best) {
 		mg_index_drop_locked(&f->ix_slot);
 		return;
 	}
-	uint64_t page = mg_page_size(), safe = 0;
-	const struct node *best = f->windows;
-	for (const struct node *n = f->windows; n; n = n->fnext) {
-		uint64_t s = mg_rule_safe_size(n->w.offset, n->w.end - n->w.start, page);
-		if (s > safe) {
-			safe = s;
-			best = n;
-		}
-	}
+	uint64_t safe = mg_rule_safe_size(best->w.offset, best->w.end - best->w.start, mg_page_size());
 	mg_index_put_locked(&f->ix_slot, f->key.dev, f->key.ino, safe, &best->w);
 }
 
@@ -410,6 +479,9 @@ static void file_link(struct mg_file *f, struct node *n)
 		f->windows->fprev = n;
 	f->windows = n;
 	f->nwindows++;
+	static uint64_t links;
+	n->linked = ++links;
+	by_end_insert(f, n);
 	uint64_t end = n->w.offset + (n->w.end - n->w.start);
 	if (end > f->max_end)
 		f->max_end = end;
@@ -428,6 +500,7 @@ static void file_unlink(struct node *n)
 	if (n->fnext)
 		n->fnext->fprev = n->fprev;
 	f->nwindows--;
+	by_end_erase(f, n);
 	file_publish(f);
 	if (f->nwindows == 0) {
 		__atomic_store_n(&n_files, n_files - 1, __ATOMIC_RELAXED);
@@ -502,7 +575,7 @@ static __attribute__((noinline)) int split(struct node *n, uintptr_t a, uintptr_
 	struct mg_window tail = n->w;
 	tail.start = b;
 	tail.offset += b - n->w.start;
-	SET(n->w.end, a);
+	node_set_end(n, a);
 	return node_new(&tail, n->file) ? 0 : -ENOMEM;
 }
 
@@ -520,7 +593,7 @@ int mg_reg_remove_locked(uintptr_t a, uintptr_t b)
 				ret = -ENOMEM;  /* the tail is forgotten: never a false report */
 			file_publish(n->file);
 		} else if (s < a) {
-			SET(n->w.end, a);
+			node_set_end(n, a);
 			file_publish(n->file);
 		} else {
 			node_move_start(n, b);
@@ -626,14 +699,14 @@ static void join_at(uintptr_t start)
 		return;
 	struct node *l = start ? floor_node(start - 1) : NULL;
 	if (l && one_mapping(&l->w, &n->w)) {
-		SET(l->w.end, n->w.end);
+		node_set_end(l, n->w.end);
 		node_delete(n);
 		file_publish(l->file);
 		n = l;
 	}
 	struct node *r = ceil_node(n->w.end);
 	if (r && one_mapping(&n->w, &r->w)) {
-		SET(n->w.end, r->w.end);
+		node_set_end(n, r->w.end);
 		node_delete(r);
 		file_publish(n->file);
 	}
@@ -832,10 +905,8 @@ size_t mg_reg_windows_locked(dev_t dev, ino_t ino, struct mg_window *out, size_t
 uint64_t mg_reg_safe_size_locked(dev_t dev, ino_t ino)
 {
 	struct mg_file *f = file_find(dev, ino);
-	uint64_t safe = 0, page = mg_page_size();
-	for (struct node *n = f ? f->windows : NULL; n; n = n->fnext)
-		safe = mg_max_u64(safe, mg_rule_safe_size(n->w.offset, n->w.end - n->w.start, page));
-	return safe;
+	const struct node *n = f ? by_end_max(f) : NULL;
+	return n ? mg_rule_safe_size(n->w.offset, n->w.end - n->w.start, mg_page_size()) : 0;
 }
 
 static void visit(struct node *t, void (*fn)(const struct mg_window *, void *), void *arg)
