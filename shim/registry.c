@@ -210,7 +210,7 @@ void mg_reg_atfork_child(pid_t me)
 		mg_arena_forget();
 	}
 	if (!mine)
-		reg_seq = 0;
+		__atomic_store_n(&reg_seq, 0, __ATOMIC_RELAXED);
 	mg_claim_atfork_child(me);
 }
 
