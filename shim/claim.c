@@ -13,6 +13,7 @@
 #define CLAIMS_MAX 64
 
 static struct { pid_t tid; uintptr_t a, b, c, d; } claims[CLAIMS_MAX];
+static unsigned held;           /* slots in use: none, the usual case, is not scanned */
 static unsigned ended;          /* futex word: bumped when a claim ends while someone waits */
 static unsigned waiters;
 
@@ -21,6 +22,8 @@ static bool meets(uintptr_t a, uintptr_t b, uintptr_t x, uintptr_t y) { return a
 /* [c, d) meets another thread's claim. */
 static bool taken(uintptr_t c, uintptr_t d, pid_t me)
 {
+	if (held == 0 || c >= d)
+		return false;
 	for (int i = 0; i < CLAIMS_MAX; i++) {
 		if (!claims[i].tid || claims[i].tid == me)
 			continue;
@@ -48,6 +51,7 @@ int mg_claim_locked(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d)
 		if (claims[i].tid)
 			continue;
 		claims[i].tid = me;
+		held++;
 		claims[i].a = a;
 		claims[i].b = b;
 		claims[i].c = c;
@@ -60,6 +64,7 @@ int mg_claim_locked(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d)
 void mg_claim_end_locked(int slot)
 {
 	claims[slot].tid = 0;
+	held--;
 	if (waiters) {
 		__atomic_store_n(&ended, ended + 1, __ATOMIC_RELAXED);
 		MG_SYS6(SYS_futex, &ended, FUTEX_WAKE_PRIVATE, INT_MAX, 0, 0, 0);
@@ -68,8 +73,12 @@ void mg_claim_end_locked(int slot)
 
 void mg_claim_atfork_child(pid_t me)
 {
-	for (int i = 0; i < CLAIMS_MAX; i++)
+	held = 0;
+	for (int i = 0; i < CLAIMS_MAX; i++) {
 		if (claims[i].tid != me)
 			claims[i].tid = 0;
+		else
+			held++;
+	}
 	waiters = 0;
 }
