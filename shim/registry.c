@@ -9,6 +9,7 @@
 #include "thread.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -38,15 +39,22 @@ static int reg_oom;
 
 struct mg_file;
 
+/*
+ * What a descent of either treap reads (the links, the priority, the keys: w.start and fend) is in
+ * the node's first 64 bytes, and nodes are 64-byte aligned: one cache line per level. With tens of
+ * thousands of windows the lower levels are cache misses.
+ */
 struct node {
+	struct node *left, *right;      /* treap by w.start */
+	struct node *eleft, *eright;    /* the file's treap by (fend, linked), same prio */
+	uint32_t prio;
+	uint64_t fend;                  /* w.offset + w.end - w.start, while in the file's treap */
+	uint64_t linked;                /* when it joined the file's windows: newest wins a tie */
 	struct mg_window w;
 	struct mg_file *file;
-	struct node *left, *right;      /* treap by w.start */
-	uint32_t prio;
 	struct node *fnext, *fprev;     /* windows of the same file */
-	struct node *eleft, *eright;    /* the file's treap by (file end, linked), same prio */
-	uint64_t linked;                /* when it joined the file's windows: newest wins a tie */
 };
+_Static_assert(offsetof(struct node, w.start) + sizeof(uintptr_t) <= 64, "descent keys in one line");
 
 struct mg_file {
 	struct file_key key;
@@ -76,6 +84,7 @@ static void win_set(struct mg_window *dst, const struct mg_window *src)
 {
 	win_word *d = (win_word *)dst;
 	const win_word *s = (const win_word *)src;
+	#pragma GCC unroll 64
 	for (size_t i = 0; i < sizeof *dst / sizeof *d; i++)
 		__atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
 }
@@ -84,11 +93,15 @@ static void win_get(struct mg_window *dst, const struct mg_window *src)
 {
 	win_word *d = (win_word *)dst;
 	const win_word *s = (const win_word *)src;
+	#pragma GCC unroll 64
 	for (size_t i = 0; i < sizeof *dst / sizeof *d; i++)
 		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
 }
 
 static struct node *node_pool;          /* free nodes, chained through fnext */
+static char *node_cur, *node_end;       /* the pool's current chunk */
+#define NODE_SIZE ((sizeof(struct node) + 63) & ~(size_t)63)
+#define NODE_CHUNK ((size_t)64 << 10)
 
 static struct node *node_alloc(void)
 {
@@ -97,7 +110,16 @@ static struct node *node_alloc(void)
 		node_pool = n->fnext;
 		return n;
 	}
-	return mg_arena_alloc_raw(sizeof *n);
+	if ((size_t)(node_end - node_cur) < NODE_SIZE) {
+		char *c = mg_pages_alloc(NODE_CHUNK);   /* page aligned */
+		if (!c)
+			return NULL;
+		node_cur = c;
+		node_end = c + NODE_CHUNK;
+	}
+	n = (struct node *)(void *)node_cur;
+	node_cur += NODE_SIZE;
+	return n;
 }
 
 static void node_free(struct node *n)
@@ -351,12 +373,12 @@ static struct mg_file *file_find(dev_t dev, ino_t ino)
  */
 static bool end_less(const struct node *a, const struct node *b)
 {
-	uint64_t ea = a->w.offset + (a->w.end - a->w.start), eb = b->w.offset + (b->w.end - b->w.start);
-	return ea < eb || (ea == eb && a->linked < b->linked);
+	return a->fend < b->fend || (a->fend == b->fend && a->linked < b->linked);
 }
 
 static void by_end_insert(struct mg_file *f, struct node *n)
 {
+	n->fend = n->w.offset + (n->w.end - n->w.start);
 	struct node **link = &f->by_end;
 	while (*link && (*link)->prio >= n->prio)
 		link = end_less(n, *link) ? &(*link)->eleft : &(*link)->eright;

@@ -7,15 +7,14 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-static MG_TLS pid_t tid;
+MG_TLS pid_t mg_thread_tid_cached;
 static MG_TLS char name[16];
 static MG_TLS long long name_read_ms = -1000000;
 
-pid_t mg_thread_tid(void)
+pid_t mg_thread_tid_slow(void)
 {
-	if (mg_unlikely(!tid))
-		tid = (pid_t)MG_SYS0(SYS_gettid);
-	return tid;
+	mg_thread_tid_cached = (pid_t)MG_SYS0(SYS_gettid);
+	return mg_thread_tid_cached;
 }
 
 void mg_thread_name(char out[16])
@@ -33,6 +32,6 @@ void mg_thread_name(char out[16])
 
 void mg_thread_atfork_child(void)
 {
-	tid = 0;
+	mg_thread_tid_cached = 0;
 	name_read_ms = -1000000;
 }

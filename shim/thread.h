@@ -5,7 +5,15 @@
 #include <sys/types.h>
 #include "guard.h"
 
-pid_t mg_thread_tid(void) MG_HIDDEN;
+extern MG_TLS pid_t mg_thread_tid_cached MG_HIDDEN;  /* 0 until first asked (and in a fork child) */
+pid_t mg_thread_tid_slow(void) MG_HIDDEN;
+
+/* Inline: the locks ask on every acquisition. */
+static inline pid_t mg_thread_tid(void)
+{
+	pid_t t = mg_thread_tid_cached;
+	return mg_likely(t != 0) ? t : mg_thread_tid_slow();
+}
 /*
  * The thread's name (16 bytes with NUL). Re-read from the kernel at most every 50 ms: a name set
  * with pthread_setname_np is seen by mappings created from 50 ms later on.
