@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "registry.h"
 #include "arena.h"
-#include "claim.h"
 #include "index.h"
 #include "lock.h"
 #include "rule.h"
@@ -233,7 +232,6 @@ void mg_reg_atfork_child(pid_t me)
 	}
 	if (!mine)
 		__atomic_store_n(&reg_seq, 0, __ATOMIC_RELAXED);
-	mg_claim_atfork_child(me);
 }
 
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "wrap_fork.h"
 #include "backtrace.h"
+#include "claim.h"
 #include "index.h"
 #include "lock.h"
 #include "lease.h"
@@ -50,6 +51,7 @@ static void prepare(bool may_load)
 static void child(pid_t me, bool may_load)
 {
 	mg_reg_atfork_child(me);
+	mg_claim_atfork_child(me);
 	mg_lock_child(&mg_app_sig_lock, me);
 	mg_lock_child(&mg_files_lock, me);
 	mg_lock_child(&mg_cb_lock, me);
