@@ -62,6 +62,9 @@ struct mg_file {
 	size_t nwindows;
 	uint64_t max_end;               /* >= offset + length of every window (never lowered) */
 	int32_t ix_slot;                /* slot in the shared index, -1: none */
+	/* What the slot holds: the window (a linked node's content changes only with its range). */
+	const struct node *pub;
+	uintptr_t pub_start, pub_end;
 	UT_hash_handle hh;
 };
 
@@ -446,8 +449,14 @@ static void file_publish(struct mg_file *f)
 		mg_index_drop_locked(&f->ix_slot);
 		return;
 	}
+	/* Unchanged (a window added or removed that does not need the largest size): no rewrite. */
+	if (f->ix_slot >= 0 && best == f->pub && best->w.start == f->pub_start && best->w.end == f->pub_end)
+		return;
 	uint64_t safe = mg_rule_safe_size(best->w.offset, best->w.end - best->w.start, mg_page_size());
 	mg_index_put_locked(&f->ix_slot, f->key.dev, f->key.ino, safe, &best->w);
+	f->pub = best;
+	f->pub_start = best->w.start;
+	f->pub_end = best->w.end;
 }
 
 static void file_drop(struct mg_file *f)
