@@ -28,21 +28,32 @@ void mg_pages_free(void *p, size_t size)
 		MG_SYS2(SYS_munmap, p, size);
 }
 #else
+#include <dlfcn.h>
 /*
  * ThreadSanitizer learns of pages only through its mmap/munmap interceptors: pages the kernel hands
- * out again after a raw munmap would look like one object with two unsynchronised owners. (The
- * guard is inside here, so the wrappers pass these calls straight on.)
+ * out again after a raw munmap would look like one object with two unsynchronised owners. Its
+ * runtime is loaded first, so the first mmap/munmap in the lookup order are its interceptors
+ * (which pass the calls on to the guard's wrappers, and those straight on: the guard is inside).
  */
+typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
+typedef int (*munmap_fn)(void *, size_t);
+
 void *mg_pages_alloc(size_t size)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	static mmap_fn first_mmap;
+	if (!first_mmap)
+		first_mmap = (mmap_fn)dlsym(RTLD_DEFAULT, "mmap");
+	void *p = first_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
 void mg_pages_free(void *p, size_t size)
 {
+	static munmap_fn first_munmap;
+	if (!first_munmap)
+		first_munmap = (munmap_fn)dlsym(RTLD_DEFAULT, "munmap");
 	if (p)
-		munmap(p, size);
+		first_munmap(p, size);
 }
 #endif
 
