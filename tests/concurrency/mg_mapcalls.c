@@ -10,7 +10,7 @@
  *       (mmap MAP_FIXED, or mremap MREMAP_FIXED of a mapping of it). Then A's munmap runs. The
  *       guard's answer for B's file must be what the kernel really has mapped (printed as
  *       "kernel K guard G"), and B must not have mapped before A's munmap ran ("b before a 0").
- *   mg_mapcalls uffd-server DIR fixed|munmap|mremap|grow
+ *   mg_mapcalls uffd-server DIR fixed|munmap|mremap|grow [fork]
  *       A mapped tmpfs file is registered with a userfaultfd that reports unmaps and moves; the
  *       kernel then makes the unmapping or moving call wait until the event is read. The thread
  *       serving the userfaultfd, once the event is queued, first maps and unmaps a file of its own,
@@ -18,6 +18,8 @@
  *       one page, or moves the mapping; or (grow) the mapping is locked and mremap grows it: the
  *       kernel fills the new pages, whose faults the server resolves. Prints "main returned" and
  *       the first event read ("event E").
+ *       With "fork" after HOW, the server forks (the child exits at once) instead of mapping:
+ *       fork's prepare handler takes the guard's locks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +40,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mmapguard.h"
@@ -207,6 +210,7 @@ static int uffd = -1;
 static int own_fd;
 static int done_pipe[2];
 static int first_event = -1;
+static int server_forks;
 
 /*
  * Resolve missing pages by copying a page of ours into them. EAGAIN: the address space is
@@ -238,9 +242,20 @@ static void *server(void *arg)
 		if (errno != EINTR)
 			die("poll");
 	/* Something is queued: the main thread's call waits for it to be read (or served). */
-	unsigned char *m = map_fd(own_fd, 1);
-	if (munmap(m, (size_t)page) != 0)
-		die("server munmap");
+	if (server_forks) {
+		pid_t pid = fork();
+		if (pid < 0)
+			die("fork");
+		if (pid == 0)
+			_exit(0);
+		int st;
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			die("child of the server");
+	} else {
+		unsigned char *m = map_fd(own_fd, 1);
+		if (munmap(m, (size_t)page) != 0)
+			die("server munmap");
+	}
 	for (;;) {
 		struct uffd_msg msg;
 		ssize_t n;
@@ -339,10 +354,11 @@ int main(int argc, char **argv)
 {
 	page = sysconf(_SC_PAGESIZE);
 	alarm(WATCHDOG);
-	if (argc != 4) {
-		fprintf(stderr, "usage: mg_mapcalls into-unmap|uffd-server DIR HOW\n");
+	if (argc != 4 && !(argc == 5 && strcmp(argv[4], "fork") == 0)) {
+		fprintf(stderr, "usage: mg_mapcalls into-unmap|uffd-server DIR HOW [fork]\n");
 		return 2;
 	}
+	server_forks = argc == 5;
 	dir = argv[2];
 	if (strcmp(argv[1], "into-unmap") == 0)
 		return into_unmap(argv[3]);

@@ -62,6 +62,19 @@ class MappingCallTest(GuardTest):
     def test_locked_mremap_whose_new_pages_the_server_fills(self):
         self.served("grow", "pagefault")
 
+    def test_server_forks_while_the_call_waits_for_it(self):
+        # fork's prepare handler takes the registry lock: never held across these calls
+        if not userfaultfd_usable():
+            self.skipTest("userfaultfd needs root or vm.unprivileged_userfaultfd=1")
+        for how, event in (("fixed", "unmap"), ("munmap", "unmap"), ("mremap", "remap"),
+                           ("grow", "pagefault")):
+            with self.subTest(how=how):
+                r = run([self.prog, "uffd-server", self.tmp, how, "fork"], mode="block",
+                        timeout=120)
+                self.assertEqual(r.returncode, 0, r.describe())
+                self.assertEqual(r.stdout.splitlines(), ["main returned", "event " + event],
+                                 r.describe())
+
     def test_the_same_runs_bare(self):
         if not userfaultfd_usable():
             self.skipTest("userfaultfd needs root or vm.unprivileged_userfaultfd=1")

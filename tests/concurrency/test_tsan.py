@@ -103,9 +103,10 @@ class TsanTest(GuardTest):
         if not userfaultfd_usable():
             self.skipTest("userfaultfd needs root or vm.unprivileged_userfaultfd=1")
         for how in ("fixed", "munmap", "mremap"):
-            with self.subTest(how=how):
-                r = self.tsan([self.mapcalls, "uffd-server", self.tmp, how])
-                self.assertIn("main returned", r.stdout.splitlines(), r.describe())
+            for extra in ([], ["fork"]):
+                with self.subTest(how=how, extra=extra):
+                    r = self.tsan([self.mapcalls, "uffd-server", self.tmp, how] + extra)
+                    self.assertIn("main returned", r.stdout.splitlines(), r.describe())
 
     def test_threads_mapping_remapping_and_cutting(self):
         # the cross-process scan is left out: under TSan each cut's walk of /proc takes seconds
