@@ -209,30 +209,32 @@ static bool call_names_file(pid_t pid, const struct mg_breaker *br, dev_t dev, i
 	       st.st_ino == ino;
 }
 
+struct pid_list {
+	size_t n;
+};
+
+static bool add_pid(char *name, void *arg)
+{
+	struct pid_list *l = arg;
+	if (name[0] < '1' || name[0] > '9')
+		return true;
+	if (l->n == PIDS_MAX)
+		return false;
+	const char *p = name;
+	pids[l->n++] = (pid_t)mg_parse_num(&p, 10);
+	return true;
+}
+
 /* The pids in /proc (the first PIDS_MAX: a breaker past them is left to /proc/locks). */
 static size_t list_pids(void)
 {
 	long dfd = mg_sys_open("/proc", O_RDONLY | O_DIRECTORY);
 	if (dfd < 0)
 		return 0;
-	size_t np = 0;
-	long n;
-	while ((n = MG_SYS3(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
-		for (long off = 0; off < n;) {
-			const char *name = dents + off + 19;    /* struct linux_dirent64: d_name */
-			unsigned short reclen;
-			memcpy(&reclen, dents + off + 16, sizeof reclen);
-			off += reclen;
-			if (name[0] < '1' || name[0] > '9')
-				continue;
-			if (np == PIDS_MAX)
-				break;
-			const char *p = name;
-			pids[np++] = (pid_t)mg_parse_num(&p, 10);
-		}
-	}
+	struct pid_list l = { 0 };
+	mg_dir_each(dfd, dents, sizeof dents, add_pid, &l);
 	MG_SYS1(SYS_close, dfd);
-	return np;
+	return l.n;
 }
 
 /* How long the fast way may look (about 4 us per process) before /proc/locks answers instead. */

@@ -4,7 +4,9 @@
 #include "fmt.h"
 #include "real.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
 
@@ -130,4 +132,20 @@ void mg_fd_path(int fd, char *out, size_t cap)
 	mg_proc_self_fd(self, sizeof self, fd);
 	long n = MG_SYS4(SYS_readlinkat, AT_FDCWD, self, out, cap - 1);
 	out[n > 0 ? n : 0] = 0;
+}
+
+bool mg_dir_each(long dfd, char *dents, size_t cap, bool (*fn)(char *name, void *arg), void *arg)
+{
+	long n;
+	while ((n = MG_SYS3(SYS_getdents64, dfd, dents, cap)) > 0) {
+		for (long off = 0; off < n;) {
+			char *name = dents + off + offsetof(struct dirent64, d_name);
+			unsigned short reclen;
+			memcpy(&reclen, dents + off + offsetof(struct dirent64, d_reclen), sizeof reclen);
+			off += reclen;
+			if (!fn(name, arg))
+				return false;
+		}
+	}
+	return true;
 }

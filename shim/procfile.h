@@ -32,6 +32,13 @@ bool mg_lines_open(struct mg_lines *l, const char *path) MG_HIDDEN;
 bool mg_lines_next(struct mg_lines *l, char *line, size_t cap) MG_HIDDEN;
 void mg_lines_close(struct mg_lines *l) MG_HIDDEN;
 
+/*
+ * Each entry of the directory dfd (getdents64 into buf, raw system calls): fn(name, arg) until it
+ * returns false. The name may be changed in place while fn runs. False when fn stopped the walk.
+ */
+bool mg_dir_each(long dfd, char *buf, size_t cap, bool (*fn)(char *name, void *arg), void *arg)
+	MG_HIDDEN;
+
 const char *mg_skip_ws(const char *s) MG_HIDDEN;
 const char *mg_skip_word(const char *s) MG_HIDDEN;
 /* Digits in base 10 or 16 (an optional 0x) at *sp; *sp moves past them. */

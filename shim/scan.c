@@ -4,6 +4,7 @@
 #include "config.h"
 #include "fmt.h"
 #include "index.h"
+#include "procfile.h"
 #include "procmaps.h"
 #include "real.h"
 #include "registry.h"
@@ -341,6 +342,38 @@ static bool already_found(const struct mg_victims *out, pid_t pid)
 	return false;
 }
 
+struct walk {
+	struct maps_pass *m;
+	struct mg_victims *out;
+	char *buf;
+	uint64_t deadline;
+	pid_t self;
+	uid_t uid;
+	long dfd;
+};
+
+/* Past the time bound the walk stops and the answer is incomplete. */
+static bool in_time(struct walk *w)
+{
+	if (now_ms() < w->deadline)
+		return true;
+	w->out->incomplete = true;
+	return false;
+}
+
+static bool proc_entry(char *name, void *arg)
+{
+	struct walk *w = arg;
+	uint64_t pid;
+	if (!numeric(name, &pid) || pid == (uint64_t)w->self || pid > INT32_MAX ||
+	    already_found(w->out, (pid_t)pid))
+		return true;
+	if (!in_time(w))
+		return false;
+	check_process((pid_t)pid, w->m, w->out, w->buf, false);
+	return true;
+}
+
 /* Every readable process (scope all): their maps are the truth, guarded or not. */
 static void scan_proc(struct maps_pass *m, struct mg_victims *out, char *buf, uint64_t deadline)
 {
@@ -349,25 +382,9 @@ static void scan_proc(struct maps_pass *m, struct mg_victims *out, char *buf, ui
 		out->incomplete = true;
 		return;
 	}
-	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
+	struct walk w = { m, out, buf, deadline, (pid_t)MG_SYS0(SYS_getpid), 0, dfd };
 	char dents[4096];
-	long n;
-	while ((n = MG_SYS3(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
-		for (long off = 0; off < n;) {
-			struct linux_dirent64 *d = (struct linux_dirent64 *)(dents + off);
-			off += d->d_reclen;
-			uint64_t pid;
-			if (!numeric(d->d_name, &pid) || pid == (uint64_t)self || pid > INT32_MAX ||
-			    already_found(out, (pid_t)pid))
-				continue;
-			if (now_ms() >= deadline) {
-				out->incomplete = true;
-				goto done;
-			}
-			check_process((pid_t)pid, m, out, buf, false);
-		}
-	}
-done:
+	mg_dir_each(dfd, dents, sizeof dents, proc_entry, &w);
 	MG_SYS1(SYS_close, dfd);
 }
 
@@ -406,47 +423,44 @@ static void maybe_reclaim(int dfd, const char *name, pid_t pid, uint64_t start)
 		MG_SYS3(SYS_unlinkat, dfd, name, 0);
 }
 
+static bool index_entry(char *name, void *arg)
+{
+	struct walk *w = arg;
+	char *dash = strchr(name, '-');
+	uint64_t pid, start;
+	if (!dash)
+		return true;
+	*dash = 0;
+	bool ok = numeric(name, &pid) && numeric(dash + 1, &start);
+	*dash = '-';
+	if (!ok || pid == (uint64_t)w->self || pid == 0 || pid > INT32_MAX)
+		return true;
+	if (!in_time(w))
+		return false;
+	long fd = MG_SYS4(SYS_openat, w->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
+	if (fd < 0)
+		return true;
+	struct stat st;
+	bool named = MG_SYS2(SYS_fstat, fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		     st.st_uid == w->uid && index_names(fd, w->m, w->buf);
+	MG_SYS1(SYS_close, fd);
+	w->m->want_dev = st.st_dev;
+	w->m->want_ino = st.st_ino;
+	if (!named || !check_process((pid_t)pid, w->m, w->out, w->buf, true))
+		maybe_reclaim((int)w->dfd, name, (pid_t)pid, start);
+	return true;
+}
+
 /* Processes of the index (scope guarded): the index points, /proc confirms. */
 static void scan_index(struct maps_pass *m, struct mg_victims *out, char *buf, uint64_t deadline)
 {
 	int dfd = mg_index_dir_open(NULL);
 	if (dfd < 0)
 		return;
-	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
-	uid_t uid = (uid_t)MG_SYS0(SYS_geteuid);
+	struct walk w = { m, out, buf, deadline, (pid_t)MG_SYS0(SYS_getpid),
+			  (uid_t)MG_SYS0(SYS_geteuid), dfd };
 	char dents[4096];
-	long n;
-	while ((n = MG_SYS3(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
-		for (long off = 0; off < n;) {
-			struct linux_dirent64 *d = (struct linux_dirent64 *)(dents + off);
-			off += d->d_reclen;
-			char *dash = strchr(d->d_name, '-');
-			uint64_t pid, start;
-			if (!dash)
-				continue;
-			*dash = 0;
-			bool ok = numeric(d->d_name, &pid) && numeric(dash + 1, &start);
-			*dash = '-';
-			if (!ok || pid == (uint64_t)self || pid == 0 || pid > INT32_MAX)
-				continue;
-			if (now_ms() >= deadline) {
-				out->incomplete = true;
-				goto done;
-			}
-			long fd = MG_SYS4(SYS_openat, dfd, d->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
-			if (fd < 0)
-				continue;
-			struct stat st;
-			bool named = MG_SYS2(SYS_fstat, fd, &st) == 0 && S_ISREG(st.st_mode) &&
-				     st.st_uid == uid && index_names(fd, m, buf);
-			MG_SYS1(SYS_close, fd);
-			m->want_dev = st.st_dev;
-			m->want_ino = st.st_ino;
-			if (!named || !check_process((pid_t)pid, m, out, buf, true))
-				maybe_reclaim(dfd, d->d_name, (pid_t)pid, start);
-		}
-	}
-done:
+	mg_dir_each(dfd, dents, sizeof dents, index_entry, &w);
 	MG_SYS1(SYS_close, dfd);
 }
 
