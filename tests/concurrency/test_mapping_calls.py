@@ -29,6 +29,8 @@ class MappingCallTest(GuardTest):
 
     def into_unmap(self, how):
         r = run([self.prog, "into-unmap", self.tmp, how], mode="block", timeout=120)
+        if r.returncode == 77:
+            self.skipTest(r.stdout.strip())
         # the guard says B's file is mapped exactly when the kernel has it mapped, and B's call
         # waited for A's munmap (so the kernel has it mapped)
         self.assertEqual(r.returncode, 0, r.describe())
