@@ -22,12 +22,11 @@
 #define MG_LIBUNWIND_SONAME "libunwind.so.8"
 #endif
 
-typedef int (*bt_fn)(void **, int);
 typedef int (*init_local2_fn)(unw_cursor_t *, unw_context_t *, int);
 typedef int (*step_fn)(unw_cursor_t *);
 typedef int (*get_reg_fn)(unw_cursor_t *, int, unw_word_t *);
 
-static bt_fn p_backtrace;
+mg_bt_fn mg_bt_backtrace;
 static init_local2_fn p_init_local2;
 static step_fn p_step;
 static get_reg_fn p_get_reg;
@@ -73,7 +72,7 @@ static void load_libunwind(void)
 		p_init_local2 = (init_local2_fn)dlsym(h, "_ULx86_64_init_local2");
 		p_step = (step_fn)dlsym(h, "_ULx86_64_step");
 		p_get_reg = (get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
-		__atomic_store_n(&p_backtrace, (bt_fn)dlsym(h, "unw_backtrace"), __ATOMIC_RELEASE);
+		__atomic_store_n(&mg_bt_backtrace, (mg_bt_fn)dlsym(h, "unw_backtrace"), __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&bt_tried, 1, __ATOMIC_RELEASE);
 	mg_leave();
@@ -182,20 +181,13 @@ void mg_bt_atfork_child(bool may_load)
 
 bool mg_bt_threads_started(void) { return __atomic_load_n(&threads_started, __ATOMIC_RELAXED); }
 
-void mg_bt_disable(void) { __atomic_store_n(&p_backtrace, NULL, __ATOMIC_RELEASE); }
+void mg_bt_disable(void) { __atomic_store_n(&mg_bt_backtrace, NULL, __ATOMIC_RELEASE); }
 
-void mg_bt_capture(struct mg_stack *st)
+void mg_bt_capture_begin(void) { capture_begin(); }
+void mg_bt_capture_end(void) { capture_end(); }
+
+void mg_bt_keep(void *const *ips, int n, struct mg_stack *st)
 {
-	void *ips[MG_STACK_MAX + 8];
-	bt_fn bt = __atomic_load_n(&p_backtrace, __ATOMIC_ACQUIRE);
-	st->n = 0;
-	st->pc_first = 0;
-	if (!bt)
-		return;
-	capture_begin();
-	bt = __atomic_load_n(&p_backtrace, __ATOMIC_ACQUIRE);   /* a clone() child may have stopped it */
-	int n = bt ? bt(ips, (int)(sizeof ips / sizeof ips[0])) : 0;
-	capture_end();
 	/* The wrapper frames on top, and the thread-start trampoline at the bottom. */
 	for (int i = 0; i < n && st->n < MG_STACK_MAX; i++)
 		if (!mg_bt_in_shim((uintptr_t)ips[i]))
@@ -214,7 +206,7 @@ void mg_bt_capture_signal(void *ucontext, struct mg_stack *st)
 	 * by another thread waits for it, and not at all where unwinding was stopped (a child whose
 	 * copy of that lock may be held by a thread that is gone): the faulting instruction alone.
 	 */
-	bool stopped = p_init_local2 && !__atomic_load_n(&p_backtrace, __ATOMIC_ACQUIRE);
+	bool stopped = p_init_local2 && !__atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE);
 	if (ucontext && (stopped || __atomic_load_n(&signal_unwind_off, __ATOMIC_ACQUIRE))) {
 		st->ip[st->n++] = (uintptr_t)((ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
 		st->pc_first = 1;

@@ -21,8 +21,34 @@ void mg_bt_init(bool eager) MG_HIDDEN;
 void mg_bt_load(void) MG_HIDDEN;
 /* pthread_create: the process has (had) other threads, which changes what fork may do. */
 void mg_bt_note_thread(void) MG_HIDDEN;
-/* Stack of the caller of the intercepted function: frames inside the shim are dropped. */
-void mg_bt_capture(struct mg_stack *st) MG_HIDDEN;
+/* libunwind's unw_backtrace; NULL: not loaded, or unwinding stopped (see backtrace.c). */
+typedef int (*mg_bt_fn)(void **, int);
+extern mg_bt_fn mg_bt_backtrace MG_HIDDEN;
+/* Around a capture: counted in flight, so that a fork waits for it (see backtrace.c). */
+void mg_bt_capture_begin(void) MG_HIDDEN;
+void mg_bt_capture_end(void) MG_HIDDEN;
+/* Keep the frames outside the shim, in order, up to MG_STACK_MAX. */
+void mg_bt_keep(void *const *ips, int n, struct mg_stack *st) MG_HIDDEN;
+
+/*
+ * Stack of the caller of the intercepted function: frames inside the shim are dropped. Inline:
+ * a frame of its own would be one more for libunwind to walk (~80 instructions) on every capture.
+ */
+static inline __attribute__((always_inline)) void mg_bt_capture(struct mg_stack *st)
+{
+	void *ips[MG_STACK_MAX + 8];
+	int n = 0;
+	st->n = 0;
+	st->pc_first = 0;
+	if (!__atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE))
+		return;
+	mg_bt_capture_begin();
+	mg_bt_fn bt = __atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE); /* a clone() child may have stopped it */
+	if (bt)
+		n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
+	mg_bt_capture_end();
+	mg_bt_keep(ips, n, st);
+}
 /*
  * Around any dl_iterate_phdr of the guard's: counted like a capture in flight, so that fork waits
  * for it (a child must not inherit the loader's lock held by a thread that is gone).
