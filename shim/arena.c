@@ -40,20 +40,26 @@ typedef int (*munmap_fn)(void *, size_t);
 
 void *mg_pages_alloc(size_t size)
 {
-	static mmap_fn first_mmap;
-	if (!first_mmap)
-		first_mmap = (mmap_fn)dlsym(RTLD_DEFAULT, "mmap");
-	void *p = first_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	static mmap_fn first_mmap;      /* racing threads store the same value */
+	mmap_fn f = __atomic_load_n(&first_mmap, __ATOMIC_RELAXED);
+	if (!f) {
+		f = (mmap_fn)dlsym(RTLD_DEFAULT, "mmap");
+		__atomic_store_n(&first_mmap, f, __ATOMIC_RELAXED);
+	}
+	void *p = f(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
 void mg_pages_free(void *p, size_t size)
 {
 	static munmap_fn first_munmap;
-	if (!first_munmap)
-		first_munmap = (munmap_fn)dlsym(RTLD_DEFAULT, "munmap");
+	munmap_fn f = __atomic_load_n(&first_munmap, __ATOMIC_RELAXED);
+	if (!f) {
+		f = (munmap_fn)dlsym(RTLD_DEFAULT, "munmap");
+		__atomic_store_n(&first_munmap, f, __ATOMIC_RELAXED);
+	}
 	if (p)
-		first_munmap(p, size);
+		f(p, size);
 }
 #endif
 
