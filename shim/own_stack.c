@@ -8,6 +8,21 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+/* Under valgrind the switch to a stack it does not know looks like a huge frame: it would take the
+ * memory in between for fresh stack and the program's frames for uninitialised. Tell it (a few
+ * no-op instructions when not under valgrind). */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define MG_STACK_REGISTER(lo, hi) VALGRIND_STACK_REGISTER(lo, hi)
+#define MG_STACK_DEREGISTER(id) VALGRIND_STACK_DEREGISTER(id)
+#endif
+#endif
+#ifndef MG_STACK_REGISTER
+#define MG_STACK_REGISTER(lo, hi) 0u
+#define MG_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
 /*
  * mg_call_on_stack(fn, arg, top): fn(arg) with the stack pointer at top (16-byte aligned), then
  * back on the caller's stack. The frame pointer keeps the way back (and the CFA for unwinders).
@@ -77,7 +92,10 @@ bool mg_run_on_own_stack(void (*fn)(void *), void *arg, size_t size)
 		MG_SYS2(SYS_munmap, base, size + page);
 		return false;
 	}
-	mg_call_on_stack(fn, arg, (void *)((uintptr_t)base + page + size));
+	char *lo = (char *)((uintptr_t)base + page), *hi = lo + size;
+	unsigned id = MG_STACK_REGISTER(lo, hi);
+	mg_call_on_stack(fn, arg, hi);
+	MG_STACK_DEREGISTER(id);
 	MG_SYS2(SYS_munmap, base, size + page);
 	return true;
 #else
