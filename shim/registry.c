@@ -46,9 +46,11 @@ struct mg_file;
 struct node {
 	struct node *left, *right;      /* treap by w.start */
 	struct node *eleft, *eright;    /* the file's treap by (fend, linked), same prio */
+	struct node *eparent;           /* in that treap: erased without a descent */
 	uint32_t prio;
+	uint32_t linked;                /* when it joined the file's windows: newest wins a tie (after
+					 * 2^32 links a tie may go to an older one: any is exact) */
 	uint64_t fend;                  /* w.offset + w.end - w.start, while in the file's treap */
-	uint64_t linked;                /* when it joined the file's windows: newest wins a tie */
 	struct mg_window w;
 	struct mg_file *file;
 	struct node *fnext, *fprev;     /* windows of the same file */
@@ -380,17 +382,24 @@ static bool end_less(const struct node *a, const struct node *b)
 static void by_end_insert(struct mg_file *f, struct node *n)
 {
 	n->fend = n->w.offset + (n->w.end - n->w.start);
-	struct node **link = &f->by_end;
-	while (*link && (*link)->prio >= n->prio)
-		link = end_less(n, *link) ? &(*link)->eleft : &(*link)->eright;
-	struct node *t = *link, **l = &n->eleft, **r = &n->eright;
+	struct node **link = &f->by_end, *up = NULL;
+	while (*link && (*link)->prio >= n->prio) {
+		up = *link;
+		link = end_less(n, up) ? &up->eleft : &up->eright;
+	}
+	n->eparent = up;
+	struct node *t = *link, **l = &n->eleft, **r = &n->eright, *lp = n, *rp = n;
 	while (t) {
 		if (end_less(t, n)) {
 			*l = t;
+			t->eparent = lp;
+			lp = t;
 			l = &t->eright;
 			t = t->eright;
 		} else {
 			*r = t;
+			t->eparent = rp;
+			rp = t;
 			r = &t->eleft;
 			t = t->eleft;
 		}
@@ -402,25 +411,28 @@ static void by_end_insert(struct mg_file *f, struct node *n)
 
 static void by_end_erase(struct mg_file *f, struct node *n)
 {
-	struct node **link = &f->by_end;
-	while (*link && *link != n)
-		link = end_less(n, *link) ? &(*link)->eleft : &(*link)->eright;
-	if (!*link)
-		return;
+	struct node *up = n->eparent;
+	struct node **link = !up ? &f->by_end : up->eleft == n ? &up->eleft : &up->eright;
 	/* Merge the two subtrees (all of a's keys below b's) into the link, iteratively. */
 	struct node *a = n->eleft, *b = n->eright;
 	while (a && b) {
 		if (a->prio > b->prio) {
 			*link = a;
+			a->eparent = up;
+			up = a;
 			link = &a->eright;
 			a = a->eright;
 		} else {
 			*link = b;
+			b->eparent = up;
+			up = b;
 			link = &b->eleft;
 			b = b->eleft;
 		}
 	}
 	*link = a ? a : b;
+	if (*link)
+		(*link)->eparent = up;
 }
 
 static const struct node *by_end_max(const struct mg_file *f)
@@ -508,7 +520,7 @@ static void file_link(struct mg_file *f, struct node *n)
 		f->windows->fprev = n;
 	f->windows = n;
 	f->nwindows++;
-	static uint64_t links;
+	static uint32_t links;
 	n->linked = ++links;
 	by_end_insert(f, n);
 	uint64_t end = n->w.offset + (n->w.end - n->w.start);
