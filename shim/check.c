@@ -347,14 +347,14 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 		n = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size, NULL, 0);
 		mg_reg_unlock();
 	}
-	if ((n == 0 && !others) || kernel_refuses_shrink(t))
+	if (n == 0 && !others)
 		return MG_PROCEED;
 
 	int saved = errno;
 	mg_enter();
 	/* The usual case: nobody else has the file, one lease says so, nothing is allocated. */
 	bool alone = others && mg_scan_alone(t->fd, t->dirfd, t->path, st->st_dev, st->st_ino);
-	if (n == 0 && alone)
+	if ((n == 0 && alone) || kernel_refuses_shrink(t))
 		return verdict(MG_PROCEED, saved);
 	struct mg_victims *victims = others ? find_victims(st, new_size, alone) : NULL;
 	bool hurts_others = victims && victims->total;
