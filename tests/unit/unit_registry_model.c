@@ -1,7 +1,8 @@
 /*
  * Randomized model check of the registry. The reference model is a plain array: for each page of
  * a small address range, which file (if any) it maps, at which file page, and which insert made
- * it (its metadata). Thousands of random inserts (MAP_FIXED), removes (munmap) and mremaps
+ * it (its metadata). Thousands of random inserts (MAP_FIXED), removes (munmap; also detached,
+ * then released or restored and joined, as a munmap run without the lock does) and mremaps
  * (move, grow/shrink in place, old_size 0 duplicates, MREMAP_DONTUNMAP) are applied to both;
  * after every step the whole registry is compared with the model page by page (the registry may
  * split adjacent windows of one file differently), and so are the per-file answers: endangered
@@ -63,6 +64,23 @@ static void op_insert(uint64_t at, uint64_t n, int file, uint64_t off, int tag)
 static void op_remove(uint64_t at, uint64_t n)
 {
 	CHECK(mg_reg_remove_locked(pg(at), pg(at + n)) == 0);
+	for (uint64_t i = 0; i < n; i++)
+		model[at + i].file = -1;
+}
+
+/*
+ * A munmap run without the lock: the windows of the range are detached, then released (the call
+ * succeeded) or restored and joined to the neighbours they were split from (it failed).
+ */
+static void op_detach(uint64_t at, uint64_t n, bool ok)
+{
+	struct mg_pieces *gone;
+	CHECK(mg_reg_detach_locked(pg(at), pg(at + n), false, &gone) == 0);
+	if (!ok) {
+		mg_reg_restore_locked(gone);
+		return;
+	}
+	mg_reg_release_locked(gone);
 	for (uint64_t i = 0; i < n; i++)
 		model[at + i].file = -1;
 }
@@ -275,10 +293,15 @@ static void step(int tag, char *desc, size_t cap)
 		uint64_t off = mg_rng_below(40);
 		snprintf(desc, cap, "insert [%" PRIu64 ", +%" PRIu64 ") file %d page %" PRIu64, at, n, f, off);
 		op_insert(at, n, f, off, tag);
-	} else if (r < 55) {
+	} else if (r < 48) {
 		uint64_t at = mg_rng_below(NP), n = rnd_len(at, 24);
 		snprintf(desc, cap, "remove [%" PRIu64 ", +%" PRIu64 ")", at, n);
 		op_remove(at, n);
+	} else if (r < 55) {
+		uint64_t at = mg_rng_below(NP), n = rnd_len(at, 24);
+		bool ok = mg_rng_below(2) == 0;
+		snprintf(desc, cap, "detach [%" PRIu64 ", +%" PRIu64 ") and %s", at, n, ok ? "release" : "restore");
+		op_detach(at, n, ok);
 	} else if (r < 70) {
 		/* move, possibly resizing, to a destination that does not overlap the source */
 		uint64_t old = mapped_page(), oldlen = rnd_len(old, 12);
