@@ -22,6 +22,7 @@ struct mg_config mg_cfg = {
 	.default_suppressions = true,
 	.scope = MG_SCOPE_ALL,
 	.scan_ms = 100,
+	.scan_reuse_ms = 250,
 };
 int mg_cfg_ready;
 
@@ -291,6 +292,17 @@ void mg_config_load(void)
 			complain("MMAPGUARD_SCAN_MS", v, "milliseconds, 0 to 60000", "100");
 		else
 			mg_cfg.scan_ms = ms;
+	}
+	v = config_getenv("MMAPGUARD_SCAN_REUSE_MS");
+	if (v && *v) {
+		int ms = 0;
+		const char *p = v;
+		while (*p >= '0' && *p <= '9' && ms < 100000)
+			ms = ms * 10 + (*p++ - '0');
+		if (*p || p == v || ms > 60000)
+			complain("MMAPGUARD_SCAN_REUSE_MS", v, "milliseconds, 0 (never) to 60000", "250");
+		else
+			mg_cfg.scan_reuse_ms = ms;
 	}
 	v = config_getenv("MMAPGUARD_INDEX_DIR");
 	if (v && *v) {

@@ -28,6 +28,7 @@ struct mg_config {
 	bool secure;            /* AT_SECURE: no log path from the environment */
 	int scope;              /* enum mg_scope: which processes a cut is checked against */
 	int scan_ms;            /* MMAPGUARD_SCAN_MS: time bound of one scan of other processes */
+	int scan_reuse_ms;      /* MMAPGUARD_SCAN_REUSE_MS: how long a walk's answer is reused */
 	char index_dir[PATH_MAX];/* MMAPGUARD_INDEX_DIR; empty: /dev/shm/mmapguard-UID */
 	char log_path[PATH_MAX];/* empty: stderr */
 	char suppress[4096];    /* MMAPGUARD_SUPPRESS: comma-separated path globs */

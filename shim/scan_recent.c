@@ -1,5 +1,6 @@
 /* The last complete walks of other processes' maps (see scan_recent.h). */
 #include "scan_recent.h"
+#include "config.h"
 
 #define ENTRIES 16
 
@@ -43,5 +44,5 @@ bool mg_scan_recent_clear(dev_t dev, ino_t ino, uint64_t limit, uint64_t now_ms)
 	if (__atomic_load_n(&r->seq, __ATOMIC_RELAXED) != s)
 		return false;
 	return d == (uint64_t)dev && i == (uint64_t)ino && now_ms >= at &&
-	       now_ms - at < MG_SCAN_REUSE_MS && extent <= limit;
+	       now_ms - at < (uint64_t)mg_cfg.scan_reuse_ms && extent <= limit;
 }

@@ -12,14 +12,11 @@
 #include <sys/types.h>
 #include "guard.h"
 
-/* How long a walk's answer is reused. */
-#define MG_SCAN_REUSE_MS 250
-
 /* A complete walk found other processes' windows of (dev, ino) reaching at most extent bytes into
  * the file (0: nobody else maps it). */
 void mg_scan_recent_put(dev_t dev, ino_t ino, uint64_t extent, uint64_t now_ms) MG_HIDDEN;
 
-/* Whether a walk less than MG_SCAN_REUSE_MS ago found no other window of (dev, ino) reaching past
+/* Whether a walk less than MMAPGUARD_SCAN_REUSE_MS (default 250) ago found no other window of (dev, ino) reaching past
  * limit bytes (a multiple of the page size; 0: no window at all). */
 bool mg_scan_recent_clear(dev_t dev, ino_t ino, uint64_t limit, uint64_t now_ms) MG_HIDDEN;
 

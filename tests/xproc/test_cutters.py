@@ -163,6 +163,47 @@ class LogMode(XprocTest):
         self.assertEqual(rec["scan"], "incomplete", rec)
         self.assertEqual(rec["victims"], [], rec)
 
+    REUSE_CUTTER = """
+import mmap, os, subprocess, sys
+path, victim = sys.argv[1], sys.argv[2]
+f = open(path, 'r+b')
+g = open(path, 'rb')                   # its own window, through another open file description
+m = mmap.mmap(g.fileno(), %d, prot=mmap.PROT_READ)   # (the first page, never cut), defeats the
+os.ftruncate(f.fileno(), %d)           # lease: cut 1 walks /proc and finds nobody else
+env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+v = subprocess.Popen([victim, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                     text=True)
+print("victim", v.stdout.readline().split()[1], flush=True)
+os.ftruncate(f.fileno(), %d)           # cut 2: the unguarded victim's window reaches past it
+v.stdin.close()
+v.wait()
+"""
+
+    def reuse_run(self, reuse_ms):
+        path = self.data_file()
+        code = self.REUSE_CUTTER % (PAGE, 12 * PAGE, 8 * PAGE)
+        r = self.cut([sys.executable, "-c", code, path, mgtest.test_prog("xp_victim")], mode="log",
+                     env={"MMAPGUARD_SCAN_REUSE_MS": reuse_ms})
+        self.assertEqual(r.returncode, 0, r.describe())
+        pid = int(r.stdout.split()[1])
+        return r, pid
+
+    def test_scan_reuse_off_sees_a_process_that_mapped_since(self):
+        """MMAPGUARD_SCAN_REUSE_MS=0: the second cut walks /proc again and names the process that
+        mapped the file after the first walk."""
+        r, pid = self.reuse_run("0")
+        rec = self.only_record(r)
+        self.assertEqual(rec["size_after"], 8 * PAGE, rec)
+        self.assertEqual([v["pid"] for v in rec["victims"]], [pid], rec)
+        self.assertEqual(rec["victims"][0]["guarded"], False, rec)
+
+    def test_scan_reuse_hides_a_process_that_mapped_since(self):
+        """Within MMAPGUARD_SCAN_REUSE_MS the first walk's answer ("nobody past 12 pages") answers
+        the second cut: the process that mapped the file in between is not seen (the documented
+        price of reuse; 60 s here so that no timing decides)."""
+        r, _ = self.reuse_run("60000")
+        self.assertEqual(r.events("truncate"), [], r.describe())
+
 
 if __name__ == "__main__":
     unittest.main()
