@@ -219,6 +219,22 @@ static void complain(const char *var, const char *value, const char *accepted, c
 	mg_write_all(2, b.p, b.len);
 }
 
+/* A number of milliseconds, 0 to 60000. */
+static void parse_ms(const char *name, const char *accepted, const char *dflt, int *out)
+{
+	const char *v = config_getenv(name);
+	if (!v || !*v)
+		return;
+	int ms = 0;
+	const char *p = v;
+	while (*p >= '0' && *p <= '9' && ms < 100000)
+		ms = ms * 10 + (*p++ - '0');
+	if (*p || p == v || ms > 60000)
+		complain(name, v, accepted, dflt);
+	else
+		*out = ms;
+}
+
 static void parse_int_var(const char *var, int (*parse)(const char *, int *), int *dst,
 			  const char *accepted, const char *dflt)
 {
@@ -282,28 +298,9 @@ void mg_config_load(void)
 	if (v && *v && mg_parse_bool(v, &mg_cfg.default_suppressions) < 0)
 		complain("MMAPGUARD_DEFAULT_SUPPRESSIONS", v, "1, 0", "1");
 	parse_int_var("MMAPGUARD_SCOPE", mg_parse_scope, &mg_cfg.scope, "process, guarded, all", "all");
-	v = config_getenv("MMAPGUARD_SCAN_MS");
-	if (v && *v) {
-		int ms = 0;
-		const char *p = v;
-		while (*p >= '0' && *p <= '9' && ms < 100000)
-			ms = ms * 10 + (*p++ - '0');
-		if (*p || p == v || ms > 60000)
-			complain("MMAPGUARD_SCAN_MS", v, "milliseconds, 0 to 60000", "100");
-		else
-			mg_cfg.scan_ms = ms;
-	}
-	v = config_getenv("MMAPGUARD_SCAN_REUSE_MS");
-	if (v && *v) {
-		int ms = 0;
-		const char *p = v;
-		while (*p >= '0' && *p <= '9' && ms < 100000)
-			ms = ms * 10 + (*p++ - '0');
-		if (*p || p == v || ms > 60000)
-			complain("MMAPGUARD_SCAN_REUSE_MS", v, "milliseconds, 0 (never) to 60000", "250");
-		else
-			mg_cfg.scan_reuse_ms = ms;
-	}
+	parse_ms("MMAPGUARD_SCAN_MS", "milliseconds, 0 to 60000", "100", &mg_cfg.scan_ms);
+	parse_ms("MMAPGUARD_SCAN_REUSE_MS", "milliseconds, 0 (never) to 60000", "250",
+		 &mg_cfg.scan_reuse_ms);
 	v = config_getenv("MMAPGUARD_INDEX_DIR");
 	if (v && *v) {
 		if (v[0] == '/' && strlen(v) < sizeof mg_cfg.index_dir - 64)
