@@ -36,7 +36,8 @@ static uint32_t frames_shown(const struct mg_stack *st)
  * Every record reaches the log whole, or is dropped whole (and counted by the caller): write
  * (mg_write_all underneath) refuses a record longer than PIPE_BUF on a pipe, FIFO or socket, where
  * only such a write is atomic. Then the record is formatted again with fewer stack frames and says
- * how many it left out; one that still does not fit is dropped.
+ * how many it left out; one that still does not fit is dropped. The same for a JSON record longer
+ * than its buffer (a text record keeps the lines that fit).
  */
 int mg_record_write(struct mg_buf *b, bool json, mg_format_fn fmt, const void *facts,
 		    mg_symbolize_fn sym, mg_write_fn write)
@@ -62,7 +63,8 @@ int mg_record_write(struct mg_buf *b, bool json, mg_format_fn fmt, const void *f
 			mg_buf_puts(b, " stack frames left out: the log is a pipe, and a record must fit "
 				     "in one write to it)\n");
 		}
-		r = write(b->p, b->len);
+		/* A JSON record cut short by its buffer would be a broken line: fewer frames, or none. */
+		r = json && b->truncated ? -EMSGSIZE : write(b->p, b->len);
 	}
 	frame_cap = saved_cap;
 	frames_left_out = saved_out;

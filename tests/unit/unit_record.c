@@ -409,8 +409,10 @@ static int capture(const char *p, size_t n)
 	return 0;
 }
 
-/* One record, one write, exactly the formatted bytes; a record cut short by the buffer is still
- * handed over whole as far as it goes (a prefix), never past the buffer. */
+/* One record, one write, exactly the formatted bytes; a text record cut short by the buffer is
+ * handed over as far as it goes (a prefix), never past the buffer; a JSON one is retried with fewer
+ * frames and, when it still does not fit, not written at all (-EMSGSIZE: the caller counts it
+ * dropped): never a broken line. */
 static void test_write(void)
 {
 	char buf[4096];
@@ -432,6 +434,11 @@ static void test_write(void)
 	CHECK(mg_record_write(&b, false, mg_format_limit, &ev, sym, capture) == 0);
 	CHECK(calls == 1 && b.truncated && nwritten == sizeof small - 1);
 	CHECK(memcmp(written, "mmapguard: map_limit: munmap(0x20000, 4096) failed with ENOMEM\n", 63) == 0);
+
+	mg_buf_init(&b, small, sizeof small);
+	calls = 0;
+	CHECK(mg_record_write(&b, true, mg_format_limit, &ev, sym, capture) == -EMSGSIZE);
+	CHECK(calls == 0, "%d writes of a JSON record that does not fit", calls);
 }
 
 /* The calling thread, now: this process, this thread, a name, a time that moves forward. */
