@@ -80,13 +80,10 @@ static const char root_cuts_name[] = "cuts-root";
 
 static long root_cuts_open_in(const char *dir, uid_t uid, struct mg_ix_cuts_header *h)
 {
-	long dfd = MG_SYS4(SYS_openat, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+	int dfd = mg_index_dir_of(dir, uid);
 	if (dfd < 0)
 		return -1;
-	struct stat st;
-	long fd = -1;
-	if (MG_SYS2(SYS_fstat, dfd, &st) == 0 && st.st_uid == uid && !(st.st_mode & 077))
-		fd = cuts_open_in((int)dfd, root_cuts_name, true, 0, 0644, h);
+	long fd = cuts_open_in(dfd, root_cuts_name, true, 0, 0644, h);
 	MG_SYS1(SYS_close, dfd);
 	if (fd >= 0)
 		MG_SYS2(SYS_fchmod, fd, 0644);   /* whatever the umask: the user must read it */

@@ -53,18 +53,24 @@ int mg_index_dir_open(char *path_out)
 	long r = MG_SYS3(SYS_mkdirat, AT_FDCWD, path, 0700);
 	if (r < 0 && r != -EEXIST)
 		return (int)r;
+	int fd = mg_index_dir_of(path, uid);
+	if (fd >= 0 && path_out)
+		memcpy(path_out, path, b.len + 1);
+	return fd;
+}
+
+int mg_index_dir_of(const char *path, uid_t uid)
+{
 	long fd = MG_SYS4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
 		return (int)fd;
 	struct stat st;
-	/* Someone else's directory, or one others may write to, is not ours to trust. */
+	/* Someone else's directory, or one others may write to, is not the user's to trust. */
 	if (MG_SYS2(SYS_fstat, fd, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid ||
 	    (st.st_mode & 077)) {
 		MG_SYS1(SYS_close, fd);
 		return -EPERM;
 	}
-	if (path_out)
-		memcpy(path_out, path, b.len + 1);
 	return (int)fd;
 }
 

@@ -54,6 +54,8 @@ void mg_index_abandon(void) MG_HIDDEN;
  * to close with a raw close, or -errno. path (PATH_MAX) receives its name when not NULL.
  */
 int mg_index_dir_open(char *path) MG_HIDDEN;
+/* The index directory at path, if it is uid's own and private (no link followed): fd or -errno. */
+int mg_index_dir_of(const char *path, uid_t uid) MG_HIDDEN;
 
 /* What getdents64 returns (the index directory, /proc). */
 struct linux_dirent64 {
