@@ -138,6 +138,20 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 	return true;
 }
 
+/* Under the registry lock (the fallback that holds it across the call): map, then forget what the
+ * mapping replaced. */
+static void *mmap_forget_locked(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *r = real_mmap(addr, len, prot, flags, fd, off);
+	if (r != MAP_FAILED) {
+		int saved = errno;
+		uintptr_t a = (uintptr_t)addr;
+		mg_reg_remove_locked(a, a + mg_round_up(len, mg_page_size()));
+		errno = saved;
+	}
+	return r;
+}
+
 /*
  * Calls made from inside the guard (the violation callback, a signal handler that interrupted it)
  * are not checked or reported, but what they unmap or replace leaves the registry all the same:
@@ -157,12 +171,7 @@ static __attribute__((noinline)) void *mmap_fixed_inside(void *addr, size_t len,
 		return r;
 	}
 	mg_reg_lock();
-	void *r = real_mmap(addr, len, prot, flags, fd, off);
-	if (r != MAP_FAILED) {
-		int saved = errno;
-		mg_reg_remove_locked(a, b);
-		errno = saved;
-	}
+	void *r = mmap_forget_locked(addr, len, prot, flags, fd, off);
 	mg_reg_unlock();
 	return r;
 }
@@ -240,12 +249,7 @@ static __attribute__((noinline)) void *mmap_fixed_untracked(void *addr, size_t l
 		errno = saved;
 		return after_mmap(r, addr, len, prot, flags);
 	}
-	void *r = real_mmap(addr, len, prot, flags, fd, off);
-	if (r != MAP_FAILED) {
-		int saved = errno;
-		mg_reg_remove_locked(a, b);
-		errno = saved;
-	}
+	void *r = mmap_forget_locked(addr, len, prot, flags, fd, off);
 	mg_reg_unlock();
 	return after_mmap(r, addr, len, prot, flags);
 }
