@@ -19,13 +19,18 @@ static unsigned waiters;
 
 static bool meets(uintptr_t a, uintptr_t b, uintptr_t x, uintptr_t y) { return a < b && x < y && a < y && x < b; }
 
-/* [c, d) meets another thread's claim. */
+/*
+ * [c, d) meets another thread's claim. A claim ends with or without the lock (mg_claim_end): tid
+ * and held are atomic; held only ever overstates what is in use. The ranges are written and read
+ * under the lock only.
+ */
 static bool taken(uintptr_t c, uintptr_t d, pid_t me)
 {
-	if (held == 0 || c >= d)
+	if (__atomic_load_n(&held, __ATOMIC_RELAXED) == 0 || c >= d)
 		return false;
 	for (int i = 0; i < CLAIMS_MAX; i++) {
-		if (!claims[i].tid || claims[i].tid == me)
+		pid_t t = __atomic_load_n(&claims[i].tid, __ATOMIC_SEQ_CST);
+		if (!t || t == me)
 			continue;
 		uintptr_t x = claims[i].a, y = claims[i].b, u = claims[i].c, v = claims[i].d;
 		if (meets(c, d, x, y) || meets(c, d, u, v))
@@ -39,19 +44,25 @@ int mg_claim_locked(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d)
 	pid_t me = mg_thread_tid();
 	while (taken(c, d, me)) {
 		/* The holder's system call may wait for this thread's program: never under the lock. */
-		unsigned seen = __atomic_load_n(&ended, __ATOMIC_RELAXED);
-		waiters++;
+		unsigned seen = __atomic_load_n(&ended, __ATOMIC_ACQUIRE);
+		__atomic_add_fetch(&waiters, 1, __ATOMIC_SEQ_CST);
+		/* A claim that ended since without the lock may not have seen this waiter: look again
+		 * (it clears its slot, then reads waiters; this thread counts itself, then reads the
+		 * slots: one of the two sees the other). */
+		if (!taken(c, d, me)) {
+			__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELAXED);
+			break;
+		}
 		mg_reg_unlock();
 		MG_SYS6(SYS_futex, &ended, FUTEX_WAIT_PRIVATE, seen, 0, 0, 0);
 		mg_reg_lock();
-		if (waiters)
-			waiters--;
+		__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELAXED);
 	}
 	for (int i = 0; i < CLAIMS_MAX; i++) {
-		if (claims[i].tid)
+		if (__atomic_load_n(&claims[i].tid, __ATOMIC_RELAXED))
 			continue;
-		claims[i].tid = me;
-		held++;
+		__atomic_store_n(&claims[i].tid, me, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&held, 1, __ATOMIC_RELAXED);
 		claims[i].a = a;
 		claims[i].b = b;
 		claims[i].c = c;
@@ -61,24 +72,25 @@ int mg_claim_locked(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d)
 	return -1;
 }
 
-void mg_claim_end_locked(int slot)
+void mg_claim_end(int slot)
 {
-	claims[slot].tid = 0;
-	held--;
-	if (waiters) {
-		__atomic_store_n(&ended, ended + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&claims[slot].tid, 0, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&held, 1, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&waiters, __ATOMIC_SEQ_CST)) {
+		__atomic_add_fetch(&ended, 1, __ATOMIC_RELEASE);
 		MG_SYS6(SYS_futex, &ended, FUTEX_WAKE_PRIVATE, INT_MAX, 0, 0, 0);
 	}
 }
 
 void mg_claim_atfork_child(pid_t me)
 {
-	held = 0;
+	unsigned n = 0;
 	for (int i = 0; i < CLAIMS_MAX; i++) {
-		if (claims[i].tid != me)
-			claims[i].tid = 0;
+		if (__atomic_load_n(&claims[i].tid, __ATOMIC_RELAXED) != me)
+			__atomic_store_n(&claims[i].tid, 0, __ATOMIC_RELAXED);
 		else
-			held++;
+			n++;
 	}
-	waiters = 0;
+	__atomic_store_n(&held, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&waiters, 0, __ATOMIC_RELAXED);
 }

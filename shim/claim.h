@@ -7,7 +7,7 @@
  * perhaps not run yet, and would destroy the new mapping after the registry recorded it. Calls
  * that only unmap or move away never wait: what they name at an address another call already
  * unmapped is memory the kernel handed out again (and the unmapping call may be waiting for the
- * very thread that now unmaps it). All functions need mg_reg_lock().
+ * very thread that now unmaps it). All functions but mg_claim_end need mg_reg_lock().
  */
 #ifndef MG_CLAIM_H
 #define MG_CLAIM_H
@@ -22,7 +22,8 @@
  * slot, or -1 when every slot is taken (the caller then keeps the lock across its call).
  */
 int mg_claim_locked(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d) MG_HIDDEN;
-void mg_claim_end_locked(int slot) MG_HIDDEN;
+/* With or without the lock (async-signal-safe): a call that succeeded gives its claim up unlocked. */
+void mg_claim_end(int slot) MG_HIDDEN;
 /* Fork child: the claims of threads that do not exist here are gone. */
 void mg_claim_atfork_child(pid_t me) MG_HIDDEN;
 

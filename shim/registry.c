@@ -103,6 +103,9 @@ static void win_get(struct mg_window *dst, const struct mg_window *src)
 }
 
 static struct node *node_pool;          /* free nodes, chained through fnext */
+/* Nodes given back without the lock (mg_reg_release), chained through fnext: the next node_alloc
+ * takes them all at once (pushes and one exchange: no ABA). */
+static struct node *node_returned;
 static char *node_cur, *node_end;       /* the pool's current chunk */
 #define NODE_SIZE ((sizeof(struct node) + 63) & ~(size_t)63)
 #define NODE_CHUNK ((size_t)64 << 10)
@@ -110,6 +113,8 @@ static char *node_cur, *node_end;       /* the pool's current chunk */
 static struct node *node_alloc(void)
 {
 	struct node *n = node_pool;
+	if (!n)
+		n = __atomic_exchange_n(&node_returned, NULL, __ATOMIC_ACQUIRE);
 	if (n) {
 		node_pool = n->fnext;
 		return n;
@@ -228,6 +233,7 @@ void mg_reg_atfork_child(pid_t me)
 		files = NULL;
 		spare_file = NULL;
 		node_pool = NULL;
+		__atomic_store_n(&node_returned, NULL, __ATOMIC_RELAXED);
 		__atomic_store_n(&n_maps, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&n_files, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&all_max_end, 0, __ATOMIC_RELAXED);
@@ -692,6 +698,22 @@ void mg_reg_release_locked(struct mg_pieces *list)
 		next = p->left;
 		node_free(p);
 	}
+}
+
+void mg_reg_release(struct mg_pieces *list)
+{
+	struct node *first = (struct node *)list, *last = first;
+	if (!first)
+		return;
+	for (struct node *p = first; p; p = p->fnext) {
+		p->fnext = GET(p->left);
+		last = p;
+	}
+	struct node *head = __atomic_load_n(&node_returned, __ATOMIC_RELAXED);
+	do
+		last->fnext = head;
+	while (!__atomic_compare_exchange_n(&node_returned, &head, first, true, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED));
 }
 
 int mg_reg_detach_locked(uintptr_t a, uintptr_t b, bool copy, struct mg_pieces **out)

@@ -58,6 +58,8 @@ struct mg_pieces;
 int mg_reg_detach_locked(uintptr_t a, uintptr_t b, bool copy, struct mg_pieces **out) MG_HIDDEN;
 void mg_reg_restore_locked(struct mg_pieces *list) MG_HIDDEN;
 void mg_reg_release_locked(struct mg_pieces *list) MG_HIDDEN;
+/* The same without the lock (async-signal-safe): the nodes go back to the pool lock-free. */
+void mg_reg_release(struct mg_pieces *list) MG_HIDDEN;
 /* mremap(old, oldlen, newlen) returned neu: the pieces detached from [old, old + oldlen) go there
  * (and are released). */
 int mg_reg_moved_locked(struct mg_pieces *list, uintptr_t old, size_t oldlen, uintptr_t neu,

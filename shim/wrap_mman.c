@@ -73,8 +73,9 @@ static int after_unmap(int r, void *addr, size_t len)
  * server) that itself maps or unmaps. Under the lock the call claims the ranges it names (another
  * call naming them waits: the registry sees the calls in the kernel's order) and detaches the
  * windows it unmaps or replaces (copy: copied, they stay); after the call they are released, or
- * restored if it failed. false: no claim slot or no memory left, nothing changed, the lock is
- * still held and stays held across the call.
+ * restored if it failed. The lock is still held after call_begin: the caller lets it go before
+ * the call. false: no claim slot or no memory left, nothing changed, and the lock stays held
+ * across the call.
  */
 struct unlocked_call {
 	int slot;
@@ -91,16 +92,14 @@ static bool call_begin(struct unlocked_call *c, uintptr_t a, uintptr_t b, bool c
 	if (c->slot < 0)
 		return false;
 	if (mg_reg_detach_locked(a, b, copy, &c->gone) == 0) {
-		if (mg_reg_detach_locked(na, nb, false, &c->gone_dst) == 0) {
-			mg_reg_unlock();
+		if (mg_reg_detach_locked(na, nb, false, &c->gone_dst) == 0)
 			return true;
-		}
 		if (copy)
 			mg_reg_release_locked(c->gone);
 		else
 			mg_reg_restore_locked(c->gone);
 	}
-	mg_claim_end_locked(c->slot);
+	mg_claim_end(c->slot);
 	return false;
 }
 
@@ -121,7 +120,7 @@ static void call_relock(struct unlocked_call *c, bool ok)
 
 static void call_end(struct unlocked_call *c)
 {
-	mg_claim_end_locked(c->slot);
+	mg_claim_end(c->slot);
 	mg_reg_unlock();
 }
 
@@ -241,6 +240,7 @@ static __attribute__((noinline)) void *mmap_fixed_untracked(void *addr, size_t l
 	}
 	struct unlocked_call c;
 	if (call_begin(&c, a, b, false, 0, 0)) {
+		mg_reg_unlock();
 		void *r = real_mmap(addr, len, prot, flags, fd, off);
 		int saved = errno;
 		call_relock(&c, r != MAP_FAILED);
@@ -286,6 +286,8 @@ static __attribute__((noinline)) void *mmap_tracked(void *addr, size_t len, int 
 			struct unlocked_call c;
 			/* A new window waits for calls that may still unmap its range. */
 			bool unlocked = file ? call_begin(&c, 0, 0, false, a, b) : call_begin(&c, a, b, false, 0, 0);
+			if (unlocked)
+				mg_reg_unlock();
 			void *r = real_mmap(addr, len, prot, flags, fd, off);
 			saved = errno;
 			if (unlocked)
@@ -372,19 +374,32 @@ MG_EXPORT int munmap(void *addr, size_t len)
 	if (!mg_reg_maybe_overlaps(a, b))
 		return after_unmap(real_munmap(addr, len), addr, len);   /* allocators: no lock */
 	mg_reg_lock();
+	struct unlocked_call c;
+	/* The claim maps at nothing, so it never waits: claimed first, what is detached is what is
+	 * tracked there. */
+	if (call_begin(&c, a, b, false, 0, 0)) {
+		if (!c.gone) {
+			mg_claim_end(c.slot);
+			mg_reg_unlock();
+			return after_unmap(real_munmap(addr, len), addr, len);
+		}
+		mg_reg_unlock();
+		int r = real_munmap(addr, len);
+		int saved = errno;
+		if (r == 0) {
+			/* Nothing goes back: the nodes and the claim are given up without the lock. */
+			mg_reg_release(c.gone);
+			mg_claim_end(c.slot);
+		} else {
+			call_relock(&c, false);
+			call_end(&c);
+		}
+		errno = saved;
+		return after_unmap(r, addr, len);
+	}
 	if (!mg_reg_overlaps_locked(a, b)) {
 		mg_reg_unlock();
 		return after_unmap(real_munmap(addr, len), addr, len);
-	}
-	struct unlocked_call c;
-	if (call_begin(&c, a, b, false, 0, 0)) {
-		int r = real_munmap(addr, len);
-		int saved = errno;
-		call_relock(&c, r == 0);
-		mg_reg_release_locked(r == 0 ? c.gone : NULL);
-		call_end(&c);
-		errno = saved;
-		return after_unmap(r, addr, len);
 	}
 	int r = real_munmap(addr, len);
 	if (r == 0) {
@@ -440,6 +455,7 @@ MG_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	bool dontunmap = (flags & MREMAP_DONTUNMAP) != 0;
 	struct unlocked_call c;
 	if (call_begin(&c, a, b, keep, na, nb)) {
+		mg_reg_unlock();
 		void *r = real_mremap(old, oldlen, newlen, flags, neu);
 		int saved = errno;
 		call_relock(&c, r != MAP_FAILED);
