@@ -84,13 +84,24 @@ struct mg_file {
 typedef uint64_t __attribute__((may_alias)) win_word;
 _Static_assert(sizeof(struct mg_window) % sizeof(win_word) == 0, "window copied by words");
 
+/* The stack's frames are the window's last bytes; those past stack.n are never read. */
+#define WIN_HEAD_WORDS (offsetof(struct mg_window, stack.ip) / sizeof(win_word))
+_Static_assert(offsetof(struct mg_window, stack.ip) % sizeof(win_word) == 0 &&
+	       offsetof(struct mg_window, stack.ip) + sizeof(((struct mg_window *)0)->stack.ip) ==
+	       sizeof(struct mg_window), "the frames end the window");
+
+/* Copies the frames the window has, not all MG_STACK_MAX of them. */
 static void win_set(struct mg_window *dst, const struct mg_window *src)
 {
 	win_word *d = (win_word *)dst;
 	const win_word *s = (const win_word *)src;
 	#pragma GCC unroll 64
-	for (size_t i = 0; i < sizeof *dst / sizeof *d; i++)
+	for (size_t i = 0; i < WIN_HEAD_WORDS; i++)
 		__atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
+	size_t n = src->stack.n < MG_STACK_MAX ? src->stack.n : MG_STACK_MAX;
+	#pragma GCC unroll 8
+	for (size_t i = 0; i < n; i++)
+		__atomic_store_n(&dst->stack.ip[i], src->stack.ip[i], __ATOMIC_RELAXED);
 }
 
 static void win_get(struct mg_window *dst, const struct mg_window *src)

@@ -3,6 +3,7 @@
 #include "real.h"
 #include "thread.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -11,7 +12,8 @@ bool mg_window_describe(int fd, int prot, int flags, off_t off, struct mg_window
 	struct stat st;
 	if (mg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return false;
-	memset(w, 0, sizeof *w);
+	/* All but the frames: stack.n says how many of them there are. */
+	memset(w, 0, offsetof(struct mg_window, stack.ip));
 	w->offset = (uint64_t)off;
 	w->size_at_map = (uint64_t)st.st_size;
 	w->dev = st.st_dev;
