@@ -276,11 +276,8 @@ static uint32_t next_prio(void)
  * Iterative, and nothing on the path above the new node is written: down the nodes of higher
  * priority, then the subtree found there is split by key into the new node's two children.
  */
-static void treap_insert(struct node *n)
+static void treap_split_into(struct node **link, struct node *n)
 {
-	struct node **link = &root;
-	while (*link && (*link)->prio >= n->prio)
-		link = n->w.start < (*link)->w.start ? &(*link)->left : &(*link)->right;
 	struct node *t = *link, **l = &n->left, **r = &n->right;
 	while (t) {
 		if (t->w.start < n->w.start) {
@@ -296,6 +293,40 @@ static void treap_insert(struct node *n)
 	SET(*l, NULL);
 	SET(*r, NULL);
 	SET(*link, n);
+}
+
+static void treap_insert(struct node *n)
+{
+	struct node **link = &root;
+	while (*link && (*link)->prio >= n->prio)
+		link = n->w.start < (*link)->w.start ? &(*link)->left : &(*link)->right;
+	treap_split_into(link, n);
+}
+
+/*
+ * n goes in unless a window overlaps it (false: nothing changed). One descent tells: the search
+ * path for n's start passes the place n takes, and its last turns are n's two neighbours.
+ */
+static bool treap_insert_free(struct node *n)
+{
+	uintptr_t key = n->w.start;
+	struct node **link = &root, **at = NULL, *lo = NULL, *hi = NULL;
+	while (*link) {
+		struct node *t = *link;
+		if (!at && t->prio < n->prio)
+			at = link;
+		if (t->w.start < key) {
+			lo = t;
+			link = &t->right;
+		} else {
+			hi = t;
+			link = &t->left;
+		}
+	}
+	if ((lo && lo->w.end > key) || (hi && hi->w.start < n->w.end))
+		return false;
+	treap_split_into(at ? at : link, n);
+	return true;
 }
 
 static struct node *treap_merge(struct node *a, struct node *b)
@@ -568,7 +599,8 @@ static void file_unlink(struct node *n)
 
 /* ---- windows -------------------------------------------------------------------------------- */
 
-static struct node *node_new(const struct mg_window *w, struct mg_file *f)
+/* A node for w, not linked anywhere yet. */
+static struct node *node_make(const struct mg_window *w)
 {
 	struct node *n = node_alloc();
 	if (!n)
@@ -577,14 +609,23 @@ static struct node *node_new(const struct mg_window *w, struct mg_file *f)
 	SET(n->left, NULL);
 	SET(n->right, NULL);
 	n->prio = next_prio();
-	if (w->start < addr_lo)
-		__atomic_store_n(&addr_lo, w->start, __ATOMIC_RELEASE);
-	if (w->end > addr_hi)
-		__atomic_store_n(&addr_hi, w->end, __ATOMIC_RELEASE);
-	file_link(f, n);
-	treap_insert(n);
-	__atomic_store_n(&n_maps, n_maps + 1, __ATOMIC_RELAXED);
 	return n;
+}
+
+/* Before a window goes into the tree: the span of all windows covers it. */
+static void span_cover(const struct node *n)
+{
+	if (n->w.start < addr_lo)
+		__atomic_store_n(&addr_lo, n->w.start, __ATOMIC_RELEASE);
+	if (n->w.end > addr_hi)
+		__atomic_store_n(&addr_hi, n->w.end, __ATOMIC_RELEASE);
+}
+
+/* n, in the tree, joins f's windows. */
+static void node_link(struct node *n, struct mg_file *f)
+{
+	file_link(f, n);
+	__atomic_store_n(&n_maps, n_maps + 1, __ATOMIC_RELAXED);
 }
 
 /* Out of the tree and its file's list; the memory stays the caller's. */
@@ -634,7 +675,13 @@ static __attribute__((noinline)) int split(struct node *n, uintptr_t a, uintptr_
 	tail.start = b;
 	tail.offset += b - n->w.start;
 	node_set_end(n, a);
-	return node_new(&tail, n->file) ? 0 : -ENOMEM;
+	struct node *t = node_make(&tail);
+	if (!t)
+		return -ENOMEM;
+	span_cover(t);
+	treap_insert(t);
+	node_link(t, n->file);
+	return 0;
 }
 
 int mg_reg_remove_locked(uintptr_t a, uintptr_t b)
@@ -665,15 +712,26 @@ int mg_reg_insert_locked(const struct mg_window *w)
 {
 	if (w->start >= w->end)
 		return 0;
-	mg_reg_remove_locked(w->start, w->end);
-	struct mg_file *f = file_get(w->dev, w->ino);
-	if (!f)
-		return -ENOMEM;
-	if (!node_new(w, f)) {
-		if (f->nwindows == 0)
-			file_emptied(f);
+	struct node *n = node_make(w);
+	if (!n) {
+		mg_reg_remove_locked(w->start, w->end);
 		return -ENOMEM;
 	}
+	/* Usually nothing is there: the descent that places the node tells. */
+	span_cover(n);
+	if (!treap_insert_free(n)) {
+		mg_reg_remove_locked(w->start, w->end);
+		span_cover(n);          /* the removal may have emptied the registry */
+		treap_insert(n);
+	}
+	/* After the removal: it may empty this very file. */
+	struct mg_file *f = file_get(w->dev, w->ino);
+	if (!f) {
+		treap_erase(n);
+		node_free(n);
+		return -ENOMEM;
+	}
+	node_link(n, f);
 	return 0;
 }
 

@@ -98,6 +98,9 @@ static inline void check_invariants(void)
 		CHECK(mg_reg_find_locked(w->start, &f) && f.start == w->start && f.end == w->end);
 		CHECK(mg_reg_find_locked(w->end - 1, &f) && f.start == w->start);
 		CHECK(mg_reg_overlaps_locked(w->start, w->end));
+		/* the lock-free hint: under the lock it answers from the span of all windows alone */
+		CHECK(mg_reg_maybe_overlaps(w->start, w->end), "window [0x%lx, 0x%lx) outside the span of all windows",
+		      (unsigned long)w->start, (unsigned long)w->end);
 		CHECK(mg_reg_file_tracked_locked(w->dev, w->ino));
 	}
 	/* per file: windows_locked returns exactly this file's windows, sorted by address */
