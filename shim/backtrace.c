@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "backtrace.h"
 #include "arena.h"
+#include "config.h"
 #include "fmt.h"
 #include "lock.h"
 #include "procmaps.h"
@@ -30,7 +31,7 @@ mg_bt_fn mg_bt_backtrace;
 static init_local2_fn p_init_local2;
 static step_fn p_step;
 static get_reg_fn p_get_reg;
-static uintptr_t shim_lo, shim_hi;
+uintptr_t mg_bt_shim_lo, mg_bt_shim_hi;
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -42,8 +43,8 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 			continue;
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
 		if (me >= lo && me < hi) {
-			shim_lo = lo;
-			shim_hi = hi;
+			mg_bt_shim_lo = lo;
+			mg_bt_shim_hi = hi;
 			return 1;
 		}
 	}
@@ -104,7 +105,7 @@ void mg_bt_note_thread(void)
 		__atomic_store_n(&threads_started, 1, __ATOMIC_RELAXED);
 }
 
-bool mg_bt_in_shim(uintptr_t ip) { return ip >= shim_lo && ip < shim_hi; }
+bool mg_bt_in_shim(uintptr_t ip) { return ip >= mg_bt_shim_lo && ip < mg_bt_shim_hi; }
 
 /*
  * libunwind takes its own lock inside unw_backtrace: a fork() while another thread holds it would
@@ -192,6 +193,74 @@ void mg_bt_keep(void *const *ips, int n, struct mg_stack *st)
 	for (int i = 0; i < n && st->n < MG_STACK_MAX; i++)
 		if (!mg_bt_in_shim((uintptr_t)ips[i]))
 			st->ip[st->n++] = (uintptr_t)ips[i];
+}
+
+/*
+ * MMAPGUARD_UNWIND=libunwind: libunwind alone. =check: libunwind's stack is kept, and the CFI
+ * walk's is compared with it; each difference is written to stderr (the first 16), and a summary
+ * at exit. Both walks start in this frame, so that both see the same frames.
+ */
+static unsigned long chk_stacks, chk_walked, chk_diff;
+
+static void put_stack(struct mg_buf *b, const char *what, const struct mg_stack *s)
+{
+	mg_buf_puts(b, what);
+	for (int i = 0; i < s->n; i++) {
+		mg_buf_putc(b, ' ');
+		mg_buf_hex(b, s->ip[i]);
+	}
+	mg_buf_putc(b, '\n');
+}
+
+__attribute__((noinline)) void mg_bt_capture_other(struct mg_stack *st)
+{
+	void *b[MG_STACK_MAX + 8];
+	struct mg_stack sa = { 0 };
+	int walked = -1, nb = 0;
+	bool check = mg_cfg.unwind == MG_UNWIND_CHECK;
+	capture_begin();
+	mg_bt_fn bt = __atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE);
+	if (bt) {
+		if (check)
+			walked = mg_cfi_walk(&sa, MG_STACK_MAX + 8, mg_bt_shim_lo, mg_bt_shim_hi);
+		nb = bt(b, (int)(sizeof b / sizeof b[0]));
+	}
+	capture_end();
+	if (nb > 0)
+		mg_bt_keep(b, nb, st);
+	if (!check || !bt)
+		return;
+	__atomic_add_fetch(&chk_stacks, 1, __ATOMIC_RELAXED);
+	if (walked < 0)
+		return;
+	__atomic_add_fetch(&chk_walked, 1, __ATOMIC_RELAXED);
+	if (sa.n == st->n && memcmp(sa.ip, st->ip, sa.n * sizeof sa.ip[0]) == 0)
+		return;
+	if (__atomic_add_fetch(&chk_diff, 1, __ATOMIC_RELAXED) > 16)
+		return;
+	char line[2 * MG_STACK_MAX * 20 + 128];
+	struct mg_buf m;
+	mg_buf_init(&m, line, sizeof line);
+	put_stack(&m, "mmapguard: unwind check: cfi      ", &sa);
+	put_stack(&m, "mmapguard: unwind check: libunwind", st);
+	mg_write_all(2, m.p, m.len);
+}
+
+__attribute__((destructor)) static void check_summary(void)
+{
+	if (mg_cfg.unwind != MG_UNWIND_CHECK)
+		return;
+	char line[160];
+	struct mg_buf m;
+	mg_buf_init(&m, line, sizeof line);
+	mg_buf_puts(&m, "mmapguard: unwind check: ");
+	mg_buf_u64(&m, __atomic_load_n(&chk_stacks, __ATOMIC_RELAXED));
+	mg_buf_puts(&m, " stacks, ");
+	mg_buf_u64(&m, __atomic_load_n(&chk_walked, __ATOMIC_RELAXED));
+	mg_buf_puts(&m, " walked by CFI, ");
+	mg_buf_u64(&m, __atomic_load_n(&chk_diff, __ATOMIC_RELAXED));
+	mg_buf_puts(&m, " different\n");
+	mg_write_all(2, m.p, m.len);
 }
 
 static bool signal_unwind_off;

@@ -1,6 +1,7 @@
 /*
- * Stacks: captured as raw return addresses with libunwind's unw_backtrace (fast, no allocation
- * after a thread's first call), symbolized only when a report is written.
+ * Stacks: captured as raw return addresses, by the CFI rules of the loaded objects (cfi_walk.h)
+ * or libunwind's unw_backtrace (no allocation after a thread's first call), symbolized only when
+ * a report is written.
  * libunwind is dlopen'ed RTLD_LOCAL: linked normally, its _Unwind_* exports would capture the
  * host's C++ exception handling.
  */
@@ -11,6 +12,8 @@
 #include <stdint.h>
 #include "guard.h"
 #include "stack.h"
+#include "cfi_walk.h"
+#include "config.h"
 
 /* Constructor time only. eager: dlopen libunwind now; else mg_bt_load() does, on first need. */
 void mg_bt_init(bool eager) MG_HIDDEN;
@@ -24,15 +27,21 @@ void mg_bt_note_thread(void) MG_HIDDEN;
 /* libunwind's unw_backtrace; NULL: not loaded, or unwinding stopped (see backtrace.c). */
 typedef int (*mg_bt_fn)(void **, int);
 extern mg_bt_fn mg_bt_backtrace MG_HIDDEN;
+/* The shim's own code: frames there are not kept. */
+extern uintptr_t mg_bt_shim_lo MG_HIDDEN, mg_bt_shim_hi MG_HIDDEN;
 /* Around a capture: counted in flight, so that a fork waits for it (see backtrace.c). */
 void mg_bt_capture_begin(void) MG_HIDDEN;
 void mg_bt_capture_end(void) MG_HIDDEN;
 /* Keep the frames outside the shim, in order, up to MG_STACK_MAX. */
 void mg_bt_keep(void *const *ips, int n, struct mg_stack *st) MG_HIDDEN;
 
+/* MMAPGUARD_UNWIND=libunwind or check (backtrace.c). */
+void mg_bt_capture_other(struct mg_stack *st) MG_HIDDEN;
+
 /*
- * Stack of the caller of the intercepted function: frames inside the shim are dropped. Inline:
- * a frame of its own would be one more for libunwind to walk (~80 instructions) on every capture.
+ * Stack of the caller of the intercepted function: frames inside the shim are dropped. Walked by
+ * the CFI rules (cfi_walk.h), or by libunwind where they do not cover the whole stack. Inline: a
+ * frame of its own would be one more to walk on every capture.
  */
 static inline __attribute__((always_inline)) void mg_bt_capture(struct mg_stack *st)
 {
@@ -42,13 +51,21 @@ static inline __attribute__((always_inline)) void mg_bt_capture(struct mg_stack 
 	st->pc_first = 0;
 	if (!__atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE))
 		return;
+	if (mg_unlikely(mg_cfg.unwind != MG_UNWIND_CFI)) {
+		mg_bt_capture_other(st);
+		return;
+	}
 	mg_bt_capture_begin();
 	mg_bt_fn bt = __atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE); /* a clone() child may have stopped it */
-	if (bt)
+	if (bt && mg_cfi_walk(st, MG_STACK_MAX + 8, mg_bt_shim_lo, mg_bt_shim_hi) < 0)
 		n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
 	mg_bt_capture_end();
-	mg_bt_keep(ips, n, st);
+	if (n > 0) {
+		st->n = 0;
+		mg_bt_keep(ips, n, st);
+	}
 }
+
 /*
  * Around any dl_iterate_phdr of the guard's: counted like a capture in flight, so that fork waits
  * for it (a child must not inherit the loader's lock held by a thread that is gone).

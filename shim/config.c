@@ -261,6 +261,15 @@ void mg_config_load(void)
 	const char *v = config_getenv("MMAPGUARD_CREATION_STACKS");
 	if (v && *v && mg_parse_bool(v, &mg_cfg.creation_stacks) < 0)
 		complain("MMAPGUARD_CREATION_STACKS", v, "1, 0", "1");
+	v = config_getenv("MMAPGUARD_UNWIND");
+	if (v && *v && strcasecmp(v, "cfi") == 0)
+		mg_cfg.unwind = MG_UNWIND_CFI;
+	else if (v && *v && strcasecmp(v, "libunwind") == 0)
+		mg_cfg.unwind = MG_UNWIND_LIBUNWIND;
+	else if (v && *v && strcasecmp(v, "check") == 0)
+		mg_cfg.unwind = MG_UNWIND_CHECK;
+	else if (v && *v)
+		complain("MMAPGUARD_UNWIND", v, "cfi, libunwind, check", "cfi");
 	v = config_getenv("MMAPGUARD_SIGBUS");
 	if (v && *v && strcasecmp(v, "survive") == 0)
 		mg_cfg.sigbus = mg_cfg.sigbus_survive = true;

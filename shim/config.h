@@ -10,6 +10,9 @@ enum mg_mode { MG_MODE_OFF = 0, MG_MODE_LOG = 1, MG_MODE_BLOCK = 2 };
 enum mg_reopen { MG_REOPEN_TRUNC = 0, MG_REOPEN_WRITE = 1, MG_REOPEN_ANY = 2 };
 enum mg_leases { MG_LEASES_OFF = 0, MG_LEASES_WATCH = 1, MG_LEASES_RESCUE = 2 };
 enum mg_format { MG_FORMAT_TEXT = 0, MG_FORMAT_JSON = 1 };
+/* MMAPGUARD_UNWIND: creation stacks walked by the CFI rules (cfi_walk.h), by libunwind alone, or
+ * by both, compared (a line per difference and a summary at exit on stderr: for the tests). */
+enum mg_unwind { MG_UNWIND_CFI = 0, MG_UNWIND_LIBUNWIND = 1, MG_UNWIND_CHECK = 2 };
 enum mg_scope { MG_SCOPE_PROCESS = 0, MG_SCOPE_GUARDED = 1, MG_SCOPE_ALL = 2 };
 
 struct mg_config {
@@ -18,6 +21,7 @@ struct mg_config {
 	int format;             /* enum mg_format */
 	int block_errno;        /* errno of a refused call (ETXTBSY) */
 	bool creation_stacks;   /* capture the stack at mmap time */
+	int unwind;             /* MMAPGUARD_UNWIND: enum mg_unwind */
 	bool sigbus;            /* install the SIGBUS reporter (MMAPGUARD_SIGBUS) */
 	bool sigbus_survive;    /* MMAPGUARD_SIGBUS=survive: zero pages past EOF, then go on */
 	int map_warn_pct;       /* MMAPGUARD_MAP_WARN as a percentage of the limit (0: absolute) */

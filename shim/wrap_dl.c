@@ -3,6 +3,7 @@
  * are registered after dlopen and dropped after dlclose (dlmaps.c).
  */
 #define _GNU_SOURCE
+#include "cfi_walk.h"
 #include "config.h"
 #include "dlmaps.h"
 #include "real.h"
@@ -77,10 +78,11 @@ void *mg_dlopen_route(const char *file, int mode, void *caller, void **handle)
 MG_EXPORT int dlclose(void *handle)
 {
 	mg_dlclose_fn real = MG_REAL(dlclose);
-	if (mg_inside() || mg_reg_nmaps() == 0)
-		return real(handle);
+	bool track = !mg_inside() && mg_reg_nmaps() != 0;
 	int r = real(handle);
-	if (r == 0) {
+	if (r == 0)
+		mg_cfi_forget();        /* rules of code that may be gone */
+	if (r == 0 && track) {
 		int saved = errno;
 		mg_dl_after_close();
 		errno = saved;
