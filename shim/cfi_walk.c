@@ -81,7 +81,9 @@ static MG_TLS uintptr_t ok_lo, ok_hi;
 
 static bool extend(uintptr_t a, uintptr_t start)
 {
-	if (a < ok_lo || a - start >= STACK_SPAN)
+	/* The range is this walk's stack's, unless a signal handler's walk on another stack moved
+	 * it meanwhile: then this walk reads no further. */
+	if (start < ok_lo || start >= ok_hi || a < ok_lo || a - start >= STACK_SPAN)
 		return false;
 	uintptr_t want = (a + 8 + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
 	while (ok_hi < want) {
