@@ -61,6 +61,7 @@ struct mg_file {
 	struct file_key key;
 	struct node *windows;
 	struct node *by_end;            /* root of the windows' treap by end offset in the file */
+	struct node *top;               /* its greatest node: the window that needs the largest size */
 	size_t nwindows;
 	uint64_t max_end;               /* >= offset + length of every window (never lowered) */
 	int32_t ix_slot;                /* slot in the shared index, -1: none */
@@ -455,10 +456,21 @@ static void by_end_insert(struct mg_file *f, struct node *n)
 	*l = NULL;
 	*r = NULL;
 	*link = n;
+	if (!f->top || end_less(f->top, n))
+		f->top = n;
 }
 
 static void by_end_erase(struct mg_file *f, struct node *n)
 {
+	if (f->top == n) {
+		/* The greatest node's predecessor: the greatest of its left subtree, else its parent
+		 * (it lies on the right spine). */
+		struct node *p = n->eleft;
+		if (p)
+			while (p->eright)
+				p = p->eright;
+		f->top = p ? p : n->eparent;
+	}
 	struct node *up = n->eparent;
 	struct node **link = !up ? &f->by_end : up->eleft == n ? &up->eleft : &up->eright;
 	/* Merge the two subtrees (all of a's keys below b's) into the link, iteratively. */
@@ -483,13 +495,7 @@ static void by_end_erase(struct mg_file *f, struct node *n)
 		(*link)->eparent = up;
 }
 
-static const struct node *by_end_max(const struct mg_file *f)
-{
-	const struct node *n = f->by_end;
-	while (n && n->eright)
-		n = n->eright;
-	return n;
-}
+static const struct node *by_end_max(const struct mg_file *f) { return f->top; }
 
 /* A linked window's end moves: out of the file's treap and back in. */
 static void node_set_end(struct node *n, uintptr_t end)
