@@ -54,6 +54,7 @@ struct node {
 	struct mg_window w;
 	struct mg_file *file;
 	struct node *fnext, *fprev;     /* windows of the same file */
+	struct node *up;                /* parent in the treap by w.start: erased without a descent */
 };
 _Static_assert(offsetof(struct node, w.start) + sizeof(uintptr_t) <= 64, "descent keys in one line");
 
@@ -277,16 +278,21 @@ static uint32_t next_prio(void)
  * Iterative, and nothing on the path above the new node is written: down the nodes of higher
  * priority, then the subtree found there is split by key into the new node's two children.
  */
-static void treap_split_into(struct node **link, struct node *n)
+static void treap_split_into(struct node **link, struct node *up, struct node *n)
 {
-	struct node *t = *link, **l = &n->left, **r = &n->right;
+	struct node *t = *link, **l = &n->left, **r = &n->right, *lp = n, *rp = n;
+	n->up = up;
 	while (t) {
 		if (t->w.start < n->w.start) {
 			SET(*l, t);
+			t->up = lp;
+			lp = t;
 			l = &t->right;
 			t = t->right;
 		} else {
 			SET(*r, t);
+			t->up = rp;
+			rp = t;
 			r = &t->left;
 			t = t->left;
 		}
@@ -298,10 +304,12 @@ static void treap_split_into(struct node **link, struct node *n)
 
 static void treap_insert(struct node *n)
 {
-	struct node **link = &root;
-	while (*link && (*link)->prio >= n->prio)
-		link = n->w.start < (*link)->w.start ? &(*link)->left : &(*link)->right;
-	treap_split_into(link, n);
+	struct node **link = &root, *up = NULL;
+	while (*link && (*link)->prio >= n->prio) {
+		up = *link;
+		link = n->w.start < up->w.start ? &up->left : &up->right;
+	}
+	treap_split_into(link, up, n);
 }
 
 /*
@@ -311,11 +319,14 @@ static void treap_insert(struct node *n)
 static bool treap_insert_free(struct node *n)
 {
 	uintptr_t key = n->w.start;
-	struct node **link = &root, **at = NULL, *lo = NULL, *hi = NULL;
+	struct node **link = &root, **at = NULL, *up = NULL, *at_up = NULL, *lo = NULL, *hi = NULL;
 	while (*link) {
 		struct node *t = *link;
-		if (!at && t->prio < n->prio)
+		if (!at && t->prio < n->prio) {
 			at = link;
+			at_up = up;
+		}
+		up = t;
 		if (t->w.start < key) {
 			lo = t;
 			link = &t->right;
@@ -326,31 +337,39 @@ static bool treap_insert_free(struct node *n)
 	}
 	if ((lo && lo->w.end > key) || (hi && hi->w.start < n->w.end))
 		return false;
-	treap_split_into(at ? at : link, n);
+	if (at)
+		treap_split_into(at, at_up, n);
+	else
+		treap_split_into(link, up, n);
 	return true;
 }
 
-static struct node *treap_merge(struct node *a, struct node *b)
-{
-	if (!a)
-		return b;
-	if (!b)
-		return a;
-	if (a->prio > b->prio) {
-		SET(a->right, treap_merge(a->right, b));
-		return a;
-	}
-	SET(b->left, treap_merge(a, b->left));
-	return b;
-}
-
+/* Out of the tree through its parent link: its two subtrees (all of the left's keys below the
+ * right's) are merged into that link, top down. */
 static void treap_erase(struct node *n)
 {
-	struct node **link = &root;
-	while (*link && *link != n)
-		link = n->w.start < (*link)->w.start ? &(*link)->left : &(*link)->right;
-	if (*link)
-		SET(*link, treap_merge(n->left, n->right));
+	struct node *up = n->up;
+	struct node **link = !up ? &root : up->left == n ? &up->left : &up->right;
+	struct node *a = n->left, *b = n->right;
+	while (a && b) {
+		if (a->prio > b->prio) {
+			SET(*link, a);
+			a->up = up;
+			up = a;
+			link = &a->right;
+			a = a->right;
+		} else {
+			SET(*link, b);
+			b->up = up;
+			up = b;
+			link = &b->left;
+			b = b->left;
+		}
+	}
+	struct node *c = a ? a : b;
+	SET(*link, c);
+	if (c)
+		c->up = up;
 }
 
 /* Greatest start <= key. */
@@ -1074,6 +1093,8 @@ void mg_reg_republish(void)
 
 void mg_reg_clear_locked(void)
 {
-	while (root)
-		node_delete(root);
+	for (struct node *n = ceil_node(0), *next; n; n = next) {
+		next = ceil_node(n->w.start + 1);
+		node_delete(n);
+	}
 }
