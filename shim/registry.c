@@ -164,8 +164,9 @@ static uint64_t all_max_end;            /* >= offset + length of every window; 0
 /* Every window lies inside [addr_lo, addr_hi) (never narrowed but when the last one goes). */
 static uintptr_t addr_lo = UINTPTR_MAX, addr_hi;
 static uint32_t prio_state = 0x9e3779b9u;
-/* Odd while the tree is being changed: lets a signal handler read without the lock. */
-static unsigned reg_seq;
+/* Odd while the tree is being changed: lets a signal handler read without the lock. 64 bits: a
+ * value seen once is never seen again (mg_reg_seen). */
+static uint64_t reg_seq;
 
 /*
  * Ranges a signal handler stopped being file mappings (a lease rescue): queued without a lock,
@@ -194,6 +195,8 @@ static void drain_deferred(void)
 			mg_reg_remove_locked(a, b);
 		deferred[i].b = 0;
 	}
+	/* The tree may have changed since this lock was taken: what was seen before is stale. */
+	__atomic_store_n(&reg_seq, reg_seq + 2, __ATOMIC_RELAXED);
 }
 
 /*
@@ -810,10 +813,30 @@ void mg_reg_release(struct mg_pieces *list)
 					    __ATOMIC_RELAXED));
 }
 
+/*
+ * The first window overlapping [a, b): the one seen without the lock when the tree has not changed
+ * since (the only lock taken since is the caller's) and it holds a, else a descent.
+ */
+static struct node *first_overlap_seen(uintptr_t a, uintptr_t b, const struct mg_reg_seen *seen)
+{
+	if (seen && seen->last && seen->seq + 1 == reg_seq) {
+		struct node *n = (struct node *)seen->last;
+		if (n->w.start <= a && a < n->w.end)
+			return n;
+	}
+	return a < b ? first_overlap(a, b) : NULL;
+}
+
 int mg_reg_detach_locked(uintptr_t a, uintptr_t b, bool copy, struct mg_pieces **out)
 {
+	return mg_reg_detach_seen_locked(a, b, copy, NULL, out);
+}
+
+int mg_reg_detach_seen_locked(uintptr_t a, uintptr_t b, bool copy, const struct mg_reg_seen *seen,
+			      struct mg_pieces **out)
+{
 	*out = NULL;
-	struct node *n = a < b ? first_overlap(a, b) : NULL;
+	struct node *n = a < b ? first_overlap_seen(a, b, seen) : NULL;
 	if (!n)
 		return 0;
 	/* Windows do not overlap: when n ends at b, no other one starts before b. */
@@ -949,7 +972,7 @@ bool mg_reg_find_locked(uintptr_t addr, struct mg_window *out)
 int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out)
 {
 	for (int attempt = 0; attempt < 2000; attempt++) {
-		unsigned s1 = __atomic_load_n(&reg_seq, __ATOMIC_ACQUIRE);
+		uint64_t s1 = __atomic_load_n(&reg_seq, __ATOMIC_ACQUIRE);
 		bool last = attempt == 1999;
 		if ((s1 & 1) && !last) {
 			if (attempt > 100)
@@ -971,7 +994,7 @@ int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out)
 			hit = out->start <= addr && addr < out->end;
 		}
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		unsigned s2 = __atomic_load_n(&reg_seq, __ATOMIC_RELAXED);
+		uint64_t s2 = __atomic_load_n(&reg_seq, __ATOMIC_RELAXED);
 		if (s1 == s2 && !(s1 & 1))
 			return hit ? MG_FIND_EXACT : MG_FIND_NONE;
 		if (last)
@@ -980,13 +1003,14 @@ int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out)
 	return MG_FIND_NONE;
 }
 
-bool mg_reg_maybe_overlaps(uintptr_t a, uintptr_t b)
+bool mg_reg_maybe_overlaps_seen(uintptr_t a, uintptr_t b, struct mg_reg_seen *seen)
 {
+	seen->last = NULL;
 	/* Outside the span of all windows (an allocator's memory, usually): no tree walk. */
 	if (b <= __atomic_load_n(&addr_lo, __ATOMIC_ACQUIRE) ||
 	    a >= __atomic_load_n(&addr_hi, __ATOMIC_ACQUIRE))
 		return false;
-	unsigned s1 = __atomic_load_n(&reg_seq, __ATOMIC_ACQUIRE);
+	uint64_t s1 = __atomic_load_n(&reg_seq, __ATOMIC_ACQUIRE);
 	if (s1 & 1)
 		return true;
 	bool hit = false;
@@ -1005,7 +1029,19 @@ bool mg_reg_maybe_overlaps(uintptr_t a, uintptr_t b)
 	if (best)
 		hit = __atomic_load_n(&best->w.end, __ATOMIC_RELAXED) > a;
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	return hit || __atomic_load_n(&reg_seq, __ATOMIC_RELAXED) != s1;
+	if (__atomic_load_n(&reg_seq, __ATOMIC_RELAXED) != s1)
+		return true;
+	if (hit) {
+		seen->seq = s1;
+		seen->last = best;
+	}
+	return hit;
+}
+
+bool mg_reg_maybe_overlaps(uintptr_t a, uintptr_t b)
+{
+	struct mg_reg_seen seen;
+	return mg_reg_maybe_overlaps_seen(a, b, &seen);
 }
 
 bool mg_reg_file_tracked_locked(dev_t dev, ino_t ino)

@@ -41,6 +41,13 @@ bool mg_reg_overlaps_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
  * memory the program holds mapped: no window can appear there meanwhile.
  */
 bool mg_reg_maybe_overlaps(uintptr_t a, uintptr_t b) MG_HIDDEN;
+/* The same, and what it saw: the lock's next holder finds the window there without a descent if
+ * the tree has not changed meanwhile (mg_reg_detach_seen_locked). */
+struct mg_reg_seen {
+	uint64_t seq;
+	const void *last;       /* NULL: nothing to go by */
+};
+bool mg_reg_maybe_overlaps_seen(uintptr_t a, uintptr_t b, struct mg_reg_seen *seen) MG_HIDDEN;
 /*
  * From a signal handler: [a, b) is no longer a file mapping; forgotten when the lock is next taken
  * (async-signal-safe, no lock; at most 64 pending ranges).
@@ -56,6 +63,9 @@ int mg_reg_remove_locked(uintptr_t a, uintptr_t b) MG_HIDDEN;
  */
 struct mg_pieces;
 int mg_reg_detach_locked(uintptr_t a, uintptr_t b, bool copy, struct mg_pieces **out) MG_HIDDEN;
+/* The same, right after mg_reg_lock(), with what mg_reg_maybe_overlaps_seen saw (may be NULL). */
+int mg_reg_detach_seen_locked(uintptr_t a, uintptr_t b, bool copy, const struct mg_reg_seen *seen,
+			      struct mg_pieces **out) MG_HIDDEN;
 void mg_reg_restore_locked(struct mg_pieces *list) MG_HIDDEN;
 void mg_reg_release_locked(struct mg_pieces *list) MG_HIDDEN;
 /* The same without the lock (async-signal-safe): the nodes go back to the pool lock-free. */

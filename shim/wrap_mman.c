@@ -83,15 +83,15 @@ struct unlocked_call {
 	struct mg_pieces *gone, *gone_dst;
 };
 
-static bool call_begin(struct unlocked_call *c, uintptr_t a, uintptr_t b, bool copy, uintptr_t na,
-		       uintptr_t nb)
+static bool call_begin_seen(struct unlocked_call *c, uintptr_t a, uintptr_t b, bool copy, uintptr_t na,
+			    uintptr_t nb, const struct mg_reg_seen *seen)
 {
 	c->copy = copy;
 	c->gone = c->gone_dst = NULL;
 	c->slot = mg_claim_locked(a, b, na, nb);
 	if (c->slot < 0)
 		return false;
-	if (mg_reg_detach_locked(a, b, copy, &c->gone) == 0) {
+	if (mg_reg_detach_seen_locked(a, b, copy, seen, &c->gone) == 0) {
 		if (mg_reg_detach_locked(na, nb, false, &c->gone_dst) == 0)
 			return true;
 		if (copy)
@@ -101,6 +101,12 @@ static bool call_begin(struct unlocked_call *c, uintptr_t a, uintptr_t b, bool c
 	}
 	mg_claim_end(c->slot);
 	return false;
+}
+
+static bool call_begin(struct unlocked_call *c, uintptr_t a, uintptr_t b, bool copy, uintptr_t na,
+		       uintptr_t nb)
+{
+	return call_begin_seen(c, a, b, copy, na, nb, NULL);
 }
 
 /* After the call: the lock again; what was detached goes back if the call failed. */
@@ -371,13 +377,14 @@ MG_EXPORT int munmap(void *addr, size_t len)
 	uintptr_t a = (uintptr_t)addr, b;
 	if (!kernel_range(a, len, &b))
 		return after_unmap(real_munmap(addr, len), addr, len);  /* EINVAL: changes nothing */
-	if (!mg_reg_maybe_overlaps(a, b))
+	struct mg_reg_seen seen;
+	if (!mg_reg_maybe_overlaps_seen(a, b, &seen))
 		return after_unmap(real_munmap(addr, len), addr, len);   /* allocators: no lock */
 	mg_reg_lock();
 	struct unlocked_call c;
 	/* The claim maps at nothing, so it never waits: claimed first, what is detached is what is
 	 * tracked there. */
-	if (call_begin(&c, a, b, false, 0, 0)) {
+	if (call_begin_seen(&c, a, b, false, 0, 0, &seen)) {
 		if (!c.gone) {
 			mg_claim_end(c.slot);
 			mg_reg_unlock();
