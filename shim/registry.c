@@ -157,6 +157,8 @@ static struct mg_file *files;
  * the same file in a loop does not add and delete its entry every time.
  */
 static struct mg_file *spare_file;
+/* The file found last: programs map, unmap and check the same file again and again. */
+static struct mg_file *last_file;
 size_t mg_reg_n_maps;                   /* windows: read lock-free by mg_reg_nmaps() */
 #define n_maps mg_reg_n_maps
 static size_t n_files;                  /* files with at least one window */
@@ -248,6 +250,7 @@ void mg_reg_atfork_child(pid_t me)
 		root = NULL;
 		files = NULL;
 		spare_file = NULL;
+		last_file = NULL;
 		node_pool = NULL;
 		__atomic_store_n(&node_returned, NULL, __ATOMIC_RELAXED);
 		__atomic_store_n(&n_maps, 0, __ATOMIC_RELAXED);
@@ -430,12 +433,17 @@ static struct node *first_overlap(uintptr_t a, uintptr_t b)
 
 static struct mg_file *file_find(dev_t dev, ino_t ino)
 {
+	struct mg_file *f = last_file;
+	if (f && f->key.dev == dev && f->key.ino == ino)
+		return f;
 	struct file_key key;
 	memset(&key, 0, sizeof key);
 	key.dev = dev;
 	key.ino = ino;
-	struct mg_file *f = NULL;
+	f = NULL;
 	HASH_FIND(hh, files, &key, sizeof key, f);
+	if (f)
+		last_file = f;
 	return f;
 }
 
@@ -549,6 +557,8 @@ static void file_publish(struct mg_file *f)
 
 static void file_drop(struct mg_file *f)
 {
+	if (last_file == f)
+		last_file = NULL;
 	HASH_DEL(files, f);
 	mg_arena_free(f, sizeof *f);
 }
