@@ -92,7 +92,7 @@ static bool call_begin_seen(struct unlocked_call *c, uintptr_t a, uintptr_t b, b
 	if (c->slot < 0)
 		return false;
 	if (mg_reg_detach_seen_locked(a, b, copy, seen, &c->gone) == 0) {
-		if (mg_reg_detach_locked(na, nb, false, &c->gone_dst) == 0)
+		if (na >= nb || mg_reg_detach_locked(na, nb, false, &c->gone_dst) == 0)
 			return true;
 		if (copy)
 			mg_reg_release_locked(c->gone);
