@@ -325,28 +325,31 @@ static void treap_insert(struct node *n)
 static bool treap_insert_free(struct node *n)
 {
 	uintptr_t key = n->w.start;
-	struct node **link = &root, **at = NULL, *up = NULL, *at_up = NULL, *lo = NULL, *hi = NULL;
-	while (*link) {
-		struct node *t = *link;
-		if (!at && t->prio < n->prio) {
-			at = link;
-			at_up = up;
+	struct node **link = &root, *up = NULL, *lo = NULL, *hi = NULL;
+	/* down the nodes of higher priority to the place n takes, then on to a leaf */
+	while (*link && (*link)->prio >= n->prio) {
+		up = *link;
+		if (up->w.start < key) {
+			lo = up;
+			link = &up->right;
+		} else {
+			hi = up;
+			link = &up->left;
 		}
-		up = t;
+	}
+	struct node **at = link, *at_up = up;
+	for (struct node *t = *link; t;) {
 		if (t->w.start < key) {
 			lo = t;
-			link = &t->right;
+			t = t->right;
 		} else {
 			hi = t;
-			link = &t->left;
+			t = t->left;
 		}
 	}
 	if ((lo && lo->w.end > key) || (hi && hi->w.start < n->w.end))
 		return false;
-	if (at)
-		treap_split_into(at, at_up, n);
-	else
-		treap_split_into(link, up, n);
+	treap_split_into(at, at_up, n);
 	return true;
 }
 
