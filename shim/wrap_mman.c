@@ -359,7 +359,8 @@ MG_EXPORT extern __typeof(mmap) mmap64 __attribute__((alias("mmap")));
  * EINVAL without changing anything (unaligned start, empty or wrapping range). A failed call must
  * leave the registry as it was, so such calls never touch it.
  */
-static bool kernel_range(uintptr_t a, size_t len, uintptr_t *b)
+static inline __attribute__((always_inline)) bool kernel_range(uintptr_t a, size_t len,
+								uintptr_t *b)
 {
 	size_t page = mg_page_size();
 	if ((a & (page - 1)) || len == 0 || len > UINTPTR_MAX - a - (page - 1))
