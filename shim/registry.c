@@ -187,7 +187,8 @@ void mg_reg_remove_deferred(uintptr_t a, uintptr_t b)
 	}
 }
 
-static void drain_deferred(void)
+/* Out of line: mg_reg_lock itself then needs no registers saved. */
+static __attribute__((noinline)) void drain_deferred(void)
 {
 	unsigned n = __atomic_exchange_n(&deferred_n, 0, __ATOMIC_ACQ_REL);
 	for (unsigned i = 0; i < n && i < DEFERRED_MAX; i++) {
