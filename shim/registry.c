@@ -841,6 +841,21 @@ static struct node *first_overlap_seen(uintptr_t a, uintptr_t b, const struct mg
 	return a < b ? first_overlap(a, b) : NULL;
 }
 
+/* Parts of windows, or several: copies go out, and the registry forgets the range unless copy. */
+static __attribute__((noinline)) int detach_pieces(uintptr_t a, uintptr_t b, bool copy,
+						    struct mg_pieces **out)
+{
+	struct node *pieces;
+	if (collect_pieces(a, b, &pieces) < 0) {
+		mg_reg_release_locked((struct mg_pieces *)pieces);
+		return -ENOMEM;
+	}
+	if (!copy)
+		mg_reg_remove_locked(a, b);
+	*out = (struct mg_pieces *)pieces;
+	return 0;
+}
+
 int mg_reg_detach_locked(uintptr_t a, uintptr_t b, bool copy, struct mg_pieces **out)
 {
 	return mg_reg_detach_seen_locked(a, b, copy, NULL, out);
@@ -862,15 +877,7 @@ int mg_reg_detach_seen_locked(uintptr_t a, uintptr_t b, bool copy, const struct 
 		*out = (struct mg_pieces *)n;
 		return 0;
 	}
-	struct node *pieces;
-	if (collect_pieces(a, b, &pieces) < 0) {
-		mg_reg_release_locked((struct mg_pieces *)pieces);
-		return -ENOMEM;
-	}
-	if (!copy)
-		mg_reg_remove_locked(a, b);
-	*out = (struct mg_pieces *)pieces;
-	return 0;
+	return detach_pieces(a, b, copy, out);
 }
 
 /* One mapping cut in two by the registry only: l ends where r starts, and both came from one call. */
