@@ -18,8 +18,10 @@
  * (mg_mapcount_note). Mappings made where no wrapper sees them (the dynamic loader, glibc's
  * internal mmap of large malloc blocks) are not in it until the next exact count.
  */
-static long est_upper;
-static long next_check;                 /* est_upper at which to count again */
+long mg_mapcount_est_upper;
+long mg_mapcount_next_check;
+#define est_upper mg_mapcount_est_upper
+#define next_check mg_mapcount_next_check       /* est_upper at which to count again */
 static int above;                       /* warned and not yet back below */
 static int checking;                    /* one thread counts for the threshold at a time */
 static int resyncing;                   /* one thread at a time moves est_upper to an exact count */
@@ -247,9 +249,8 @@ static void check_threshold(void)
 	__atomic_store_n(&checking, 0, __ATOMIC_RELEASE);
 }
 
-void mg_mapcount_note(unsigned upper)
+void mg_mapcount_reached(long e)
 {
-	long e = __atomic_add_fetch(&est_upper, (long)upper, __ATOMIC_RELAXED);
 	long next = __atomic_load_n(&next_check, __ATOMIC_RELAXED);
 	if (mg_unlikely(next == 0)) {
 		/* First call: a process starts with a few dozen VMAs; the first exact count waits until

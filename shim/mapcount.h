@@ -17,7 +17,16 @@
  * new mapping 1, a hole in a mapping 1, MAP_FIXED or mprotect in the middle of one 2, mremap 2 or
  * with MREMAP_FIXED 3). Lock-free; may read /proc/self/maps when close to the threshold.
  */
-void mg_mapcount_note(unsigned upper) MG_HIDDEN;
+extern long mg_mapcount_est_upper MG_HIDDEN, mg_mapcount_next_check MG_HIDDEN;
+/* The estimate reached e, at or past the next exact count (0 before the first call). */
+void mg_mapcount_reached(long e) MG_HIDDEN;
+/* Inline: every mapping call of the program passes here. */
+static inline void mg_mapcount_note(unsigned upper)
+{
+	long e = __atomic_add_fetch(&mg_mapcount_est_upper, (long)upper, __ATOMIC_RELAXED);
+	if (mg_unlikely(e >= __atomic_load_n(&mg_mapcount_next_check, __ATOMIC_RELAXED)))
+		mg_mapcount_reached(e);
+}
 /* Fork child: the threads that held the guard's read buffers or were counting are gone. */
 void mg_mapcount_atfork_child(void) MG_HIDDEN;
 /*

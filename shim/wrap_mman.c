@@ -48,7 +48,9 @@ static void *real_mremap(void *old, size_t oldlen, size_t newlen, int flags, voi
 }
 
 /* Every mapping call ends here: the VMA estimate, and the ENOMEM wall. */
-static void *after_mmap(void *r, void *addr, size_t len, int prot, int flags)
+/* Inlined, here and in after_unmap: the estimate's own update is inline (mapcount.h). */
+static inline __attribute__((always_inline)) void *after_mmap(void *r, void *addr, size_t len,
+							       int prot, int flags)
 {
 	if (r != MAP_FAILED)
 		mg_mapcount_note((flags & MAP_FIXED) ? 2 : 1);  /* into a mapping's middle: one becomes three */
@@ -57,7 +59,7 @@ static void *after_mmap(void *r, void *addr, size_t len, int prot, int flags)
 	return r;
 }
 
-static int after_unmap(int r, void *addr, size_t len)
+static inline __attribute__((always_inline)) int after_unmap(int r, void *addr, size_t len)
 {
 	if (r == 0)
 		mg_mapcount_note(1);    /* a hole splits one VMA in two */
