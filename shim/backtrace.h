@@ -60,10 +60,8 @@ static inline __attribute__((always_inline)) void mg_bt_capture(struct mg_stack 
 	if (bt && mg_cfi_walk(st, MG_STACK_MAX + 8, mg_bt_shim_lo, mg_bt_shim_hi) < 0)
 		n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
 	mg_bt_capture_end();
-	if (n > 0) {
-		st->n = 0;
+	if (n > 0)
 		mg_bt_keep(ips, n, st);
-	}
 }
 
 /*

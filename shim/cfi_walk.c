@@ -287,23 +287,27 @@ int mg_cfi_walk(struct mg_stack *st, int max, uintptr_t skip_lo, uintptr_t skip_
 	if (trace_get(t, ip0, sp0, rbp0, g, max, st))
 		return 0;
 	struct rec k = { .t = t, .lo = UINTPTR_MAX, .hi = 0 };
+	bool ok;
 	unsigned q = __atomic_load_n(&t->seq, __ATOMIC_RELAXED);
 	if ((q & 1) || !__atomic_compare_exchange_n(&t->seq, &q, q + 1, false, __ATOMIC_RELAXED,
 						    __ATOMIC_RELAXED)) {
 		k.t = NULL;
-		return walk(ip0, sp0, rbp0, g, max, skip_lo, skip_hi, st, &k) ? 0 : -1;
+		ok = walk(ip0, sp0, rbp0, g, max, skip_lo, skip_hi, st, &k);
+	} else {
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		ok = walk(ip0, sp0, rbp0, g, max, skip_lo, skip_hi, st, &k);
+		ST(t->nkeep, st->n);
+		ST(t->nchk, ok && k.t ? k.nchk : 0);   /* no checks: never taken */
+		ST(t->lo, k.lo);
+		ST(t->hi, k.hi);
+		ST(t->ip0, ip0);
+		ST(t->sp0, sp0);
+		ST(t->rbp0, rbp0);
+		ST(t->gen, g);
+		ST(t->max, max);
+		__atomic_store_n(&t->seq, q + 2, __ATOMIC_RELEASE);
 	}
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	bool ok = walk(ip0, sp0, rbp0, g, max, skip_lo, skip_hi, st, &k);
-	ST(t->nkeep, st->n);
-	ST(t->nchk, ok && k.t ? k.nchk : 0);   /* no checks: never taken */
-	ST(t->lo, k.lo);
-	ST(t->hi, k.hi);
-	ST(t->ip0, ip0);
-	ST(t->sp0, sp0);
-	ST(t->rbp0, rbp0);
-	ST(t->gen, g);
-	ST(t->max, max);
-	__atomic_store_n(&t->seq, q + 2, __ATOMIC_RELEASE);
+	if (!ok)
+		st->n = 0;      /* a part of a stack is no stack: libunwind walks it whole */
 	return ok ? 0 : -1;
 }
