@@ -261,8 +261,10 @@ void mg_reg_atfork_child(pid_t me)
 		__atomic_store_n(&addr_hi, 0, __ATOMIC_RELAXED);
 		mg_arena_forget();
 	}
+	/* Even again, and past every value seen before the fork: an interrupted munmap's
+	 * mg_reg_seen must never match after the tree changed. */
 	if (!mine)
-		__atomic_store_n(&reg_seq, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&reg_seq, (reg_seq | 1) + 1, __ATOMIC_RELAXED);
 }
 
 
