@@ -27,6 +27,20 @@ static inline void mg_mapcount_note(unsigned upper)
 	if (mg_unlikely(e >= __atomic_load_n(&mg_mapcount_next_check, __ATOMIC_RELAXED)))
 		mg_mapcount_reached(e);
 }
+/*
+ * A munmap removed at least one VMA: the whole of a window no other one adjoins (registry.h). It
+ * adds nothing, and takes back the 1 its mmap added: the next exact count moves one call later,
+ * so a program that maps and unmaps files in a loop does not drift towards reading
+ * /proc/self/maps. (One that races with an exact count of another thread may move that count's
+ * successor one call too late for each such thread; the margin before the wall is a few calls.)
+ */
+static inline void mg_mapcount_unmapped_whole(void)
+{
+	long next = __atomic_load_n(&mg_mapcount_next_check, __ATOMIC_RELAXED);
+	while (next != 0 && !__atomic_compare_exchange_n(&mg_mapcount_next_check, &next, next + 1,
+							 true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
 /* Fork child: the threads that held the guard's read buffers or were counting are gone. */
 void mg_mapcount_atfork_child(void) MG_HIDDEN;
 /*

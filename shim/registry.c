@@ -55,6 +55,13 @@ struct node {
 	struct mg_file *file;
 	struct node *fnext, *fprev;     /* windows of the same file */
 	struct node *up;                /* parent in the treap by w.start: erased without a descent */
+	/*
+	 * No other tracked window of the file adjoins it with the next file offset (prot and flags
+	 * aside): the kernel cannot have merged its VMA with another's, so a munmap of exactly this
+	 * window removes at least one VMA (mapcount.h). Set when it goes in by the one descent;
+	 * cleared for good when a neighbour that could merge comes.
+	 */
+	bool alone;
 };
 _Static_assert(offsetof(struct node, w.start) + sizeof(uintptr_t) <= 64, "descent keys in one line");
 
@@ -321,6 +328,13 @@ static void treap_insert(struct node *n)
 	treap_split_into(link, up, n);
 }
 
+/* l ends where r starts, in the same file at the next offset: the kernel may have merged them. */
+static bool adjoins(const struct node *l, const struct node *r)
+{
+	return l->w.end == r->w.start && l->w.dev == r->w.dev && l->w.ino == r->w.ino &&
+	       l->w.offset + (l->w.end - l->w.start) == r->w.offset;
+}
+
 /*
  * n goes in unless a window overlaps it (false: nothing changed). One descent tells: the search
  * path for n's start passes the place n takes, and its last turns are n's two neighbours.
@@ -353,6 +367,12 @@ static bool treap_insert_free(struct node *n)
 	if ((lo && lo->w.end > key) || (hi && hi->w.start < n->w.end))
 		return false;
 	treap_split_into(at, at_up, n);
+	bool lo_joins = lo && adjoins(lo, n), hi_joins = hi && adjoins(n, hi);
+	n->alone = !lo_joins && !hi_joins;
+	if (lo_joins)
+		lo->alone = false;
+	if (hi_joins)
+		hi->alone = false;
 	return true;
 }
 
@@ -653,6 +673,7 @@ static struct node *node_make(const struct mg_window *w)
 	SET(n->left, NULL);
 	SET(n->right, NULL);
 	n->prio = next_prio();
+	n->alone = false;
 	return n;
 }
 
@@ -797,6 +818,7 @@ static int collect_pieces(uintptr_t a, uintptr_t b, struct node **out)
 		if (w.end > b)
 			w.end = b;
 		win_set(&p->w, &w);
+		p->alone = false;
 		SET(p->left, NULL);
 		SET(*tail, p);
 		tail = &p->left;
@@ -880,6 +902,12 @@ int mg_reg_detach_seen_locked(uintptr_t a, uintptr_t b, bool copy, const struct 
 		return 0;
 	}
 	return detach_pieces(a, b, copy, out);
+}
+
+bool mg_reg_pieces_whole_alone(const struct mg_pieces *list, uintptr_t a, uintptr_t b)
+{
+	const struct node *p = (const struct node *)list;
+	return p && !GET(p->left) && p->alone && p->w.start == a && p->w.end == b;
 }
 
 /* One mapping cut in two by the registry only: l ends where r starts, and both came from one call. */

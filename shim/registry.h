@@ -70,6 +70,12 @@ void mg_reg_restore_locked(struct mg_pieces *list) MG_HIDDEN;
 void mg_reg_release_locked(struct mg_pieces *list) MG_HIDDEN;
 /* The same without the lock (async-signal-safe): the nodes go back to the pool lock-free. */
 void mg_reg_release(struct mg_pieces *list) MG_HIDDEN;
+/*
+ * The detached windows are exactly one, the whole of [a, b), whose VMA the kernel cannot have
+ * merged with another tracked window's (none adjoins it in the file): unmapping [a, b) removed at
+ * least one VMA. Reads only what the caller detached: no lock needed.
+ */
+bool mg_reg_pieces_whole_alone(const struct mg_pieces *list, uintptr_t a, uintptr_t b) MG_HIDDEN;
 /* mremap(old, oldlen, newlen) returned neu: the pieces detached from [old, old + oldlen) go there
  * (and are released). */
 int mg_reg_moved_locked(struct mg_pieces *list, uintptr_t old, size_t oldlen, uintptr_t neu,

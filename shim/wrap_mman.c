@@ -398,8 +398,14 @@ MG_EXPORT int munmap(void *addr, size_t len)
 		int saved = errno;
 		if (r == 0) {
 			/* Nothing goes back: the nodes and the claim are given up without the lock. */
+			bool whole = mg_reg_pieces_whole_alone(c.gone, a, b);
 			mg_reg_release(c.gone);
 			mg_claim_end(c.slot);
+			if (whole) {
+				mg_mapcount_unmapped_whole();
+				errno = saved;
+				return 0;
+			}
 		} else {
 			call_relock(&c, false);
 			call_end(&c);

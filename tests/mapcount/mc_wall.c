@@ -27,6 +27,8 @@
  *   mc_wall pairs N [file]        N anonymous one-page mmap+munmap pairs (the cost of counting);
  *                                 with "file", N mmap+munmap pairs of a one-page file. Always at
  *                                 the same address hint, 16 TiB, away from the other mappings.
+ *   mc_wall windows N R           N one-page windows of a 64-page file mapped, then unmapped one
+ *                                 by one, R times over (a program that maps files in a loop).
  *   mc_wall smallstack N          N anonymous one-page mmap+munmap pairs in a thread whose stack is
  *                                 PTHREAD_STACK_MIN: whatever the guard does inside these calls
  *                                 (re-counting the VMAs among it) fits on that stack.
@@ -366,6 +368,30 @@ static int pairs(long n, int file)
 	return fails != 0;
 }
 
+/* N one-page windows of a 64-page file, each at the next offset (mod 64) and wherever the kernel
+ * puts it, then unmapped one by one; R times. */
+static int windows(long n, long rounds)
+{
+	char path[] = "/tmp/mc_wall.XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0 || ftruncate(fd, 64 * PAGE) != 0)
+		return 2;
+	unlink(path);
+	void **w = calloc((size_t)n, sizeof *w);
+	long fails = 0;
+	for (long r = 0; r < rounds && w; r++) {
+		for (long i = 0; i < n; i++)
+			if ((w[i] = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, (i % 64) * PAGE)) == MAP_FAILED)
+				fails++;
+		for (long i = 0; i < n; i++)
+			if (w[i] != MAP_FAILED && munmap(w[i], PAGE) != 0)
+				fails++;
+	}
+	printf("{\"windows\":%ld,\"rounds\":%ld,\"fails\":%ld}\n", n, rounds, fails);
+	free(w);
+	return fails != 0;
+}
+
 /* ---- small thread stack --------------------------------------------------------------------- */
 
 struct small { long n, fails; };
@@ -451,11 +477,13 @@ int main(int argc, char **argv)
 		return quiet();
 	if (strcmp(cmd, "pairs") == 0 && argc > 2)
 		return pairs(atol(argv[2]), argc > 3 && strcmp(argv[3], "file") == 0);
+	if (strcmp(cmd, "windows") == 0 && argc > 3)
+		return windows(atol(argv[2]), atol(argv[3]));
 	if (strcmp(cmd, "smallstack") == 0 && argc > 2)
 		return smallstack(atol(argv[2]));
 	if (strcmp(cmd, "fixedsplit") == 0)
 		return fixedsplit();
 	fprintf(stderr, "usage: mc_wall count | munmap [extras] | free | warn N | quiet | pairs N [file] | "
-		"smallstack N | fixedsplit\n");
+		"windows N R | smallstack N | fixedsplit\n");
 	return 2;
 }

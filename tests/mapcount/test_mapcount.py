@@ -8,6 +8,7 @@ the program's own account.
 """
 import json
 import os
+import shutil
 import re
 import sys
 import unittest
@@ -419,6 +420,43 @@ class FarFromTheLimit(mgtest.GuardTest):
         r, out = run_wall(self, ["pairs", "200000"])
         self.assertNoReports(r)
         self.assertEqual(out[0], {"pairs": 200000, "fails": 0})
+
+
+class MapUnmapLoop(mgtest.GuardTest):
+    """A program that maps and unmaps windows in a loop never comes near the threshold: the
+    estimate must not drift towards it. A munmap of a whole window no other one adjoins takes back
+    what its mmap added; without that, the estimate grows by two per pair and /proc/self/maps is
+    read again every thousand-odd calls."""
+
+    def maps_opens(self, env):
+        strace = shutil.which("strace")
+        if not strace:
+            self.skipTest("strace is not installed")
+        trace = os.path.join(self.tmp, "trace")
+        # 8 rounds of 2,500 windows: 40,000 pairs, the VMA count between ~50 and ~2,550
+        r = mgtest.run([strace, "-f", "-qq", "-e", "trace=openat", "-o", trace,
+                        mgtest.test_prog("mc_wall"), "windows", "2500", "8"], env=env,
+                       timeout=TIMEOUT)
+        self.assertEqual(parse_stdout(r), [{"windows": 2500, "rounds": 8, "fails": 0}],
+                         r.describe())
+        self.assertNoReports(r)
+        with open(trace) as f:
+            return sum(1 for line in f if '"/proc/self/maps"' in line)
+
+    def test_no_drift_to_the_threshold(self):
+        # threshold 4,000 VMAs: the count never gets there; the first exact count comes at
+        # half of it, the next ones only if the windows really were that many
+        n = self.maps_opens({"MMAPGUARD_MAP_WARN": "4000"})
+        self.assertLessEqual(n, 3, "/proc/self/maps opened %d times" % n)
+
+    def test_crossing_still_warned(self):
+        # the same loop with the threshold below the real count: it is crossed in every round,
+        # and the guard still counts, and warns (once: it stays above until a count sees it back)
+        r, out = run_wall(self, ["windows", "2500", "8"], env={"MMAPGUARD_MAP_WARN": "1500"})
+        self.assertEqual(out[0]["fails"], 0)
+        highs = r.events("map_count_high")
+        self.assertEqual(len(highs), 1, r.describe())
+        self.assertGreaterEqual(highs[0]["vma_count"], 1500, highs[0])
 
 
 class SmallThreadStack(mgtest.GuardTest):
