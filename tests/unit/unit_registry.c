@@ -671,6 +671,50 @@ static void test_detach_restore(void)
 	EXPECT("moved", { 10, 2, F1, 10, 3 }, { 40, 12, F1, 0, 1 });
 }
 
+/* Which whole-window unmaps may count as a VMA gone (mapcount.h): only a window nothing adjoins. */
+static void whole_alone(uintptr_t a, uintptr_t b, bool want, const char *what)
+{
+	struct mg_pieces *gone;
+	CHECK(mg_reg_detach_locked(a, b, false, &gone) == 0 && gone, "%s: detached", what);
+	CHECK(mg_reg_pieces_whole_alone(gone, a, b) == want, "%s: whole and alone %d", what, !want);
+	mg_reg_release_locked(gone);
+}
+
+static void test_whole_alone(void)
+{
+	reset();
+	ins(wtag(0, 4, F1, 0, 1));
+	ins(wtag(4, 4, F1, 4, 2));      /* the next offset, right after: the kernel may merge them */
+	ins(wtag(10, 4, F1, 8, 3));     /* the next offset, after a gap */
+	ins(wtag(14, 4, F1, 0, 4));     /* right after, but not the next offset */
+	ins(wtag(18, 4, F2, 4, 5));     /* right after, another file */
+	whole_alone(pg(10), pg(14), true, "a window after a gap");
+	whole_alone(pg(14), pg(18), true, "a window after one at another offset");
+	whole_alone(pg(18), pg(22), true, "a window of another file");
+	whole_alone(pg(0), pg(4), false, "a window followed by the next offset");
+	whole_alone(pg(4), pg(8), false, "a window that came after it (its neighbour is gone: still no)");
+	/* one that comes later, adjoining, takes it from the older one */
+	ins(wtag(30, 4, F1, 0, 6));
+	ins(wtag(26, 4, F3, 0, 7));
+	ins(wtag(34, 4, F1, 4, 8));
+	whole_alone(pg(26), pg(30), true, "a window before one of another file");
+	whole_alone(pg(30), pg(34), false, "a window a later one adjoins");
+	/* a part of a window, or more than one, or a copy: never */
+	ins(wtag(40, 4, F1, 0, 9));
+	ins(wtag(50, 4, F1, 0, 10));
+	struct mg_pieces *gone;
+	CHECK(mg_reg_detach_locked(pg(40), pg(42), false, &gone) == 0 && gone);
+	CHECK(!mg_reg_pieces_whole_alone(gone, pg(40), pg(42)), "a part of a window");
+	mg_reg_restore_locked(gone);
+	CHECK(mg_reg_detach_locked(pg(40), pg(54), false, &gone) == 0 && gone);
+	CHECK(!mg_reg_pieces_whole_alone(gone, pg(40), pg(54)), "two windows");
+	mg_reg_restore_locked(gone);
+	CHECK(mg_reg_detach_locked(pg(50), pg(54), true, &gone) == 0 && gone);
+	CHECK(!mg_reg_pieces_whole_alone(gone, pg(50), pg(54)), "a copy");
+	mg_reg_release_locked(gone);
+	check_invariants();
+}
+
 int main(void)
 {
 	P = mg_page_size();
@@ -683,6 +727,7 @@ int main(void)
 	RUN(test_insert_over);
 	RUN(test_mremap);
 	RUN(test_detach_restore);
+	RUN(test_whole_alone);
 	RUN(test_files);
 	RUN(test_many);
 	RUN(test_signal_safe);
