@@ -70,7 +70,7 @@ static uint64_t rd_leb(struct rd *r, bool sign)
 static uint64_t rd_uleb(struct rd *r) { return rd_leb(r, false); }
 static int64_t rd_sleb(struct rd *r) { return (int64_t)rd_leb(r, true); }
 
-/* An encoded pointer; hdr is .eh_frame_hdr's address (the base of datarel). */
+/* An encoded pointer; hdr is .eh_frame_hdr's address (the base of datarel), or 0: none. */
 static uintptr_t rd_ptr(struct rd *r, uint8_t enc, uintptr_t hdr)
 {
 	uintptr_t at = (uintptr_t)r->p, v;
@@ -149,7 +149,7 @@ struct cie {
  * walk does not follow, or malformed data.
  */
 static bool run(struct rd r, struct row *s, const struct row *init, const struct cie *c,
-		uintptr_t loc, uintptr_t pc, uintptr_t hdr)
+		uintptr_t loc, uintptr_t pc)
 {
 	struct row stack[STATE_DEPTH];
 	int depth = 0;
@@ -181,7 +181,7 @@ static bool run(struct rd r, struct row *s, const struct row *init, const struct
 			case 0x00:              /* nop */
 				break;
 			case 0x01: {            /* set_loc */
-				uintptr_t to = rd_ptr(&r, c->fde_enc, hdr);
+				uintptr_t to = rd_ptr(&r, c->fde_enc, 0);
 				if (pc && to > pc)
 					return !r.bad;
 				loc = to;
@@ -347,7 +347,11 @@ static bool parse_cie(const uint8_t *p, struct cie *c)
 
 static struct mg_cfi_rule not_followed(void) { return (struct mg_cfi_rule){ .ok = 0 }; }
 
-struct mg_cfi_rule mg_cfi_rule_from_fde(const uint8_t *fde, uintptr_t pc, uintptr_t hdr)
+/*
+ * An FDE's addresses are read without a datarel base: x86-64 compilers write them pc-relative, and
+ * a base guessed wrong could take a wrong FDE for pc's (such an FDE is "not followed").
+ */
+static struct mg_cfi_rule rule_from_fde(const uint8_t *fde, uintptr_t pc)
 {
 	uint32_t len, cie_off;
 	memcpy(&len, fde, 4);
@@ -360,8 +364,8 @@ struct mg_cfi_rule mg_cfi_rule_from_fde(const uint8_t *fde, uintptr_t pc, uintpt
 	if (!parse_cie(fde + 4 - cie_off, &c) || c.signal)
 		return not_followed();
 	struct rd r = { fde + 8, fde + 4 + len, false };
-	uintptr_t begin = rd_ptr(&r, c.fde_enc, hdr);
-	uintptr_t range = rd_ptr(&r, c.fde_enc & 0x0f, hdr);
+	uintptr_t begin = rd_ptr(&r, c.fde_enc, 0);
+	uintptr_t range = rd_ptr(&r, c.fde_enc & 0x0f, 0);
 	if (r.bad || pc < begin || pc - begin >= range)
 		return not_followed();
 	if (c.has_z) {
@@ -371,10 +375,10 @@ struct mg_cfi_rule mg_cfi_rule_from_fde(const uint8_t *fde, uintptr_t pc, uintpt
 		r.p += alen;
 	}
 	struct row init = { .cfa_reg = REG_RSP }, s;
-	if (!run(c.insns, &init, &init, &c, 0, 0, hdr))
+	if (!run(c.insns, &init, &init, &c, 0, 0))
 		return not_followed();
 	s = init;
-	if (!run(r, &s, &init, &c, begin, pc, hdr))
+	if (!run(r, &s, &init, &c, begin, pc))
 		return not_followed();
 
 	struct mg_cfi_rule out = { .ok = 1 };
@@ -464,5 +468,5 @@ struct mg_cfi_rule mg_cfi_rule_at(uintptr_t pc)
 	if (!f.found || !f.hdr)
 		return not_followed();
 	const uint8_t *fde = fde_of(f.hdr, pc);
-	return fde ? mg_cfi_rule_from_fde(fde, pc, f.hdr) : not_followed();
+	return fde ? rule_from_fde(fde, pc) : not_followed();
 }

@@ -30,7 +30,4 @@ struct mg_cfi_rule {
  */
 struct mg_cfi_rule mg_cfi_rule_at(uintptr_t pc) MG_HIDDEN;
 
-/* Decoders, exposed for the unit test: the rule of a CIE+FDE pair in memory at pc. */
-struct mg_cfi_rule mg_cfi_rule_from_fde(const uint8_t *fde, uintptr_t pc, uintptr_t hdr) MG_HIDDEN;
-
 #endif
