@@ -45,6 +45,14 @@ int mg_parse_mode(const char *s, int *out)
 	return lookup(t, s, out);
 }
 
+int mg_parse_unwind(const char *s, int *out)
+{
+	static const struct mg_name t[] = {
+		{ "cfi", MG_UNWIND_CFI }, { "libunwind", MG_UNWIND_LIBUNWIND }, { "check", MG_UNWIND_CHECK },
+		{ 0, 0 } };
+	return lookup(t, s, out);
+}
+
 int mg_parse_reopen(const char *s, int *out)
 {
 	static const struct mg_name t[] = {
@@ -261,15 +269,7 @@ void mg_config_load(void)
 	const char *v = config_getenv("MMAPGUARD_CREATION_STACKS");
 	if (v && *v && mg_parse_bool(v, &mg_cfg.creation_stacks) < 0)
 		complain("MMAPGUARD_CREATION_STACKS", v, "1, 0", "1");
-	v = config_getenv("MMAPGUARD_UNWIND");
-	if (v && *v && strcasecmp(v, "cfi") == 0)
-		mg_cfg.unwind = MG_UNWIND_CFI;
-	else if (v && *v && strcasecmp(v, "libunwind") == 0)
-		mg_cfg.unwind = MG_UNWIND_LIBUNWIND;
-	else if (v && *v && strcasecmp(v, "check") == 0)
-		mg_cfg.unwind = MG_UNWIND_CHECK;
-	else if (v && *v)
-		complain("MMAPGUARD_UNWIND", v, "cfi, libunwind, check", "cfi");
+	parse_int_var("MMAPGUARD_UNWIND", mg_parse_unwind, &mg_cfg.unwind, "cfi, libunwind, check", "cfi");
 	v = config_getenv("MMAPGUARD_SIGBUS");
 	if (v && *v && strcasecmp(v, "survive") == 0)
 		mg_cfg.sigbus = mg_cfg.sigbus_survive = true;

@@ -55,6 +55,7 @@ static inline int mg_mode(void)
 
 /* Parsers, exposed for the unit tests: return 0, or -1 when the value is not accepted. */
 int mg_parse_mode(const char *s, int *out) MG_HIDDEN;
+int mg_parse_unwind(const char *s, int *out) MG_HIDDEN;
 int mg_parse_reopen(const char *s, int *out) MG_HIDDEN;
 int mg_parse_format(const char *s, int *out) MG_HIDDEN;
 int mg_parse_scope(const char *s, int *out) MG_HIDDEN;
