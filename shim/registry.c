@@ -45,11 +45,11 @@ struct mg_file;
  */
 struct node {
 	struct node *left, *right;      /* treap by w.start */
-	struct node *eleft, *eright;    /* the file's treap by (fend, linked), same prio */
+	struct node *eleft, *eright;    /* the file's treap by fend (its first node of each fend) */
 	struct node *eparent;           /* in that treap: erased without a descent */
 	uint32_t prio;
-	uint32_t linked;                /* when it joined the file's windows: newest wins a tie (after
-					 * 2^32 links a tie may go to an older one: any is exact) */
+	uint32_t eprio;                 /* priority in the file's treap (a node taking another's
+					 * place there takes its priority too) */
 	uint64_t fend;                  /* w.offset + w.end - w.start, while in the file's treap */
 	struct mg_window w;
 	struct mg_file *file;
@@ -62,6 +62,8 @@ struct node {
 	 * cleared for good when a neighbour that could merge comes.
 	 */
 	bool alone;
+	bool erep;                      /* in the file's treap; else behind one there, in its list */
+	struct node *snext, *sprev;     /* the file's windows of the same fend, newest first */
 };
 _Static_assert(offsetof(struct node, w.start) + sizeof(uintptr_t) <= 64, "descent keys in one line");
 
@@ -474,28 +476,67 @@ static struct mg_file *file_find(dev_t dev, ino_t ino)
 }
 
 /*
- * Each file's windows are also in a treap ordered by their end in the file (ties: the one linked
- * last is greater), so that the window that needs the largest file size is found in O(log n): a
- * walk of the file's list on every change cost O(n) per mapping, O(n^2) for n windows of one file.
- * Only the registry lock's holder reads it. A window's end changes only while it is out of it.
+ * Each file's windows are also kept by their end in the file, so that the window that needs the
+ * largest file size is found in O(1) and kept in O(log d), d the number of distinct ends: a walk of
+ * the file's list on every change cost O(n) per mapping, O(n^2) for n windows of one file. The
+ * ends are a treap; each node in it heads the list of the windows with its end, newest first (it
+ * is the newest), so that many windows of few distinct ends (pages of one file mapped again and
+ * again) cost a short descent and a list link, not a descent among all of them. The greatest end's
+ * newest window is the file's top. Only the registry lock's holder reads it. A window's end changes
+ * only while it is out of it.
  */
-static bool end_less(const struct node *a, const struct node *b)
+
+/* n takes old's place in the treap (same fend), with its priority and links. */
+static void by_end_replace(struct mg_file *f, struct node *old, struct node *n)
 {
-	return a->fend < b->fend || (a->fend == b->fend && a->linked < b->linked);
+	n->eleft = old->eleft;
+	n->eright = old->eright;
+	n->eparent = old->eparent;
+	n->eprio = old->eprio;
+	n->erep = true;
+	old->erep = false;
+	if (n->eleft)
+		n->eleft->eparent = n;
+	if (n->eright)
+		n->eright->eparent = n;
+	struct node *up = n->eparent;
+	if (!up)
+		f->by_end = n;
+	else if (up->eleft == old)
+		up->eleft = n;
+	else
+		up->eright = n;
+	if (f->top == old)
+		f->top = n;
 }
 
 static void by_end_insert(struct mg_file *f, struct node *n)
 {
-	n->fend = n->w.offset + (n->w.end - n->w.start);
+	const uint64_t e = n->w.offset + (n->w.end - n->w.start);
+	n->fend = e;
+	n->sprev = NULL;
+	struct node *t = f->by_end;
+	while (t && t->fend != e)
+		t = e < t->fend ? t->eleft : t->eright;
+	if (t) {                /* that end is there: n heads its list */
+		by_end_replace(f, t, n);
+		n->snext = t;
+		t->sprev = n;
+		return;
+	}
+	n->snext = NULL;
+	n->erep = true;
+	n->eprio = n->prio;
 	struct node **link = &f->by_end, *up = NULL;
-	while (*link && (*link)->prio >= n->prio) {
+	while (*link && (*link)->eprio >= n->eprio) {
 		up = *link;
-		link = end_less(n, up) ? &up->eleft : &up->eright;
+		link = e < up->fend ? &up->eleft : &up->eright;
 	}
 	n->eparent = up;
-	struct node *t = *link, **l = &n->eleft, **r = &n->eright, *lp = n, *rp = n;
+	struct node **l = &n->eleft, **r = &n->eright, *lp = n, *rp = n;
+	t = *link;
 	while (t) {
-		if (end_less(t, n)) {
+		if (t->fend < e) {
 			*l = t;
 			t->eparent = lp;
 			lp = t;
@@ -512,12 +553,25 @@ static void by_end_insert(struct mg_file *f, struct node *n)
 	*l = NULL;
 	*r = NULL;
 	*link = n;
-	if (!f->top || end_less(f->top, n))
+	if (!f->top || f->top->fend < e)
 		f->top = n;
 }
 
 static void by_end_erase(struct mg_file *f, struct node *n)
 {
+	if (!n->erep) {         /* behind the head of its end's list */
+		n->sprev->snext = n->snext;
+		if (n->snext)
+			n->snext->sprev = n->sprev;
+		return;
+	}
+	if (n->snext) {         /* the next newest of that end takes its place */
+		struct node *s = n->snext;
+		s->sprev = NULL;
+		by_end_replace(f, n, s);
+		return;
+	}
+	n->erep = false;
 	if (f->top == n) {
 		/* The greatest node's predecessor: the greatest of its left subtree, else its parent
 		 * (it lies on the right spine). */
@@ -532,7 +586,7 @@ static void by_end_erase(struct mg_file *f, struct node *n)
 	/* Merge the two subtrees (all of a's keys below b's) into the link, iteratively. */
 	struct node *a = n->eleft, *b = n->eright;
 	while (a && b) {
-		if (a->prio > b->prio) {
+		if (a->eprio > b->eprio) {
 			*link = a;
 			a->eparent = up;
 			up = a;
@@ -632,8 +686,6 @@ static void file_link(struct mg_file *f, struct node *n)
 		f->windows->fprev = n;
 	f->windows = n;
 	f->nwindows++;
-	static uint32_t links;
-	n->linked = ++links;
 	by_end_insert(f, n);
 	uint64_t end = n->w.offset + (n->w.end - n->w.start);
 	if (end > f->max_end)

@@ -715,6 +715,45 @@ static void test_whole_alone(void)
 	check_invariants();
 }
 
+/*
+ * Many windows of one file over few distinct ends (a page mapped again and again): the file's
+ * largest end must follow every insert, removal, trim and split, whichever window of an end goes.
+ */
+static void test_same_ends(void)
+{
+	reset();
+	enum { N = 240, ENDS = 5 };
+	uint32_t x = 12345;
+	for (uint64_t i = 0; i < N; i++) {
+		x = x * 1103515245u + 12345u;
+		ins(wtag(3 * i, 2, F1, (x >> 16) % ENDS, (int)i + 1));
+	}
+	ins(wtag(3 * N, 2, F2, 7, N + 1));
+	check_invariants();
+	bool gone[N] = { false };
+	for (int left = N; left > 0;) {
+		x = x * 1103515245u + 12345u;
+		uint64_t i = (x >> 16) % N;
+		if (gone[i])
+			continue;
+		switch ((x >> 8) % 4) {
+		case 0:         /* its tail: the window's end moves */
+			mg_reg_remove_locked(pg(3 * i + 1), pg(3 * i + 2));
+			ins(wtag(3 * i + 1, 1, F1, (x >> 20) % ENDS, (int)i + 1));
+			break;
+		default:
+			mg_reg_remove_locked(pg(3 * i), pg(3 * i + 2));
+			gone[i] = true;
+			left--;
+		}
+		check_invariants();
+	}
+	CHECK(!mg_reg_file_tracked_locked(F1));
+	CHECK_U64(mg_reg_safe_size_locked(F2), 8 * P + 1);   /* its last page must exist */
+	mg_reg_remove_locked(pg(3 * N), pg(3 * N + 2));
+	expect_empty("removing the last");
+}
+
 int main(void)
 {
 	P = mg_page_size();
@@ -728,6 +767,7 @@ int main(void)
 	RUN(test_mremap);
 	RUN(test_detach_restore);
 	RUN(test_whole_alone);
+	RUN(test_same_ends);
 	RUN(test_files);
 	RUN(test_many);
 	RUN(test_signal_safe);
