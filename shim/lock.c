@@ -4,6 +4,7 @@
 #include "thread.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <linux/kcmp.h>
 #include <sys/syscall.h>
 
@@ -40,14 +41,43 @@ void mg_lock_check_foreign(void)
 		mg_fork_foreign_child();
 }
 
+#ifdef MG_LOCK_PTHREAD
+static inline bool word_try(struct mg_lock *l) { return pthread_mutex_trylock(&l->m) == 0; }
+static inline void word_wait(struct mg_lock *l) { pthread_mutex_lock(&l->m); }
+static inline void word_release(struct mg_lock *l) { pthread_mutex_unlock(&l->m); }
+static inline void word_init(struct mg_lock *l) { pthread_mutex_init(&l->m, NULL); }
+#else
+static inline bool word_try(struct mg_lock *l)
+{
+	unsigned free_ = 0;
+	return __atomic_compare_exchange_n(&l->word, &free_, 1, false, __ATOMIC_ACQUIRE,
+					   __ATOMIC_RELAXED);
+}
+
+/* Contended: say so (2), and sleep while another holds it. */
+static void word_wait(struct mg_lock *l)
+{
+	while (__atomic_exchange_n(&l->word, 2, __ATOMIC_ACQUIRE) != 0)
+		MG_SYS6(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, 2, 0, 0, 0);
+}
+
+static inline void word_release(struct mg_lock *l)
+{
+	if (__atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE) == 2)
+		MG_SYS6(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
+}
+
+static inline void word_init(struct mg_lock *l) { __atomic_store_n(&l->word, 0, __ATOMIC_RELAXED); }
+#endif
+
 void mg_lock(struct mg_lock *l)
 {
 	mg_enter();
 	acquiring = l;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (mg_unlikely(pthread_mutex_trylock(&l->m) != 0)) {
+	if (mg_unlikely(!word_try(l))) {
 		mg_lock_check_foreign();
-		pthread_mutex_lock(&l->m);
+		word_wait(l);
 	}
 	__atomic_store_n(&l->owner, mg_thread_tid(), __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -57,7 +87,7 @@ void mg_lock(struct mg_lock *l)
 bool mg_trylock(struct mg_lock *l)
 {
 	mg_enter();
-	if (pthread_mutex_trylock(&l->m) != 0) {
+	if (!word_try(l)) {
 		mg_leave();
 		return false;
 	}
@@ -68,7 +98,7 @@ bool mg_trylock(struct mg_lock *l)
 void mg_unlock(struct mg_lock *l)
 {
 	__atomic_store_n(&l->owner, 0, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&l->m);
+	word_release(l);
 	mg_leave();
 }
 
@@ -98,7 +128,7 @@ bool mg_lock_child(struct mg_lock *l, pid_t me)
 	bool prepared = l->forking == me && me;
 	l->forking = 0;
 	if (prepared) {
-		pthread_mutex_init(&l->m, NULL);
+		word_init(l);
 		__atomic_store_n(&l->owner, 0, __ATOMIC_RELAXED);
 		mg_leave();
 		return false;
@@ -106,10 +136,10 @@ bool mg_lock_child(struct mg_lock *l, pid_t me)
 	pid_t o = __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
 	if (o == 0 || o == me) {
 		if (o == 0)
-			pthread_mutex_init(&l->m, NULL);        /* a holder may be between unlock steps */
+			word_init(l);        /* a holder may be between unlock steps */
 		return false;
 	}
-	pthread_mutex_init(&l->m, NULL);
+	word_init(l);
 	__atomic_store_n(&l->owner, 0, __ATOMIC_RELAXED);
 	return true;
 }
