@@ -150,11 +150,12 @@ struct trace {
 	unsigned seq, gen;
 	int max, nkeep, nchk;
 	uintptr_t ip0, sp0, rbp0;
-	uintptr_t lo, hi;               /* the words checked are in [lo, hi) */
+	uintptr_t span;                 /* the words checked are in [sp0, sp0 + 8 * span) */
 	uintptr_t keep[MG_STACK_MAX];   /* the stack kept (frames outside the shim) */
-	uintptr_t chk_at[CHECKS];       /* the words the walk read and used, and their values */
-	uintptr_t chk_val[CHECKS];
+	uint16_t chk_at[CHECKS];        /* the words the walk read and used: sp0 + 8 * chk_at[i] */
+	uintptr_t chk_val[CHECKS];      /* and their values */
 };
+#define CHK_SPAN ((uintptr_t)UINT16_MAX + 1)    /* words above sp0 a kept walk may check */
 
 static struct trace traces[TRACES];
 
@@ -166,20 +167,30 @@ static inline struct trace *trace_of(uintptr_t ip0, uintptr_t sp0)
 	return &traces[((ip0 ^ (sp0 << 7)) * 0x9e3779b97f4a7c15ull) >> 57];
 }
 
-/* The kept walk from this start, if its words still hold what it read. */
+/*
+ * The kept walk from this start, if its words still hold what it read. Another thread may be
+ * writing the slot meanwhile (the sequence then says so, and the answer is dropped), so nothing
+ * read from the slot is trusted as an address: the words compared are sp0 + 8 * (offset & mask),
+ * with mask + 1 a power of two words that the known-mapped range above sp0 holds, whatever
+ * offset a writer left there.
+ */
 __attribute__((no_sanitize("address", "thread")))
 static bool trace_get(struct trace *t, uintptr_t ip0, uintptr_t sp0, uintptr_t rbp0, unsigned g,
 		      int max, struct mg_stack *st)
 {
 	unsigned q = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
 	int nkeep = LD(t->nkeep), nchk = LD(t->nchk);
-	uintptr_t lo = LD(t->lo), hi = LD(t->hi);
+	uintptr_t span = LD(t->span);
 	if ((q & 1) || LD(t->ip0) != ip0 || LD(t->sp0) != sp0 || LD(t->rbp0) != rbp0 ||
 	    LD(t->gen) != g || LD(t->max) != max || nkeep < 0 || nkeep > MG_STACK_MAX ||
-	    nchk <= 0 || nchk > CHECKS || lo < ok_lo || hi > ok_hi)
+	    nchk <= 0 || nchk > CHECKS || sp0 < ok_lo || sp0 >= ok_hi)
+		return false;
+	uintptr_t words = (ok_hi - sp0) / 8;    /* >= 1: sp0 is 8-aligned below ok_hi */
+	uintptr_t mask = (words >= CHK_SPAN ? CHK_SPAN : (uintptr_t)1 << (63 - __builtin_clzl(words))) - 1;
+	if (span > mask + 1)
 		return false;
 	for (int i = 0; i < nchk; i++)
-		if (peek(LD(t->chk_at[i])) != LD(t->chk_val[i]))
+		if (peek(sp0 + 8 * (LD(t->chk_at[i]) & mask)) != LD(t->chk_val[i]))
 			return false;
 	for (int i = 0; i < nkeep; i++)
 		st->ip[i] = LD(t->keep[i]);
@@ -202,25 +213,25 @@ static inline struct mg_cfi_rule rule_of(uintptr_t pc, unsigned g)
 
 struct rec {
 	struct trace *t;        /* NULL: the walk is not kept */
+	uintptr_t sp0;
 	int nchk;
-	uintptr_t lo, hi;
+	uintptr_t span;
 };
 
 static inline void rec_check(struct rec *k, uintptr_t at, uintptr_t val)
 {
 	if (!k->t)
 		return;
-	if (k->nchk == CHECKS) {
-		k->t = NULL;    /* cannot happen: at most two words a frame */
+	uintptr_t w = (at - k->sp0) / 8;
+	if (k->nchk == CHECKS || at < k->sp0 || (at & 7) || w >= CHK_SPAN) {
+		k->t = NULL;    /* at most two words a frame, above the start; a deeper one is walked */
 		return;
 	}
-	ST(k->t->chk_at[k->nchk], at);
+	ST(k->t->chk_at[k->nchk], (uint16_t)w);
 	ST(k->t->chk_val[k->nchk], val);
 	k->nchk++;
-	if (at < k->lo)
-		k->lo = at;
-	if (at + 8 > k->hi)
-		k->hi = at + 8;
+	if (w + 1 > k->span)
+		k->span = w + 1;
 }
 
 /* The walk by the rules, frames in [skip_lo, skip_hi) not kept; false: not walked. */
@@ -286,7 +297,7 @@ int mg_cfi_walk(struct mg_stack *st, int max, uintptr_t skip_lo, uintptr_t skip_
 	struct trace *t = trace_of(ip0, sp0);
 	if (trace_get(t, ip0, sp0, rbp0, g, max, st))
 		return 0;
-	struct rec k = { .t = t, .lo = UINTPTR_MAX, .hi = 0 };
+	struct rec k = { .t = t, .sp0 = sp0 };
 	bool ok;
 	unsigned q = __atomic_load_n(&t->seq, __ATOMIC_RELAXED);
 	if ((q & 1) || !__atomic_compare_exchange_n(&t->seq, &q, q + 1, false, __ATOMIC_RELAXED,
@@ -298,8 +309,7 @@ int mg_cfi_walk(struct mg_stack *st, int max, uintptr_t skip_lo, uintptr_t skip_
 		ok = walk(ip0, sp0, rbp0, g, max, skip_lo, skip_hi, st, &k);
 		ST(t->nkeep, st->n);
 		ST(t->nchk, ok && k.t ? k.nchk : 0);   /* no checks: never taken */
-		ST(t->lo, k.lo);
-		ST(t->hi, k.hi);
+		ST(t->span, k.span);
 		ST(t->ip0, ip0);
 		ST(t->sp0, sp0);
 		ST(t->rbp0, rbp0);
