@@ -17,12 +17,11 @@ pid_t mg_thread_tid_slow(void)
 	return mg_thread_tid_cached;
 }
 
-void mg_thread_name(char out[16])
+void mg_thread_name(char out[16], const struct timespec *now)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	if (ms - name_read_ms >= 50) {
+	long long ms = (long long)now->tv_sec * 1000 + now->tv_nsec / 1000000;
+	/* unsigned: a clock set back re-reads too */
+	if ((unsigned long long)(ms - name_read_ms) >= 50) {
 		MG_SYS2(SYS_prctl, PR_GET_NAME, name);
 		name[15] = 0;
 		name_read_ms = ms;

@@ -3,6 +3,7 @@
 #define MG_THREAD_H
 
 #include <sys/types.h>
+#include <time.h>
 #include "guard.h"
 
 extern MG_TLS pid_t mg_thread_tid_cached MG_HIDDEN;  /* 0 until first asked (and in a fork child) */
@@ -15,10 +16,11 @@ static inline pid_t mg_thread_tid(void)
 	return mg_likely(t != 0) ? t : mg_thread_tid_slow();
 }
 /*
- * The thread's name (16 bytes with NUL). Re-read from the kernel at most every 50 ms: a name set
- * with pthread_setname_np is seen by mappings created from 50 ms later on.
+ * The thread's name (16 bytes with NUL). Re-read from the kernel at most every 50 ms of the
+ * caller's clock reading `now` (the time it stamps the mapping with): a name set with
+ * pthread_setname_np is seen by mappings created from 50 ms later on.
  */
-void mg_thread_name(char out[16]) MG_HIDDEN;
+void mg_thread_name(char out[16], const struct timespec *now) MG_HIDDEN;
 /* fork child: the calling thread has a new tid. */
 void mg_thread_atfork_child(void) MG_HIDDEN;
 
