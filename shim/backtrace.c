@@ -221,8 +221,11 @@ __attribute__((noinline)) void mg_bt_capture_other(struct mg_stack *st)
 	capture_begin();
 	mg_bt_fn bt = __atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE);
 	if (bt) {
+		const struct mg_stack *ref;
 		if (check)
-			walked = mg_cfi_walk(&sa, MG_STACK_MAX + 8, mg_bt_shim_lo, mg_bt_shim_hi);
+			walked = mg_cfi_walk(&sa, &ref, MG_STACK_MAX + 8, mg_bt_shim_lo, mg_bt_shim_hi);
+		if (walked == 0)
+			mg_stack_copy(&sa, ref);
 		nb = bt(b, (int)(sizeof b / sizeof b[0]));
 	}
 	capture_end();

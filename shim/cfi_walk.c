@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "cfi_walk.h"
 #include "cfi.h"
+#include "depot.h"
 #include "real.h"
 #include "stack.h"
 
@@ -148,10 +149,10 @@ static inline bool read_word(uintptr_t a, uintptr_t start, uintptr_t *out)
 
 struct trace {
 	unsigned seq, gen;
-	int max, nkeep, nchk;
+	int max, nchk;
 	uintptr_t ip0, sp0, rbp0;
 	uintptr_t span;                 /* the words checked are in [sp0, sp0 + 8 * span) */
-	uintptr_t keep[MG_STACK_MAX];   /* the stack kept (frames outside the shim) */
+	const struct mg_stack *stk;     /* the stack it gave (frames outside the shim), in the depot */
 	uint16_t chk_at[CHECKS];        /* the words the walk read and used: sp0 + 8 * chk_at[i] */
 	uintptr_t chk_val[CHECKS];      /* and their values */
 };
@@ -175,30 +176,28 @@ static inline struct trace *trace_of(uintptr_t ip0, uintptr_t sp0)
  * offset a writer left there.
  */
 __attribute__((no_sanitize("address", "thread")))
-static bool trace_get(struct trace *t, uintptr_t ip0, uintptr_t sp0, uintptr_t rbp0, unsigned g,
-		      int max, struct mg_stack *st)
+static const struct mg_stack *trace_get(struct trace *t, uintptr_t ip0, uintptr_t sp0,
+					uintptr_t rbp0, unsigned g, int max)
 {
 	unsigned q = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
-	int nkeep = LD(t->nkeep), nchk = LD(t->nchk);
+	int nchk = LD(t->nchk);
 	uintptr_t span = LD(t->span);
+	const struct mg_stack *stk = LD(t->stk);
 	if ((q & 1) || LD(t->ip0) != ip0 || LD(t->sp0) != sp0 || LD(t->rbp0) != rbp0 ||
-	    LD(t->gen) != g || LD(t->max) != max || nkeep < 0 || nkeep > MG_STACK_MAX ||
-	    nchk <= 0 || nchk > CHECKS || sp0 < ok_lo || sp0 >= ok_hi)
-		return false;
+	    LD(t->gen) != g || LD(t->max) != max || !stk || nchk <= 0 || nchk > CHECKS ||
+	    sp0 < ok_lo || sp0 >= ok_hi)
+		return NULL;
 	uintptr_t words = (ok_hi - sp0) / 8;    /* >= 1: sp0 is 8-aligned below ok_hi */
 	uintptr_t mask = (words >= CHK_SPAN ? CHK_SPAN : (uintptr_t)1 << (63 - __builtin_clzl(words))) - 1;
 	if (span > mask + 1)
-		return false;
+		return NULL;
 	for (int i = 0; i < nchk; i++)
 		if (peek(sp0 + 8 * (LD(t->chk_at[i]) & mask)) != LD(t->chk_val[i]))
-			return false;
-	for (int i = 0; i < nkeep; i++)
-		st->ip[i] = LD(t->keep[i]);
+			return NULL;
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	if (__atomic_load_n(&t->seq, __ATOMIC_RELAXED) != q)
-		return false;
-	st->n = (uint16_t)nkeep;
-	return true;
+		return NULL;
+	return stk;     /* a depot entry whatever the race: immutable, never freed */
 }
 
 static inline struct mg_cfi_rule rule_of(uintptr_t pc, unsigned g)
@@ -245,11 +244,8 @@ static bool walk(uintptr_t ip, uintptr_t sp, uintptr_t rbp, unsigned g, int max,
 	bool rbp_known = true;
 	st->n = 0;
 	for (int n = 1;; n++) {
-		if ((ip < skip_lo || ip >= skip_hi) && st->n < MG_STACK_MAX) {
-			if (k->t)
-				ST(k->t->keep[st->n], ip);
+		if ((ip < skip_lo || ip >= skip_hi) && st->n < MG_STACK_MAX)
 			st->ip[st->n++] = ip;
-		}
 		struct mg_cfi_rule r = rule_of(ip - 1, g);
 		if (!r.ok || (r.cfa_rbp && !rbp_known))
 			return false;
@@ -281,21 +277,28 @@ static bool walk(uintptr_t ip, uintptr_t sp, uintptr_t rbp, unsigned g, int max,
 }
 
 __attribute__((noinline, no_sanitize("address", "thread")))
-int mg_cfi_walk(struct mg_stack *st, int max, uintptr_t skip_lo, uintptr_t skip_hi)
+int mg_cfi_walk(struct mg_stack *st, const struct mg_stack **ref, int max, uintptr_t skip_lo,
+		uintptr_t skip_hi)
 {
 	/* This file is built with frame pointers: rbp is this frame's, and says where it returns. */
 	const uintptr_t *fp = __builtin_frame_address(0);
 	uintptr_t rbp0 = fp[0], ip0 = fp[1], sp0 = (uintptr_t)(fp + 2);
 	unsigned g = __atomic_load_n(&gen, __ATOMIC_ACQUIRE);
 	st->n = 0;
+	st->pc_first = 0;
+	*ref = NULL;
 	if (max > TRACE_MAX)
 		max = TRACE_MAX;
-	if (max <= 0 || !ip0)
-		return max <= 0 ? 0 : -1;
+	if (max <= 0 || !ip0) {
+		if (max > 0)
+			return -1;
+		*ref = &mg_stack_none;
+		return 0;
+	}
 	if (!(sp0 >= ok_lo && sp0 < ok_hi))
 		known_from(sp0);
 	struct trace *t = trace_of(ip0, sp0);
-	if (trace_get(t, ip0, sp0, rbp0, g, max, st))
+	if ((*ref = trace_get(t, ip0, sp0, rbp0, g, max)))
 		return 0;
 	struct rec k = { .t = t, .sp0 = sp0 };
 	bool ok;
@@ -304,11 +307,16 @@ int mg_cfi_walk(struct mg_stack *st, int max, uintptr_t skip_lo, uintptr_t skip_
 						    __ATOMIC_RELAXED)) {
 		k.t = NULL;
 		ok = walk(ip0, sp0, rbp0, g, max, skip_lo, skip_hi, st, &k);
+		if (ok)
+			*ref = mg_depot_intern(st);
 	} else {
 		__atomic_thread_fence(__ATOMIC_RELEASE);
 		ok = walk(ip0, sp0, rbp0, g, max, skip_lo, skip_hi, st, &k);
-		ST(t->nkeep, st->n);
-		ST(t->nchk, ok && k.t ? k.nchk : 0);   /* no checks: never taken */
+		if (ok)
+			*ref = mg_depot_intern(st);
+		/* no checks, or a stack the depot had no room for: never taken */
+		ST(t->nchk, ok && k.t && *ref != &mg_stack_lost ? k.nchk : 0);
+		ST(t->stk, *ref);
 		ST(t->span, k.span);
 		ST(t->ip0, ip0);
 		ST(t->sp0, sp0);

@@ -13,11 +13,14 @@
 
 /*
  * The return addresses from the caller of this function outwards, at most max of them walked,
- * into st those outside [skip_lo, skip_hi) (the shim's own frames) up to MG_STACK_MAX: 0; -1:
- * not walked (use libunwind). Counted as a capture in flight by the caller; not for a signal
- * handler's interrupted context (mg_bt_capture_signal).
+ * those outside [skip_lo, skip_hi) (the shim's own frames) up to MG_STACK_MAX: 0, and *ref is
+ * that stack in the depot (depot.h); st holds its frames too if they were walked now, else
+ * st->n is 0 (a kept walk: the depot's copy is the answer). -1: not walked (use libunwind).
+ * Counted as a capture in flight by the caller; not for a signal handler's interrupted context
+ * (mg_bt_capture_signal).
  */
-int mg_cfi_walk(struct mg_stack *st, int max, uintptr_t skip_lo, uintptr_t skip_hi) MG_HIDDEN;
+int mg_cfi_walk(struct mg_stack *st, const struct mg_stack **ref, int max, uintptr_t skip_lo,
+		uintptr_t skip_hi) MG_HIDDEN;
 /* dlclose: code may be gone, and other code loaded at its addresses. */
 void mg_cfi_forget(void) MG_HIDDEN;
 

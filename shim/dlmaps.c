@@ -70,7 +70,7 @@ static uintptr_t rtld_base;                     /* ld.so, the kernel's executabl
 static bool rtld_is_exe;
 /* A dlopen left to run from its caller's frame: its stack is given to the next objects found.
  * Both under the registry lock. */
-static struct mg_stack pending;
+static const struct mg_stack *pending;
 static bool pending_set;
 
 struct scan {
@@ -201,9 +201,9 @@ static void insert_object(struct scan *s, const struct seg *segs, unsigned n, co
 			  bool exe)
 {
 	struct mg_window *w = &s->tmpl;
-	struct mg_stack saved = w->stack;
+	const struct mg_stack *saved = w->stack;
 	if (exe)
-		memset(&w->stack, 0, sizeof w->stack);  /* mapped before anything ran */
+		w->stack = &mg_stack_none;      /* mapped before anything ran */
 	w->dev = st->st_dev;
 	w->ino = st->st_ino;
 	w->size_at_map = (uint64_t)st->st_size;
@@ -327,7 +327,7 @@ static void scan(const struct mg_stack *stack, bool unloads)
 	clock_gettime(CLOCK_REALTIME, &w->created);
 	bool from_pending = false;
 	if (stack) {
-		w->stack = *stack;
+		w->stack = stack;
 	} else {
 		mg_reg_lock();
 		if (pending_set) {
@@ -387,14 +387,13 @@ static void update(bool capture)
 			scan(NULL, false);
 		return;
 	}
-	struct mg_stack st;
-	memset(&st, 0, sizeof st);
+	const struct mg_stack *st = &mg_stack_none;
 	if (capture && added && mg_cfg.creation_stacks) {
 		mg_enter();
-		mg_bt_capture(&st);
+		st = mg_bt_capture_ref();
 		mg_leave();
 	}
-	scan(capture ? &st : NULL, removed);
+	scan(capture ? st : NULL, removed);
 }
 
 void mg_dl_init(void)
@@ -436,11 +435,10 @@ void mg_dl_after_open(void)
 
 void mg_dl_defer_open(void)
 {
-	struct mg_stack st;
-	memset(&st, 0, sizeof st);
+	const struct mg_stack *st = &mg_stack_none;
 	mg_enter();
 	if (mg_cfg.creation_stacks)
-		mg_bt_capture(&st);
+		st = mg_bt_capture_ref();
 	mg_leave();
 	mg_reg_lock();
 	pending = st;

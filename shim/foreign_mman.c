@@ -49,7 +49,7 @@ static void on_mmap(const void *result, const void *start, size_t size, int prot
 	w.start = a;
 	w.end = b;
 	mg_enter();
-	mg_bt_capture(&w.stack);
+	w.stack = mg_bt_capture_ref();
 	mg_leave();
 	mg_reg_lock();
 	mg_reg_insert_locked(&w);

@@ -281,10 +281,11 @@ void mg_index_put_locked(int32_t *slot, dev_t dev, ino_t ino, uint64_t safe_size
 	memcpy(s->thread_name, w->thread_name, sizeof s->thread_name);
 	s->created_sec = w->created.tv_sec;
 	s->created_nsec = w->created.tv_nsec;
-	uint32_t n = w->stack.n < MG_IX_FRAMES ? w->stack.n : MG_IX_FRAMES;
+	const struct mg_stack *st = mg_win_stack(w);
+	uint32_t n = st->n < MG_IX_FRAMES ? st->n : MG_IX_FRAMES;
 	s->nframes = n;
-	s->pc_first = w->stack.pc_first;
-	memcpy(s->ip, w->stack.ip, n * sizeof s->ip[0]);
+	s->pc_first = st->pc_first;
+	memcpy(s->ip, st->ip, n * sizeof s->ip[0]);
 	write_end(s, q);
 }
 

@@ -198,7 +198,7 @@ void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_
 	mg_json_i64(b, "tid", w->tid);
 	mg_json_str(b, "thread_name", w->thread_name);
 	mg_json_time(b, "time", &w->created);
-	mg_json_stack(b, "backtrace", &w->stack, sym);
+	mg_json_stack(b, "backtrace", mg_win_stack(w), sym);
 	mg_buf_putc(b, '}');
 }
 

@@ -176,7 +176,7 @@ static void break_text(struct mg_buf *b, const struct mg_lease_break_facts *f, m
 		mg_buf_puts(b, lw->rescued ? ") rescued\n" : ")\n");
 		if (w.tid) {
 			mg_buf_puts(b, "mmapguard:     mapped by thread ");
-			mg_text_thread(b, w.tid, w.thread_name, 0, &w.created, &w.stack, sym, "      ");
+			mg_text_thread(b, w.tid, w.thread_name, 0, &w.created, mg_win_stack(&w), sym, "      ");
 		}
 	}
 }

@@ -95,24 +95,14 @@ struct mg_file {
 typedef uint64_t __attribute__((may_alias)) win_word;
 _Static_assert(sizeof(struct mg_window) % sizeof(win_word) == 0, "window copied by words");
 
-/* The stack's frames are the window's last bytes; those past stack.n are never read. */
-#define WIN_HEAD_WORDS (offsetof(struct mg_window, stack.ip) / sizeof(win_word))
-_Static_assert(offsetof(struct mg_window, stack.ip) % sizeof(win_word) == 0 &&
-	       offsetof(struct mg_window, stack.ip) + sizeof(((struct mg_window *)0)->stack.ip) ==
-	       sizeof(struct mg_window), "the frames end the window");
-
-/* Copies the frames the window has, not all MG_STACK_MAX of them. */
+/* The creation stack is a pointer into the depot: a window is a few words, copied whole. */
 static void win_set(struct mg_window *dst, const struct mg_window *src)
 {
 	win_word *d = (win_word *)dst;
 	const win_word *s = (const win_word *)src;
 	#pragma GCC unroll 64
-	for (size_t i = 0; i < WIN_HEAD_WORDS; i++)
+	for (size_t i = 0; i < sizeof *dst / sizeof *d; i++)
 		__atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
-	size_t n = src->stack.n < MG_STACK_MAX ? src->stack.n : MG_STACK_MAX;
-	#pragma GCC unroll 8
-	for (size_t i = 0; i < n; i++)
-		__atomic_store_n(&dst->stack.ip[i], src->stack.ip[i], __ATOMIC_RELAXED);
 }
 
 static void win_get(struct mg_window *dst, const struct mg_window *src)
@@ -969,8 +959,7 @@ static bool one_mapping(const struct mg_window *l, const struct mg_window *r)
 	       l->offset + (l->end - l->start) == r->offset && l->prot == r->prot &&
 	       l->shared == r->shared && l->origin == r->origin && l->tid == r->tid &&
 	       l->created.tv_sec == r->created.tv_sec && l->created.tv_nsec == r->created.tv_nsec &&
-	       l->size_at_map == r->size_at_map && l->stack.n == r->stack.n &&
-	       memcmp(l->stack.ip, r->stack.ip, l->stack.n * sizeof l->stack.ip[0]) == 0 &&
+	       l->size_at_map == r->size_at_map && mg_win_stack(l) == mg_win_stack(r) &&
 	       memcmp(l->thread_name, r->thread_name, sizeof l->thread_name) == 0;
 }
 

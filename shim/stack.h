@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MG_STACK_MAX 24
 
@@ -13,6 +14,15 @@ struct mg_stack {
 	uint16_t pc_first;              /* frame 0 is the interrupted instruction, not a return address */
 	uintptr_t ip[MG_STACK_MAX];
 };
+
+/* Copy the frames src has (not all MG_STACK_MAX). */
+static inline void mg_stack_copy(struct mg_stack *dst, const struct mg_stack *src)
+{
+	unsigned n = src->n < MG_STACK_MAX ? src->n : MG_STACK_MAX;
+	dst->n = (uint16_t)n;
+	dst->pc_first = src->pc_first;
+	memcpy(dst->ip, src->ip, n * sizeof src->ip[0]);
+}
 
 struct mg_sym {
 	char module[PATH_MAX];          /* path of the object, "" if unknown */

@@ -144,7 +144,7 @@ static const struct mg_supp_rule *match_rules(const struct mg_event *e)
 	struct stack_ctx ctx[1 + MG_REPORT_WINDOWS];
 	struct mg_stack_src win[MG_REPORT_WINDOWS];
 	for (size_t w = 0; w <= e->nwindows; w++) {
-		ctx[w].st = w == 0 ? &e->stack : &e->windows[w - 1].stack;
+		ctx[w].st = w == 0 ? &e->stack : mg_win_stack(&e->windows[w - 1]);
 		ctx[w].memo = memos[w];
 		for (size_t i = 0; i < ctx[w].st->n; i++)
 			memos[w][i].done = false;

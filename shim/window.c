@@ -12,8 +12,7 @@ bool mg_window_describe(int fd, int prot, int flags, off_t off, struct mg_window
 	struct stat st;
 	if (mg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return false;
-	/* All but the frames: stack.n says how many of them there are. */
-	memset(w, 0, offsetof(struct mg_window, stack.ip));
+	memset(w, 0, sizeof *w);        /* stack NULL: none (the wrapper captures it) */
 	w->offset = (uint64_t)off;
 	w->size_at_map = (uint64_t)st.st_size;
 	w->dev = st.st_dev;

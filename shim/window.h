@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include "guard.h"
+#include "depot.h"
 #include "stack.h"
 
 struct mg_window {
@@ -21,8 +22,14 @@ struct mg_window {
 	char thread_name[16];
 	struct timespec created;        /* CLOCK_REALTIME */
 	uint64_t size_at_map;           /* the file's size when the mapping was made */
-	struct mg_stack stack;          /* creation stack, raw return addresses */
+	const struct mg_stack *stack;   /* creation stack (depot.h); NULL: none */
 };
+
+/* The window's creation stack, never NULL. */
+static inline const struct mg_stack *mg_win_stack(const struct mg_window *w)
+{
+	return w->stack ? w->stack : &mg_stack_none;
+}
 
 /*
  * The dynamic loader's mappings never pass through the wrappers: dlmaps.c finds them in its list of

@@ -140,7 +140,7 @@ static bool describe_file_mapping(int fd, int prot, int flags, off_t off, struct
 	mg_enter();
 	mg_bt_load();   /* on the first file mapping: the SIGBUS handler and reports unwind too */
 	if (mg_cfg.creation_stacks)
-		mg_bt_capture(&w->stack);
+		w->stack = mg_bt_capture_ref();
 	mg_leave();
 	return true;
 }

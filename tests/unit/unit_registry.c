@@ -26,9 +26,10 @@ static struct mg_window wtag(uint64_t at, uint64_t npages, dev_t dev, ino_t ino,
 	snprintf(w.thread_name, sizeof w.thread_name, "thr-%d", tag);
 	w.created.tv_sec = 1700000000 + tag;
 	w.created.tv_nsec = tag;
-	w.stack.n = 3;
+	struct mg_stack st = { .n = 3 };
 	for (int i = 0; i < 3; i++)
-		w.stack.ip[i] = (uintptr_t)(0x400000 + tag * 16 + i);
+		st.ip[i] = (uintptr_t)(0x400000 + tag * 16 + i);
+	w.stack = mg_depot_intern(&st);
 	return w;
 }
 
@@ -51,7 +52,9 @@ static void check_meta(const struct mg_window *w, int tag)
 	CHECK(w->prot == e.prot && w->shared == e.shared && w->tid == e.tid, "prot/shared/tid of tag %d", tag);
 	CHECK_STR(w->thread_name, e.thread_name);
 	CHECK(w->created.tv_sec == e.created.tv_sec && w->created.tv_nsec == e.created.tv_nsec);
-	CHECK(w->stack.n == 3 && memcmp(w->stack.ip, e.stack.ip, sizeof e.stack.ip) == 0, "stack of tag %d", tag);
+	const struct mg_stack *ws = mg_win_stack(w), *es = mg_win_stack(&e);
+	CHECK(ws->n == 3 && memcmp(ws->ip, es->ip, 3 * sizeof es->ip[0]) == 0, "stack of tag %d", tag);
+	CHECK(ws == es, "the depot keeps one copy of the stack of tag %d", tag);
 }
 
 static void print_snap(const struct snap *s)

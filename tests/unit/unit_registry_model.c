@@ -37,8 +37,8 @@ static struct mg_window twin(uint64_t at, uint64_t n, int file, uint64_t off, in
 	w.prot = tag % 3 == 0 ? PROT_READ : PROT_READ | PROT_WRITE;
 	w.shared = tag % 2;
 	w.created.tv_sec = tag;
-	w.stack.n = 1;
-	w.stack.ip[0] = (uintptr_t)tag;
+	struct mg_stack st = { .n = 1, .ip = { (uintptr_t)tag } };
+	w.stack = mg_depot_intern(&st);
 	snprintf(w.thread_name, sizeof w.thread_name, "t%d", tag);
 	return w;
 }
@@ -140,7 +140,8 @@ static void compare(void)
 		CHECK(f >= 0, "window of an unknown file (%lu,%lu)", (unsigned long)w->dev, (unsigned long)w->ino);
 		struct mg_window t = twin(0, 1, f, 0, w->tid);
 		CHECK(w->prot == t.prot && w->shared == t.shared && w->created.tv_sec == t.created.tv_sec &&
-		      w->stack.n == 1 && w->stack.ip[0] == t.stack.ip[0] && strcmp(w->thread_name, t.thread_name) == 0,
+		      mg_win_stack(w)->n == 1 && mg_win_stack(w)->ip[0] == mg_win_stack(&t)->ip[0] &&
+		      strcmp(w->thread_name, t.thread_name) == 0,
 		      "metadata of the window at page %lu is not the one of insert %d",
 		      (unsigned long)((w->start - BASE) / P), w->tid);
 		for (uintptr_t a = w->start; a < w->end; a += P) {
