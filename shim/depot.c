@@ -31,8 +31,9 @@ _Static_assert(sizeof(uintptr_t) == sizeof(const struct mg_stack *), "a slot is 
 const struct mg_stack mg_stack_none = { 0 };
 const struct mg_stack mg_stack_lost = { 0 };
 
-static const struct mg_stack **table;
-static struct mg_stack *chunks[MAX_CHUNKS];
+/* Installed once each (pages_once); typed where they are used. */
+static void *table_mem;
+static void *chunk_mem[MAX_CHUNKS];
 static unsigned long next_entry, lost;
 
 /* Install *where from NULL to fresh pages of size bytes, or take what another thread installed. */
@@ -57,7 +58,7 @@ static struct mg_stack *entry_new(void)
 	unsigned long i = __atomic_fetch_add(&next_entry, 1, __ATOMIC_RELAXED);
 	if (i >= (unsigned long)MAX_CHUNKS * PER_CHUNK)
 		return NULL;
-	struct mg_stack *c = pages_once((void **)&chunks[i / PER_CHUNK], CHUNK_BYTES);
+	struct mg_stack *c = pages_once(&chunk_mem[i / PER_CHUNK], CHUNK_BYTES);
 	return c ? &c[i % PER_CHUNK] : NULL;
 }
 
@@ -83,7 +84,7 @@ const struct mg_stack *mg_depot_intern(const struct mg_stack *st)
 	unsigned n = st->n < MG_STACK_MAX ? st->n : MG_STACK_MAX;
 	if (n == 0)
 		return &mg_stack_none;
-	const struct mg_stack **t = pages_once((void **)&table, TABLE_BYTES);
+	const struct mg_stack **t = pages_once(&table_mem, TABLE_BYTES);
 	if (!t)
 		goto no_room;
 	uint64_t h = hash_of(st, n);
