@@ -221,9 +221,12 @@ static int32_t slot_alloc(void)
 		return free_slots[--n_free];
 	uint32_t hw = ix->hiwater;
 	if (hw >= MG_IX_SLOTS) {
+		__atomic_store_n(&ix->overflow_all, 1, __ATOMIC_RELEASE);
 		__atomic_store_n(&ix->overflow, 1, __ATOMIC_RELEASE);
 		return -1;
 	}
+	if (hw >= MG_IX_SLOTS_V1)       /* first-version readers stop there: they ask /proc */
+		__atomic_store_n(&ix->overflow, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&ix->hiwater, hw + 1, __ATOMIC_RELEASE);
 	return (int32_t)hw;
 }

@@ -7,13 +7,15 @@
 #ifndef MG_INDEX_FORMAT_H
 #define MG_INDEX_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define MG_IX_MAGIC      0x3158444e49474d4dull   /* "MMGINDX1" */
 #define MG_IX_CUTS_MAGIC 0x3153545543474d4dull   /* "MMGCUTS1" */
 #define MG_IX_VERSION    1
-#define MG_IX_SLOTS      512            /* files per process; past it the header says overflow */
+#define MG_IX_SLOTS      16384          /* files per process; past it the header says overflow_all */
+#define MG_IX_SLOTS_V1   512            /* what version 1's readers read (see mg_ix_hiwater) */
 #define MG_IX_FRAMES     24
 #define MG_IX_CUTS       64             /* ring of recent cuts */
 #define MG_IX_CUT_FRAMES 16
@@ -34,7 +36,14 @@ struct mg_ix_header {
 	char comm[16];
 	char exe[256];
 	uint32_t leases;                /* MMAPGUARD_LEASES: enum mg_ix_leases (0: not published) */
-	uint8_t pad[188];
+	/*
+	 * Nonzero: files went unpublished past capacity (writers whose capacity exceeds
+	 * MG_IX_SLOTS_V1). Such writers also set `overflow` once a file takes a slot past the first
+	 * MG_IX_SLOTS_V1, because readers of the first version read no further and must then ask
+	 * /proc/PID/maps.
+	 */
+	uint32_t overflow_all;
+	uint8_t pad[184];
 };
 
 /*
@@ -73,6 +82,19 @@ _Static_assert(sizeof(struct mg_ix_header) == 512, "index header size is part of
 _Static_assert(sizeof(struct mg_ix_slot) == 312, "index slot size is part of the format");
 _Static_assert(offsetof(struct mg_ix_slot, lease) == 84 && offsetof(struct mg_ix_slot, created_sec) == 88,
 	       "the lease word sits in version 1's alignment gap");
+
+/*
+ * For a reader: how many slots of a header's file to read, and whether files went unpublished
+ * (then /proc/PID/maps must be asked whatever the slots say). A version-1 file (capacity at most
+ * MG_IX_SLOTS_V1) keeps its meaning: `overflow`, at most MG_IX_SLOTS_V1 slots.
+ */
+static inline uint32_t mg_ix_hiwater(const struct mg_ix_header *h, bool *overflow)
+{
+	bool big = h->capacity > MG_IX_SLOTS_V1;
+	uint32_t cap = big ? (h->capacity < MG_IX_SLOTS ? h->capacity : MG_IX_SLOTS) : MG_IX_SLOTS_V1;
+	*overflow = big ? h->overflow_all != 0 || h->capacity > MG_IX_SLOTS : h->overflow != 0;
+	return h->hiwater < cap ? h->hiwater : cap;
+}
 
 /* Header leases: the process's MMAPGUARD_LEASES. */
 enum mg_ix_leases { MG_IX_LEASES_UNKNOWN = 0, MG_IX_LEASES_OFF, MG_IX_LEASES_WATCH, MG_IX_LEASES_RESCUE };

@@ -223,9 +223,8 @@ static void read_creation(const struct maps_pass *m, struct mg_victim *v, char *
 		return;
 	}
 	v->guarded = true;
-	uint32_t hw = h.hiwater < h.capacity ? h.hiwater : h.capacity;
-	if (hw > MG_IX_SLOTS)
-		hw = MG_IX_SLOTS;
+	bool unlisted;
+	uint32_t hw = mg_ix_hiwater(&h, &unlisted);
 	struct mg_ix_slot *s = (struct mg_ix_slot *)buf;
 	size_t per = MAPS_BUF / sizeof *s;
 	for (uint32_t i = 0; i < hw && !v->has_creation; i += (uint32_t)per) {
@@ -395,9 +394,10 @@ static bool index_names(long fd, const struct maps_pass *m, char *buf)
 	if (!read_exact(fd, &h, sizeof h, 0) || h.magic != MG_IX_MAGIC || h.version != MG_IX_VERSION ||
 	    h.slot_size != sizeof(struct mg_ix_slot) || h.header_size != sizeof h)
 		return false;
-	if (h.overflow)
+	bool unlisted;
+	uint32_t hw = mg_ix_hiwater(&h, &unlisted);
+	if (unlisted)
 		return true;            /* not every file is listed: ask /proc */
-	uint32_t hw = h.hiwater < MG_IX_SLOTS ? h.hiwater : MG_IX_SLOTS;
 	struct mg_ix_slot *s = (struct mg_ix_slot *)buf;
 	size_t per = MAPS_BUF / sizeof *s;
 	uint64_t limit = mg_round_up(m->new_size, m->page);

@@ -3,6 +3,7 @@ forged and corrupt index files; a root cutter and an unprivileged victim."""
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import unittest
@@ -101,6 +102,35 @@ class Lifecycle(XprocTest):
             f.write(entry)
         self.cut_goes_through(path)
         self.assertTrue(os.path.exists(forged), "a live process's file is not removed")
+
+    def test_more_files_than_the_first_index_version_held(self):
+        """A process's 701st mapped file is still in its index, creation stack and all; readers of
+        the first index version (512 files) are told to ask /proc instead."""
+        path = self.data_file()
+        n = 700
+        d = os.path.join(self.tmp, "many")
+        os.mkdir(d)
+        for i in range(n):
+            with open(os.path.join(d, "f%d" % i), "wb") as f:
+                f.write(b"x" * SIZE)
+        v = self.victim(path)
+        self.assertEqual(v.cmd("mapmany %s %d" % (os.path.join(d, "f"), n)), "mapped %d" % n)
+        last = os.path.join(d, "f%d" % (n - 1))
+        r = self.cut(["truncate", "-s", "0", last])
+        self.assertNotEqual(r.returncode, 0, r.describe())
+        self.assertEqual(os.path.getsize(last), SIZE, "the cut went through:\n" + r.describe())
+        rec = self.only_record(r)
+        self.assertEqual(rec["action"], "blocked", rec)
+        self.assertVictim(rec, v.pid, True)     # the creation stack: only the index has it
+        with open(os.path.join(self.index, "%d-%d" % (v.pid, start_time(v.pid))), "rb") as f:
+            h = f.read(512)
+        capacity, hiwater, overflow = struct.unpack_from("<III", h, 20)
+        overflow_all, = struct.unpack_from("<I", h, 324)
+        self.assertGreater(capacity, 512)
+        self.assertGreaterEqual(hiwater, n + 1)
+        self.assertEqual((overflow, overflow_all), (1, 0))
+        self.assertEqual(v.cmd("touch %d" % (SIZE - 1)), "ok %d" % (((SIZE - 1) * 7) & 0xff))
+        self.assertEqual(v.finish(), 0)
 
     def test_forged_and_corrupt_index(self):
         path = self.data_file()

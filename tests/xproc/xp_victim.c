@@ -6,6 +6,7 @@
  *   unmap       unmap the window ("unmapped")
  *   exec        "exec", then exec /bin/cat (the mapping goes with the old image), which echoes
  *   dlopen LIB  dlopen(LIB, RTLD_NOW) ("loaded")
+ *   mapmany P N map the files P0 .. P<N-1> whole, as the first file ("mapped N")
  *   exit        exit 0 (a forked child is told to exit first)
  * Starts with "ready PID" once the file is mapped.
  */
@@ -87,6 +88,17 @@ int main(int argc, char **argv)
 		} else if (strncmp(line, "dlopen ", 7) == 0) {
 			line[strcspn(line, "\n")] = 0;
 			printf("%s\n", dlopen(line + 7, RTLD_NOW) ? "loaded" : dlerror());
+		} else if (strncmp(line, "mapmany ", 8) == 0) {
+			char prefix[96], name[128];
+			unsigned n = 0;
+			if (sscanf(line + 8, "%95s %u", prefix, &n) != 2)
+				return 2;
+			for (unsigned i = 0; i < n; i++) {
+				size_t l;
+				snprintf(name, sizeof name, "%s%u", prefix, i);
+				map_file(name, &l);
+			}
+			printf("mapped %u\n", n);
 		} else if (strcmp(line, "exit\n") == 0) {
 			break;
 		}
