@@ -42,19 +42,21 @@ void mg_bt_capture_other(struct mg_stack *st) MG_HIDDEN;
 /*
  * Stack of the caller of the intercepted function: frames inside the shim are dropped. Walked by
  * the CFI rules (cfi_walk.h), or by libunwind where they do not cover the whole stack. Inline: a
- * frame of its own would be one more to walk on every capture. The frames go into st.
+ * frame of its own would be one more to walk on every capture. The frames go into st, except when
+ * a walk kept from an earlier call gives them: then st->n is 0 and the depot's entry is returned
+ * (a walk by the rules now returns its depot entry too, with st filled). NULL: st is the answer.
  */
-static inline __attribute__((always_inline)) void mg_bt_capture(struct mg_stack *st)
+static inline __attribute__((always_inline)) const struct mg_stack *mg_bt_walk(struct mg_stack *st)
 {
 	void *ips[MG_STACK_MAX + 8];
 	int n = 0;
 	st->n = 0;
 	st->pc_first = 0;
 	if (!__atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE))
-		return;
+		return NULL;
 	if (mg_unlikely(mg_cfg.unwind != MG_UNWIND_CFI)) {
 		mg_bt_capture_other(st);
-		return;
+		return NULL;
 	}
 	mg_bt_capture_begin();
 	mg_bt_fn bt = __atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE); /* a clone() child may have stopped it */
@@ -62,40 +64,28 @@ static inline __attribute__((always_inline)) void mg_bt_capture(struct mg_stack 
 	if (bt && mg_cfi_walk(st, &ref, MG_STACK_MAX + 8, mg_bt_shim_lo, mg_bt_shim_hi) < 0)
 		n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
 	mg_bt_capture_end();
-	if (ref && st->n == 0)
-		mg_stack_copy(st, ref);
 	if (n > 0)
 		mg_bt_keep(ips, n, st);
+	return ref;
+}
+
+/* The stack, its frames in st. */
+static inline __attribute__((always_inline)) void mg_bt_capture(struct mg_stack *st)
+{
+	const struct mg_stack *ref = mg_bt_walk(st);
+	if (ref && st->n == 0)
+		mg_stack_copy(st, ref);
 }
 
 /*
- * The same stack, as the depot keeps it (never NULL): a walk kept from an earlier call gives it
- * without copying a frame. For a window's creation stack.
+ * The stack as the depot keeps it (never NULL): a walk kept from an earlier call gives it without
+ * copying a frame. For a window's creation stack.
  */
 static inline __attribute__((always_inline)) const struct mg_stack *mg_bt_capture_ref(void)
 {
-	void *ips[MG_STACK_MAX + 8];
-	int n = 0;
-	if (!__atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE))
-		return &mg_stack_none;
 	struct mg_stack st;
-	st.n = 0;
-	st.pc_first = 0;
-	if (mg_unlikely(mg_cfg.unwind != MG_UNWIND_CFI)) {
-		mg_bt_capture_other(&st);
-		return mg_depot_intern(&st);
-	}
-	mg_bt_capture_begin();
-	mg_bt_fn bt = __atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE); /* a clone() child may have stopped it */
-	const struct mg_stack *ref = NULL;
-	if (bt && mg_cfi_walk(&st, &ref, MG_STACK_MAX + 8, mg_bt_shim_lo, mg_bt_shim_hi) < 0)
-		n = bt(ips, (int)(sizeof ips / sizeof ips[0]));
-	mg_bt_capture_end();
-	if (ref)
-		return ref;
-	if (n > 0)
-		mg_bt_keep(ips, n, &st);
-	return mg_depot_intern(&st);
+	const struct mg_stack *ref = mg_bt_walk(&st);
+	return ref ? ref : mg_depot_intern(&st);
 }
 
 /*

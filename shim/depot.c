@@ -97,8 +97,7 @@ const struct mg_stack *mg_depot_intern(const struct mg_stack *st)
 				mine = entry_new();
 				if (!mine)
 					goto no_room;
-				memset(mine, 0, sizeof *mine);
-				mine->n = (uint16_t)n;
+				mine->n = (uint16_t)n;  /* fresh zeroed pages, never reused */
 				mine->pc_first = st->pc_first;
 				memcpy(mine->ip, st->ip, n * sizeof st->ip[0]);
 			}
