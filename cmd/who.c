@@ -197,8 +197,7 @@ static bool read_index(int pid, const struct vma *iv, const struct stat *st, str
 		  h.slot_size == sizeof(struct mg_ix_slot) && h.pid == pid;
 	if (ok) {
 		c->leases = h.leases;
-		bool unlisted;
-		uint32_t hw = mg_ix_hiwater(&h, &unlisted);
+		uint32_t hw = mg_ix_hiwater(&h, NULL);
 		for (uint32_t i = 0; i < hw && !c->have; i++) {
 			struct mg_ix_slot s;
 			if (pread(fd, &s, sizeof s, (off_t)(sizeof h + i * sizeof s)) != (ssize_t)sizeof s)

@@ -84,15 +84,17 @@ _Static_assert(offsetof(struct mg_ix_slot, lease) == 84 && offsetof(struct mg_ix
 	       "the lease word sits in version 1's alignment gap");
 
 /*
- * For a reader: how many slots of a header's file to read, and whether files went unpublished
- * (then /proc/PID/maps must be asked whatever the slots say). A version-1 file (capacity at most
+ * For a reader: how many slots of a header's file to read, and (overflow, unless NULL) whether
+ * files went unpublished: then /proc/PID/maps must be asked whatever the slots say. A version-1
+ * file (capacity at most
  * MG_IX_SLOTS_V1) keeps its meaning: `overflow`, at most MG_IX_SLOTS_V1 slots.
  */
 static inline uint32_t mg_ix_hiwater(const struct mg_ix_header *h, bool *overflow)
 {
 	bool big = h->capacity > MG_IX_SLOTS_V1;
 	uint32_t cap = big ? (h->capacity < MG_IX_SLOTS ? h->capacity : MG_IX_SLOTS) : MG_IX_SLOTS_V1;
-	*overflow = big ? h->overflow_all != 0 || h->capacity > MG_IX_SLOTS : h->overflow != 0;
+	if (overflow)
+		*overflow = big ? h->overflow_all != 0 || h->capacity > MG_IX_SLOTS : h->overflow != 0;
 	return h->hiwater < cap ? h->hiwater : cap;
 }
 

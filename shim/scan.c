@@ -223,8 +223,7 @@ static void read_creation(const struct maps_pass *m, struct mg_victim *v, char *
 		return;
 	}
 	v->guarded = true;
-	bool unlisted;
-	uint32_t hw = mg_ix_hiwater(&h, &unlisted);
+	uint32_t hw = mg_ix_hiwater(&h, NULL);
 	struct mg_ix_slot *s = (struct mg_ix_slot *)buf;
 	size_t per = MAPS_BUF / sizeof *s;
 	for (uint32_t i = 0; i < hw && !v->has_creation; i += (uint32_t)per) {
