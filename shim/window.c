@@ -3,7 +3,6 @@
 #include "real.h"
 #include "thread.h"
 
-#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 
