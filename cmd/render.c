@@ -64,6 +64,30 @@ static void victim_stack(struct sbuf *b, const struct jdoc *d, const struct jnod
 		sb_puts(b, "mmapguard:         (no stack recorded)\n");
 }
 
+/*
+ * 'TID "NAME" [of pid MADE] at TIME:' for a mapping m of process `owner` (an object with "pid"),
+ * and, when it was made in another process (inherited through fork), the line that says so.
+ */
+static void maker(struct sbuf *b, const struct jdoc *d, const struct jnode *m, const struct jnode *owner,
+		  const char *indent)
+{
+	num(b, d, m, "tid");
+	sb_printf(b, " \"%s\"", str(d, m, "thread_name", ""));
+	bool made = jget(d, m, "mapped_in_pid") != NULL;
+	if (made) {
+		sb_puts(b, " of pid ");
+		num(b, d, m, "mapped_in_pid");
+	}
+	sb_printf(b, " at %s:\n", str(d, m, "time", "?"));
+	if (made) {
+		sb_printf(b, "mmapguard: %s(pid ", indent);
+		num(b, d, owner, "pid");
+		sb_puts(b, " inherited the mapping through fork: it was made in pid ");
+		num(b, d, m, "mapped_in_pid");
+		sb_puts(b, ")\n");
+	}
+}
+
 /* The other processes the cut would hurt (scope guarded/all): a block per process, as the guard's text. */
 static void victims(struct sbuf *b, const struct jdoc *d, const struct jnode *r, struct symbolizer *sym)
 {
@@ -106,8 +130,7 @@ static void victims(struct sbuf *b, const struct jdoc *d, const struct jnode *r,
 					if (!guarded || !jget(d, w, "tid") || !bt || bt->type != J_ARR || !bt->len)
 						continue;
 					sb_puts(b, "mmapguard:       mapped by thread ");
-					num(b, d, w, "tid");
-					sb_printf(b, " \"%s\" at %s:\n", str(d, w, "thread_name", ""), str(d, w, "time", "?"));
+					maker(b, d, w, v, "        ");
 					victim_stack(b, d, bt, sym);
 				}
 			if (wtotal > shown)
@@ -174,8 +197,7 @@ static void violation(struct sbuf *b, const struct jdoc *d, const struct jnode *
 				sb_puts(b, " page(s) of it lie beyond the new end of file: touching them raises SIGBUS\n");
 			}
 			sb_puts(b, "mmapguard:     mapped by thread ");
-			num(b, d, m, "tid");
-			sb_printf(b, " \"%s\" at %s:\n", str(d, m, "thread_name", ""), str(d, m, "time", "?"));
+			maker(b, d, m, r, "      ");
 			stack(b, d, jget(d, m, "backtrace"), "      ");
 		}
 	if (total > listed)

@@ -38,6 +38,7 @@ struct mapent {
 	bool shared;
 	uint64_t addr;                  /* another process's window: where; 0 for this process's own */
 	uint64_t length, offset, pages_beyond_eof;
+	int64_t made_in_pid;            /* > 0: made in that process and inherited through fork (first seen) */
 	unsigned long count;
 };
 
@@ -330,6 +331,9 @@ static void add_mapping(struct summary *s, const void *owner, struct mapent ***t
 		*slot = m;
 	}
 	m->count++;
+	uint64_t made;
+	if (!m->made_in_pid && jget_u64(d, mo, "mapped_in_pid", &made) && made > 0 && made <= INT32_MAX)
+		m->made_in_pid = (int64_t)made;
 	uint64_t beyond;
 	if (jget_u64(d, mo, "pages_beyond_eof", &beyond) && beyond > m->pages_beyond_eof)
 		m->pages_beyond_eof = beyond;
@@ -999,7 +1003,11 @@ static void text_victims(struct summary *s, FILE *out, struct site *t, bool sym)
 				m->pages_beyond_eof);
 			if (!m->stack->n)
 				continue;
-			fprintf(out, "            mapped at:\n");
+			if (m->made_in_pid)
+				fprintf(out, "            mapped in pid %" PRId64 ", inherited through fork, at:\n",
+					m->made_in_pid);
+			else
+				fprintf(out, "            mapped at:\n");
 			text_stack(s, out, m->stack, "              ", sym);
 		}
 	}
@@ -1066,7 +1074,11 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 					fprintf(out, ", %" PRIu64 " page(s) beyond EOF", m->pages_beyond_eof);
 				if (m->path && m->path != f->path)
 					fprintf(out, ", %s", text_safe(m->path));
-				fprintf(out, "\n          mapped at:\n");
+				if (m->made_in_pid)
+					fprintf(out, "\n          mapped in pid %" PRId64 ", inherited through fork, at:\n",
+						m->made_in_pid);
+				else
+					fprintf(out, "\n          mapped at:\n");
 				text_stack(s, out, m->stack, "            ", sym);
 			}
 			if (t->records_cut)
@@ -1213,6 +1225,8 @@ void summary_print_json(struct summary *s, FILE *out, bool sym)
 				sb_printf(&b, ",\"shared\":%s,\"pages_beyond_eof\":%" PRIu64 ",\"path\":",
 					  m->shared ? "true" : "false", m->pages_beyond_eof);
 				sb_json_str(&b, m->path);
+				if (m->made_in_pid)
+					sb_printf(&b, ",\"mapped_in_pid\":%" PRId64, m->made_in_pid);
 				sb_puts(&b, ",\"creation_stack\":");
 				json_stack(s, &b, m->stack, sym);
 				sb_putc(&b, '}');
@@ -1230,8 +1244,11 @@ void summary_print_json(struct summary *s, FILE *out, bool sym)
 						  ",\"offset\":%" PRIu64 ",\"prot\":", m == x->maps ? "" : ",", m->count,
 						  m->addr, m->length, m->offset);
 					sb_json_str(&b, m->prot);
-					sb_printf(&b, ",\"shared\":%s,\"pages_beyond_eof\":%" PRIu64 ",\"creation_stack\":",
-						  m->shared ? "true" : "false", m->pages_beyond_eof);
+					sb_printf(&b, ",\"shared\":%s,\"pages_beyond_eof\":%" PRIu64, m->shared ? "true" : "false",
+						  m->pages_beyond_eof);
+					if (m->made_in_pid)
+						sb_printf(&b, ",\"mapped_in_pid\":%" PRId64, m->made_in_pid);
+					sb_puts(&b, ",\"creation_stack\":");
 					json_stack(s, &b, m->stack, sym);
 					sb_putc(&b, '}');
 				}

@@ -424,6 +424,8 @@ static void describe(struct target *t, bool json, int pid, const struct maps *m,
 			sb_printf(b, "\",\"shared\":%s,\"safe_size\":%" PRIu64, v->perms[3] == 's' ? "true" : "false",
 				  safe_size(v, page));
 			if (here) {
+				if (c.slot.made_in_pid > 0 && c.slot.made_in_pid != pid)
+					sb_printf(b, ",\"mapped_in_pid\":%d", c.slot.made_in_pid);
 				sb_printf(b, ",\"tid\":%d,\"thread_name\":", c.slot.tid);
 				sb_json_str(b, c.slot.thread_name);
 				sb_puts(b, ",\"time\":\"");
@@ -442,10 +444,17 @@ static void describe(struct target *t, bool json, int pid, const struct maps *m,
 			put_prot(b, v->perms);
 			sb_puts(b, v->perms[3] == 's' ? ", MAP_SHARED)\n" : ", MAP_PRIVATE)\n");
 			if (here) {
-				sb_printf(b, "      mapped by thread %d \"%s\" at ", c.slot.tid,
+				bool inherited = c.slot.made_in_pid > 0 && c.slot.made_in_pid != pid;
+				sb_printf(b, "      mapped by thread %d \"%s\" ", c.slot.tid,
 					  text_safe(c.slot.thread_name));
+				if (inherited)
+					sb_printf(b, "of pid %d ", c.slot.made_in_pid);
+				sb_puts(b, "at ");
 				put_time(b, c.slot.created_sec, c.slot.created_nsec);
 				sb_puts(b, ":\n");
+				if (inherited)
+					sb_printf(b, "        (pid %d inherited the mapping through fork: it was made in pid %d)\n",
+						  pid, c.slot.made_in_pid);
 				put_stack(b, false, &c, m, sym);
 			}
 		}

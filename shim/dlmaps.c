@@ -322,6 +322,7 @@ static void scan(const struct mg_stack *stack, bool unloads)
 	s->first = true;
 	struct mg_window *w = &s->tmpl;
 	w->tid = mg_thread_tid();
+	w->pid = mg_self_pid();
 	/* Not mg_thread_name: its cache would hide a name the program sets right after start-up. */
 	MG_SYS2(SYS_prctl, PR_GET_NAME, w->thread_name);
 	clock_gettime(CLOCK_REALTIME, &w->created);

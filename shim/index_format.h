@@ -70,7 +70,9 @@ struct mg_ix_slot {
 	uint32_t pc_first;
 	uint64_t ip[MG_IX_FRAMES];      /* raw return addresses: readers map them with /proc/PID/maps */
 	uint32_t seq_end;
-	uint32_t pad;
+	/* The process the window was made in, when not this file's (a fork child's inherited
+	 * window); 0: this one's, or not published (added after version 1, in its padding). */
+	int32_t made_in_pid;
 };
 
 /*

@@ -12,6 +12,7 @@
 #include "registry.h"
 #include "wrap_fork.h"
 #include "wrap_free.h"
+#include "thread.h"
 #include "wrap_signal.h"
 
 #include <pthread.h>
@@ -25,6 +26,7 @@ __attribute__((constructor(101))) static void mg_init(void)
 	mg_enter();
 	mg_fork_foreign_child = mg_fork_foreign;
 	mg_lock_set_pid();
+	(void)mg_self_pid();    /* cached before any vfork child could store its own */
 	if (!__atomic_load_n(&mg_cfg_ready, __ATOMIC_ACQUIRE))
 		mg_config_load();
 	void *mmap_ahead = mg_mmap_ahead();

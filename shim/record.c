@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "record.h"
 #include "real.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -195,6 +196,9 @@ void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_
 	mg_json_u64(b, "pages_beyond_eof", pages_cut);
 	mg_json_u64(b, "pages_beyond_eof_total", pages_beyond);
 	mg_json_str(b, "path", path);
+	pid_t made = mg_win_made_in(w, mg_self_pid());
+	if (made)
+		mg_json_i64(b, "mapped_in_pid", made);
 	mg_json_i64(b, "tid", w->tid);
 	mg_json_str(b, "thread_name", w->thread_name);
 	mg_json_time(b, "time", &w->created);
@@ -276,6 +280,32 @@ void mg_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn 
 		mg_buf_hex(b, st->ip[i]);
 		mg_buf_putc(b, '\n');
 	}
+}
+
+pid_t mg_win_made_in(const struct mg_window *w, pid_t here)
+{
+	return w->pid > 0 && w->pid != here ? w->pid : 0;
+}
+
+void mg_text_inherited(struct mg_buf *b, pid_t made, pid_t here, const char *indent)
+{
+	mg_buf_puts(b, "mmapguard: ");
+	mg_buf_puts(b, indent);
+	mg_buf_puts(b, "(pid ");
+	mg_buf_i64(b, here);
+	mg_buf_puts(b, " inherited the mapping through fork: it was made in pid ");
+	mg_buf_i64(b, made);
+	mg_buf_puts(b, ")\n");
+}
+
+void mg_text_maker(struct mg_buf *b, const struct mg_window *w, mg_symbolize_fn sym, const char *indent)
+{
+	pid_t here = mg_self_pid();
+	pid_t made = mg_win_made_in(w, here);
+	mg_text_who(b, w->tid, w->thread_name, made, &w->created);
+	if (made)
+		mg_text_inherited(b, made, here, indent);
+	mg_text_stack(b, mg_win_stack(w), sym, indent);
 }
 
 void mg_text_thread(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,

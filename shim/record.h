@@ -178,7 +178,8 @@ void mg_json_process(struct mg_buf *b, pid_t pid, const char *comm, const char *
 void mg_json_range(struct mg_buf *b, uintptr_t start, uintptr_t end, uint64_t offset, int prot,
 		   bool shared) MG_HIDDEN;
 /*
- * One element of "mappings": the same fields in every record. pages_cut: pages this call turns
+ * One element of "mappings": the same fields in every record, and "mapped_in_pid" when the
+ * window was made in another process (inherited through fork). pages_cut: pages this call turns
  * unbacked (pages_beyond_eof); pages_beyond: all pages beyond the end of file (pages_beyond_eof_total).
  */
 void mg_json_window(struct mg_buf *b, const struct mg_window *w, uint64_t pages_cut,
@@ -199,5 +200,18 @@ void mg_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn 
 void mg_text_thread(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,
 		    const struct timespec *when, const struct mg_stack *st, mg_symbolize_fn sym,
 		    const char *indent) MG_HIDDEN;
+/*
+ * The process a window was made in when it is not `here`, the process that has it now (a fork
+ * child inherits its parent's mappings); 0: made here, or not known.
+ */
+pid_t mg_win_made_in(const struct mg_window *w, pid_t here) MG_HIDDEN;
+/* 'mmapguard: INDENT(pid HERE inherited the mapping through fork: it was made in pid MADE)\n' */
+void mg_text_inherited(struct mg_buf *b, pid_t made, pid_t here, const char *indent) MG_HIDDEN;
+/*
+ * Who made window w of this process, inherited or not, and its creation stack. "This process" is
+ * whose memory it is: a vfork child, which shares its parent's, answers with the parent's pid.
+ */
+void mg_text_maker(struct mg_buf *b, const struct mg_window *w, mg_symbolize_fn sym,
+		   const char *indent) MG_HIDDEN;
 
 #endif

@@ -128,7 +128,7 @@ static void format_text(struct mg_buf *b, const struct mg_event *e, mg_symbolize
 			mg_buf_puts(b, ": touching them raises SIGBUS\n");
 		}
 		mg_buf_puts(b, "mmapguard:     mapped by thread ");
-		mg_text_thread(b, w->tid, w->thread_name, 0, &w->created, mg_win_stack(w), sym, "      ");
+		mg_text_maker(b, w, sym, "      ");
 	}
 	if (e->nwindows < e->nwindows_total) {
 		mg_buf_puts(b, "mmapguard:   ... and ");

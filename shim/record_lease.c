@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "lease_impl.h"
 #include "record.h"
+#include "thread.h"
 
 #include <string.h>
 
@@ -176,7 +177,7 @@ static void break_text(struct mg_buf *b, const struct mg_lease_break_facts *f, m
 		mg_buf_puts(b, lw->rescued ? ") rescued\n" : ")\n");
 		if (w.tid) {
 			mg_buf_puts(b, "mmapguard:     mapped by thread ");
-			mg_text_thread(b, w.tid, w.thread_name, 0, &w.created, mg_win_stack(&w), sym, "      ");
+			mg_text_maker(b, &w, sym, "      ");
 		}
 	}
 }

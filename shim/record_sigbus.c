@@ -154,7 +154,7 @@ static void format_text(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 	mg_buf_puts(b, "mmapguard:   mapping ");
 	mg_text_range(b, w->start, w->end, w->offset, w->prot, w->shared, false);
 	mg_buf_puts(b, ") mapped by thread ");
-	mg_text_thread(b, w->tid, w->thread_name, 0, &w->created, mg_win_stack(w), sym, "      ");
+	mg_text_maker(b, w, sym, "      ");
 	if (strcmp(f->verdict, "io_error") == 0 || strcmp(f->verdict, "beyond_eof_at_map") == 0) {
 		mg_buf_puts(b, "mmapguard:   ");
 		mg_buf_puts(b, f->verdict[0] == 'i' ? io_note : beyond_note);

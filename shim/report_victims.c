@@ -123,6 +123,8 @@ void mg_json_victims(struct mg_buf *b, const struct mg_victims *vs)
 			mg_json_u64(b, "pages_beyond_eof", w->pages_beyond);
 			bool here = w->created_here && v->has_creation;
 			if (here) {
+				if (v->made_in_pid)
+					mg_json_i64(b, "mapped_in_pid", v->made_in_pid);
 				mg_json_i64(b, "tid", v->tid);
 				mg_json_str(b, "thread_name", v->thread_name);
 				mg_json_time(b, "time", &v->created);
@@ -172,8 +174,10 @@ void mg_text_victims(struct mg_buf *b, const struct mg_victims *vs)
 			struct foreign_frames ff;
 			victim_stack(v, &st, &ff);
 			mg_buf_puts(b, "mmapguard:       mapped by thread ");
-			mg_text_thread(b, v->tid, v->thread_name, 0, &v->created, &st, foreign_sym,
-					      "        ");
+			mg_text_who(b, v->tid, v->thread_name, v->made_in_pid, &v->created);
+			if (v->made_in_pid)
+				mg_text_inherited(b, v->made_in_pid, v->pid, "        ");
+			mg_text_stack(b, &st, foreign_sym, "        ");
 			cur = NULL;
 		}
 		if (v->nwindows < v->nwindows_total) {

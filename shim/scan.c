@@ -239,6 +239,7 @@ static void read_creation(const struct maps_pass *m, struct mg_victim *v, char *
 				continue;
 			v->has_creation = true;
 			v->tid = e->tid;
+			v->made_in_pid = e->made_in_pid > 0 && e->made_in_pid != v->pid ? e->made_in_pid : 0;
 			memcpy(v->thread_name, e->thread_name, sizeof v->thread_name);
 			v->thread_name[sizeof v->thread_name - 1] = 0;
 			v->created.tv_sec = e->created_sec;

@@ -45,6 +45,7 @@ struct mg_victim {
 	/* guarded: who created the window that needs the most, and from where */
 	bool has_creation;
 	pid_t tid;
+	pid_t made_in_pid;              /* > 0: the window was made there, and inherited by fork */
 	char thread_name[16];
 	struct timespec created;
 	uint32_t nframes;

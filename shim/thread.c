@@ -8,8 +8,16 @@
 #include <time.h>
 
 MG_TLS pid_t mg_thread_tid_cached;
+pid_t mg_thread_pid_cached;
 static MG_TLS char name[16];
 static MG_TLS long long name_read_ms = -1000000;
+
+pid_t mg_thread_pid_slow(void)
+{
+	pid_t p = (pid_t)MG_SYS0(SYS_getpid);
+	__atomic_store_n(&mg_thread_pid_cached, p, __ATOMIC_RELAXED);
+	return p;
+}
 
 pid_t mg_thread_tid_slow(void)
 {
@@ -32,5 +40,6 @@ void mg_thread_name(char out[16], const struct timespec *now)
 void mg_thread_atfork_child(void)
 {
 	mg_thread_tid_cached = 0;
+	mg_thread_pid_slow();     /* now: a vfork from this child must find it set */
 	name_read_ms = -1000000;
 }

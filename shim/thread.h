@@ -21,7 +21,18 @@ static inline pid_t mg_thread_tid(void)
  * pthread_setname_np is seen by mappings created from 50 ms later on.
  */
 void mg_thread_name(char out[16], const struct timespec *now) MG_HIDDEN;
-/* fork child: the calling thread has a new tid. */
+/*
+ * This process's pid, cached: asked at start-up, so that a vfork child (which shares the memory
+ * and runs no fork handler) never stores its own; a fork child asks again at once.
+ */
+extern pid_t mg_thread_pid_cached MG_HIDDEN;
+pid_t mg_thread_pid_slow(void) MG_HIDDEN;
+static inline pid_t mg_self_pid(void)
+{
+	pid_t p = __atomic_load_n(&mg_thread_pid_cached, __ATOMIC_RELAXED);
+	return mg_likely(p != 0) ? p : mg_thread_pid_slow();
+}
+/* fork child: the calling thread has a new tid, the process a new pid. */
 void mg_thread_atfork_child(void) MG_HIDDEN;
 
 #endif

@@ -19,6 +19,7 @@ bool mg_window_describe(int fd, int prot, int flags, off_t off, struct mg_window
 	w->prot = prot;
 	w->shared = (flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE;
 	w->tid = mg_thread_tid();
+	w->pid = mg_self_pid();
 	clock_gettime(CLOCK_REALTIME, &w->created);
 	mg_thread_name(w->thread_name, &w->created);
 	return true;

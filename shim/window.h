@@ -20,6 +20,8 @@ struct mg_window {
 	uint8_t origin;                 /* enum mg_origin: who mapped it */
 	pid_t tid;                      /* creator */
 	char thread_name[16];
+	pid_t pid;                      /* the process it was mapped in: a fork child inherits its
+					 * parent's windows with the parent's pid; 0: unknown */
 	struct timespec created;        /* CLOCK_REALTIME */
 	uint64_t size_at_map;           /* the file's size when the mapping was made */
 	const struct mg_stack *stack;   /* creation stack (depot.h); NULL: none */

@@ -82,9 +82,37 @@ class Lifecycle(XprocTest):
             self.assertNotEqual(r.returncode, 0, r.describe())
             rec = self.only_record(r)
             self.assertEqual([x["pid"] for x in rec["victims"]], [child], rec)
-            self.assertVictim(rec, child, True)
+            # the child did not make the window: the record says where it was made
+            self.assertVictim(rec, child, True, made_in=v.pid)
         self.assertIn("%d-%d" % (child, start_time(child)), self.index_files())
         self.assertEqual(v.finish(), 0)
+
+    def test_a_forked_child_cuts_what_it_inherited(self):
+        """A fork child's own cut names the window it inherited with the process that made it; the
+        parent, which made it, is a victim of its own making."""
+        path = self.data_file()
+        prog = (
+            "import mmap, os, sys\n"
+            "f = open(sys.argv[1], 'rb')\n"
+            "m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os.truncate(sys.argv[1], 0)\n"
+            "    os._exit(0)\n"
+            "os.waitpid(pid, 0)\n"
+            "print(os.getpid(), pid)\n")
+        r = mgtest.run([sys.executable, "-c", prog, path], per_process=True,
+                       env={"MMAPGUARD_INDEX_DIR": self.index, "MMAPGUARD_SCAN_MS": "60000"})
+        self.assertEqual(r.returncode, 0, r.describe())
+        parent, child = map(int, r.stdout.split())
+        rec = self.only_record(r)
+        self.assertEqual(rec["pid"], child, rec)
+        self.assertEqual(len(rec["mappings"]), 1, rec)
+        self.assertEqual(rec["mappings"][0].get("mapped_in_pid"), parent, rec["mappings"][0])
+        self.assertEqual([x["pid"] for x in rec["victims"]], [parent], rec)
+        pw = rec["victims"][0]["windows"][0]
+        self.assertNotIn("mapped_in_pid", pw, "the parent made it itself")
+        self.assertEqual(pw["tid"], rec["mappings"][0]["tid"], (pw, rec["mappings"][0]))
 
     def test_reused_pid(self):
         """A live process under a dead one's entry (its pid reused): the entry does not count."""

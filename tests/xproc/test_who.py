@@ -64,6 +64,41 @@ class Who(XprocTest):
         self.assertIn("16 page(s) beyond EOF", r.stdout)
         self.assertRegex(r.stdout, r"#\d+ +map_file at .*xp_victim\.c:\d+")
 
+    def test_a_window_inherited_through_fork(self):
+        """The parent maps, forks and unmaps: the child holds the window it did not make, and
+        who, the cutter's own text and the report all say where it was made."""
+        path = self.data_file()
+        v = self.victim(path)
+        child = int(v.cmd("fork").split()[1])
+        self.assertEqual(v.cmd("unmap"), "unmapped")
+        note = "(pid %d inherited the mapping through fork: it was made in pid %d)" % (child, v.pid)
+        r = self.who("--json", path)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        procs = json.loads(r.stdout)["files"][0]["processes"]
+        self.assertEqual([p["pid"] for p in procs], [child], r.stdout)
+        w, = procs[0]["windows"]
+        self.assertEqual((w["mapped_in_pid"], w["tid"]), (v.pid, v.pid), w)
+        r = self.who(path)
+        self.assertIn(note, r.stdout)
+        self.assertIn("of pid %d at" % v.pid, r.stdout)
+        log = os.path.join(self.tmp, "cutter.log")
+        env = clean_env({"MMAPGUARD_INDEX_DIR": self.index, "MMAPGUARD_SCAN_MS": "60000",
+                         "MMAPGUARD_SCOPE": "all"})
+        c = subprocess.run([CMD, "--mode", "block", "--", "truncate", "-s", "0", path], env=env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(c.returncode, 0, c.stderr)
+        self.assertIn("other process %d \"xp_victim\"" % child, c.stderr)
+        self.assertIn(note, c.stderr)
+        env.update({"LD_PRELOAD": os.environ.get("MG_LIB", ""), "MMAPGUARD_MODE": "block",
+                    "MMAPGUARD_LOG_FORMAT": "json", "MMAPGUARD_LOG": log})
+        c = subprocess.run(["truncate", "-s", "0", path], env=env, capture_output=True, text=True)
+        self.assertNotEqual(c.returncode, 0, c.stderr)
+        r = subprocess.run([CMD, "report", "--no-symbols", log], capture_output=True, text=True,
+                           env=clean_env(), timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("mapped in pid %d, inherited through fork, at:" % v.pid, r.stdout)
+        self.assertEqual(v.finish(), 0)
+
     def test_text_and_exit_status(self):
         path = self.data_file()
         r = self.who(path)

@@ -119,8 +119,9 @@ class XprocTest(unittest.TestCase):
         self.assertEqual(r.malformed, [], r.describe())
         return recs[0]
 
-    def assertVictim(self, rec, pid, guarded, pages=SIZE // PAGE):
-        """rec names pid among its victims, with its window and (guarded) the creation stack."""
+    def assertVictim(self, rec, pid, guarded, pages=SIZE // PAGE, made_in=None):
+        """rec names pid among its victims, with its window and (guarded) the creation stack;
+        made_in: the process the window was made in, when pid inherited it through fork."""
         found = [v for v in rec.get("victims", []) if v["pid"] == pid]
         self.assertEqual(len(found), 1, "victim %d not in %r" % (pid, rec.get("victims")))
         v = found[0]
@@ -129,6 +130,7 @@ class XprocTest(unittest.TestCase):
         w = v["windows"][0]
         self.assertEqual((w["length"], w["offset"], w["prot"], w["shared"], w["pages_beyond_eof"]),
                          (SIZE, 0, "PROT_READ", True, pages), w)
+        self.assertEqual(w.get("mapped_in_pid"), made_in if guarded else None, w)
         modules = [f["module"] for f in w["backtrace"]]
         if guarded:
             self.assertTrue(any(m.endswith("/xp_victim") for m in modules), w["backtrace"])
