@@ -47,7 +47,9 @@ def _run(R, samples, gap_s, log):
     """
     prog = os.path.join(R.build, "tests", "bin", "lease_victim")
     if not os.path.exists(prog):
-        return [{"name": "lease break delay", "skipped": "lease_victim was not built"}]
+        how = "breaks %.1f s apart" % gap_s if gap_s else "back to back"
+        return {"name": "lease break delay (%s)" % how,
+                "skipped": "lease_victim was not built (a build without BUILD_TESTING)"}
     path = os.path.join(R.scratch, "leased.bin")
     with open(path, "wb") as f:
         f.write(b"x" * 65536)
