@@ -118,6 +118,33 @@ static enum mg_ix_lease_reason reason_of(int err)
 	}
 }
 
+/*
+ * Every slot in use: take over the slot of a file this process no longer maps (its lease was kept,
+ * so that a file mapped and unmapped in a loop costs no system call for its lease each time).
+ * Under the registry lock, so that no thread maps that file between the check and the release:
+ * one that maps it after finds no lease on it and takes one. The slot comes back TAKING, or NULL.
+ */
+static struct mg_lease_slot *reclaim_unmapped(void)
+{
+	mg_reg_lock();
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		struct mg_lease_slot *s = &mg_lease_slots[i];
+		int expect = MG_LEASE_HELD;
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != MG_LEASE_HELD ||
+		    mg_reg_file_tracked_locked(s->dev, s->ino) ||
+		    !__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_TAKING, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
+		MG_SYS1(SYS_close, s->fd);
+		mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_RELEASED, 0, 0));
+		mg_reg_unlock();
+		return s;
+	}
+	mg_reg_unlock();
+	return NULL;
+}
+
 void mg_lease_track(int fd, dev_t dev, ino_t ino)
 {
 	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
@@ -144,6 +171,8 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 						__ATOMIC_RELAXED))
 			s = &mg_lease_slots[i];
 	}
+	if (!s)
+		s = reclaim_unmapped();
 	if (!s) {
 		unavailable(dev, ino, path, MG_IX_LEASE_TOO_MANY, 0);
 		return;

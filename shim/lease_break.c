@@ -36,6 +36,26 @@ static char line[PATH_MAX + 256];
 
 /* ---- rescue --------------------------------------------------------------------------------- */
 
+/* Whether any line of /proc/self/maps shows the file (a lease outlives the file's last window). */
+static bool maps_file(dev_t dev, ino_t ino)
+{
+	if (!mg_lines_open(&lr, "/proc/self/maps"))
+		return true;    /* cannot tell: as if it did */
+	bool found = false;
+	while (!found && mg_lines_next(&lr, line, sizeof line)) {
+		const char *p = mg_skip_ws(mg_skip_word(line));     /* range */
+		p = mg_skip_ws(mg_skip_word(p));                    /* perms */
+		p = mg_skip_ws(mg_skip_word(p));                    /* offset */
+		unsigned ma = (unsigned)mg_parse_num(&p, 16);
+		p++;
+		unsigned mi = (unsigned)mg_parse_num(&p, 16);
+		p = mg_skip_ws(p);
+		found = makedev(ma, mi) == dev && (ino_t)mg_parse_num(&p, 10) == ino;
+	}
+	mg_lines_close(&lr);
+	return found;
+}
+
 static size_t file_windows(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_size, size_t *total)
 {
 	size_t n = 0, page = mg_page_size();
@@ -184,7 +204,9 @@ static void handle_break(struct mg_lease_slot *s)
 	static struct mg_breaker br;
 	pid_t pid = mg_breaker_find(s->dev, s->ino, &br);
 	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
-	bool quiet = pid == self;       /* this process's own open: the wrappers judge it */
+	/* This process's own open: the wrappers judge it. A file this process no longer maps (its
+	 * lease is kept for the next mapping): nothing to say, the lease goes. */
+	bool quiet = pid == self || !maps_file(s->dev, s->ino);
 	if (!quiet && pid)
 		mg_breaker_describe(&br);
 	size_t nwins = 0, total = 0, nrescued = 0;

@@ -2,7 +2,10 @@
 /*
  * A reader of a mapped file, for the lease tests and the benchmark: maps FILE read-only and shared,
  * says "ready", then for each line read from stdin answers with the sum of every byte of the
- * mapping -- or, for a line "remap", maps the file anew (a new lease) and says "ready" again.
+ * mapping -- or, for a line "remap", maps the file anew (a new lease) and says "ready" again;
+ * "unmap": unmaps FILE ("unmapped"); "cycle PREFIX N": maps and unmaps N new one-page files
+ * PREFIX0 .. PREFIX<N-1>, one after the other ("cycled N"); "map PATH": maps PATH whole and keeps
+ * it ("mapped").
  *   lease_victim FILE [--handler SIG] [--fork]
  * --handler SIG: after mapping, install a handler of its own for SIG (and say "handler SIG").
  * --wrlease: after mapping, take a write lease on its own descriptor and say "wrlease ERRNO"
@@ -90,8 +93,48 @@ int main(int argc, char **argv)
 	close(fd);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
-	char line[64];
+	char line[4200];
 	while (fgets(line, sizeof line, stdin)) {
+		line[strcspn(line, "\n")] = 0;
+		if (strcmp(line, "unmap") == 0) {
+			munmap((void *)m, len);
+			printf("unmapped\n");
+			fflush(stdout);
+			continue;
+		}
+		if (strncmp(line, "cycle ", 6) == 0) {
+			char *sp = strrchr(line, ' ');
+			int n = atoi(sp + 1);
+			*sp = 0;
+			char name[4200 + 16];
+			static const char page[4096] = { 1 };
+			for (int i = 0; i < n; i++) {
+				snprintf(name, sizeof name, "%s%d", line + 6, i);
+				int f = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+				if (f < 0 || write(f, page, sizeof page) != (ssize_t)sizeof page || close(f) != 0)
+					return 2;
+				f = open(name, O_RDONLY);       /* no writer: a lease can be had */
+				void *p = f < 0 ? MAP_FAILED : mmap(NULL, sizeof page, PROT_READ, MAP_SHARED, f, 0);
+				if (p == MAP_FAILED)
+					return 2;
+				munmap(p, sizeof page);
+				close(f);
+			}
+			printf("cycled %d\n", n);
+			fflush(stdout);
+			continue;
+		}
+		if (strncmp(line, "map ", 4) == 0) {
+			int f = open(line + 4, O_RDONLY);
+			struct stat fs;
+			if (f < 0 || fstat(f, &fs) < 0 ||
+			    mmap(NULL, (size_t)fs.st_size, PROT_READ, MAP_SHARED, f, 0) == MAP_FAILED)
+				return 2;
+			close(f);
+			printf("mapped\n");
+			fflush(stdout);
+			continue;
+		}
 		if (strncmp(line, "remap", 5) == 0) {
 			munmap((void *)m, len);
 			fd = open(argv[1], O_RDONLY);

@@ -70,6 +70,14 @@ class Victim:
         self.lines.append(line.strip())
         return int(line.split()[1])
 
+    def cmd(self, text):
+        """One command line; its one-line answer."""
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        self.lines.append(line)
+        return line
+
     def finish(self):
         try:
             self.proc.stdin.close()
@@ -324,6 +332,32 @@ class LeaseTest(mgtest.GuardTest):
         v = self.victim("watch", "--wrlease")
         self.assertIn("wrlease 0", v.lines, v.describe())
         self.assertEqual(v.finish(), 0, v.describe())
+
+    def test_a_file_no_longer_mapped_breaks_quietly(self):
+        """The lease outlives the file's last window (a remap needs no new one); a break of it
+        then is nobody's business here: no record, and the cutter goes on."""
+        v = self.victim("watch")
+        self.assertEqual(v.cmd("unmap"), "unmapped")
+        self.cut(["cp", "/dev/null", self.file])
+        self.assertEqual(os.path.getsize(self.file), 0)
+        self.assertEqual(v.finish(), 0, v.describe())
+        self.assertEqual(v.events("lease_break"), [], v.describe())
+
+    def test_leases_of_unmapped_files_make_room(self):
+        """A long-lived process maps and unmaps more files than it can hold leases: the leases of
+        files it no longer maps make room, and the file it maps last is still covered."""
+        v = self.victim("watch")
+        self.assertEqual(v.cmd("cycle %s 80" % os.path.join(self.tmp, "f")), "cycled 80")
+        last = os.path.join(self.tmp, "last.bin")
+        with open(last, "wb") as f:
+            f.write(bytes([BYTE]) * SIZE)
+        self.assertEqual(v.cmd("map " + last), "mapped")
+        self.cut(["cp", "/dev/null", last])
+        self.assertEqual(v.finish(), 0, v.describe())
+        self.assertEqual(v.events("lease_unavailable"), [], v.describe())
+        breaks = v.events("lease_break")
+        self.assertEqual([b["path"] for b in breaks], [os.path.realpath(last)], v.describe())
+        self.assertEqual(breaks[0]["breaker"]["comm"], "cp", v.describe())
 
     def test_exec_drops_the_old_image_leases(self):
         # After exec the old image's lease descriptors are closed: nobody holds the breaker.
