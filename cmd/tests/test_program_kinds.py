@@ -1,8 +1,10 @@
 """Programs the guard needs help with, or cannot enter: an ASan program runs (its runtime is
 preloaded first) and is guarded; a statically linked or a setuid program is named on stderr as
 out of the guard's reach, and runs."""
+import json
 import os
 import shutil
+import subprocess
 import unittest
 
 import cmdtest
@@ -19,6 +21,31 @@ class ProgramKindsTest(cmdtest.CmdTest):
         s = cmdtest.summary_line(p.stderr)
         self.assertIsNotNone(s, self.describe(p))
         self.assertEqual(s[:2], (1, 1), self.describe(p))
+
+    def test_asan_program_started_by_another_is_guarded(self):
+        """A shell (no sanitizer) starts the ASan program, with an ASAN_OPTIONS of its own as a test
+        harness sets it: the program finds the guard ahead of its runtime, runs anyway, and its
+        cut is refused. So too under a plain LD_PRELOAD."""
+        target = os.path.join(self.tmp, "f")
+        harness = {"ASAN_OPTIONS": "halt_on_error=1:detect_leaks=1"}
+        p = self.mg(["--mode", "block", "sh", "-c", '"$0" "$1"', cmdtest.prog("mgc_asanprog"),
+                     target], env=harness)
+        self.assertNotIn("ASan runtime does not come first", p.stderr, self.describe(p))
+        self.assertEqual(p.returncode, 0, self.describe(p))
+        s = cmdtest.summary_line(p.stderr)
+        self.assertIsNotNone(s, self.describe(p))
+        self.assertEqual(s[:2], (1, 1), self.describe(p))
+        env = cmdtest.clean_env(dict(harness, LD_PRELOAD=cmdtest.LIB, MMAPGUARD_MODE="block",
+                                     MMAPGUARD_LOG_FORMAT="json",
+                                     MMAPGUARD_LOG=os.path.join(self.tmp, "plain.log")))
+        p = subprocess.run(["sh", "-c", '"$0" "$1"', cmdtest.prog("mgc_asanprog"), target],
+                           env=env, capture_output=True, text=True, timeout=120)
+        self.assertNotIn("ASan runtime does not come first", p.stderr, self.describe(p))
+        self.assertEqual(p.returncode, 0, self.describe(p))
+        with open(os.path.join(self.tmp, "plain.log")) as f:
+            recs = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual([(r["event"], r["action"]) for r in recs], [("truncate", "blocked")],
+                         recs)
 
     def test_static_program_warned_and_run(self):
         target = os.path.join(self.tmp, "f")
