@@ -25,8 +25,7 @@ __attribute__((constructor(101))) static void mg_init(void)
 #undef MG_SYM
 	mg_enter();
 	mg_fork_foreign_child = mg_fork_foreign;
-	mg_lock_set_pid();
-	(void)mg_self_pid();    /* cached before any vfork child could store its own */
+	mg_thread_pid_slow();   /* asked now: the locks' process, before a vfork child could ask */
 	if (!__atomic_load_n(&mg_cfg_ready, __ATOMIC_ACQUIRE))
 		mg_config_load();
 	void *mmap_ahead = mg_mmap_ahead();

@@ -16,11 +16,8 @@ struct mg_lock mg_registry_lock = MG_LOCK_INITIALIZER;
 struct mg_lock mg_report_lock_ = MG_LOCK_INITIALIZER;
 
 void (*mg_fork_foreign_child)(void);
-static int lock_pid;
 /* The lock this thread is acquiring: a signal handler that interrupts it counts it as held. */
 static MG_TLS struct mg_lock *acquiring;
-
-void mg_lock_set_pid(void) { __atomic_store_n(&lock_pid, (int)MG_SYS0(SYS_getpid), __ATOMIC_RELAXED); }
 
 /*
  * A lock is taken: if this process is not the one the locks belong to, and does not share its
@@ -29,7 +26,7 @@ void mg_lock_set_pid(void) { __atomic_store_n(&lock_pid, (int)MG_SYS0(SYS_getpid
  */
 void mg_lock_check_foreign(void)
 {
-	int cached = __atomic_load_n(&lock_pid, __ATOMIC_RELAXED);
+	int cached = __atomic_load_n(&mg_thread_pid_cached, __ATOMIC_RELAXED);   /* thread.h */
 	if (!cached)
 		return;
 	int pid = (int)MG_SYS0(SYS_getpid);

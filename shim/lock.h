@@ -72,11 +72,10 @@ void mg_lock_parent(struct mg_lock *l) MG_HIDDEN;
  */
 bool mg_lock_child(struct mg_lock *l, pid_t me) MG_HIDDEN;
 
-/* The pid the guard's locks belong to: set at load and in each fork child. */
-void mg_lock_set_pid(void) MG_HIDDEN;
 /*
- * Called by a contended lock in a process whose pid is not that one and that does not share its
- * address space with it: a clone() child in which no fork handler ran (set by init.c).
+ * Called by a contended lock in a process whose pid is not the one the locks belong to (thread.h's
+ * cached pid, set at load and in each fork child) and that does not share its address space with
+ * it: a clone() child in which no fork handler ran (set by init.c).
  */
 extern void (*mg_fork_foreign_child)(void) MG_HIDDEN;
 /* The same check, where a clone() child could otherwise wait for a thread that is gone. */

@@ -23,7 +23,8 @@ static inline pid_t mg_thread_tid(void)
 void mg_thread_name(char out[16], const struct timespec *now) MG_HIDDEN;
 /*
  * This process's pid, cached: asked at start-up, so that a vfork child (which shares the memory
- * and runs no fork handler) never stores its own; a fork child asks again at once.
+ * and runs no fork handler) never stores its own; a fork child asks again at once. The pid the
+ * guard's locks belong to (lock.c: a clone() child that ran no fork handler differs from it).
  */
 extern pid_t mg_thread_pid_cached MG_HIDDEN;
 pid_t mg_thread_pid_slow(void) MG_HIDDEN;

@@ -64,7 +64,6 @@ static void child(pid_t me, bool may_load)
 	mg_log_atfork_child();
 	mg_thread_atfork_child();
 	mg_mapcount_atfork_child();
-	mg_lock_set_pid();
 	mg_lease_atfork_child();
 	if (mg_index_atfork_child() && mg_reg_nmaps())
 		mg_reg_republish();     /* what the child inherited, under its own pid */
