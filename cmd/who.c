@@ -417,6 +417,8 @@ static void describe(struct target *t, bool json, int pid, const struct maps *m,
 		if (v->dev != t->st.st_dev || v->ino != t->st.st_ino)
 			continue;
 		bool here = c.have && c.slot.start == v->start && c.slot.length == v->end - v->start;
+		/* made in another process, inherited through fork */
+		int made = here && c.slot.made_in_pid > 0 && c.slot.made_in_pid != pid ? c.slot.made_in_pid : 0;
 		if (json) {
 			sb_printf(b, "%s{\"addr\":\"0x%" PRIx64 "\",\"length\":%" PRIu64 ",\"offset\":%" PRIu64
 				  ",\"prot\":\"", k ? "," : "", v->start, v->end - v->start, v->offset);
@@ -424,8 +426,8 @@ static void describe(struct target *t, bool json, int pid, const struct maps *m,
 			sb_printf(b, "\",\"shared\":%s,\"safe_size\":%" PRIu64, v->perms[3] == 's' ? "true" : "false",
 				  safe_size(v, page));
 			if (here) {
-				if (c.slot.made_in_pid > 0 && c.slot.made_in_pid != pid)
-					sb_printf(b, ",\"mapped_in_pid\":%d", c.slot.made_in_pid);
+				if (made)
+					sb_printf(b, ",\"mapped_in_pid\":%d", made);
 				sb_printf(b, ",\"tid\":%d,\"thread_name\":", c.slot.tid);
 				sb_json_str(b, c.slot.thread_name);
 				sb_puts(b, ",\"time\":\"");
@@ -444,17 +446,16 @@ static void describe(struct target *t, bool json, int pid, const struct maps *m,
 			put_prot(b, v->perms);
 			sb_puts(b, v->perms[3] == 's' ? ", MAP_SHARED)\n" : ", MAP_PRIVATE)\n");
 			if (here) {
-				bool inherited = c.slot.made_in_pid > 0 && c.slot.made_in_pid != pid;
 				sb_printf(b, "      mapped by thread %d \"%s\" ", c.slot.tid,
 					  text_safe(c.slot.thread_name));
-				if (inherited)
-					sb_printf(b, "of pid %d ", c.slot.made_in_pid);
+				if (made)
+					sb_printf(b, "of pid %d ", made);
 				sb_puts(b, "at ");
 				put_time(b, c.slot.created_sec, c.slot.created_nsec);
 				sb_puts(b, ":\n");
-				if (inherited)
+				if (made)
 					sb_printf(b, "        (pid %d inherited the mapping through fork: it was made in pid %d)\n",
-						  pid, c.slot.made_in_pid);
+						  pid, made);
 				put_stack(b, false, &c, m, sym);
 			}
 		}

@@ -281,7 +281,7 @@ void mg_index_put_locked(int32_t *slot, dev_t dev, ino_t ino, uint64_t safe_size
 	s->prot = w->prot;
 	s->shared = w->shared;
 	s->tid = w->tid;
-	s->made_in_pid = w->pid > 0 && w->pid != ix_pid ? w->pid : 0;
+	s->made_in_pid = mg_win_made_in(w, ix_pid);
 	memcpy(s->thread_name, w->thread_name, sizeof s->thread_name);
 	s->created_sec = w->created.tv_sec;
 	s->created_nsec = w->created.tv_nsec;

@@ -88,8 +88,8 @@ _Static_assert(offsetof(struct mg_ix_slot, lease) == 84 && offsetof(struct mg_ix
 /*
  * For a reader: how many slots of a header's file to read, and (overflow, unless NULL) whether
  * files went unpublished: then /proc/PID/maps must be asked whatever the slots say. A version-1
- * file (capacity at most
- * MG_IX_SLOTS_V1) keeps its meaning: `overflow`, at most MG_IX_SLOTS_V1 slots.
+ * file (capacity at most MG_IX_SLOTS_V1) keeps its meaning: `overflow`, at most MG_IX_SLOTS_V1
+ * slots.
  */
 static inline uint32_t mg_ix_hiwater(const struct mg_ix_header *h, bool *overflow)
 {

@@ -282,11 +282,6 @@ void mg_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn 
 	}
 }
 
-pid_t mg_win_made_in(const struct mg_window *w, pid_t here)
-{
-	return w->pid > 0 && w->pid != here ? w->pid : 0;
-}
-
 void mg_text_inherited(struct mg_buf *b, pid_t made, pid_t here, const char *indent)
 {
 	mg_buf_puts(b, "mmapguard: ");

@@ -200,11 +200,6 @@ void mg_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn 
 void mg_text_thread(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,
 		    const struct timespec *when, const struct mg_stack *st, mg_symbolize_fn sym,
 		    const char *indent) MG_HIDDEN;
-/*
- * The process a window was made in when it is not `here`, the process that has it now (a fork
- * child inherits its parent's mappings); 0: made here, or not known.
- */
-pid_t mg_win_made_in(const struct mg_window *w, pid_t here) MG_HIDDEN;
 /* 'mmapguard: INDENT(pid HERE inherited the mapping through fork: it was made in pid MADE)\n' */
 void mg_text_inherited(struct mg_buf *b, pid_t made, pid_t here, const char *indent) MG_HIDDEN;
 /*

@@ -27,6 +27,15 @@ struct mg_window {
 	const struct mg_stack *stack;   /* creation stack (depot.h); NULL: none */
 };
 
+/*
+ * The process w was made in when it is not `here`, the process that has it now (a fork child
+ * inherits its parent's mappings); 0: made here, or not known.
+ */
+static inline pid_t mg_win_made_in(const struct mg_window *w, pid_t here)
+{
+	return w->pid > 0 && w->pid != here ? w->pid : 0;
+}
+
 /* The window's creation stack, never NULL. */
 static inline const struct mg_stack *mg_win_stack(const struct mg_window *w)
 {
