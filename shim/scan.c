@@ -54,6 +54,11 @@ static bool lease_alone(int dirfd, const char *path, dev_t dev, ino_t ino)
  * may exist, and the descriptor's own one may be writable. Its owner and signal, which taking a
  * lease changes, are put back. A process that shares this very description (inherited across
  * fork) is not counted by the kernel: its mappings of it go unseen (DESIGN.md).
+ *
+ * What is put back is only what changed: a lease that was not granted leaves the owner as it was;
+ * letting one go sets the owner to none (F_OWNER_PID, 0) and the signal to 0 (the kernel's
+ * lease_modify), so a signal that was 0 needs no call. Seven calls where eight were, six when the
+ * program's owner was already that.
  */
 static bool lease_alone_fd(int fd)
 {
@@ -68,8 +73,10 @@ static bool lease_alone_fd(int fd)
 	bool alone = MG_SYS3(SYS_fcntl, fd, F_SETLEASE, F_WRLCK) == 0;
 	if (alone)
 		MG_SYS3(SYS_fcntl, fd, F_SETLEASE, F_UNLCK);
-	MG_SYS3(SYS_fcntl, fd, F_SETSIG, sig);
-	MG_SYS3(SYS_fcntl, fd, F_SETOWN_EX, &owner);
+	if (!alone || sig != 0)
+		MG_SYS3(SYS_fcntl, fd, F_SETSIG, sig);
+	if (alone && (owner.type != F_OWNER_PID || owner.pid != 0))
+		MG_SYS3(SYS_fcntl, fd, F_SETOWN_EX, &owner);
 	return alone;
 }
 

@@ -99,6 +99,56 @@ class BlockMode(XprocTest):
         self.assertEqual(os.listdir(self.index), [])
 
 
+# A program that sets its descriptor's owner and signal (O_ASYNC users), or holds a lease on it,
+# then shrinks the file through it: each line is what the descriptor says after the ftruncate.
+OWN_DESCRIPTOR = r"""
+import fcntl, os, struct, sys
+F_SETSIG, F_GETSIG, F_SETOWN_EX, F_GETOWN_EX = 10, 11, 15, 16
+F_SETLEASE, F_GETLEASE = 1024, 1025
+path, size = sys.argv[1], int(sys.argv[2])
+for case in ("fresh", "owner_and_signal", "thread_owner", "opened_twice", "own_lease"):
+    with open(path, "wb") as f:
+        f.write(b"x" * size)
+    fd = os.open(path, os.O_RDWR)
+    other = os.open(path, os.O_RDONLY) if case == "opened_twice" else -1
+    if case in ("owner_and_signal", "opened_twice"):
+        fcntl.fcntl(fd, F_SETOWN_EX, struct.pack("ii", 1, os.getpid()))
+        fcntl.fcntl(fd, F_SETSIG, 40)
+    if case == "thread_owner":
+        fcntl.fcntl(fd, F_SETOWN_EX, struct.pack("ii", 0, os.getpid()))
+    if case == "own_lease":
+        fcntl.fcntl(fd, F_SETLEASE, fcntl.F_WRLCK)
+    os.ftruncate(fd, size // 2)
+    kind, pid = struct.unpack("ii", fcntl.fcntl(fd, F_GETOWN_EX, bytes(8)))
+    print(case, kind, "self" if pid == os.getpid() else pid, fcntl.fcntl(fd, F_GETSIG),
+          fcntl.fcntl(fd, F_GETLEASE), os.fstat(fd).st_size)
+    if case == "own_lease":
+        fcntl.fcntl(fd, F_SETLEASE, fcntl.F_UNLCK)
+    if other >= 0:
+        os.close(other)
+    os.close(fd)
+"""
+
+
+class OwnDescriptor(XprocTest):
+    def test_the_proof_leaves_the_descriptor_as_it_was(self):
+        """A shrinking ftruncate of a file nobody maps is proven safe with a lease taken and let
+        go on the program's own descriptor; its owner, signal and lease read back as they do bare."""
+        path = os.path.join(self.tmp, "own")
+        argv = [sys.executable, "-c", OWN_DESCRIPTOR, path, str(4 * PAGE)]
+        bare = mgtest.run(argv, preload=False)
+        self.assertEqual(bare.returncode, 0, bare.describe())
+        lines = bare.stdout.splitlines()
+        self.assertEqual([ln.split()[0] for ln in lines],
+                         ["fresh", "owner_and_signal", "thread_owner", "opened_twice", "own_lease"])
+        self.assertIn("owner_and_signal 1 self 40 ", bare.stdout)
+        for mode in ("block", "log"):
+            r = self.cut(argv, mode=mode)
+            self.assertEqual(r.returncode, 0, r.describe())
+            self.assertEqual(r.records, [], r.describe())
+            self.assertEqual(r.stdout.splitlines(), lines, mode)
+
+
 class LoadedLibrary(XprocTest):
     def test_library_of_another_process_rewritten_in_place(self):
         """cp over a library another guarded process has dlopen'ed: refused, the dlopen named."""
