@@ -89,6 +89,11 @@ void mg_claim_end(int slot)
 	}
 }
 
+bool mg_claims_held(void)
+{
+	return __atomic_load_n(&held, __ATOMIC_ACQUIRE) != 0;
+}
+
 void mg_claim_atfork_child(pid_t me)
 {
 	unsigned n = 0;

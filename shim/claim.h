@@ -12,6 +12,7 @@
 #ifndef MG_CLAIM_H
 #define MG_CLAIM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "guard.h"
@@ -24,6 +25,12 @@
 int mg_claim_locked(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d) MG_HIDDEN;
 /* With or without the lock (async-signal-safe): a call that succeeded gives its claim up unlocked. */
 void mg_claim_end(int slot) MG_HIDDEN;
+/*
+ * Under the lock: some call is between its claim and its end. Its windows may be out of the
+ * registry meanwhile (detached, to go back if the call fails, or to move with mremap) while the
+ * kernel still maps them.
+ */
+bool mg_claims_held(void) MG_HIDDEN;
 /* Fork child: the claims of threads that do not exist here are gone. */
 void mg_claim_atfork_child(pid_t me) MG_HIDDEN;
 

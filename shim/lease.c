@@ -7,6 +7,7 @@
  * moves the signal when the program wants it, and gives children leases of their own.
  */
 #define _GNU_SOURCE
+#include "claim.h"
 #include "config.h"
 #include "fmt.h"
 #include "fd_place.h"
@@ -91,7 +92,7 @@ static uint32_t ix_word(dev_t dev, ino_t ino)
 {
 	for (int i = 0; i < MG_LEASE_MAX; i++)
 		if (__atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE) == MG_LEASE_HELD &&
-		    mg_lease_slots[i].dev == dev && mg_lease_slots[i].ino == ino)
+		    mg_lease_slot_names(&mg_lease_slots[i], dev, ino))
 			return MG_IX_LEASE_WORD(MG_IX_LEASE_HELD, 0, 0);
 	uint32_t w = mg_lease_word(dev, ino);
 	return w ? w : MG_IX_LEASE_WORD(MG_IX_LEASE_PENDING, 0, 0);
@@ -119,25 +120,32 @@ static enum mg_ix_lease_reason reason_of(int err)
 }
 
 /*
- * Every slot in use: take over the slot of a file this process no longer maps (its lease was kept,
- * so that a file mapped and unmapped in a loop costs no system call for its lease each time).
- * Under the registry lock, so that no thread maps that file between the check and the release:
- * one that maps it after finds no lease on it and takes one. The slot comes back TAKING, or NULL.
+ * Every slot in use: take over, for (dev, ino), the slot of a file this process no longer maps (its
+ * lease was kept, so that a file mapped and unmapped in a loop costs no system call for its lease
+ * each time). Under the registry lock, so that no thread maps that file between the check and the
+ * release: one that maps it after finds the slot naming the new file, no lease on the old one, and
+ * takes one. While a munmap, mremap or MAP_FIXED is in flight its windows may be out of the
+ * registry though the kernel still maps them: then nothing is taken over (the new file goes
+ * without a lease this time; its next mapping tries again). The slot is BREAKING while its
+ * descriptor is closed (the guard's, for the fd wrappers) and comes back TAKING, or NULL.
  */
-static struct mg_lease_slot *reclaim_unmapped(void)
+static struct mg_lease_slot *reclaim_unmapped(dev_t dev, ino_t ino)
 {
 	mg_reg_lock();
-	for (int i = 0; i < MG_LEASE_MAX; i++) {
+	for (int i = 0; i < MG_LEASE_MAX && !mg_claims_held(); i++) {
 		struct mg_lease_slot *s = &mg_lease_slots[i];
 		int expect = MG_LEASE_HELD;
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != MG_LEASE_HELD ||
-		    mg_reg_file_tracked_locked(s->dev, s->ino) ||
-		    !__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_TAKING, false, __ATOMIC_ACQ_REL,
+		    mg_reg_file_tracked_locked(__atomic_load_n(&s->dev, __ATOMIC_RELAXED),
+					       __atomic_load_n(&s->ino, __ATOMIC_RELAXED)) ||
+		    !__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
 		MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
 		MG_SYS1(SYS_close, s->fd);
 		mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_RELEASED, 0, 0));
+		mg_lease_slot_name(s, dev, ino);
+		__atomic_store_n(&s->state, MG_LEASE_TAKING, __ATOMIC_RELEASE);
 		mg_reg_unlock();
 		return s;
 	}
@@ -152,7 +160,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	mg_index_lease_source(ix_word);
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);
-		if ((st == MG_LEASE_HELD || st == MG_LEASE_TAKING) && mg_lease_slots[i].dev == dev && mg_lease_slots[i].ino == ino)
+		if ((st == MG_LEASE_HELD || st == MG_LEASE_TAKING) && mg_lease_slot_names(&mg_lease_slots[i], dev, ino))
 			return;
 	}
 	/* only now: a file already leased (every later mapping of it) costs no system call here */
@@ -168,11 +176,13 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	for (int i = 0; i < MG_LEASE_MAX && !s; i++) {
 		int expect = MG_LEASE_FREE;
 		if (__atomic_compare_exchange_n(&mg_lease_slots[i].state, &expect, MG_LEASE_TAKING, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED))
+						__ATOMIC_RELAXED)) {
 			s = &mg_lease_slots[i];
+			mg_lease_slot_name(s, dev, ino);
+		}
 	}
 	if (!s)
-		s = reclaim_unmapped();
+		s = reclaim_unmapped(dev, ino);
 	if (!s) {
 		unavailable(dev, ino, path, MG_IX_LEASE_TOO_MANY, 0);
 		return;
@@ -209,13 +219,12 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 		}
 	}
 	if (why != MG_IX_LEASE_NONE) {
+		mg_lease_slot_name(s, 0, 0);
 		__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
 		unavailable(dev, ino, path, why, err);
 		return;
 	}
 	s->fd = (int)lfd;
-	s->dev = dev;
-	s->ino = ino;
 	__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
 	mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_HELD, 0, 0));
 }
@@ -252,12 +261,15 @@ int mg_lease_fds_owned(int *out, int max)
 void mg_lease_fd_release(int fd)
 {
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		struct mg_lease_slot *s = &mg_lease_slots[i];
 		int expect = MG_LEASE_HELD;
-		if (mg_lease_slots[i].fd == fd &&
-		    __atomic_compare_exchange_n(&mg_lease_slots[i].state, &expect, MG_LEASE_FREE, false, __ATOMIC_ACQ_REL,
+		if (s->fd == fd &&
+		    __atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED)) {
-			mg_lease_note(mg_lease_slots[i].dev, mg_lease_slots[i].ino,
+			mg_lease_note(s->dev, s->ino,
 				      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_PROGRAM_FD, 0));
+			mg_lease_slot_name(s, 0, 0);
+			__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
 			return;
 		}
 	}
@@ -283,9 +295,10 @@ void mg_lease_program_signal(int sig)
 							__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 				MG_SYS3(SYS_fcntl, mg_lease_slots[i].fd, F_SETLEASE, F_UNLCK);
 				MG_SYS1(SYS_close, mg_lease_slots[i].fd);
-				__atomic_store_n(&mg_lease_slots[i].state, MG_LEASE_FREE, __ATOMIC_RELEASE);
 				mg_lease_note(mg_lease_slots[i].dev, mg_lease_slots[i].ino,
 					      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_NO_SIGNAL, 0));
+				mg_lease_slot_name(&mg_lease_slots[i], 0, 0);
+				__atomic_store_n(&mg_lease_slots[i].state, MG_LEASE_FREE, __ATOMIC_RELEASE);
 			}
 		}
 	}
@@ -309,14 +322,16 @@ void mg_lease_program_wrlease(int fd)
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		struct mg_lease_slot *s = &mg_lease_slots[i];
 		int expect = MG_LEASE_HELD;
-		if (s->dev != st.st_dev || s->ino != st.st_ino ||
+		if (!mg_lease_slot_names(s, st.st_dev, st.st_ino) ||
 		    !__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
 		MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
 		MG_SYS1(SYS_close, s->fd);
+		mg_lease_note(st.st_dev, st.st_ino,
+			      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_PROGRAM_LEASE, 0));
+		mg_lease_slot_name(s, 0, 0);
 		__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
-		mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_PROGRAM_LEASE, 0));
 	}
 }
 
@@ -335,6 +350,7 @@ void mg_lease_atfork_child(void)
 		struct mg_lease_slot *s = &mg_lease_slots[i];
 		int st = s->state;
 		if (st == MG_LEASE_TAKING) {
+			mg_lease_slot_name(s, 0, 0);
 			s->state = MG_LEASE_FREE;        /* the parent's thread was taking it; the child has none */
 			continue;
 		}
@@ -365,5 +381,6 @@ void mg_lease_atfork_child(void)
 			mg_lease_note(s->dev, s->ino,
 				      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE,
 						       nfd < 0 ? MG_IX_LEASE_NO_OPEN : reason_of((int)-r), (int)-r));
+		mg_lease_slot_name(s, 0, 0);
 	}
 }

@@ -246,8 +246,9 @@ static void handle_break(struct mg_lease_slot *s)
 		mg_report_emit_signal(mg_format_lease_break, &f, rec, sizeof rec);
 	}
 	MG_SYS1(SYS_close, s->fd);
-	__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
 	mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_RELEASED, 0, 0));
+	mg_lease_slot_name(s, 0, 0);
+	__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
 }
 
 static void process_breaks(void)

@@ -24,6 +24,24 @@ struct mg_lease_slot {
 extern struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX] MG_HIDDEN;
 
 /*
+ * The file a slot names. Only the thread that moved the slot out of FREE or HELD (to TAKING or
+ * BREAKING) writes it; anyone reads it. A FREE slot names none (0, 0: no regular file has inode
+ * 0), so that a slot just taken never shows the file it held before: a thread mapping that file
+ * would take it for one whose lease is being taken and go without.
+ */
+static inline void mg_lease_slot_name(struct mg_lease_slot *s, dev_t dev, ino_t ino)
+{
+	__atomic_store_n(&s->dev, dev, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->ino, ino, __ATOMIC_RELEASE);
+}
+
+static inline bool mg_lease_slot_names(const struct mg_lease_slot *s, dev_t dev, ino_t ino)
+{
+	return __atomic_load_n(&s->ino, __ATOMIC_ACQUIRE) == ino &&
+	       __atomic_load_n(&s->dev, __ATOMIC_RELAXED) == dev;
+}
+
+/*
  * The lease state of a file changed: kept here and published in the shared index (word:
  * MG_IX_LEASE_WORD). Async-signal-safe. Returns the file's entry.
  */

@@ -4,8 +4,12 @@
  * says "ready", then for each line read from stdin answers with the sum of every byte of the
  * mapping -- or, for a line "remap", maps the file anew (a new lease) and says "ready" again;
  * "unmap": unmaps FILE ("unmapped"); "cycle PREFIX N": maps and unmaps N new one-page files
- * PREFIX0 .. PREFIX<N-1>, one after the other ("cycled N"); "map PATH": maps PATH whole and keeps
- * it ("mapped").
+ * PREFIX0 .. PREFIX<N-1>, one after the other ("cycled N"); "fill PREFIX N": the same, each kept
+ * mapped ("filled N"); "map PATH": maps PATH whole and keeps it ("mapped"); "move_and_map PATH":
+ * maps FILE anew, privately (userfaultfd wants a mapping that may be written), in place of its
+ * shared mapping, moves that with mremap and, while the call is held in the kernel (a userfaultfd
+ * remap event nobody has read yet: FILE must be on tmpfs), maps PATH; then lets the move finish
+ * ("moved", or "unsupported ERRNO" when userfaultfd cannot be had here).
  *   lease_victim FILE [--handler SIG] [--fork]
  * --handler SIG: after mapping, install a handler of its own for SIG (and say "handler SIG").
  * --wrlease: after mapping, take a write lease on its own descriptor and say "wrlease ERRNO"
@@ -16,17 +20,75 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t own_signals;
 
 static void own(int sig) { (void)sig; own_signals++; }
+
+struct move { void *from, *to, *got; size_t len; };
+
+static void *mover(void *arg)
+{
+	struct move *mv = arg;
+	mv->got = mremap(mv->from, mv->len, mv->len, MREMAP_MAYMOVE | MREMAP_FIXED, mv->to);
+	return NULL;
+}
+
+/* FILE's mapping moves; PATH is mapped while the mremap waits for its event to be read. */
+static const unsigned char *move_and_map(const char *file, const unsigned char *shared, size_t len,
+					 const char *path)
+{
+	int fd = open(file, O_RDONLY);
+	const unsigned char *m = fd < 0 ? MAP_FAILED : mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED)
+		exit(2);
+	close(fd);
+	munmap((void *)shared, len);
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);     /* poll wants it */
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_REMAP };
+	struct uffdio_register reg = { .range = { (unsigned long)m, len },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0 || ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
+		printf("unsupported %d\n", errno);
+		if (uffd >= 0)
+			close(uffd);
+		return m;
+	}
+	struct move mv = { .from = (void *)m, .len = len };
+	mv.to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pthread_t t;
+	if (mv.to == MAP_FAILED || pthread_create(&t, NULL, mover, &mv) != 0)
+		exit(2);
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	if (poll(&pfd, 1, -1) != 1)             /* the move is done; its call waits */
+		exit(2);
+	int f = open(path, O_RDONLY);
+	struct stat fs;
+	if (f < 0 || fstat(f, &fs) < 0 ||
+	    mmap(NULL, (size_t)fs.st_size, PROT_READ, MAP_SHARED, f, 0) == MAP_FAILED)
+		exit(2);
+	close(f);
+	struct uffd_msg msg;
+	if (read(uffd, &msg, sizeof msg) != (ssize_t)sizeof msg || msg.event != UFFD_EVENT_REMAP ||
+	    pthread_join(t, NULL) != 0 || mv.got != mv.to)
+		exit(2);
+	close(uffd);
+	printf("moved\n");
+	return mv.got;
+}
 
 int main(int argc, char **argv)
 {
@@ -102,14 +164,15 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			continue;
 		}
-		if (strncmp(line, "cycle ", 6) == 0) {
+		bool fill = strncmp(line, "fill ", 5) == 0;
+		if (strncmp(line, "cycle ", 6) == 0 || fill) {
 			char *sp = strrchr(line, ' ');
 			int n = atoi(sp + 1);
 			*sp = 0;
 			char name[4200 + 16];
 			static const char page[4096] = { 1 };
 			for (int i = 0; i < n; i++) {
-				snprintf(name, sizeof name, "%s%d", line + 6, i);
+				snprintf(name, sizeof name, "%s%d", line + (fill ? 5 : 6), i);
 				int f = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 				if (f < 0 || write(f, page, sizeof page) != (ssize_t)sizeof page || close(f) != 0)
 					return 2;
@@ -117,10 +180,11 @@ int main(int argc, char **argv)
 				void *p = f < 0 ? MAP_FAILED : mmap(NULL, sizeof page, PROT_READ, MAP_SHARED, f, 0);
 				if (p == MAP_FAILED)
 					return 2;
-				munmap(p, sizeof page);
+				if (!fill)
+					munmap(p, sizeof page);
 				close(f);
 			}
-			printf("cycled %d\n", n);
+			printf("%s %d\n", fill ? "filled" : "cycled", n);
 			fflush(stdout);
 			continue;
 		}
@@ -132,6 +196,11 @@ int main(int argc, char **argv)
 				return 2;
 			close(f);
 			printf("mapped\n");
+			fflush(stdout);
+			continue;
+		}
+		if (strncmp(line, "move_and_map ", 13) == 0) {
+			m = move_and_map(argv[1], m, len, line + 13);
 			fflush(stdout);
 			continue;
 		}

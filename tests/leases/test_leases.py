@@ -359,6 +359,37 @@ class LeaseTest(mgtest.GuardTest):
         self.assertEqual([b["path"] for b in breaks], [os.path.realpath(last)], v.describe())
         self.assertEqual(breaks[0]["breaker"]["comm"], "cp", v.describe())
 
+    def test_a_moving_file_keeps_its_lease_when_slots_run_out(self):
+        """Every lease slot is held, and a file's mremap is in the kernel (its window is out of
+        the guard's registry until the call returns) when one more file is mapped: the moving file
+        is not taken for one no longer mapped. It keeps its lease, the new file goes without (and
+        says so), and a cut of the moved file is still seen."""
+        if not os.path.isdir("/dev/shm"):
+            self.skipTest("no /dev/shm (userfaultfd needs the file on tmpfs)")
+        shm = tempfile.mkdtemp(prefix="mg-lease-", dir="/dev/shm")
+        self.addCleanup(shutil.rmtree, shm, True)
+        self.file = os.path.join(shm, "moving.bin")
+        with open(self.file, "wb") as f:
+            f.write(bytes([BYTE]) * SIZE)
+        v = self.victim("watch")
+        self.assertEqual(v.cmd("fill %s 63" % os.path.join(shm, "f")), "filled 63")
+        extra = os.path.join(shm, "one_more.bin")
+        with open(extra, "wb") as f:
+            f.write(bytes([BYTE]) * SIZE)
+        answer = v.cmd("move_and_map " + extra)
+        if answer.startswith("unsupported"):
+            v.finish()
+            self.skipTest("userfaultfd not available here: " + answer)
+        self.assertEqual(answer, "moved", v.describe())
+        self.cut(["cp", "/dev/null", self.file])
+        self.assertEqual(v.finish(), 0, v.describe())
+        breaks = v.events("lease_break")
+        self.assertEqual([b["path"] for b in breaks], [os.path.realpath(self.file)], v.describe())
+        self.assertEqual(breaks[0]["breaker"]["comm"], "cp", v.describe())
+        self.assertEqual(breaks[0]["mappings_total"], 1, v.describe())
+        missing = v.events("lease_unavailable")
+        self.assertEqual([u["path"] for u in missing], [os.path.realpath(extra)], v.describe())
+
     def test_exec_drops_the_old_image_leases(self):
         # After exec the old image's lease descriptors are closed: nobody holds the breaker.
         v = self.victim("rescue", "--exec", "/bin/cat")
