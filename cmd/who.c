@@ -97,6 +97,7 @@ static void read_line(int pid, const char *leaf, char *out, size_t cap)
 struct target {
 	const char *arg;
 	struct stat st;
+	dev_t shown;                    /* its device number as /proc/PID/maps and /proc/locks show it */
 	struct sbuf out;                /* what to print for it */
 	int nproc;
 };
@@ -153,13 +154,65 @@ static void locks_read(void)
 	fclose(f);
 }
 
+/*
+ * The device number /proc/PID/maps and /proc/locks show for path's file: its file system's, which
+ * is not always stat's st_dev (btrfs numbers each subvolume for stat). From statx's mount id and
+ * that mount's line of /proc/self/mountinfo; st_dev when it cannot be told.
+ */
+static dev_t shown_dev(const char *path, dev_t dev)
+{
+	struct statx sx;
+	if (statx(AT_FDCWD, path, 0, STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID) ||
+	    makedev(sx.stx_dev_major, sx.stx_dev_minor) != dev)
+		return dev;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return dev;
+	char *line = NULL;
+	size_t cap = 0;
+	dev_t shown = dev;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long long id;
+		unsigned maj, min;
+		if (sscanf(line, "%llu %*u %u:%u", &id, &maj, &min) == 3 && id == sx.stx_mnt_id) {
+			shown = makedev(maj, min);
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return shown;
+}
+
+/*
+ * pid's mapping v shows t's file. Where the shown number differs from st_dev (btrfs), a line with
+ * the shown number and the inode may be another subvolume's file: the mapping itself is asked
+ * (/proc/PID/map_files, for CAP_SYS_ADMIN), else its path; it counts when neither can say.
+ */
+static bool vma_is(const struct vma *v, int pid, const struct target *t)
+{
+	if (v->ino != t->st.st_ino)
+		return false;
+	if (v->dev == t->st.st_dev)
+		return true;
+	if (v->dev != t->shown)
+		return false;
+	char link[96];
+	snprintf(link, sizeof link, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start, v->end);
+	struct stat st;
+	if (stat(link, &st) == 0 || (v->path[0] == '/' && !strstr(v->path, " (deleted)") &&
+				     stat(v->path, &st) == 0))
+		return st.st_dev == t->st.st_dev && st.st_ino == t->st.st_ino;
+	return true;
+}
+
 /* The lease pid holds on the file per /proc/locks, or NULL. */
-static const struct lease_line *lease_of(int pid, const struct stat *st)
+static const struct lease_line *lease_of(int pid, const struct stat *st, dev_t shown)
 {
 	for (size_t i = 0; i < locks.n; i++) {
 		const struct lease_line *l = &locks.v[i];
-		if (l->pid == pid && l->ino == (uint64_t)st->st_ino && l->maj == major(st->st_dev) &&
-		    l->min == minor(st->st_dev))
+		if (l->pid == pid && l->ino == (uint64_t)st->st_ino && l->maj == major(shown) &&
+		    l->min == minor(shown))
 			return l;
 	}
 	return NULL;
@@ -191,7 +244,8 @@ static bool read_index(int pid, const struct vma *iv, const struct stat *st, str
 		return false;
 	struct stat is;
 	struct mg_ix_header h;
-	bool ok = fstat(fd, &is) == 0 && S_ISREG(is.st_mode) && is.st_dev == iv->dev &&
+	bool ok = fstat(fd, &is) == 0 && S_ISREG(is.st_mode) &&
+		  (is.st_dev == iv->dev || shown_dev(iv->path, is.st_dev) == iv->dev) &&
 		  is.st_ino == iv->ino && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
 		  h.magic == MG_IX_MAGIC && h.version == MG_IX_VERSION && h.header_size == sizeof h &&
 		  h.slot_size == sizeof(struct mg_ix_slot) && h.pid == pid;
@@ -304,7 +358,7 @@ static void put_lease(struct sbuf *b, bool json, int pid, const struct target *t
 			  ? lease_reasons[reason] : NULL;
 	const char *ename = st == MG_IX_LEASE_UNAVAILABLE && err ? strerrorname_np((int)err) : NULL;
 	locks_read();
-	const struct lease_line *l = locks.err ? NULL : lease_of(pid, &t->st);
+	const struct lease_line *l = locks.err ? NULL : lease_of(pid, &t->st, t->shown);
 	bool held = st == MG_IX_LEASE_HELD;
 	if (json) {
 		sb_printf(b, ",\"lease\":{\"state\":\"%s\",\"mode\":", states[st]);
@@ -374,7 +428,7 @@ static void describe(struct target *t, bool json, int pid, const struct maps *m,
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), need = 0;
 	size_t nwin = 0;
 	for (size_t i = 0; i < m->n; i++)
-		if (m->v[i].dev == t->st.st_dev && m->v[i].ino == t->st.st_ino) {
+		if (vma_is(&m->v[i], pid, t)) {
 			nwin++;
 			uint64_t s = safe_size(&m->v[i], page);
 			need = s > need ? s : need;
@@ -414,7 +468,7 @@ static void describe(struct target *t, bool json, int pid, const struct maps *m,
 	size_t k = 0;
 	for (size_t i = 0; i < m->n; i++) {
 		const struct vma *v = &m->v[i];
-		if (v->dev != t->st.st_dev || v->ino != t->st.st_ino)
+		if (!vma_is(v, pid, t))
 			continue;
 		bool here = c.have && c.slot.start == v->start && c.slot.length == v->end - v->start;
 		/* made in another process, inherited through fork */
@@ -505,6 +559,8 @@ int who_main(int argc, char **argv)
 			fprintf(stderr, "mmapguard who: %s: %s\n", t[i].arg, strerror(errno));
 			t[i].arg = NULL;
 			rc = 2;
+		} else {
+			t[i].shown = shown_dev(t[i].arg, t[i].st.st_dev);
 		}
 	}
 	struct symbolizer *sym = symbols ? symbolizer_new() : NULL;

@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "report.h"
 #include "scan.h"
+#include "shown_dev.h"
 #include "suppress.h"
 
 #include <errno.h>
@@ -234,7 +235,8 @@ static void event_free(struct mg_event *e)
  * Other processes this call would hurt (MMAPGUARD_SCOPE guarded or all); NULL with scope process.
  * alone: a write lease already proved there are none (no scan; the record still says so).
  */
-static struct mg_victims *find_victims(const struct stat *st, uint64_t new_size, bool alone)
+static struct mg_victims *find_victims(const struct mg_target *t, const struct stat *st,
+				       uint64_t new_size, bool alone)
 {
 	if (mg_cfg.scope == MG_SCOPE_PROCESS)
 		return NULL;
@@ -244,7 +246,8 @@ static struct mg_victims *find_victims(const struct stat *st, uint64_t new_size,
 	if (alone)
 		mg_victims_init(v, true);
 	else
-		mg_scan_victims(st->st_dev, st->st_ino, (uint64_t)st->st_size, new_size, false, v);
+		mg_scan_victims(st->st_dev, mg_shown_dev(t->fd, t->dirfd, t->path, st->st_dev),
+				st->st_ino, (uint64_t)st->st_size, new_size, false, v);
 	return v;
 }
 
@@ -356,7 +359,7 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	bool alone = others && mg_scan_alone(t->fd, t->dirfd, t->path, st->st_dev, st->st_ino);
 	if ((n == 0 && alone) || kernel_refuses_shrink(t))
 		return verdict(MG_PROCEED, saved);
-	struct mg_victims *victims = others ? find_victims(st, new_size, alone) : NULL;
+	struct mg_victims *victims = others ? find_victims(t, st, new_size, alone) : NULL;
 	bool hurts_others = victims && victims->total;
 	if (n == 0 && !hurts_others) {
 		if (victims && victims->incomplete)
@@ -409,6 +412,7 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 	if (mg_cfg.scope != MG_SCOPE_PROCESS)
 		e->victims = mg_pages_alloc(sizeof *e->victims);
 	if (e->victims)
-		mg_scan_victims(st->st_dev, st->st_ino, 0, 0, true, e->victims);
+		mg_scan_victims(st->st_dev, mg_shown_dev(t->fd, t->dirfd, t->path, st->st_dev),
+				st->st_ino, 0, 0, true, e->victims);
 	return verdict(finish(e, refuse), saved);
 }

@@ -17,6 +17,7 @@
 #include "real.h"
 #include "registry.h"
 #include "report.h"
+#include "shown_dev.h"
 #include "log.h"
 
 #include <errno.h>
@@ -164,6 +165,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 			return;
 	}
 	/* only now: a file already leased (every later mapping of it) costs no system call here */
+	mg_shown_dev(fd, -1, NULL, dev);        /* the break's handler reads the maps by it */
 	char self[64], path[PATH_MAX];
 	mg_proc_self_fd(self, sizeof self, fd);
 	mg_fd_path(fd, path, sizeof path);

@@ -17,6 +17,7 @@
 #include "real.h"
 #include "registry.h"
 #include "report.h"
+#include "shown_dev.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,21 +37,54 @@ static char line[PATH_MAX + 256];
 
 /* ---- rescue --------------------------------------------------------------------------------- */
 
+/* One line of /proc/self/maps. */
+struct maps_line {
+	uintptr_t start, end;
+	uint64_t offset;
+	char perms[5];
+	dev_t dev;
+	ino_t ino;
+	const char *path;
+};
+
+static void parse_line(const char *p, struct maps_line *l)
+{
+	l->start = (uintptr_t)mg_parse_num(&p, 16);
+	p++;
+	l->end = (uintptr_t)mg_parse_num(&p, 16);
+	p = mg_skip_ws(p);
+	memcpy(l->perms, p, 4);
+	l->perms[4] = 0;
+	p = mg_skip_ws(mg_skip_word(p));
+	l->offset = mg_parse_num(&p, 16);
+	p = mg_skip_ws(p);
+	unsigned ma = (unsigned)mg_parse_num(&p, 16);
+	p++;
+	unsigned mi = (unsigned)mg_parse_num(&p, 16);
+	p = mg_skip_ws(p);
+	l->dev = makedev(ma, mi);
+	l->ino = (ino_t)mg_parse_num(&p, 10);
+	l->path = mg_skip_ws(p);
+}
+
+/* The line shows the file (dev, ino) (its number as maps show it may differ: shown_dev.h). */
+static bool line_is(const struct maps_line *l, pid_t self, dev_t dev, ino_t ino)
+{
+	return mg_shown_is_file(l->dev, l->ino, self, l->start, l->end, l->path, dev, ino,
+				mg_shown_dev_kept(dev));
+}
+
 /* Whether any line of /proc/self/maps shows the file (a lease outlives the file's last window). */
 static bool maps_file(dev_t dev, ino_t ino)
 {
 	if (!mg_lines_open(&lr, "/proc/self/maps"))
 		return true;    /* cannot tell: as if it did */
+	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
 	bool found = false;
+	struct maps_line l;
 	while (!found && mg_lines_next(&lr, line, sizeof line)) {
-		const char *p = mg_skip_ws(mg_skip_word(line));     /* range */
-		p = mg_skip_ws(mg_skip_word(p));                    /* perms */
-		p = mg_skip_ws(mg_skip_word(p));                    /* offset */
-		unsigned ma = (unsigned)mg_parse_num(&p, 16);
-		p++;
-		unsigned mi = (unsigned)mg_parse_num(&p, 16);
-		p = mg_skip_ws(p);
-		found = makedev(ma, mi) == dev && (ino_t)mg_parse_num(&p, 10) == ino;
+		parse_line(line, &l);
+		found = line_is(&l, self, dev, ino);
 	}
 	mg_lines_close(&lr);
 	return found;
@@ -64,25 +98,15 @@ static size_t file_windows(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new
 		return 0;
 	uint64_t newr = (new_size + page - 1) / page * page;
 	uint64_t oldr = (old_size + page - 1) / page * page;
+	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
+	struct maps_line l;
 	while (mg_lines_next(&lr, line, sizeof line)) {
-		const char *p = line;
-		uintptr_t a = (uintptr_t)mg_parse_num(&p, 16);
-		p++;
-		uintptr_t e = (uintptr_t)mg_parse_num(&p, 16);
-		p = mg_skip_ws(p);
-		char perms[5];
-		memcpy(perms, p, 4);
-		perms[4] = 0;
-		p = mg_skip_ws(mg_skip_word(p));
-		uint64_t off = mg_parse_num(&p, 16);
-		p = mg_skip_ws(p);
-		unsigned ma = (unsigned)mg_parse_num(&p, 16);
-		p++;
-		unsigned mi = (unsigned)mg_parse_num(&p, 16);
-		p = mg_skip_ws(p);
-		uint64_t in = mg_parse_num(&p, 10);
-		if (makedev(ma, mi) != dev || (ino_t)in != ino)
+		parse_line(line, &l);
+		if (!line_is(&l, self, dev, ino))
 			continue;
+		uintptr_t a = l.start, e = l.end;
+		uint64_t off = l.offset;
+		const char *perms = l.perms;
 		uint64_t wend = off + (e - a);
 		uint64_t lim = wend < oldr ? wend : oldr;
 		if (newr >= lim)

@@ -22,6 +22,7 @@
 #include "lease_impl.h"
 #include "procfile.h"
 #include "real.h"
+#include "shown_dev.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -41,6 +42,7 @@ static void lease_id(char *want, size_t cap, dev_t dev, ino_t ino)
 	struct mg_buf b;
 	mg_buf_init(&b, want, cap);
 	static const char hex[] = "0123456789abcdef";
+	dev = mg_shown_dev_kept(dev);   /* as /proc/locks shows it */
 	unsigned ma = major(dev), mi = minor(dev);
 	/* "%02x:%02x:%lu" as the kernel prints it */
 	if (ma > 0xff)

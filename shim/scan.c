@@ -10,6 +10,7 @@
 #include "registry.h"
 #include "rule.h"
 #include "scan_recent.h"
+#include "shown_dev.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,7 +103,9 @@ static uint64_t now_ms(void)
 
 struct maps_pass {
 	dev_t dev;
+	dev_t shown;                    /* the number /proc/PID/maps shows for dev (shown_dev.h) */
 	ino_t ino;
+	pid_t pid;                      /* whose maps are read */
 	uint64_t old_size, new_size, page;
 	bool any;
 	uint64_t extent;                /* how far into the file any other process's window reaches */
@@ -150,7 +153,8 @@ static bool collect_window(const struct mg_vma *vma, void *arg)
 		memcpy(m->ix_path, vma->path, n);
 		m->ix_path[n] = 0;
 	}
-	if (vma->dev != m->dev || vma->ino != m->ino)
+	if (!mg_shown_is_file(vma->dev, vma->ino, m->pid, vma->start, vma->end, vma->path, m->dev,
+			      m->ino, m->shown))
 		return true;
 	uint64_t len = vma->end - vma->start;
 	if (vma->offset + len > m->extent)
@@ -287,6 +291,7 @@ static bool check_process(pid_t pid, struct maps_pass *m, struct mg_victims *out
 	memset(v, 0, sizeof *v);
 	v->pid = pid;
 	m->v = v;
+	m->pid = pid;
 	m->ix_found = false;
 	struct mg_buf b;
 	mg_buf_init(&b, m->ix_prefix, sizeof m->ix_prefix);
@@ -297,7 +302,8 @@ static bool check_process(pid_t pid, struct maps_pass *m, struct mg_victims *out
 	proc_path(path, sizeof path, pid, "maps");
 	if (mg_maps_foreach(path, buf, MAPS_BUF, collect_window, m) < 0 || v->nwindows_total == 0)
 		return false;
-	if (need_ix && (!m->ix_found || m->ix_dev != m->want_dev || m->ix_ino != m->want_ino))
+	if (need_ix && (!m->ix_found || m->ix_dev != mg_shown_dev_kept(m->want_dev) ||
+			m->ix_ino != m->want_ino))
 		return false;           /* gone, exec'd, or a pid reused: the entry does not count */
 	out->total++;
 	if (v == &spare)
@@ -450,6 +456,8 @@ static bool index_entry(char *name, void *arg)
 	struct stat st;
 	bool named = MG_SYS2(SYS_fstat, fd, &st) == 0 && S_ISREG(st.st_mode) &&
 		     st.st_uid == w->uid && index_names(fd, w->m, w->buf);
+	if (named)      /* its maps show the index file by this number */
+		mg_shown_dev((int)fd, -1, NULL, st.st_dev);
 	MG_SYS1(SYS_close, fd);
 	w->m->want_dev = st.st_dev;
 	w->m->want_ino = st.st_ino;
@@ -486,8 +494,8 @@ void mg_victims_init(struct mg_victims *out, bool alone)
 	out->n = out->total = 0;
 }
 
-size_t mg_scan_victims(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_size, bool any,
-		       struct mg_victims *out)
+size_t mg_scan_victims(dev_t dev, dev_t shown, ino_t ino, uint64_t old_size, uint64_t new_size,
+		       bool any, struct mg_victims *out)
 {
 	mg_victims_init(out, false);
 	if (mg_cfg.scope == MG_SCOPE_PROCESS)
@@ -500,6 +508,7 @@ size_t mg_scan_victims(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_siz
 	struct maps_pass m;
 	memset(&m, 0, sizeof m);
 	m.dev = dev;
+	m.shown = shown;
 	m.ino = ino;
 	m.old_size = old_size;
 	m.new_size = new_size;

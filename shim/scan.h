@@ -72,9 +72,10 @@ bool mg_scan_alone(int fd, int dirfd, const char *path, dev_t dev, ino_t ino) MG
 /*
  * Fill *out with the other processes whose mappings of (dev, ino) lose a page when the file goes
  * from old_size to new_size (any = true: every process mapping it at all). Returns out->total.
+ * shown: the device number /proc/PID/maps shows for the file (shown_dev.h).
  */
-size_t mg_scan_victims(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_size, bool any,
-		       struct mg_victims *out) MG_HIDDEN;
+size_t mg_scan_victims(dev_t dev, dev_t shown, ino_t ino, uint64_t old_size, uint64_t new_size,
+		       bool any, struct mg_victims *out) MG_HIDDEN;
 /* No scan: nobody else (alone, the lease said so) or not asked. */
 void mg_victims_init(struct mg_victims *out, bool alone) MG_HIDDEN;
 
