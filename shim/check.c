@@ -8,6 +8,7 @@
 #include "history.h"
 #include "index.h"
 #include "page.h"
+#include "posix_locks.h"
 #include "procmaps.h"
 #include "real.h"
 #include "registry.h"
@@ -78,6 +79,10 @@ static bool sealed_against_shrink(const struct mg_target *t)
 		return false;
 	long fd = t->fd;
 	if (fd < 0) {
+		/* a descriptor of a file the program holds record locks on is never closed: not asked */
+		struct stat st;
+		if (mg_fstatat(t->dirfd, t->path, &st, 0) < 0 || mg_posix_locked(st.st_dev, st.st_ino))
+			return false;
 		fd = MG_SYS4(SYS_openat, t->dirfd, t->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
 		if (fd < 0)
 			return false;

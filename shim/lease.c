@@ -19,6 +19,7 @@
 #include "report.h"
 #include "shown_dev.h"
 #include "log.h"
+#include "posix_locks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +89,17 @@ static int lease_signal(void)
 	return s;
 }
 
+/*
+ * The guard lets go of a lease descriptor of (dev, ino): closed, unless the program holds POSIX
+ * record locks on the file, which any close of a descriptor of it would release (posix_locks.h).
+ * Then it stays open (the lease was given up before); a few such descriptors may collect.
+ */
+void mg_lease_fd_close(int fd, dev_t dev, ino_t ino)
+{
+	if (!mg_posix_locked(dev, ino))
+		MG_SYS1(SYS_close, fd);
+}
+
 /* A new slot's lease word in the shared index: held, what the last attempt said, or pending. */
 static uint32_t ix_word(dev_t dev, ino_t ino)
 {
@@ -143,7 +155,7 @@ static struct mg_lease_slot *reclaim_unmapped(dev_t dev, ino_t ino)
 						 __ATOMIC_RELAXED))
 			continue;
 		MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
-		MG_SYS1(SYS_close, s->fd);
+		mg_lease_fd_close(s->fd, s->dev, s->ino);
 		mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_RELEASED, 0, 0));
 		mg_lease_slot_name(s, dev, ino);
 		__atomic_store_n(&s->state, MG_LEASE_TAKING, __ATOMIC_RELEASE);
@@ -169,6 +181,11 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	char self[64], path[PATH_MAX];
 	mg_proc_self_fd(self, sizeof self, fd);
 	mg_fd_path(fd, path, sizeof path);
+	/* a descriptor of its own would have to be closed some day: the program's locks would go */
+	if (mg_posix_locked(dev, ino)) {
+		unavailable(dev, ino, path, MG_IX_LEASE_PROGRAM_LOCKS, 0);
+		return;
+	}
 	int sig = lease_signal();
 	if (sig <= 0) {
 		unavailable(dev, ino, path, MG_IX_LEASE_NO_SIGNAL, 0);
@@ -216,7 +233,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 			if (r < 0) {
 				err = (int)-r;
 				why = reason_of(err);
-				MG_SYS1(SYS_close, lfd);
+				mg_lease_fd_close((int)lfd, dev, ino);
 			}
 		}
 	}
@@ -296,7 +313,7 @@ void mg_lease_program_signal(int sig)
 			if (__atomic_compare_exchange_n(&mg_lease_slots[i].state, &expect, MG_LEASE_BREAKING, false,
 							__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 				MG_SYS3(SYS_fcntl, mg_lease_slots[i].fd, F_SETLEASE, F_UNLCK);
-				MG_SYS1(SYS_close, mg_lease_slots[i].fd);
+				mg_lease_fd_close(mg_lease_slots[i].fd, mg_lease_slots[i].dev, mg_lease_slots[i].ino);
 				mg_lease_note(mg_lease_slots[i].dev, mg_lease_slots[i].ino,
 					      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_NO_SIGNAL, 0));
 				mg_lease_slot_name(&mg_lease_slots[i], 0, 0);
@@ -329,7 +346,7 @@ void mg_lease_program_wrlease(int fd)
 						 __ATOMIC_RELAXED))
 			continue;
 		MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
-		MG_SYS1(SYS_close, s->fd);
+		mg_lease_fd_close(s->fd, st.st_dev, st.st_ino);
 		mg_lease_note(st.st_dev, st.st_ino,
 			      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_PROGRAM_LEASE, 0));
 		mg_lease_slot_name(s, 0, 0);

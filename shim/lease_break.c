@@ -269,7 +269,7 @@ static void handle_break(struct mg_lease_slot *s)
 		f.who.time = now;
 		mg_report_emit_signal(mg_format_lease_break, &f, rec, sizeof rec);
 	}
-	MG_SYS1(SYS_close, s->fd);
+	mg_lease_fd_close(s->fd, s->dev, s->ino);
 	mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_RELEASED, 0, 0));
 	mg_lease_slot_name(s, 0, 0);
 	__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);

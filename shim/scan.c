@@ -5,6 +5,7 @@
 #include "fmt.h"
 #include "index.h"
 #include "procfile.h"
+#include "posix_locks.h"
 #include "procmaps.h"
 #include "real.h"
 #include "registry.h"
@@ -39,6 +40,9 @@
  */
 static bool lease_alone(int dirfd, const char *path, dev_t dev, ino_t ino)
 {
+	/* its close would release the program's record locks on the file: the scan answers instead */
+	if (mg_posix_locked(dev, ino))
+		return false;
 	long fd = MG_SYS4(SYS_openat, dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
 	if (fd < 0)
 		return false;

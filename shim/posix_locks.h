@@ -1,0 +1,24 @@
+/*
+ * Files the program holds POSIX record locks on (fcntl F_SETLK/F_SETLKW, lockf). Closing any
+ * descriptor of a file releases every such lock the process holds on it, so the guard never closes a
+ * descriptor of its own of such a file: its lease proofs and leases go without them (a scan, a
+ * lease_unavailable record) and a lease descriptor it already holds is kept open, its lease given
+ * up. A file stays on the list once locked (the locks' ranges are not followed); past 64 files,
+ * every file counts as locked. Locks taken through glibc's internal calls or raw system calls are
+ * not seen, nor locks kept across exec (README, "What it cannot see").
+ */
+#ifndef MG_POSIX_LOCKS_H
+#define MG_POSIX_LOCKS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include "guard.h"
+
+/* The program's lock call on fd succeeded (a read or write lock, not an unlock). */
+void mg_posix_lock_taken(int fd) MG_HIDDEN;
+/* The program may hold record locks on (dev, ino). Async-signal-safe, no system call. */
+bool mg_posix_locked(dev_t dev, ino_t ino) MG_HIDDEN;
+/* The same for fd's file (one fstat when any lock was ever taken). */
+bool mg_posix_locked_fd(int fd) MG_HIDDEN;
+
+#endif

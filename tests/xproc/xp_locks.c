@@ -1,0 +1,77 @@
+/*
+ * A process holding a POSIX record lock on a file keeps it whatever the guard does: closing any
+ * descriptor of a file releases all of a process's record locks on it, so the guard must never
+ * close one of its own there.
+ *   xp_locks DIR fcntl|lockf map|truncate|otrunc
+ * Locks DIR/f (a read lock with fcntl, or a write lock with lockf), then maps it (a lease attempt
+ * under MMAPGUARD_LEASES=watch), shrinks it by path (the guard's lease proof) or opens it with
+ * O_TRUNC through a second descriptor; after each step a forked child asks F_GETLK and prints
+ * "STEP locked" or "STEP lost".
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *file;
+
+static void probe(const char *step)
+{
+	fflush(stdout);
+	pid_t c = fork();
+	if (c == 0) {
+		int fd = open(file, O_RDWR);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+		if (fd < 0 || fcntl(fd, F_GETLK, &fl) < 0)
+			_exit(2);
+		printf("%s %s\n", step, fl.l_type == F_UNLCK ? "lost" : "locked");
+		fflush(stdout);
+		_exit(0);
+	}
+	int st;
+	if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4)
+		return 2;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/f", argv[1]);
+	file = path;
+	int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	char buf[16384];
+	memset(buf, 'a', sizeof buf);
+	if (fd < 0 || write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+		return 2;
+	if (strcmp(argv[2], "lockf") == 0) {
+		if (lseek(fd, 0, SEEK_SET) != 0 || lockf(fd, F_LOCK, 1) != 0)
+			return 2;
+	} else {
+		struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+		if (fcntl(fd, F_SETLK, &fl) != 0)
+			return 2;
+	}
+	probe("locked");
+	if (strcmp(argv[3], "map") == 0) {
+		int ro = open(file, O_RDONLY);
+		if (ro < 0 || mmap(NULL, sizeof buf, PROT_READ, MAP_SHARED, ro, 0) == MAP_FAILED)
+			return 2;
+		probe("mapped");        /* ro stays open: the program's own close would release them */
+	} else if (strcmp(argv[3], "truncate") == 0) {
+		if (truncate(file, 100) != 0)
+			return 2;
+		probe("truncated");
+	} else {
+		int t = open(file, O_WRONLY | O_TRUNC);
+		if (t < 0)
+			return 2;
+		probe("reopened");
+	}
+	return 0;
+}
