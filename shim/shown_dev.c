@@ -81,7 +81,8 @@ dev_t mg_shown_dev(int fd, int dirfd, const char *path, dev_t dev)
 	if (r < 0 || !(sx.stx_mask & STATX_MNT_ID) || makedev(sx.stx_dev_major, sx.stx_dev_minor) != dev ||
 	    !mount_dev(sx.stx_mnt_id, &shown))
 		return dev;     /* not told (an old kernel, or the file changed meanwhile): not kept */
-	keep(dev, shown);
+	if (shown != dev)       /* only what differs is kept: a number freed by an umount and given */
+		keep(dev, shown);  /* to another file system later would mislead less often */
 	return shown;
 }
 
