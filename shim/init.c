@@ -5,6 +5,7 @@
 #include "dlmaps.h"
 #include "foreign_mman.h"
 #include "index.h"
+#include "lease.h"
 #include "lock.h"
 #include "log.h"
 #include "mapcount.h"
@@ -55,5 +56,6 @@ __attribute__((constructor(101))) static void mg_init(void)
 __attribute__((destructor)) static void mg_fini(void)
 {
 	mg_mapcount_summary();
+	mg_lease_fini();
 	mg_index_fini();
 }

@@ -13,6 +13,7 @@
 #include "fd_place.h"
 #include "index.h"
 #include "lease_impl.h"
+#include "lock.h"
 #include "procfile.h"
 #include "real.h"
 #include "registry.h"
@@ -20,6 +21,7 @@
 #include "shown_dev.h"
 #include "log.h"
 #include "posix_locks.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,14 @@
 
 static int lease_sig;                   /* 0 until the first lease; -1: none free */
 static int sig_lock;
+/*
+ * A fork child's lease_signal record waits (under sig_lock) until the child maps a file or calls
+ * exit(): a child that resets every signal and then execs or _exits (a spawn helper, git's
+ * run-command) would only write noise; one that goes on living hears of the move then.
+ */
+static bool quiet_child;                /* a fork child that has mapped no file since the fork */
+static bool record_waits;
+static struct mg_lease_signal_facts waiting_record;
 
 #define REASON_TEXT(name, text) text,
 static const char *const reason_text[] = { MG_IX_LEASE_REASONS(REASON_TEXT) };
@@ -166,10 +176,26 @@ static struct mg_lease_slot *reclaim_unmapped(dev_t dev, ino_t ino)
 	return NULL;
 }
 
+/* The fork child is no longer quiet: its lease_signal record, if one waits, is written now. */
+static void write_waiting_record(void)
+{
+	while (__atomic_exchange_n(&sig_lock, 1, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
+	__atomic_store_n(&quiet_child, false, __ATOMIC_RELAXED);
+	bool waits = record_waits;
+	struct mg_lease_signal_facts f = waiting_record;
+	record_waits = false;
+	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
+	if (waits)
+		mg_report_emit(mg_format_lease_signal, &f);
+}
+
 void mg_lease_track(int fd, dev_t dev, ino_t ino)
 {
 	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
 		return;
+	if (mg_unlikely(__atomic_load_n(&quiet_child, __ATOMIC_RELAXED)))
+		write_waiting_record();         /* the fork child maps files: it goes on living */
 	mg_index_lease_source(ix_word);
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);
@@ -300,6 +326,26 @@ void mg_lease_program_signal(int sig)
 {
 	if (mg_cfg.leases == MG_LEASES_OFF || sig != __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE))
 		return;
+	/*
+	 * A clone() child without CLONE_VM in which no fork handler ran still shares the parent's lease
+	 * descriptors: it takes leases of its own first (as on its first contended lock), and then
+	 * moves those.
+	 */
+	mg_lock_check_foreign();
+	/*
+	 * A vfork child (or posix_spawn's clone(CLONE_VM) one) resetting the lease signal before exec:
+	 * the slots and lease_sig are the parent's memory, and the lease descriptors share the parent's
+	 * open file descriptions, so F_SETSIG (or F_UNLCK) on them would move (or drop) the parent's
+	 * leases while the new handler went into the child's signal table only: the parent would die
+	 * of its next break. The program's call goes through alone, and the child loses nothing: a
+	 * lease signals its owner, the parent that took it (F_SETLEASE sets F_SETOWN), never the
+	 * child, and exec closes the child's copies (close-on-exec) and resets its handlers anyway.
+	 * Without kcmp a clone() child without CLONE_VM is taken for one and left alone too.
+	 */
+	if ((pid_t)MG_SYS0(SYS_getpid) != mg_self_pid())
+		return;
+	struct mg_lease_signal_facts f = { .from = sig };
+	mg_who_now(&f.who);
 	while (__atomic_exchange_n(&sig_lock, 1, __ATOMIC_ACQUIRE))
 		__builtin_ia32_pause();
 	int to = pick_signal(SIGRTMAX, sig);
@@ -325,10 +371,25 @@ void mg_lease_program_signal(int sig)
 	if (to > 0)
 		mg_lease_handler(to, NULL, NULL);
 	__atomic_store_n(&lease_sig, to > 0 ? to : -1, __ATOMIC_RELEASE);
+	f.to = to;
+	bool quiet = __atomic_load_n(&quiet_child, __ATOMIC_RELAXED);
+	if (quiet && record_waits) {
+		waiting_record.to = to;         /* moved again: one record, from the first to the last */
+	} else if (quiet) {
+		waiting_record = f;
+		record_waits = true;
+	}
 	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
-	struct mg_lease_signal_facts f = { .from = sig, .to = to };
-	mg_who_now(&f.who);
-	mg_report_emit(mg_format_lease_signal, &f);
+	if (!quiet)
+		mg_report_emit(mg_format_lease_signal, &f);
+}
+
+void mg_lease_fini(void)
+{
+	/* exit() (not exec or _exit): the fork child lived on after all */
+	if (__atomic_load_n(&quiet_child, __ATOMIC_RELAXED) &&
+	    (pid_t)MG_SYS0(SYS_getpid) == mg_self_pid())
+		write_waiting_record();
 }
 
 void mg_lease_program_wrlease(int fd)
@@ -364,6 +425,8 @@ void mg_lease_atfork_child(void)
 {
 	mg_lease_handler_atfork_child();
 	sig_lock = 0;
+	quiet_child = true;
+	record_waits = false;           /* a record the parent held back is the parent's */
 	int sig = __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE);
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		struct mg_lease_slot *s = &mg_lease_slots[i];

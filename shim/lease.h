@@ -31,6 +31,8 @@ void mg_lease_fd_release(int fd) MG_HIDDEN;
 
 /* fork child: the child holds leases of its own, answered by itself. */
 void mg_lease_atfork_child(void) MG_HIDDEN;
+/* exit(): a fork child's lease_signal record that still waits is written. */
+void mg_lease_fini(void) MG_HIDDEN;
 
 /* The last cut announced by a lease break, for a later SIGBUS record's cut_by. Async-signal-safe. */
 struct mg_lease_cut {

@@ -198,7 +198,8 @@ MG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 {
 	mg_sigaction_fn real = MG_REAL(sigaction);
 	if (act && sig != SIGBUS && !mg_inside())
-		mg_lease_program_signal(sig);   /* the program's now: leases move to another signal */
+		mg_lease_program_signal(sig);   /* the program's now: leases move to another signal
+						 * (not in a vfork child: they are the parent's) */
 	if (sig != SIGBUS || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
 		if (real)
 			return real(sig, act, old);

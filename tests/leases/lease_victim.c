@@ -16,6 +16,13 @@
  *   (0 on success), then give it up.
  * --exec PROG: after mapping, say "ready" and exec PROG (which no longer maps the file).
  * --fork: after mapping, fork; the child waits until the parent exits, the parent answers.
+ * --fork-reset: the same, and the child first sets every real-time signal to SIG_DFL, then maps
+ *   FILE once more (a child that goes on living and mapping files).
+ * --spawn MODE: after mapping, run /bin/true from a child made with vfork() or fork() (MODE
+ *   "vfork", "fork", "vfork-blocked" or "fork-blocked": every signal blocked around it, as Python's
+ *   _posixsubprocess does), or with a bare clone() system call ("clone": no fork handler runs),
+ *   that sets every real-time signal to SIG_DFL before execve, as spawn code does ("fork-exit":
+ *   then calls exit() instead); wait for it and say "spawned STATUS".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +44,44 @@
 static volatile sig_atomic_t own_signals;
 
 static void own(int sig) { (void)sig; own_signals++; }
+
+/* What spawn code does in its child before exec: every real-time signal back to SIG_DFL. */
+static void reset_rt_signals(void)
+{
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		sigaction(s, &dfl, NULL);
+}
+
+/* --spawn MODE: the child's wait status, or -1. */
+static int spawn(const char *mode)
+{
+	static char *const argv[] = { "true", NULL };
+	bool use_vfork = strncmp(mode, "vfork", 5) == 0;
+	bool blocked = strstr(mode, "-blocked") != NULL;
+	sigset_t all, old;
+	sigfillset(&all);
+	if (blocked)
+		sigprocmask(SIG_BLOCK, &all, &old);
+	fflush(stdout);
+	pid_t c = strcmp(mode, "clone") == 0 ? (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0)
+		  : use_vfork ? vfork() : fork();
+	if (c == 0) {
+		reset_rt_signals();
+		if (strcmp(mode, "fork-exit") == 0)
+			exit(0);        /* lives on after all: exit handlers and destructors run */
+		execve("/bin/true", argv, environ);
+		_exit(127);
+	}
+	if (blocked)
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	int st;
+	if (c < 0 || waitpid(c, &st, 0) != c)
+		return -1;
+	return st;
+}
 
 struct move { void *from, *to, *got; size_t len; };
 
@@ -129,7 +174,10 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			execv(argv[i + 1], argv + i + 1);
 			return 127;
-		} else if (strcmp(argv[i], "--fork") == 0) {
+		} else if (strcmp(argv[i], "--spawn") == 0 && i + 1 < argc) {
+			printf("spawned %d\n", spawn(argv[++i]));
+		} else if (strcmp(argv[i], "--fork") == 0 || strcmp(argv[i], "--fork-reset") == 0) {
+			bool reset = strcmp(argv[i], "--fork-reset") == 0;
 			int p[2], up[2];
 			if (pipe(p) != 0 || pipe(up) != 0)
 				return 2;
@@ -138,6 +186,11 @@ int main(int argc, char **argv)
 			if (child == 0) {
 				char c = 'x';
 				close(p[1]);
+				if (reset) {
+					reset_rt_signals();
+					if (mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+						_exit(2);
+				}
 				if (write(up[1], &c, 1) != 1)   /* fork has returned here: set up */
 					_exit(2);
 				while (read(p[0], &c, 1) > 0)

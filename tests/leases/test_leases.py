@@ -31,7 +31,7 @@ def lease_break_time():
 class Victim:
     """lease_victim under the guard, driven through its stdin/stdout."""
 
-    def __init__(self, path, leases, extra=(), env=None, user=None, logdir=None):
+    def __init__(self, path, leases, extra=(), env=None, user=None, logdir=None, argv=None):
         self.logdir = logdir or tempfile.mkdtemp(prefix="mg-lease-log-")
         e = dict(os.environ)
         for k in list(e):
@@ -42,7 +42,7 @@ class Victim:
         if leases is not None:
             e["MMAPGUARD_LEASES"] = leases
         e.update(env or {})
-        argv = [mgtest.test_prog("lease_victim"), path] + list(extra)
+        argv = argv or [mgtest.test_prog("lease_victim"), path] + list(extra)
         if user:
             argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + argv
         self.proc = subprocess.Popen(argv, env=e, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -324,6 +324,78 @@ class LeaseTest(mgtest.GuardTest):
         self.assertEqual(len({b["pid"] for b in breaks}), 2, v.describe())
         for b in breaks:
             self.assertEqual(b["action"], "rescued")
+
+    # ---- a child resets every signal before exec ------------------------------------------------
+
+    def spawn_then_cut(self, mode):
+        """The victim runs /bin/true from a child that first sets every real-time signal (the lease
+        signal among them) to SIG_DFL; then a cut. The parent's lease is as it was: it answers the
+        break, survives, and nobody wrote a lease_signal record."""
+        v = self.victim("watch", "--spawn", mode)
+        self.assertIn("spawned 0", v.lines, v.describe())
+        self.cut(["cp", "/dev/null", self.file])
+        self.assertEqual(v.finish(), 0, v.describe())
+        b = self.assertBreak(v, "released", "cp", "openat")
+        self.assertEqual(b["pid"], v.pid, v.describe())
+        self.assertEqual(v.events("lease_signal"), [], v.describe())
+
+    def test_vfork_child_resetting_signals_leaves_the_parents_leases(self):
+        self.spawn_then_cut("vfork")
+
+    def test_vfork_child_resetting_signals_all_blocked_leaves_the_parents_leases(self):
+        self.spawn_then_cut("vfork-blocked")
+
+    def test_fork_child_resetting_signals_then_exec_writes_nothing(self):
+        self.spawn_then_cut("fork")
+
+    def test_fork_child_resetting_signals_all_blocked_then_exec_writes_nothing(self):
+        self.spawn_then_cut("fork-blocked")
+
+    def test_fork_child_resetting_signals_then_exit_writes_its_record(self):
+        # A child that lived on (exit(), not exec) took the lease signal: its record is written.
+        v = self.victim("watch", "--spawn", "fork-exit")
+        self.assertIn("spawned 0", v.lines, v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+        moved = v.events("lease_signal")
+        self.assertEqual(len(moved), 1, v.describe())
+        self.assertNotEqual(moved[0]["pid"], v.pid, v.describe())
+        self.assertEqual(moved[0]["from"], 60, v.describe())
+
+    def test_clone_child_resetting_signals_leaves_the_parents_leases(self):
+        # No fork handler ran: the child shares the parent's lease descriptors until it takes its own.
+        self.spawn_then_cut("clone")
+
+    def test_python_subprocess_leaves_the_parents_leases(self):
+        # _posixsubprocess: vfork, every signal blocked, each handled signal reset in the child.
+        prog = ("import mmap, os, subprocess, sys\n"
+                "f = open(sys.argv[1], 'rb')\n"
+                "m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)\n"
+                "subprocess.run(['true'], check=True)\n"
+                "print('ready', os.getpid(), flush=True)\n"
+                "sys.stdin.read()\n")
+        v = self.victim("watch", argv=["python3", "-c", prog, self.file])
+        self.cut(["cp", "/dev/null", self.file])
+        self.assertEqual(v.finish(), 0, v.describe())
+        breaks = v.events("lease_break")
+        self.assertEqual([(b["pid"], b["breaker"]["comm"]) for b in breaks], [(v.pid, "cp")],
+                         v.describe())
+        self.assertEqual(v.events("lease_signal"), [], v.describe())
+
+    def test_fork_child_that_lives_on_moves_its_own_leases(self):
+        """A forked child resets the lease signal and goes on mapping files: its leases move to
+        another signal (lease_signal, written once it maps), and both processes answer the break."""
+        v = self.victim("rescue", "--fork-reset")
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertEqual(v.sum(), BYTE * SIZE, v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+        moved = v.events("lease_signal")
+        self.assertEqual(len(moved), 1, v.describe())
+        self.assertNotEqual(moved[0]["pid"], v.pid, v.describe())
+        self.assertEqual(moved[0]["from"], 60, v.describe())
+        self.assertIsNotNone(moved[0]["to"], v.describe())
+        breaks = v.events("lease_break")
+        self.assertEqual(sorted(b["pid"] for b in breaks), sorted([v.pid, moved[0]["pid"]]),
+                         v.describe())
 
     def test_program_write_lease_still_works(self):
         bare = subprocess.run([mgtest.test_prog("lease_victim"), self.file, "--wrlease"], input="",
