@@ -126,7 +126,8 @@ enum mg_ix_lease_state {
 	X(REPLACED, "the file was replaced meanwhile") \
 	X(PROGRAM_LEASE, "the program takes a write lease on the file itself") \
 	X(PROGRAM_FD, "the program put another file on the lease's descriptor number") \
-	X(PROGRAM_LOCKS, "the program holds POSIX record locks on the file (closing a descriptor of it releases them)")
+	X(PROGRAM_LOCKS, "the program holds POSIX record locks on the file (closing a descriptor of it releases them)") \
+	X(PROGRAM_WRITES, "the program opens the file for writing or truncates it itself")
 
 #define MG_IX_LEASE_REASON_ENUM(name, text) MG_IX_LEASE_##name,
 enum mg_ix_lease_reason { MG_IX_LEASE_REASONS(MG_IX_LEASE_REASON_ENUM) MG_IX_LEASE_REASON_COUNT };

@@ -43,6 +43,7 @@ static int sig_lock;
 static bool quiet_child;                /* a fork child that has mapped no file since the fork */
 static bool record_waits;
 static struct mg_lease_signal_facts waiting_record;
+int mg_lease_ever_held;                 /* a slot was HELD once: the program's writes are worth a look */
 
 #define REASON_TEXT(name, text) text,
 static const char *const reason_text[] = { MG_IX_LEASE_REASONS(REASON_TEXT) };
@@ -270,6 +271,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 		return;
 	}
 	s->fd = (int)lfd;
+	__atomic_store_n(&mg_lease_ever_held, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
 	mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_HELD, 0, 0));
 }
@@ -320,7 +322,35 @@ void mg_lease_fd_release(int fd)
 	}
 }
 
-/* ---- the program's own signals and leases ---------------------------------------------------- */
+/* ---- the program's own signals, leases and writes --------------------------------------------- */
+
+/* A slot this thread moved from HELD to BREAKING: let its lease go, note why, free the slot. */
+static void give_up(struct mg_lease_slot *s, enum mg_ix_lease_reason why)
+{
+	MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
+	mg_lease_fd_close(s->fd, s->dev, s->ino);
+	mg_lease_note(s->dev, s->ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, why, 0));
+	mg_lease_slot_name(s, 0, 0);
+	__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
+}
+
+/* Move the slot holding the lease on (dev, ino) from HELD to BREAKING; NULL if none does. */
+static struct mg_lease_slot *take_held(dev_t dev, ino_t ino)
+{
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		struct mg_lease_slot *s = &mg_lease_slots[i];
+		int expect = MG_LEASE_HELD;
+		if (!mg_lease_slot_names(s, dev, ino) ||
+		    !__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		/* Freed and taken for another file between the look and the exchange: not this one. */
+		if (mg_lease_slot_names(s, dev, ino))
+			return s;
+		__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
 
 void mg_lease_program_signal(int sig)
 {
@@ -357,14 +387,8 @@ void mg_lease_program_signal(int sig)
 		} else {
 			int expect = MG_LEASE_HELD;
 			if (__atomic_compare_exchange_n(&mg_lease_slots[i].state, &expect, MG_LEASE_BREAKING, false,
-							__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-				MG_SYS3(SYS_fcntl, mg_lease_slots[i].fd, F_SETLEASE, F_UNLCK);
-				mg_lease_fd_close(mg_lease_slots[i].fd, mg_lease_slots[i].dev, mg_lease_slots[i].ino);
-				mg_lease_note(mg_lease_slots[i].dev, mg_lease_slots[i].ino,
-					      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_NO_SIGNAL, 0));
-				mg_lease_slot_name(&mg_lease_slots[i], 0, 0);
-				__atomic_store_n(&mg_lease_slots[i].state, MG_LEASE_FREE, __ATOMIC_RELEASE);
-			}
+							__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+				give_up(&mg_lease_slots[i], MG_IX_LEASE_NO_SIGNAL);
 		}
 	}
 	/* A break signalled on the old number meanwhile: answer it now. */
@@ -399,20 +423,33 @@ void mg_lease_program_wrlease(int fd)
 	struct stat st;
 	if (MG_SYS2(SYS_fstat, fd, &st) < 0)
 		return;
-	for (int i = 0; i < MG_LEASE_MAX; i++) {
-		struct mg_lease_slot *s = &mg_lease_slots[i];
-		int expect = MG_LEASE_HELD;
-		if (!mg_lease_slot_names(s, st.st_dev, st.st_ino) ||
-		    !__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_RELAXED))
-			continue;
-		MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
-		mg_lease_fd_close(s->fd, st.st_dev, st.st_ino);
-		mg_lease_note(st.st_dev, st.st_ino,
-			      MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, MG_IX_LEASE_PROGRAM_LEASE, 0));
-		mg_lease_slot_name(s, 0, 0);
-		__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
-	}
+	struct mg_lease_slot *s;
+	while ((s = take_held(st.st_dev, st.st_ino)))
+		give_up(s, MG_IX_LEASE_PROGRAM_LEASE);
+}
+
+bool mg_lease_held_now(void)
+{
+	for (int i = 0; i < MG_LEASE_MAX; i++)
+		if (__atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE) == MG_LEASE_HELD)
+			return true;
+	return false;
+}
+
+/*
+ * The kernel does not tell the lease holder's own opens from anyone else's: the program's open for
+ * writing would wait for the guard's handler (a few ms spent naming a breaker that is the program
+ * itself), or, with the lease signal blocked (a signalfd daemon), for lease-break-time. The lease
+ * is let go before the call instead; the file's next mapping asks for one again, which the kernel
+ * refuses (lease_unavailable, "a writer has the file open") while the program's writable
+ * descriptor is open. A thread mapping the file between this and the program's call may take a
+ * lease the call then breaks: the handler answers it quietly (lease_break.c).
+ */
+void mg_lease_program_writes(dev_t dev, ino_t ino)
+{
+	struct mg_lease_slot *s;
+	while ((s = take_held(dev, ino)))
+		give_up(s, MG_IX_LEASE_PROGRAM_WRITES);
 }
 
 /*

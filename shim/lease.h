@@ -22,6 +22,20 @@ void mg_lease_program_signal(int sig) MG_HIDDEN;
 /* The program asks for a write lease on fd: give up the guard's own lease on that file first. */
 void mg_lease_program_wrlease(int fd) MG_HIDDEN;
 
+/*
+ * The program is about to open (dev, ino) for writing or truncate it. Its own call would break the
+ * guard's lease and wait inside the kernel for the guard's answer (all of lease-break-time when it
+ * blocks the lease signal): give that lease up first. Ask mg_lease_any_held() before the stat that
+ * learns (dev, ino): with no lease held, a program's writes cost nothing.
+ */
+void mg_lease_program_writes(dev_t dev, ino_t ino) MG_HIDDEN;
+extern int mg_lease_ever_held MG_HIDDEN;
+bool mg_lease_held_now(void) MG_HIDDEN;
+static inline bool mg_lease_any_held(void)
+{
+	return mg_unlikely(__atomic_load_n(&mg_lease_ever_held, __ATOMIC_RELAXED)) && mg_lease_held_now();
+}
+
 /* The guard's lease descriptors, at most MG_LEASE_MAX (guard_fds.h keeps the program off them).
  * Async-signal-safe. */
 bool mg_lease_fd_owned(int fd) MG_HIDDEN;

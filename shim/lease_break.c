@@ -214,7 +214,7 @@ bool mg_lease_find_cut(dev_t dev, ino_t ino, struct mg_lease_cut *out)
 
 static char path_buf[PATH_MAX];
 
-static void handle_break(struct mg_lease_slot *s)
+static void handle_break(struct mg_lease_slot *s, const void *uc)
 {
 	int expect = MG_LEASE_HELD;
 	if (!__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
@@ -228,8 +228,12 @@ static void handle_break(struct mg_lease_slot *s)
 	static struct mg_breaker br;
 	pid_t pid = mg_breaker_find(s->dev, s->ino, &br);
 	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
-	/* This process's own open: the wrappers judge it. A file this process no longer maps (its
-	 * lease is kept for the next mapping): nothing to say, the lease goes. */
+	/* Nobody else: the call the signal interrupted on this thread may be the breaker. */
+	if (!pid && mg_breaker_is_this_thread(uc, s->dev, s->ino))
+		pid = self;
+	/* This process's own open (the wrappers let the lease go before those they see, and judge
+	 * them). A file this process no longer maps (its lease is kept for the next mapping):
+	 * nothing to say, the lease goes. */
 	bool quiet = pid == self || !maps_file(s->dev, s->ino);
 	if (!quiet && pid)
 		mg_breaker_describe(&br);
@@ -275,14 +279,14 @@ static void handle_break(struct mg_lease_slot *s)
 	__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
 }
 
-static void process_breaks(void)
+static void process_breaks(const void *uc)
 {
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		struct mg_lease_slot *s = &mg_lease_slots[i];
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != MG_LEASE_HELD)
 			continue;
 		if (MG_SYS3(SYS_fcntl, s->fd, F_GETLEASE, 0) != F_RDLCK)
-			handle_break(s);
+			handle_break(s, uc);
 	}
 }
 
@@ -290,14 +294,13 @@ void mg_lease_handler(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
 	(void)si;
-	(void)uc;
 	int saved = errno;
 	mg_enter();
 	__atomic_store_n(&pending, 1, __ATOMIC_RELEASE);
 	while (__atomic_load_n(&pending, __ATOMIC_ACQUIRE) &&
 	       !__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE)) {
 		while (__atomic_exchange_n(&pending, 0, __ATOMIC_ACQ_REL))
-			process_breaks();
+			process_breaks(uc);
 		__atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
 	}
 	mg_leave();

@@ -13,6 +13,8 @@
  *    the whole of the delay a watching guard adds to a breaker. Used when the fast way finds no
  *    proven candidate (another user's breaker, a breaker in a thread other than its main one), or
  *    when the fast way runs past its budget (FAST_BUDGET_US: thousands of processes).
+ * When neither finds one, the handler's own thread may be the breaker: the context the signal
+ * interrupted shows its call (mg_breaker_is_this_thread).
  *
  * Async-signal-safe: raw system calls and static buffers; lease_break.c's busy flag makes the
  * handler the only user at a time.
@@ -31,6 +33,7 @@
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <ucontext.h>
 
 /* ---- slow: /proc/locks ------------------------------------------------------------------------ */
 
@@ -282,6 +285,47 @@ static pid_t breaker_from_wchan(dev_t dev, ino_t ino, struct mg_breaker *br)
 		}
 	}
 	return 0;
+}
+
+/* ---- this very thread --------------------------------------------------------------------------- */
+
+/*
+ * The thread the handler runs on may be the breaker itself: the program's own open or truncate
+ * through a route the wrappers do not see (a raw system call, a library's internal one), or a lease
+ * another thread took between the wrapper's letting go and the call. The lease signal then
+ * interrupts the call's wait in __break_lease (it is the only thread not blocking the signal, or
+ * the main one), so while the handler runs no thread sleeps there and /proc/locks lists no breaker.
+ * The interrupted context tells: the handler has SA_RESTART, so the kernel put the call's number
+ * back and the program counter on the system call instruction, to run it again after the handler.
+ */
+static struct mg_breaker me;
+
+bool mg_breaker_is_this_thread(const void *uc, dev_t dev, ino_t ino)
+{
+#if defined(__x86_64__)
+	if (!uc)
+		return false;
+	const greg_t *g = ((const ucontext_t *)uc)->uc_mcontext.gregs;
+	pid_t self = (pid_t)MG_SYS0(SYS_getpid);
+	/* 0f 05, syscall, at the program counter: a call to restart (one that returned has passed it) */
+	unsigned char insn[2];
+	struct iovec local = { insn, sizeof insn };
+	struct iovec remote = { (void *)(uintptr_t)g[REG_RIP], sizeof insn };
+	if (MG_SYS6(SYS_process_vm_readv, self, &local, 1, &remote, 1, 0) != (long)sizeof insn ||
+	    insn[0] != 0x0f || insn[1] != 0x05)
+		return false;
+	memset(&me, 0, sizeof me);
+	me.nr = (long)g[REG_RAX];
+	const int regs[6] = { REG_RDI, REG_RSI, REG_RDX, REG_R10, REG_R8, REG_R9 };
+	for (int i = 0; i < 6; i++)
+		me.args[i] = (uint64_t)g[regs[i]];
+	return call_names_file(self, &me, dev, ino);
+#else
+	(void)uc;
+	(void)dev;
+	(void)ino;
+	return false;
+#endif
 }
 
 /* ---- the breaker ------------------------------------------------------------------------------ */

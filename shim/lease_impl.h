@@ -36,6 +36,9 @@ struct mg_breaker {
  */
 pid_t mg_breaker_find(dev_t dev, ino_t ino, struct mg_breaker *br) MG_HIDDEN;
 void mg_breaker_describe(struct mg_breaker *br) MG_HIDDEN;
+/* The thread running the handler (uc: its interrupted context, may be NULL) is breaking the lease
+ * on (dev, ino) itself, in a call the signal interrupted. */
+bool mg_breaker_is_this_thread(const void *uc, dev_t dev, ino_t ino) MG_HIDDEN;
 
 /* One of this process's windows of the file, from /proc/self/maps, and what the break cuts of it. */
 struct mg_lease_win {

@@ -1,11 +1,13 @@
 /*
  * The open family, creat, fopen/freopen, shm_open: a truncating open of a mapped file is checked
- * before the real call (O_TRUNC must not happen first); the reopen rule after it.
+ * before the real call (O_TRUNC must not happen first); the reopen rule after it. An open for
+ * writing lets the guard's own lease on the file go first (lease.h).
  */
 #define _GNU_SOURCE
 #include "check.h"
 #include "config.h"
 #include "fmt.h"
+#include "lease.h"
 #include "log.h"
 #include "real.h"
 
@@ -51,6 +53,37 @@ static int open_pre(const char *call, int dirfd, const char *path, int flags, co
 	return mg_check_resize(&t, &st, 0);
 }
 
+/*
+ * Right before the real call: an open that would break a read lease (for writing, or O_TRUNC) of a
+ * file the guard holds one on gives that lease up, so that the program never waits for its guard.
+ * Also when the guard is otherwise quiet (a lease outlives the file's last window). Nothing, not
+ * even the stat, while no lease is held.
+ */
+static bool lease_matters(int flags)
+{
+	return ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && !(flags & (O_PATH | O_DIRECTORY)) &&
+	       mg_unlikely(mg_lease_any_held()) && !mg_inside();
+}
+
+static void lease_before(int dirfd, const char *path, int flags)
+{
+	struct stat st;
+	if (lease_matters(flags) && path &&
+	    mg_fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+	    S_ISREG(st.st_mode))
+		mg_lease_program_writes(st.st_dev, st.st_ino);
+}
+
+/* freopen: path, or (NULL) the stream's own file, opened anew. */
+static void lease_before_reopen(const char *path, FILE *stream, int flags)
+{
+	struct stat st;
+	if (path)
+		lease_before(AT_FDCWD, path, flags);
+	else if (lease_matters(flags) && mg_fstat(fileno(stream), &st) == 0 && S_ISREG(st.st_mode))
+		mg_lease_program_writes(st.st_dev, st.st_ino);
+}
+
 /* After a successful open: the reopen rule. Returns fd, or -1 if refused (fd closed). */
 static int open_post(const char *call, int dirfd, const char *path, int flags, int fd, int pre)
 {
@@ -81,12 +114,15 @@ static int open_post(const char *call, int dirfd, const char *path, int flags, i
 /* One body for the ten open entry points; the real one is called exactly as the host called us. */
 #define OPEN_BODY(call, dirfd, path, flags, args)                                            \
 	do {                                                                                 \
-		if (mg_quiet())                                                              \
+		if (mg_quiet()) {                                                            \
+			lease_before(dirfd, path, flags);                                    \
 			return MG_CALL_REAL(call, args,                                      \
 					    MG_SYS4(SYS_openat, dirfd, path, flags, mode));  \
+		}                                                                            \
 		int pre = open_pre(#call, dirfd, path, flags, NULL);                         \
 		if (pre == MG_REFUSE)                                                        \
 			return -1;                                                           \
+		lease_before(dirfd, path, flags);                                            \
 		int fd = MG_CALL_REAL(call, args, MG_SYS4(SYS_openat, dirfd, path, flags, mode)); \
 		return open_post(#call, dirfd, path, flags, fd, pre);                        \
 	} while (0)
@@ -175,11 +211,18 @@ MG_EXPORT int shm_open(const char *name, int flags, mode_t mode)
 		mg_buf_puts(&b, rel);
 		rel = path;
 	}
-	if (mg_quiet() || !MG_REAL(shm_open))
-		return MG_REAL(shm_open) ? mg_real_shm_open(name, flags, mode) : (errno = ENOSYS, -1);
+	if (!MG_REAL(shm_open)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (mg_quiet()) {
+		lease_before(AT_FDCWD, rel, flags);
+		return mg_real_shm_open(name, flags, mode);
+	}
 	int pre = open_pre("shm_open", AT_FDCWD, rel, flags, NULL);
 	if (pre == MG_REFUSE)
 		return -1;
+	lease_before(AT_FDCWD, rel, flags);
 	int fd = mg_real_shm_open(name, flags, mode);
 	return open_post("shm_open", AT_FDCWD, rel, flags, fd, pre);
 }
@@ -234,11 +277,16 @@ static FILE *guarded_fopen(const char *call, mg_fopen_fn real, const char *path,
 		return NULL;
 	}
 	int flags = fmode_flags(mode);
-	if (mg_quiet() || flags < 0)
+	if (flags < 0)
 		return real(path, mode);
+	if (mg_quiet()) {
+		lease_before(AT_FDCWD, path, flags);
+		return real(path, mode);
+	}
 	int pre = open_pre(call, AT_FDCWD, path, flags, mode);
 	if (pre == MG_REFUSE)
 		return NULL;
+	lease_before(AT_FDCWD, path, flags);
 	return stream_post(call, path, flags, real(path, mode), pre, mode);
 }
 
@@ -261,8 +309,12 @@ static FILE *guarded_freopen(const char *call, mg_freopen_fn real, const char *p
 		return NULL;
 	}
 	int flags = fmode_flags(mode);
-	if (mg_quiet() || flags < 0 || !stream)
+	if (flags < 0 || !stream)
 		return real(path, mode, stream);
+	if (mg_quiet()) {
+		lease_before_reopen(path, stream, flags);
+		return real(path, mode, stream);
+	}
 	int pre = MG_PROCEED;
 	if (path) {
 		pre = open_pre(call, AT_FDCWD, path, flags, mode);
@@ -281,6 +333,7 @@ static FILE *guarded_freopen(const char *call, mg_freopen_fn real, const char *p
 		errno = e;
 		return NULL;
 	}
+	lease_before_reopen(path, stream, flags);
 	FILE *f = real(path, mode, stream);
 	return path ? stream_post(call, path, flags, f, pre, mode) : f;
 }

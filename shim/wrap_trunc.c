@@ -1,10 +1,12 @@
 /*
  * Calls checked before they run (intercept.def's MG_CHECKED lines): truncate, ftruncate,
- * fallocate(FALLOC_FL_COLLAPSE_RANGE). Their decision functions, then the generated wrappers.
+ * fallocate(FALLOC_FL_COLLAPSE_RANGE). Their decision functions, each with a ready_ step run right
+ * before the real call (also when the guard is quiet), then the generated wrappers.
  */
 #define _GNU_SOURCE
 #include "check.h"
 #include "config.h"
+#include "lease.h"
 #include "real.h"
 #include "registry.h"
 
@@ -13,6 +15,13 @@
 #include <linux/falloc.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+
+/* Needs a descriptor open for writing, whose open let the guard's lease go already. */
+static void ready_decide_ftruncate(int fd, off_t len)
+{
+	(void)fd;
+	(void)len;
+}
 
 static int decide_ftruncate(const char *call, int fd, off_t len)
 {
@@ -37,6 +46,19 @@ static int decide_truncate(const char *call, const char *path, off_t len)
 }
 
 /*
+ * truncate(2) breaks a read lease whatever the size (even one that grows the file): the program's
+ * own would wait for the guard's answer to its lease (wrap_open.c's lease_before).
+ */
+static void ready_decide_truncate(const char *path, off_t len)
+{
+	(void)len;
+	struct stat st;
+	if (mg_unlikely(mg_lease_any_held()) && !mg_inside() && path &&
+	    mg_fstatat(AT_FDCWD, path, &st, 0) == 0 && S_ISREG(st.st_mode))
+		mg_lease_program_writes(st.st_dev, st.st_ino);
+}
+
+/*
  * COLLAPSE_RANGE removes [off, off+len) and shifts the rest down: the file shrinks by len. The
  * kernel refuses, cutting nothing: another mode bit with it (EINVAL), off + len past 2^63 (EFBIG),
  * a range reaching EOF or not aligned to the filesystem block (EINVAL), a filesystem without it
@@ -57,6 +79,15 @@ static int decide_fallocate(const char *call, int fd, int mode, off_t off, off_t
 	return mg_check_resize(&t, &st, (uint64_t)(st.st_size - len));
 }
 
+/* Needs a descriptor open for writing too. */
+static void ready_decide_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	(void)fd;
+	(void)mode;
+	(void)off;
+	(void)len;
+}
+
 #define MG_ARGS(...) __VA_ARGS__
 #define MG_SYM(name, ret, params, required)
 #define MG_CHECKED(name, ret, params, args, required, decision, syscall)             \
@@ -64,6 +95,7 @@ static int decide_fallocate(const char *call, int fd, int mode, off_t off, off_t
 	{                                                                            \
 		if (!mg_quiet() && decision(#name, MG_ARGS args) == MG_REFUSE)       \
 			return -1;                                                   \
+		ready_##decision(MG_ARGS args);                                      \
 		return MG_CALL_REAL(name, args, syscall);                            \
 	}
 #include "intercept.def"

@@ -9,7 +9,11 @@
  * maps FILE anew, privately (userfaultfd wants a mapping that may be written), in place of its
  * shared mapping, moves that with mremap and, while the call is held in the kernel (a userfaultfd
  * remap event nobody has read yet: FILE must be on tmpfs), maps PATH; then lets the move finish
- * ("moved", or "unsupported ERRNO" when userfaultfd cannot be had here).
+ * ("moved", or "unsupported ERRNO" when userfaultfd cannot be had here); "openw [nonblock|raw]":
+ * opens FILE itself for appending (O_NONBLOCK: the kernel fails with EWOULDBLOCK at once instead of
+ * waiting for a lease it would have to break; raw: through syscall(2), past the guard's wrappers),
+ * writes one byte, closes it ("openw ERRNO", 0 on success); "fopenw": the same with fopen(FILE, "a")
+ * ("fopenw ERRNO"); "grow": truncate(FILE) to one byte more ("grow ERRNO").
  *   lease_victim FILE [--handler SIG] [--fork]
  * --handler SIG: after mapping, install a handler of its own for SIG (and say "handler SIG").
  * --wrlease: after mapping, take a write lease on its own descriptor and say "wrlease ERRNO"
@@ -23,6 +27,7 @@
  *   _posixsubprocess does), or with a bare clone() system call ("clone": no fork handler runs),
  *   that sets every real-time signal to SIG_DFL before execve, as spawn code does ("fork-exit":
  *   then calls exit() instead); wait for it and say "spawned STATUS".
+ * --block: after mapping, block every signal (as a daemon reading them from a signalfd does).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -174,6 +179,10 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			execv(argv[i + 1], argv + i + 1);
 			return 127;
+		} else if (strcmp(argv[i], "--block") == 0) {
+			sigset_t all;
+			sigfillset(&all);
+			sigprocmask(SIG_BLOCK, &all, NULL);
 		} else if (strcmp(argv[i], "--spawn") == 0 && i + 1 < argc) {
 			printf("spawned %d\n", spawn(argv[++i]));
 		} else if (strcmp(argv[i], "--fork") == 0 || strcmp(argv[i], "--fork-reset") == 0) {
@@ -254,6 +263,33 @@ int main(int argc, char **argv)
 		}
 		if (strncmp(line, "move_and_map ", 13) == 0) {
 			m = move_and_map(argv[1], m, len, line + 13);
+			fflush(stdout);
+			continue;
+		}
+		if (strncmp(line, "openw", 5) == 0) {
+			int flags = O_WRONLY | O_APPEND | (strstr(line, "nonblock") ? O_NONBLOCK : 0);
+			int w = strstr(line, "raw") ? (int)syscall(SYS_openat, AT_FDCWD, argv[1], flags)
+						    : open(argv[1], flags);
+			int err = w < 0 ? errno : write(w, "x", 1) == 1 ? 0 : errno;
+			if (w >= 0 && close(w) != 0 && !err)
+				err = errno;
+			printf("openw %d\n", err);
+			fflush(stdout);
+			continue;
+		}
+		if (strcmp(line, "fopenw") == 0) {
+			FILE *f = fopen(argv[1], "a");
+			int err = !f ? errno : fputc('x', f) == EOF ? errno : 0;
+			if (f && fclose(f) != 0 && !err)
+				err = errno;
+			printf("fopenw %d\n", err);
+			fflush(stdout);
+			continue;
+		}
+		if (strcmp(line, "grow") == 0) {
+			struct stat fs;
+			int err = stat(argv[1], &fs) != 0 || truncate(argv[1], fs.st_size + 1) != 0 ? errno : 0;
+			printf("grow %d\n", err);
 			fflush(stdout);
 			continue;
 		}

@@ -415,6 +415,83 @@ class LeaseTest(mgtest.GuardTest):
         self.assertEqual(v.finish(), 0, v.describe())
         self.assertEqual(v.events("lease_break"), [], v.describe())
 
+    # ---- the program's own writes: the guard lets its lease go first --------------------------------
+
+    def held_lease(self, v):
+        """Whether /proc/locks shows a lease of v's process on the file."""
+        ino = os.stat(self.file).st_ino
+        with open("/proc/locks") as f:
+            return any(" LEASE " in line and " %d " % v.pid in line and ":%d " % ino in line
+                       for line in f)
+
+    def own_write(self, command, *extra):
+        """The victim writes its own mapped file: its call waits for nobody and nothing is reported
+        (the kernel does not tell the lease holder's own opens from others': the guard's lease
+        would be broken by the program itself)."""
+        v = self.victim("watch", *extra)
+        self.assertTrue(self.held_lease(v), v.describe())
+        self.assertEqual(v.cmd(command), command.split()[0] + " 0", v.describe())
+        self.assertEqual(os.path.getsize(self.file), SIZE + 1)
+        self.assertFalse(self.held_lease(v), v.describe())
+        self.assertEqual(v.sum(), BYTE * SIZE)
+        self.assertEqual(v.finish(), 0, v.describe())
+        self.assertEqual(v.events("lease_break"), [], v.describe())
+        return v
+
+    def test_own_open_for_writing_breaks_no_lease(self):
+        self.own_write("openw")
+
+    def test_own_fopen_append_breaks_no_lease(self):
+        self.own_write("fopenw")
+
+    def test_own_truncate_breaks_no_lease(self):
+        self.own_write("grow")
+
+    def test_own_open_with_every_signal_blocked(self):
+        """A daemon blocking every signal (it reads them from a signalfd) never handles the lease
+        signal: an open of its own that broke the guard's lease would wait lease-break-time. With
+        O_NONBLOCK the kernel says so at once (EWOULDBLOCK) instead: the lease must be gone before
+        the call is made."""
+        v = self.own_write("openw nonblock", "--block")
+        self.assertEqual(v.lines[-1], "sum %d own_signals 0" % (BYTE * SIZE))
+
+    def test_own_open_blocking_after_remap_with_every_signal_blocked(self):
+        v = self.victim("watch", "--block")
+        self.assertEqual(v.cmd("openw nonblock"), "openw 0", v.describe())
+        self.assertEqual(v.cmd("remap"), "ready %d" % v.pid, v.describe())
+        self.assertTrue(self.held_lease(v), "the writer is closed: a new mapping takes a lease")
+        self.assertEqual(v.cmd("openw"), "openw 0", v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+        self.assertEqual(v.events("lease_break"), [], v.describe())
+
+    def test_own_raw_open_is_answered_quietly(self):
+        """An open past the wrappers (syscall(2)) still breaks the lease; the handler runs on the
+        very thread whose open it interrupted, finds that call in the interrupted context and
+        answers without a record."""
+        v = self.victim("watch")
+        self.assertTrue(self.held_lease(v), v.describe())
+        self.assertEqual(v.cmd("openw raw"), "openw 0", v.describe())
+        self.assertEqual(os.path.getsize(self.file), SIZE + 1)
+        self.assertEqual(v.finish(), 0, v.describe())
+        self.assertEqual(v.events("lease_break"), [], v.describe())
+
+    def test_outside_cutter_after_own_write_is_still_seen(self):
+        """After its own write (and its writable descriptor closed) the program maps the file
+        again: a new lease, and a cutter is named as before."""
+        v = self.victim("watch")
+        self.assertEqual(v.cmd("openw"), "openw 0", v.describe())
+        self.assertEqual(v.cmd("remap"), "ready %d" % v.pid, v.describe())
+        self.assertTrue(self.held_lease(v), v.describe())
+        self.cut(["cp", "/dev/null", self.file])
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7, v.describe())
+        self.assertEqual(v.events("lease_unavailable"), [], v.describe())
+        breaks = v.events("lease_break")
+        self.assertEqual(len(breaks), 1, v.describe())
+        self.assertEqual(breaks[0]["breaker"]["comm"], "cp", v.describe())
+        self.assertEqual(breaks[0]["breaker"]["syscall"]["name"], "openat", v.describe())
+        self.assertEqual(breaks[0]["size_before"], SIZE + 1)
+
     def test_leases_of_unmapped_files_make_room(self):
         """A long-lived process maps and unmaps more files than it can hold leases: the leases of
         files it no longer maps make room, and the file it maps last is still covered."""
