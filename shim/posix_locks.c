@@ -23,14 +23,6 @@ bool mg_posix_locked(dev_t dev, ino_t ino)
 	return false;
 }
 
-bool mg_posix_locked_fd(int fd)
-{
-	if (mg_likely(!__atomic_load_n(&any, __ATOMIC_ACQUIRE)))
-		return false;
-	struct stat st;
-	return MG_SYS2(SYS_fstat, fd, &st) != 0 || mg_posix_locked(st.st_dev, st.st_ino);
-}
-
 void mg_posix_lock_taken(int fd)
 {
 	struct stat st;

@@ -18,7 +18,5 @@
 void mg_posix_lock_taken(int fd) MG_HIDDEN;
 /* The program may hold record locks on (dev, ino). Async-signal-safe, no system call. */
 bool mg_posix_locked(dev_t dev, ino_t ino) MG_HIDDEN;
-/* The same for fd's file (one fstat when any lock was ever taken). */
-bool mg_posix_locked_fd(int fd) MG_HIDDEN;
 
 #endif
