@@ -23,6 +23,14 @@ bool mg_posix_locked(dev_t dev, ino_t ino)
 	return false;
 }
 
+void mg_posix_locks_atfork_child(void)
+{
+	for (int i = 0; i < LOCKED_MAX; i++)
+		__atomic_store_n(&locked[i].state, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&overflow, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&any, 0, __ATOMIC_RELEASE);
+}
+
 void mg_posix_lock_taken(int fd)
 {
 	struct stat st;

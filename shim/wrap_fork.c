@@ -8,6 +8,7 @@
 #include "lease.h"
 #include "log.h"
 #include "mapcount.h"
+#include "posix_locks.h"
 #include "real.h"
 #include "registry.h"
 #include "report.h"
@@ -64,6 +65,7 @@ static void child(pid_t me, bool may_load)
 	mg_log_atfork_child();
 	mg_thread_atfork_child();
 	mg_mapcount_atfork_child();
+	mg_posix_locks_atfork_child();  /* before the child's leases: it holds no locks of its own */
 	mg_lease_atfork_child();
 	if (mg_index_atfork_child() && mg_reg_nmaps())
 		mg_reg_republish();     /* what the child inherited, under its own pid */

@@ -53,6 +53,16 @@ class RecordLocks(unittest.TestCase):
     def test_locks_survive(self):
         self.check(tempfile.gettempdir())
 
+    def test_a_fork_child_holds_none_of_the_locks(self):
+        """The child of a process that locked the file holds no lock on it: its guard takes a lease
+        on the file it maps, and the parent keeps its lock."""
+        where = tempfile.gettempdir()
+        bare = self.run_case(where, "fcntl", "forkmap", None)
+        self.assertIn("child lease no", bare)
+        self.assertIn("forked locked", bare)
+        watch = self.run_case(where, "fcntl", "forkmap", CONFIGS["watch"])
+        self.assertEqual(watch, [x.replace("child lease no", "child lease yes") for x in bare])
+
     def test_locks_survive_on_tmpfs(self):
         """On tmpfs a shrink also asks whether the file is sealed against it (a descriptor)."""
         if not os.path.isdir("/dev/shm"):

@@ -2,18 +2,21 @@
  * A process holding a POSIX record lock on a file keeps it whatever the guard does: closing any
  * descriptor of a file releases all of a process's record locks on it, so the guard must never
  * close one of its own there.
- *   xp_locks DIR fcntl|lockf map|truncate|otrunc
+ *   xp_locks DIR fcntl|lockf map|truncate|otrunc|forkmap
  * Locks DIR/f (a read lock with fcntl, or a write lock with lockf), then maps it (a lease attempt
  * under MMAPGUARD_LEASES=watch), shrinks it by path (the guard's lease proof) or opens it with
  * O_TRUNC through a second descriptor; after each step a forked child asks F_GETLK and prints
- * "STEP locked" or "STEP lost".
+ * "STEP locked" or "STEP lost". forkmap: a forked child (which holds none of the locks) maps the
+ * file and says whether a lease of its process is on it ("child lease yes|no", from /proc/locks).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +52,10 @@ int main(int argc, char **argv)
 	memset(buf, 'a', sizeof buf);
 	if (fd < 0 || write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
 		return 2;
+	if (strcmp(argv[3], "forkmap") == 0) {   /* no writer may have it open: a lease needs none */
+		close(fd);
+		fd = open(file, O_RDONLY);
+	}
 	if (strcmp(argv[2], "lockf") == 0) {
 		if (lseek(fd, 0, SEEK_SET) != 0 || lockf(fd, F_LOCK, 1) != 0)
 			return 2;
@@ -58,7 +65,33 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	probe("locked");
-	if (strcmp(argv[3], "map") == 0) {
+	if (strcmp(argv[3], "forkmap") == 0) {
+		fflush(stdout);
+		pid_t c = fork();
+		if (c == 0) {
+			struct stat st;
+			int ro = open(file, O_RDONLY);
+			if (ro < 0 || fstat(ro, &st) < 0 ||
+			    mmap(NULL, sizeof buf, PROT_READ, MAP_SHARED, ro, 0) == MAP_FAILED)
+				_exit(2);
+			close(ro);
+			char want[64], line[512];
+			snprintf(want, sizeof want, ":%lu ", (unsigned long)st.st_ino);
+			FILE *f = fopen("/proc/locks", "r");
+			bool lease = false;
+			while (f && fgets(line, sizeof line, f))
+				if (strstr(line, "LEASE") && strstr(line, want) &&
+				    atoi(strstr(line, "READ") ? strstr(line, "READ") + 5 : "0") == (int)getpid())
+					lease = true;
+			printf("child lease %s\n", lease ? "yes" : "no");
+			fflush(stdout);
+			_exit(0);
+		}
+		int st;
+		if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			return 2;
+		probe("forked");
+	} else if (strcmp(argv[3], "map") == 0) {
 		int ro = open(file, O_RDONLY);
 		if (ro < 0 || mmap(NULL, sizeof buf, PROT_READ, MAP_SHARED, ro, 0) == MAP_FAILED)
 			return 2;
