@@ -105,10 +105,21 @@ static int lease_signal(void)
  * record locks on the file, which any close of a descriptor of it would release (posix_locks.h).
  * Then it stays open (the lease was given up before); a few such descriptors may collect.
  */
+#define KEPT_MAX 16
+static int kept_fds[KEPT_MAX];          /* +1: 0 is a free entry */
+
 void mg_lease_fd_close(int fd, dev_t dev, ino_t ino)
 {
-	if (!mg_posix_locked(dev, ino))
+	if (!mg_posix_locked(dev, ino)) {
 		MG_SYS1(SYS_close, fd);
+		return;
+	}
+	for (int i = 0; i < KEPT_MAX; i++) {   /* for exec (mg_lease_before_exec) */
+		int expect = 0;
+		if (__atomic_compare_exchange_n(&kept_fds[i], &expect, fd + 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return;
+	}
 }
 
 /* A new slot's lease word in the shared index: held, what the last attempt said, or pending. */
@@ -408,6 +419,39 @@ void mg_lease_program_signal(int sig)
 		mg_report_emit(mg_format_lease_signal, &f);
 }
 
+/*
+ * The program execs: a descriptor of the guard's of a file the program holds record locks on must
+ * not be closed by close-on-exec either (that releases the locks the program keeps across exec).
+ * Its lease is given up (the new image would not answer its signal) and close-on-exec cleared: the
+ * new image inherits a descriptor it does not know, the lesser harm. If exec fails the descriptor
+ * stays open without close-on-exec.
+ */
+void mg_lease_before_exec(void)
+{
+	/* a vfork child holds no locks, and the slots are its parent's */
+	if (!mg_posix_locks_any() || (pid_t)MG_SYS0(SYS_getpid) != mg_self_pid())
+		return;
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		struct mg_lease_slot *s = &mg_lease_slots[i];
+		int expect = MG_LEASE_HELD;
+		if (!mg_posix_locked(__atomic_load_n(&s->dev, __ATOMIC_RELAXED),
+				     __atomic_load_n(&s->ino, __ATOMIC_RELAXED)) ||
+		    !__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		if (!mg_posix_locked(s->dev, s->ino)) {         /* taken for another file meanwhile */
+			__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
+			continue;
+		}
+		give_up(s, MG_IX_LEASE_PROGRAM_LOCKS);          /* kept open: locked */
+	}
+	for (int i = 0; i < KEPT_MAX; i++) {
+		int fd = __atomic_load_n(&kept_fds[i], __ATOMIC_ACQUIRE) - 1;
+		if (fd >= 0)
+			MG_SYS3(SYS_fcntl, fd, F_SETFD, 0);
+	}
+}
+
 void mg_lease_fini(void)
 {
 	/* exit() (not exec or _exit): the fork child lived on after all */
@@ -464,6 +508,8 @@ void mg_lease_atfork_child(void)
 	sig_lock = 0;
 	quiet_child = true;
 	record_waits = false;           /* a record the parent held back is the parent's */
+	for (int i = 0; i < KEPT_MAX; i++)      /* the child holds none of the parent's locks */
+		kept_fds[i] = 0;
 	int sig = __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE);
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		struct mg_lease_slot *s = &mg_lease_slots[i];

@@ -45,6 +45,8 @@ void mg_lease_fd_release(int fd) MG_HIDDEN;
 
 /* fork child: the child holds leases of its own, answered by itself. */
 void mg_lease_atfork_child(void) MG_HIDDEN;
+/* Right before the program's exec: descriptors of files it holds record locks on survive it. */
+void mg_lease_before_exec(void) MG_HIDDEN;
 /* exit(): a fork child's lease_signal record that still waits is written. */
 void mg_lease_fini(void) MG_HIDDEN;
 

@@ -10,6 +10,11 @@
 static struct { int state; dev_t dev; ino_t ino; } locked[LOCKED_MAX];
 static int any, overflow;
 
+bool mg_posix_locks_any(void)
+{
+	return __atomic_load_n(&any, __ATOMIC_ACQUIRE) != 0;
+}
+
 bool mg_posix_locked(dev_t dev, ino_t ino)
 {
 	if (mg_likely(!__atomic_load_n(&any, __ATOMIC_ACQUIRE)))

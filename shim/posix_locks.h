@@ -18,6 +18,8 @@
 void mg_posix_lock_taken(int fd) MG_HIDDEN;
 /* Fork child: a child holds none of its parent's record locks; the list starts empty. */
 void mg_posix_locks_atfork_child(void) MG_HIDDEN;
+/* The program ever took a record lock since start (or since the fork). */
+bool mg_posix_locks_any(void) MG_HIDDEN;
 /* The program may hold record locks on (dev, ino). Async-signal-safe, no system call. */
 bool mg_posix_locked(dev_t dev, ino_t ino) MG_HIDDEN;
 

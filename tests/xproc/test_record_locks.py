@@ -63,6 +63,15 @@ class RecordLocks(unittest.TestCase):
         watch = self.run_case(where, "fcntl", "forkmap", CONFIGS["watch"])
         self.assertEqual(watch, [x.replace("child lease no", "child lease yes") for x in bare])
 
+    def test_a_lock_taken_after_the_lease_survives_exec(self):
+        """Mapped (a lease in watch mode), then locked, then exec keeping the locked descriptor:
+        the guard's lease descriptor, close-on-exec, is kept open across it."""
+        where = tempfile.gettempdir()
+        bare = self.run_case(where, "fcntl", "mapexec", None)
+        self.assertEqual(bare, ["locked locked", "execed locked", ""])
+        for name, env in CONFIGS.items():
+            self.assertEqual(self.run_case(where, "fcntl", "mapexec", env), bare, name)
+
     def test_locks_survive_on_tmpfs(self):
         """On tmpfs a shrink also asks whether the file is sealed against it (a descriptor)."""
         if not os.path.isdir("/dev/shm"):

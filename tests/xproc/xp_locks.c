@@ -2,12 +2,14 @@
  * A process holding a POSIX record lock on a file keeps it whatever the guard does: closing any
  * descriptor of a file releases all of a process's record locks on it, so the guard must never
  * close one of its own there.
- *   xp_locks DIR fcntl|lockf map|truncate|otrunc|forkmap
+ *   xp_locks DIR fcntl|lockf map|truncate|otrunc|forkmap|mapexec
  * Locks DIR/f (a read lock with fcntl, or a write lock with lockf), then maps it (a lease attempt
  * under MMAPGUARD_LEASES=watch), shrinks it by path (the guard's lease proof) or opens it with
  * O_TRUNC through a second descriptor; after each step a forked child asks F_GETLK and prints
  * "STEP locked" or "STEP lost". forkmap: a forked child (which holds none of the locks) maps the
  * file and says whether a lease of its process is on it ("child lease yes|no", from /proc/locks).
+ * mapexec: maps the file (a lease, in watch mode), then locks it, then execs itself keeping its
+ * locked descriptor ("execed locked|lost": the lock is the process's, across exec).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -47,15 +49,22 @@ int main(int argc, char **argv)
 	char path[4096];
 	snprintf(path, sizeof path, "%s/f", argv[1]);
 	file = path;
+	if (strcmp(argv[3], "execed") == 0) {
+		probe("execed");
+		return 0;
+	}
 	int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	char buf[16384];
 	memset(buf, 'a', sizeof buf);
 	if (fd < 0 || write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
 		return 2;
-	if (strcmp(argv[3], "forkmap") == 0) {   /* no writer may have it open: a lease needs none */
+	bool map_first = strcmp(argv[3], "mapexec") == 0;
+	if (strcmp(argv[3], "forkmap") == 0 || map_first) {   /* a lease needs no writer */
 		close(fd);
 		fd = open(file, O_RDONLY);
 	}
+	if (map_first && mmap(NULL, sizeof buf, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+		return 2;
 	if (strcmp(argv[2], "lockf") == 0) {
 		if (lseek(fd, 0, SEEK_SET) != 0 || lockf(fd, F_LOCK, 1) != 0)
 			return 2;
@@ -65,7 +74,11 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	probe("locked");
-	if (strcmp(argv[3], "forkmap") == 0) {
+	if (map_first) {
+		fflush(stdout);
+		execl("/proc/self/exe", argv[0], argv[1], argv[2], "execed", (char *)NULL);
+		return 2;
+	} else if (strcmp(argv[3], "forkmap") == 0) {
 		fflush(stdout);
 		pid_t c = fork();
 		if (c == 0) {
