@@ -345,6 +345,18 @@ static void give_up(struct mg_lease_slot *s, enum mg_ix_lease_reason why)
 	__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
 }
 
+/*
+ * A slot moved to BREAKING for nothing goes back to HELD. A break of its lease signalled meanwhile
+ * found it BREAKING and passed it by: it is answered now.
+ */
+static void put_back_held(struct mg_lease_slot *s)
+{
+	__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
+	int sig = __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE);
+	if (sig > 0 && MG_SYS3(SYS_fcntl, s->fd, F_GETLEASE, 0) != F_RDLCK)
+		mg_lease_handler(sig, NULL, NULL);
+}
+
 /* Move the slot holding the lease on (dev, ino) from HELD to BREAKING; NULL if none does. */
 static struct mg_lease_slot *take_held(dev_t dev, ino_t ino)
 {
@@ -358,7 +370,7 @@ static struct mg_lease_slot *take_held(dev_t dev, ino_t ino)
 		/* Freed and taken for another file between the look and the exchange: not this one. */
 		if (mg_lease_slot_names(s, dev, ino))
 			return s;
-		__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
+		put_back_held(s);
 	}
 	return NULL;
 }
@@ -440,7 +452,7 @@ void mg_lease_before_exec(void)
 						 __ATOMIC_RELAXED))
 			continue;
 		if (!mg_posix_locked(s->dev, s->ino)) {         /* taken for another file meanwhile */
-			__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
+			put_back_held(s);
 			continue;
 		}
 		give_up(s, MG_IX_LEASE_PROGRAM_LOCKS);          /* kept open: locked */
