@@ -11,7 +11,8 @@
 
 #define MG_GUARD_FDS 4                  /* the log and up to three others */
 #define MG_LEASE_MAX 64                 /* lease descriptors (lease.c) */
-#define MG_GUARD_FDS_MAX (MG_GUARD_FDS + MG_LEASE_MAX)
+#define MG_LEASE_KEPT_MAX 16            /* lease descriptors of locked files kept open (lease.c) */
+#define MG_GUARD_FDS_MAX (MG_GUARD_FDS + MG_LEASE_MAX + MG_LEASE_KEPT_MAX)
 /* Where the guard's descriptors go when the program's soft RLIMIT_NOFILE is higher than this. */
 #define MG_FD_FAR 1024
 /* A copy of fd (the guard's) at a number the program does not get, or -errno. */

@@ -51,7 +51,7 @@ int mg_guard_fds_owned(int out[MG_GUARD_FDS_MAX])
 	for (int i = 0; i < MG_GUARD_FDS - 1; i++)
 		if ((fd = __atomic_load_n(&extra_fds[i], __ATOMIC_ACQUIRE)) >= 0)
 			out[n++] = fd;
-	n += mg_lease_fds_owned(out + n, MG_LEASE_MAX);
+	n += mg_lease_fds_owned(out + n, MG_LEASE_MAX + MG_LEASE_KEPT_MAX);
 	if (n == 0 || !mg_log_owner())
 		return 0;
 	for (int i = 1; i < n; i++)             /* insertion sort: a few, sorted leases */

@@ -105,8 +105,7 @@ static int lease_signal(void)
  * record locks on the file, which any close of a descriptor of it would release (posix_locks.h).
  * Then it stays open (the lease was given up before); a few such descriptors may collect.
  */
-#define KEPT_MAX 16
-static int kept_fds[KEPT_MAX];          /* +1: 0 is a free entry */
+static int kept_fds[MG_LEASE_KEPT_MAX];         /* +1: 0 is a free entry */
 
 void mg_lease_fd_close(int fd, dev_t dev, ino_t ino)
 {
@@ -114,7 +113,7 @@ void mg_lease_fd_close(int fd, dev_t dev, ino_t ino)
 		MG_SYS1(SYS_close, fd);
 		return;
 	}
-	for (int i = 0; i < KEPT_MAX; i++) {   /* for exec (mg_lease_before_exec) */
+	for (int i = 0; i < MG_LEASE_KEPT_MAX; i++) {   /* for exec (mg_lease_before_exec) */
 		int expect = 0;
 		if (__atomic_compare_exchange_n(&kept_fds[i], &expect, fd + 1, false, __ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED))
@@ -202,10 +201,14 @@ static void write_waiting_record(void)
 		mg_report_emit(mg_format_lease_signal, &f);
 }
 
+static void after_child_dropped(void);
+static bool dropped_in_vfork_child(dev_t dev, ino_t ino);
+
 void mg_lease_track(int fd, dev_t dev, ino_t ino)
 {
 	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
 		return;
+	after_child_dropped();
 	if (mg_unlikely(__atomic_load_n(&quiet_child, __ATOMIC_RELAXED)))
 		write_waiting_record();         /* the fork child maps files: it goes on living */
 	mg_index_lease_source(ix_word);
@@ -291,6 +294,9 @@ bool mg_lease_fd_owned(int fd)
 {
 	if (fd < 0)
 		return false;
+	for (int i = 0; i < MG_LEASE_KEPT_MAX; i++)
+		if (__atomic_load_n(&kept_fds[i], __ATOMIC_ACQUIRE) == fd + 1)
+			return true;
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);
 		if ((st == MG_LEASE_HELD || st == MG_LEASE_BREAKING) && mg_lease_slots[i].fd == fd)
@@ -299,19 +305,29 @@ bool mg_lease_fd_owned(int fd)
 	return false;
 }
 
+static void put_sorted(int *out, int *n, int fd)
+{
+	int j = (*n)++;
+	while (j > 0 && out[j - 1] > fd) {
+		out[j] = out[j - 1];
+		j--;
+	}
+	out[j] = fd;
+}
+
 int mg_lease_fds_owned(int *out, int max)
 {
 	int n = 0;
 	for (int i = 0; i < MG_LEASE_MAX && n < max; i++) {
 		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);
-		if (st == MG_LEASE_HELD || st == MG_LEASE_BREAKING) {
-			int fd = mg_lease_slots[i].fd, j = n++;
-			while (j > 0 && out[j - 1] > fd) {
-				out[j] = out[j - 1];
-				j--;
-			}
-			out[j] = fd;
-		}
+		if (st == MG_LEASE_HELD || st == MG_LEASE_BREAKING)
+			put_sorted(out, &n, mg_lease_slots[i].fd);
+	}
+	/* kept open for the program's record locks: its close_range must pass them by too */
+	for (int i = 0; i < MG_LEASE_KEPT_MAX && n < max; i++) {
+		int fd = __atomic_load_n(&kept_fds[i], __ATOMIC_ACQUIRE) - 1;
+		if (fd >= 0)
+			put_sorted(out, &n, fd);
 	}
 	return n;
 }
@@ -457,7 +473,7 @@ void mg_lease_before_exec(void)
 		}
 		give_up(s, MG_IX_LEASE_PROGRAM_LOCKS);          /* kept open: locked */
 	}
-	for (int i = 0; i < KEPT_MAX; i++) {
+	for (int i = 0; i < MG_LEASE_KEPT_MAX; i++) {
 		int fd = __atomic_load_n(&kept_fds[i], __ATOMIC_ACQUIRE) - 1;
 		if (fd >= 0)
 			MG_SYS3(SYS_fcntl, fd, F_SETFD, 0);
@@ -478,6 +494,8 @@ void mg_lease_program_wrlease(int fd)
 		return;
 	struct stat st;
 	if (MG_SYS2(SYS_fstat, fd, &st) < 0)
+		return;
+	if (dropped_in_vfork_child(st.st_dev, st.st_ino))
 		return;
 	struct mg_lease_slot *s;
 	while ((s = take_held(st.st_dev, st.st_ino)))
@@ -501,8 +519,51 @@ bool mg_lease_held_now(void)
  * descriptor is open. A thread mapping the file between this and the program's call may take a
  * lease the call then breaks: the handler answers it quietly (lease_break.c).
  */
+/*
+ * A vfork child (its memory is the parent's, its descriptors copies sharing the parent's open file
+ * descriptions): the lease is let go on the shared description, so the child's call does not wait,
+ * and the slot is left to the parent, which closes its own descriptor (mg_lease_track looks).
+ */
+static int child_dropped;               /* a vfork child let a lease go: the parent checks its slots */
+
+static bool dropped_in_vfork_child(dev_t dev, ino_t ino)
+{
+	if ((pid_t)MG_SYS0(SYS_getpid) == mg_self_pid())
+		return false;
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		struct mg_lease_slot *s = &mg_lease_slots[i];
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == MG_LEASE_HELD &&
+		    mg_lease_slot_names(s, dev, ino)) {
+			MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_UNLCK);
+			__atomic_store_n(&child_dropped, 1, __ATOMIC_RELEASE);
+		}
+	}
+	return true;
+}
+
+/* The parent, after a vfork child let leases go: a slot whose lease is gone is given up here. */
+static void after_child_dropped(void)
+{
+	if (mg_likely(!__atomic_load_n(&child_dropped, __ATOMIC_ACQUIRE)) ||
+	    (pid_t)MG_SYS0(SYS_getpid) != mg_self_pid() ||
+	    !__atomic_exchange_n(&child_dropped, 0, __ATOMIC_ACQ_REL))
+		return;
+	for (int i = 0; i < MG_LEASE_MAX; i++) {
+		struct mg_lease_slot *s = &mg_lease_slots[i];
+		int expect = MG_LEASE_HELD;
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != MG_LEASE_HELD ||
+		    MG_SYS3(SYS_fcntl, s->fd, F_GETLEASE, 0) == F_RDLCK ||
+		    !__atomic_compare_exchange_n(&s->state, &expect, MG_LEASE_BREAKING, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		give_up(s, MG_IX_LEASE_PROGRAM_WRITES);
+	}
+}
+
 void mg_lease_program_writes(dev_t dev, ino_t ino)
 {
+	if (dropped_in_vfork_child(dev, ino))
+		return;
 	struct mg_lease_slot *s;
 	while ((s = take_held(dev, ino)))
 		give_up(s, MG_IX_LEASE_PROGRAM_WRITES);
@@ -520,7 +581,7 @@ void mg_lease_atfork_child(void)
 	sig_lock = 0;
 	quiet_child = true;
 	record_waits = false;           /* a record the parent held back is the parent's */
-	for (int i = 0; i < KEPT_MAX; i++)      /* the child holds none of the parent's locks */
+	for (int i = 0; i < MG_LEASE_KEPT_MAX; i++)      /* the child holds none of the parent's locks */
 		kept_fds[i] = 0;
 	int sig = __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE);
 	for (int i = 0; i < MG_LEASE_MAX; i++) {

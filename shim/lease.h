@@ -39,6 +39,7 @@ static inline bool mg_lease_any_held(void)
 /* The guard's lease descriptors, at most MG_LEASE_MAX (guard_fds.h keeps the program off them).
  * Async-signal-safe. */
 bool mg_lease_fd_owned(int fd) MG_HIDDEN;
+/* Also those kept open for the program's record locks; max: MG_LEASE_MAX + MG_LEASE_KEPT_MAX. */
 int mg_lease_fds_owned(int *out, int max) MG_HIDDEN;   /* sorted; returns the count */
 /* The program dup2()s onto fd: if it holds a lease, the number is the program's now. */
 void mg_lease_fd_release(int fd) MG_HIDDEN;

@@ -70,6 +70,10 @@ static bool mount_dev(uint64_t id, dev_t *out)
 
 dev_t mg_shown_dev(int fd, int dirfd, const char *path, dev_t dev)
 {
+	/* A file system on a block device shows that device's number, which is stat's too; only
+	 * anonymous numbers (major 0: btrfs, overlayfs, tmpfs, network file systems) may differ. */
+	if (major(dev) != 0)
+		return dev;
 	for (int i = 0; i < KEPT; i++)
 		if (__atomic_load_n(&kept[i].state, __ATOMIC_ACQUIRE) == 2 && kept[i].dev == dev)
 			return kept[i].shown;
@@ -81,8 +85,7 @@ dev_t mg_shown_dev(int fd, int dirfd, const char *path, dev_t dev)
 	if (r < 0 || !(sx.stx_mask & STATX_MNT_ID) || makedev(sx.stx_dev_major, sx.stx_dev_minor) != dev ||
 	    !mount_dev(sx.stx_mnt_id, &shown))
 		return dev;     /* not told (an old kernel, or the file changed meanwhile): not kept */
-	if (shown != dev)       /* only what differs is kept: a number freed by an umount and given */
-		keep(dev, shown);  /* to another file system later would mislead less often */
+	keep(dev, shown);
 	return shown;
 }
 

@@ -14,9 +14,9 @@
 
 /*
  * The number shown for the file whose st_dev is dev: the file is fd, or path from dirfd (fd -1).
- * Asked with statx's mount id, then that mount's line of /proc/self/mountinfo; a number that
- * differs from dev is kept (16 of them), so the lease signal's handler finds it. dev when it cannot
- * be told. Raw system calls only.
+ * dev itself for a block device's number; for an anonymous one (major 0) asked with statx's mount
+ * id, then that mount's line of /proc/self/mountinfo, and kept (16 of them), so that the lease
+ * signal's handler finds it. dev when it cannot be told. Raw system calls only.
  */
 dev_t mg_shown_dev(int fd, int dirfd, const char *path, dev_t dev) MG_HIDDEN;
 /* What was kept for dev, without a system call (async-signal-safe); dev if nothing was. */

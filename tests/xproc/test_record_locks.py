@@ -72,6 +72,15 @@ class RecordLocks(unittest.TestCase):
         for name, env in CONFIGS.items():
             self.assertEqual(self.run_case(where, "fcntl", "mapexec", env), bare, name)
 
+    def test_close_range_passes_the_guards_kept_descriptor_by(self):
+        """A lease broken after the lock leaves the guard's descriptor of the file open; the
+        program's close_range of every descriptor above its own must not close it."""
+        where = tempfile.gettempdir()
+        bare = self.run_case(where, "fcntl", "keptclose", None)
+        self.assertEqual(bare, ["locked locked", "closed locked", ""])
+        for name, env in CONFIGS.items():
+            self.assertEqual(self.run_case(where, "fcntl", "keptclose", env), bare, name)
+
     def test_locks_survive_on_tmpfs(self):
         """On tmpfs a shrink also asks whether the file is sealed against it (a descriptor)."""
         if not os.path.isdir("/dev/shm"):

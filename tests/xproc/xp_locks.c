@@ -2,14 +2,16 @@
  * A process holding a POSIX record lock on a file keeps it whatever the guard does: closing any
  * descriptor of a file releases all of a process's record locks on it, so the guard must never
  * close one of its own there.
- *   xp_locks DIR fcntl|lockf map|truncate|otrunc|forkmap|mapexec
+ *   xp_locks DIR fcntl|lockf map|truncate|otrunc|forkmap|mapexec|keptclose
  * Locks DIR/f (a read lock with fcntl, or a write lock with lockf), then maps it (a lease attempt
  * under MMAPGUARD_LEASES=watch), shrinks it by path (the guard's lease proof) or opens it with
  * O_TRUNC through a second descriptor; after each step a forked child asks F_GETLK and prints
  * "STEP locked" or "STEP lost". forkmap: a forked child (which holds none of the locks) maps the
  * file and says whether a lease of its process is on it ("child lease yes|no", from /proc/locks).
  * mapexec: maps the file (a lease, in watch mode), then locks it, then execs itself keeping its
- * locked descriptor ("execed locked|lost": the lock is the process's, across exec).
+ * locked descriptor ("execed locked|lost": the lock is the process's, across exec). keptclose:
+ * maps the file, locks it, has a child open it for writing (breaking a lease, in watch mode), then
+ * closes every descriptor above its own with close_range ("closed locked|lost").
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -58,7 +60,7 @@ int main(int argc, char **argv)
 	memset(buf, 'a', sizeof buf);
 	if (fd < 0 || write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
 		return 2;
-	bool map_first = strcmp(argv[3], "mapexec") == 0;
+	bool map_first = strcmp(argv[3], "mapexec") == 0 || strcmp(argv[3], "keptclose") == 0;
 	if (strcmp(argv[3], "forkmap") == 0 || map_first) {   /* a lease needs no writer */
 		close(fd);
 		fd = open(file, O_RDONLY);
@@ -74,7 +76,20 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	probe("locked");
-	if (map_first) {
+	if (strcmp(argv[3], "keptclose") == 0) {
+		fflush(stdout);
+		pid_t c = fork();
+		if (c == 0) {
+			int w = open(file, O_WRONLY);   /* waits for a lease's holder to let it go */
+			_exit(w < 0 ? 2 : 0);
+		}
+		int st;
+		if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			return 2;
+		if (close_range((unsigned)fd + 1, ~0u, 0) != 0)
+			return 2;
+		probe("closed");
+	} else if (map_first) {
 		fflush(stdout);
 		execl("/proc/self/exe", argv[0], argv[1], argv[2], "execed", (char *)NULL);
 		return 2;
