@@ -23,8 +23,9 @@ static int fcntl_common(int fd, int cmd, void *arg, bool is64)
 	int r = is64 ? MG_CALL_REAL(fcntl64, (fd, cmd, arg), MG_SYS3(SYS_fcntl, fd, cmd, arg))
 		     : MG_CALL_REAL(fcntl, (fd, cmd, arg), MG_SYS3(SYS_fcntl, fd, cmd, arg));
 	/* l_type leads struct flock and struct flock64 alike */
+	/* also from inside the guard (a handler of the program's that interrupted it): signal-safe */
 	if (mg_unlikely(cmd == F_SETLK || cmd == F_SETLKW) && r == 0 && arg &&
-	    ((const struct flock *)arg)->l_type != F_UNLCK && !mg_inside()) {
+	    ((const struct flock *)arg)->l_type != F_UNLCK) {
 		int saved = errno;
 		mg_posix_lock_taken(fd);
 		errno = saved;
@@ -37,11 +38,13 @@ static long lockf_syscall(int fd, int cmd, off_t len)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_CUR, .l_start = 0, .l_len = len };
 	switch (cmd) {
-	case F_TEST:
+	case F_TEST: {
 		fl.l_type = F_RDLCK;
-		if (MG_SYS3(SYS_fcntl, fd, F_GETLK, &fl) < 0)
-			return -errno;
+		long r = MG_SYS3(SYS_fcntl, fd, F_GETLK, &fl);
+		if (r < 0)
+			return r;
 		return fl.l_type == F_UNLCK || fl.l_pid == (pid_t)MG_SYS0(SYS_getpid) ? 0 : -EACCES;
+	}
 	case F_ULOCK:
 		fl.l_type = F_UNLCK;
 		return MG_SYS3(SYS_fcntl, fd, F_SETLK, &fl);
@@ -58,7 +61,7 @@ static int lockf_common(int fd, int cmd, off_t len, bool is64)
 {
 	int r = is64 ? MG_CALL_REAL(lockf64, (fd, cmd, len), lockf_syscall(fd, cmd, len))
 		     : MG_CALL_REAL(lockf, (fd, cmd, len), lockf_syscall(fd, cmd, len));
-	if (r == 0 && (cmd == F_LOCK || cmd == F_TLOCK) && !mg_inside()) {
+	if (r == 0 && (cmd == F_LOCK || cmd == F_TLOCK)) {
 		int saved = errno;
 		mg_posix_lock_taken(fd);
 		errno = saved;
