@@ -7,6 +7,7 @@
  * moves the signal when the program wants it, and gives children leases of their own.
  */
 #define _GNU_SOURCE
+#include "arena.h"
 #include "claim.h"
 #include "config.h"
 #include "fmt.h"
@@ -132,15 +133,24 @@ static uint32_t ix_word(dev_t dev, ino_t ino)
 	return w ? w : MG_IX_LEASE_WORD(MG_IX_LEASE_PENDING, 0, 0);
 }
 
-static void unavailable(dev_t dev, ino_t ino, const char *path, enum mg_ix_lease_reason reason, int err)
+/*
+ * No lease on fd's file (dev, ino): noted, and said once per file. The path is looked up only
+ * then, into pages of the guard's own: a wrapper keeps its stack use small.
+ */
+static void unavailable(dev_t dev, ino_t ino, int fd, enum mg_ix_lease_reason reason, int err)
 {
 	int i = mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, reason, err));
 	if (mg_lease_told(i))
 		return;
-	struct mg_lease_unavailable_facts f = { .dev = dev, .ino = ino, .path = path,
+	char *path = mg_pages_alloc(PATH_MAX);
+	if (path)
+		mg_fd_path(fd, path, PATH_MAX);
+	struct mg_lease_unavailable_facts f = { .dev = dev, .ino = ino, .path = path ? path : "",
 						 .reason = reason_text[reason], .err = err };
 	mg_who_now(&f.who);
 	mg_report_emit(mg_format_lease_unavailable, &f);
+	if (path)
+		mg_pages_free(path, PATH_MAX);
 }
 
 static enum mg_ix_lease_reason reason_of(int err)
@@ -219,17 +229,16 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	}
 	/* only now: a file already leased (every later mapping of it) costs no system call here */
 	mg_shown_dev(fd, -1, NULL, dev);        /* the break's handler reads the maps by it */
-	char self[64], path[PATH_MAX];
+	char self[64];
 	mg_proc_self_fd(self, sizeof self, fd);
-	mg_fd_path(fd, path, sizeof path);
 	/* a descriptor of its own would have to be closed some day: the program's locks would go */
 	if (mg_posix_locked(dev, ino)) {
-		unavailable(dev, ino, path, MG_IX_LEASE_PROGRAM_LOCKS, 0);
+		unavailable(dev, ino, fd, MG_IX_LEASE_PROGRAM_LOCKS, 0);
 		return;
 	}
 	int sig = lease_signal();
 	if (sig <= 0) {
-		unavailable(dev, ino, path, MG_IX_LEASE_NO_SIGNAL, 0);
+		unavailable(dev, ino, fd, MG_IX_LEASE_NO_SIGNAL, 0);
 		return;
 	}
 	struct mg_lease_slot *s = NULL;
@@ -244,7 +253,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	if (!s)
 		s = reclaim_unmapped(dev, ino);
 	if (!s) {
-		unavailable(dev, ino, path, MG_IX_LEASE_TOO_MANY, 0);
+		unavailable(dev, ino, fd, MG_IX_LEASE_TOO_MANY, 0);
 		return;
 	}
 	int err = 0;
@@ -281,7 +290,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	if (why != MG_IX_LEASE_NONE) {
 		mg_lease_slot_name(s, 0, 0);
 		__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
-		unavailable(dev, ino, path, why, err);
+		unavailable(dev, ino, fd, why, err);
 		return;
 	}
 	s->fd = (int)lfd;
