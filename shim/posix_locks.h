@@ -3,9 +3,9 @@
  * descriptor of a file releases every such lock the process holds on it, so the guard never closes a
  * descriptor of its own of such a file: its lease proofs and leases go without them (a scan, a
  * lease_unavailable record) and a lease descriptor it already holds is kept open, its lease given
- * up. A file stays on the list once locked (the locks' ranges are not followed); past 64 files,
- * every file counts as locked. Locks taken through glibc's internal calls or raw system calls are
- * not seen, nor locks kept across exec (README, "What it cannot see").
+ * up. The descriptors locks were taken through are listed (the locks' ranges are not followed);
+ * past 64 descriptors, every file counts as locked. Locks taken through glibc's internal calls or
+ * raw system calls are not seen, nor locks kept across exec (README).
  */
 #ifndef MG_POSIX_LOCKS_H
 #define MG_POSIX_LOCKS_H
@@ -20,7 +20,7 @@ void mg_posix_lock_taken(int fd) MG_HIDDEN;
 void mg_posix_locks_atfork_child(void) MG_HIDDEN;
 /* The program ever took a record lock since start (or since the fork). */
 bool mg_posix_locks_any(void) MG_HIDDEN;
-/* The program may hold record locks on (dev, ino). Async-signal-safe, no system call. */
+/* The program may hold record locks on (dev, ino): an fstat per listed descriptor. Async-signal-safe. */
 bool mg_posix_locked(dev_t dev, ino_t ino) MG_HIDDEN;
 
 #endif
