@@ -26,9 +26,11 @@
  *   "vfork", "fork", "vfork-blocked" or "fork-blocked": every signal blocked around it, as Python's
  *   _posixsubprocess does), or with a bare clone() system call ("clone": no fork handler runs),
  *   that sets every real-time signal to SIG_DFL before execve, as spawn code does ("fork-exit":
- *   then calls exit() instead); wait for it and say "spawned STATUS".
+ *   then calls exit() instead; "vfork-write": a vfork child that only opens FILE for writing and
+ *   _exits); wait for it and say "spawned STATUS". "fds": says "fds N", the descriptors open.
  * --block: after mapping, block every signal (as a daemon reading them from a signalfd does).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -61,6 +63,8 @@ static void reset_rt_signals(void)
 }
 
 /* --spawn MODE: the child's wait status, or -1. */
+static const char *victim_file;
+
 static int spawn(const char *mode)
 {
 	static char *const argv[] = { "true", NULL };
@@ -74,6 +78,8 @@ static int spawn(const char *mode)
 	pid_t c = strcmp(mode, "clone") == 0 ? (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0)
 		  : use_vfork ? vfork() : fork();
 	if (c == 0) {
+		if (strcmp(mode, "vfork-write") == 0)   /* the child writes the file itself */
+			_exit(open(victim_file, O_WRONLY) < 0 ? 1 : 0);
 		reset_rt_signals();
 		if (strcmp(mode, "fork-exit") == 0)
 			exit(0);        /* lives on after all: exit handlers and destructors run */
@@ -144,6 +150,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
+	victim_file = argv[1];
 	int fd = open(argv[1], O_RDONLY);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0) {
@@ -220,6 +227,17 @@ int main(int argc, char **argv)
 	char line[4200];
 	while (fgets(line, sizeof line, stdin)) {
 		line[strcspn(line, "\n")] = 0;
+		if (strcmp(line, "fds") == 0) {           /* how many descriptors the process has */
+			int n = 0;
+			DIR *d = opendir("/proc/self/fd");
+			for (struct dirent *e; d && (e = readdir(d));)
+				n += e->d_name[0] != '.';
+			if (d)
+				closedir(d);
+			printf("fds %d\n", n - 1);      /* not the directory's own */
+			fflush(stdout);
+			continue;
+		}
 		if (strcmp(line, "unmap") == 0) {
 			munmap((void *)m, len);
 			printf("unmapped\n");

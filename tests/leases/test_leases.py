@@ -342,6 +342,16 @@ class LeaseTest(mgtest.GuardTest):
     def test_vfork_child_resetting_signals_leaves_the_parents_leases(self):
         self.spawn_then_cut("vfork")
 
+    def test_vfork_child_writing_the_file_leaks_no_descriptor(self):
+        """A vfork child opens the leased file for writing: the lease goes (the child does not
+        wait), and the parent, whose slot it is, closes its descriptor at its next mapping."""
+        v = self.victim("watch", "--spawn", "vfork-write")
+        self.assertIn("spawned 0", v.lines, v.describe())
+        before = v.cmd("fds")
+        self.assertTrue(v.cmd("remap").startswith("ready "), v.describe())
+        self.assertEqual(v.cmd("fds"), before, v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+
     def test_vfork_child_resetting_signals_all_blocked_leaves_the_parents_leases(self):
         self.spawn_then_cut("vfork-blocked")
 
