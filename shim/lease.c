@@ -101,27 +101,6 @@ static int lease_signal(void)
 	return s;
 }
 
-/*
- * The guard lets go of a lease descriptor of (dev, ino): closed, unless the program holds POSIX
- * record locks on the file, which any close of a descriptor of it would release (posix_locks.h).
- * Then it stays open (the lease was given up before); a few such descriptors may collect.
- */
-static int kept_fds[MG_LEASE_KEPT_MAX];         /* +1: 0 is a free entry */
-
-void mg_lease_fd_close(int fd, dev_t dev, ino_t ino)
-{
-	if (!mg_posix_locked(dev, ino)) {
-		MG_SYS1(SYS_close, fd);
-		return;
-	}
-	for (int i = 0; i < MG_LEASE_KEPT_MAX; i++) {   /* for exec (mg_lease_before_exec) */
-		int expect = 0;
-		if (__atomic_compare_exchange_n(&kept_fds[i], &expect, fd + 1, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED))
-			return;
-	}
-}
-
 /* A new slot's lease word in the shared index: held, what the last attempt said, or pending. */
 static uint32_t ix_word(dev_t dev, ino_t ino)
 {
@@ -304,7 +283,7 @@ bool mg_lease_fd_owned(int fd)
 	if (fd < 0)
 		return false;
 	for (int i = 0; i < MG_LEASE_KEPT_MAX; i++)
-		if (__atomic_load_n(&kept_fds[i], __ATOMIC_ACQUIRE) == fd + 1)
+		if (__atomic_load_n(&mg_lease_kept_fds[i], __ATOMIC_ACQUIRE) == fd + 1)
 			return true;
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		int st = __atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE);
@@ -334,7 +313,7 @@ int mg_lease_fds_owned(int *out, int max)
 	}
 	/* kept open for the program's record locks: its close_range must pass them by too */
 	for (int i = 0; i < MG_LEASE_KEPT_MAX && n < max; i++) {
-		int fd = __atomic_load_n(&kept_fds[i], __ATOMIC_ACQUIRE) - 1;
+		int fd = __atomic_load_n(&mg_lease_kept_fds[i], __ATOMIC_ACQUIRE) - 1;
 		if (fd >= 0)
 			put_sorted(out, &n, fd);
 	}
@@ -483,7 +462,7 @@ void mg_lease_before_exec(void)
 		give_up(s, MG_IX_LEASE_PROGRAM_LOCKS);          /* kept open: locked */
 	}
 	for (int i = 0; i < MG_LEASE_KEPT_MAX; i++) {
-		int fd = __atomic_load_n(&kept_fds[i], __ATOMIC_ACQUIRE) - 1;
+		int fd = __atomic_load_n(&mg_lease_kept_fds[i], __ATOMIC_ACQUIRE) - 1;
 		if (fd >= 0)
 			MG_SYS3(SYS_fcntl, fd, F_SETFD, 0);
 	}
@@ -591,7 +570,7 @@ void mg_lease_atfork_child(void)
 	quiet_child = true;
 	record_waits = false;           /* a record the parent held back is the parent's */
 	for (int i = 0; i < MG_LEASE_KEPT_MAX; i++)      /* the child holds none of the parent's locks */
-		kept_fds[i] = 0;
+		mg_lease_kept_fds[i] = 0;
 	int sig = __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE);
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		struct mg_lease_slot *s = &mg_lease_slots[i];

@@ -54,11 +54,6 @@ struct mg_lease_win {
 
 /* lease_break.c */
 void mg_lease_handler(int sig, siginfo_t *si, void *uc) MG_HIDDEN;
-/*
- * Let go of a lease descriptor of (dev, ino), its lease already given up: closed, unless the
- * program holds POSIX record locks on the file (posix_locks.h). Async-signal-safe.
- */
-void mg_lease_fd_close(int fd, dev_t dev, ino_t ino) MG_HIDDEN;
 void mg_lease_handler_atfork_child(void) MG_HIDDEN;
 
 /* The facts of the lease records (record_lease.c formats them). */

@@ -1,7 +1,27 @@
+#define _GNU_SOURCE
 #include "lease_state.h"
 #include "index.h"
+#include "posix_locks.h"
+#include "real.h"
+
+#include <sys/syscall.h>
 
 struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX];
+int mg_lease_kept_fds[MG_LEASE_KEPT_MAX];
+
+void mg_lease_fd_close(int fd, dev_t dev, ino_t ino)
+{
+	if (!mg_posix_locked(dev, ino)) {
+		MG_SYS1(SYS_close, fd);
+		return;
+	}
+	for (int i = 0; i < MG_LEASE_KEPT_MAX; i++) {   /* for exec (mg_lease_before_exec) */
+		int expect = 0;
+		if (__atomic_compare_exchange_n(&mg_lease_kept_fds[i], &expect, fd + 1, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return;
+	}
+}
 
 /*
  * The lease state of files this process mapped, as the shared index publishes it (word:

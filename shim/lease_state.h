@@ -1,6 +1,7 @@
 /*
  * What lease.c and the lease signal's handler (lease_break.c) both keep: the slots of the leases
- * held, and the lease state of each file this process mapped, as the shared index publishes it.
+ * held, the descriptors kept open for the program's record locks, and the lease state of each file
+ * this process mapped, as the shared index publishes it.
  * Async-signal-safe.
  */
 #ifndef MG_LEASE_STATE_H
@@ -22,6 +23,16 @@ struct mg_lease_slot {
 	ino_t ino;
 };
 extern struct mg_lease_slot mg_lease_slots[MG_LEASE_MAX] MG_HIDDEN;
+
+/*
+ * Let go of a lease descriptor of (dev, ino), its lease already given up: closed, unless the
+ * program holds POSIX record locks on the file, which any close of a descriptor of it would release
+ * (posix_locks.h). Then it stays open, listed in mg_lease_kept_fds (fd + 1; 0: a free entry) so
+ * that the fd wrappers keep the program off it and exec does not close it; a few may collect.
+ * Async-signal-safe.
+ */
+void mg_lease_fd_close(int fd, dev_t dev, ino_t ino) MG_HIDDEN;
+extern int mg_lease_kept_fds[MG_LEASE_KEPT_MAX] MG_HIDDEN;
 
 /*
  * The file a slot names. Only the thread that moved the slot out of FREE or HELD (to TAKING or

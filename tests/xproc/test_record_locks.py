@@ -50,6 +50,14 @@ class RecordLocks(unittest.TestCase):
                 for name, env in CONFIGS.items():
                     self.assertEqual(self.run_case(where, how, step, env), bare, (how, step, name))
 
+    def same_as_bare(self, step, expect):
+        """An fcntl lock and step: bare prints expect, and so does every configuration."""
+        where = tempfile.gettempdir()
+        bare = self.run_case(where, "fcntl", step, None)
+        self.assertEqual(bare, expect)
+        for name, env in CONFIGS.items():
+            self.assertEqual(self.run_case(where, "fcntl", step, env), bare, name)
+
     def test_locks_survive(self):
         self.check(tempfile.gettempdir())
 
@@ -66,20 +74,12 @@ class RecordLocks(unittest.TestCase):
     def test_a_lock_taken_after_the_lease_survives_exec(self):
         """Mapped (a lease in watch mode), then locked, then exec keeping the locked descriptor:
         the guard's lease descriptor, close-on-exec, is kept open across it."""
-        where = tempfile.gettempdir()
-        bare = self.run_case(where, "fcntl", "mapexec", None)
-        self.assertEqual(bare, ["locked locked", "execed locked", ""])
-        for name, env in CONFIGS.items():
-            self.assertEqual(self.run_case(where, "fcntl", "mapexec", env), bare, name)
+        self.same_as_bare("mapexec", ["locked locked", "execed locked", ""])
 
     def test_close_range_passes_the_guards_kept_descriptor_by(self):
         """A lease broken after the lock leaves the guard's descriptor of the file open; the
         program's close_range of every descriptor above its own must not close it."""
-        where = tempfile.gettempdir()
-        bare = self.run_case(where, "fcntl", "keptclose", None)
-        self.assertEqual(bare, ["locked locked", "closed locked", ""])
-        for name, env in CONFIGS.items():
-            self.assertEqual(self.run_case(where, "fcntl", "keptclose", env), bare, name)
+        self.same_as_bare("keptclose", ["locked locked", "closed locked", ""])
 
     def test_locks_survive_on_tmpfs(self):
         """On tmpfs a shrink also asks whether the file is sealed against it (a descriptor)."""
