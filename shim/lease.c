@@ -59,7 +59,8 @@ static bool signal_free(int sig)
 	if (cur.sa_handler != SIG_DFL && cur.sa_sigaction != mg_lease_handler)
 		return false;
 	sigset_t mask;
-	if (pthread_sigmask(SIG_BLOCK, NULL, &mask) != 0)
+	mg_pthread_sigmask_fn mask_fn = MG_REAL(pthread_sigmask);
+	if (!mask_fn || mask_fn(SIG_BLOCK, NULL, &mask) != 0)
 		return false;
 	return !sigismember(&mask, sig);     /* a blocked signal may be read with sigwait/signalfd */
 }
@@ -99,6 +100,12 @@ static int lease_signal(void)
 	}
 	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
 	return s;
+}
+
+int mg_lease_signal_now(void)
+{
+	int s = __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE);
+	return s > 0 && mg_cfg.leases != MG_LEASES_OFF ? s : 0;
 }
 
 /* A new slot's lease word in the shared index: held, what the last attempt said, or pending. */

@@ -19,6 +19,9 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino) MG_HIDDEN;
 
 /* The program installs or changes a handler for sig: move the guard's lease signal off it. */
 void mg_lease_program_signal(int sig) MG_HIDDEN;
+/* The lease signal while leases are on and one was picked, else 0 (wrap_sigmask.c keeps it
+ * deliverable whatever the program's masks). */
+int mg_lease_signal_now(void) MG_HIDDEN;
 /* The program asks for a write lease on fd: give up the guard's own lease on that file first. */
 void mg_lease_program_wrlease(int fd) MG_HIDDEN;
 

@@ -1,13 +1,15 @@
 /*
  * The exec family: right before the program's exec, descriptors of the guard's of files the program
  * holds POSIX record locks on stop being close-on-exec (lease.h, mg_lease_before_exec): the kernel
- * closing them would release locks the program keeps across exec. Nothing else happens, and
- * nothing at all unless the program ever took a record lock. execl, execlp and execle gather their
+ * closing them would release locks the program keeps across exec), and the lease signal is blocked
+ * for the new image if the program asked for it blocked (wrap_sigmask.c: its masks never block it
+ * for real). Nothing else happens. execl, execlp and execle gather their
  * arguments as glibc does and go to execv, execvp and execve.
  */
 #define _GNU_SOURCE
 #include "lease.h"
 #include "real.h"
+#include "sigmask.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,51 +18,66 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static void before_exec(void)
+/* true: the lease signal was blocked for the new image (wrap_sigmask.c), undone if exec fails */
+static bool before_exec(void)
 {
-	if (!mg_inside()) {
-		int saved = errno;
-		mg_lease_before_exec();
-		errno = saved;
-	}
+	if (mg_inside())
+		return false;
+	int saved = errno;
+	mg_lease_before_exec();
+	bool blocked = mg_sigmask_before_exec();
+	errno = saved;
+	return blocked;
+}
+
+static int exec_failed(bool blocked, int r)
+{
+	int saved = errno;
+	mg_sigmask_exec_failed(blocked);
+	errno = saved;
+	return r;
 }
 
 MG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return MG_CALL_REAL(execve, (path, argv, envp), MG_SYS3(SYS_execve, path, argv, envp));
+	bool blocked = before_exec();
+	return exec_failed(blocked, MG_CALL_REAL(execve, (path, argv, envp),
+						 MG_SYS3(SYS_execve, path, argv, envp)));
 }
 
 MG_EXPORT int execv(const char *path, char *const argv[])
 {
-	before_exec();
-	return MG_CALL_REAL(execv, (path, argv), MG_SYS3(SYS_execve, path, argv, environ));
+	bool blocked = before_exec();
+	return exec_failed(blocked, MG_CALL_REAL(execv, (path, argv),
+						 MG_SYS3(SYS_execve, path, argv, environ)));
 }
 
 MG_EXPORT int execvp(const char *file, char *const argv[])
 {
-	before_exec();
-	return MG_CALL_REAL(execvp, (file, argv), MG_SYS3(SYS_execve, file, argv, environ));
+	bool blocked = before_exec();
+	return exec_failed(blocked, MG_CALL_REAL(execvp, (file, argv),
+						 MG_SYS3(SYS_execve, file, argv, environ)));
 }
 
 MG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return MG_CALL_REAL(execvpe, (file, argv, envp), MG_SYS3(SYS_execve, file, argv, envp));
+	bool blocked = before_exec();
+	return exec_failed(blocked, MG_CALL_REAL(execvpe, (file, argv, envp),
+						 MG_SYS3(SYS_execve, file, argv, envp)));
 }
 
 MG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	before_exec();
-	return MG_CALL_REAL(execveat, (dirfd, path, argv, envp, flags),
-			    MG_SYS6(SYS_execveat, dirfd, path, argv, envp, flags, 0));
+	bool blocked = before_exec();
+	return exec_failed(blocked, MG_CALL_REAL(execveat, (dirfd, path, argv, envp, flags),
+						 MG_SYS6(SYS_execveat, dirfd, path, argv, envp, flags, 0)));
 }
 
 MG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return MG_CALL_REAL(fexecve, (fd, argv, envp),
-			    MG_SYS6(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH, 0));
+	bool blocked = before_exec();
+	return exec_failed(blocked, MG_CALL_REAL(fexecve, (fd, argv, envp),
+						 MG_SYS6(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH, 0)));
 }
 
 /*

@@ -29,6 +29,10 @@
  *   then calls exit() instead; "vfork-write": a vfork child that only opens FILE for writing and
  *   _exits); wait for it and say "spawned STATUS". "fds": says "fds N", the descriptors open.
  * --block: after mapping, block every signal (as a daemon reading them from a signalfd does).
+ * "mask": the blocked signals as this thread reads them back ("mask HEX", bit N-1 for signal N);
+ * "threadmask": the same read in a new thread ("threadmask HEX"); "execmask": the SigBlk line of
+ * a child exec'd after fork ("execmask HEX", from /proc/self/status) and of one exec'd after
+ * vfork ("vforkmask HEX"), on one line.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -49,6 +53,51 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t own_signals;
+
+static unsigned long long mask_bits(const sigset_t *m)
+{
+	unsigned long long bits = 0;
+	for (int sig = 1; sig <= 64; sig++)
+		if (sigismember(m, sig) == 1)
+			bits |= 1ull << (sig - 1);
+	return bits;
+}
+
+static void *read_mask(void *out)
+{
+	sigset_t m;
+	pthread_sigmask(SIG_BLOCK, NULL, &m);
+	*(unsigned long long *)out = mask_bits(&m);
+	return NULL;
+}
+
+/* The SigBlk line of a child that execs grep on its own status, after fork or vfork. */
+static void exec_mask(bool use_vfork, char *out, size_t cap)
+{
+	int p[2];
+	snprintf(out, cap, "none");
+	if (pipe(p) != 0)
+		return;
+	char *const argv[] = { "grep", "-h", "SigBlk", "/proc/self/status", NULL };
+	pid_t pid = use_vfork ? vfork() : fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		execvp("grep", argv);
+		_exit(127);
+	}
+	close(p[1]);
+	char buf[128];
+	ssize_t n = pid < 0 ? -1 : read(p[0], buf, sizeof buf - 1);
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	if (n > 0) {
+		buf[n] = 0;
+		char *v = strchr(buf, ':');
+		if (v)
+			snprintf(out, cap, "%llx", strtoull(v + 1, NULL, 16));
+	}
+}
 
 static void own(int sig) { (void)sig; own_signals++; }
 
@@ -265,6 +314,25 @@ int main(int argc, char **argv)
 				close(f);
 			}
 			printf("%s %d\n", fill ? "filled" : "cycled", n);
+			fflush(stdout);
+			continue;
+		}
+		if (strcmp(line, "mask") == 0 || strcmp(line, "threadmask") == 0) {
+			unsigned long long bits = 0;
+			pthread_t t;
+			if (line[0] == 'm')
+				read_mask(&bits);
+			else if (pthread_create(&t, NULL, read_mask, &bits) != 0 || pthread_join(t, NULL) != 0)
+				return 2;
+			printf("%s %llx\n", line, bits);
+			fflush(stdout);
+			continue;
+		}
+		if (strcmp(line, "execmask") == 0) {
+			char forked[32], vforked[32];
+			exec_mask(false, forked, sizeof forked);
+			exec_mask(true, vforked, sizeof vforked);
+			printf("execmask %s vforkmask %s\n", forked, vforked);
 			fflush(stdout);
 			continue;
 		}

@@ -474,6 +474,37 @@ class LeaseTest(mgtest.GuardTest):
         self.assertEqual(v.finish(), 0, v.describe())
         self.assertEqual(v.events("lease_break"), [], v.describe())
 
+    def test_outside_cutter_is_answered_with_every_signal_blocked(self):
+        """A daemon that blocks every signal (and reads the ones it wants from a signalfd or a
+        sigwait() thread) still has the guard answer a break at once: its masks never block the
+        lease signal for real. Unanswered, the cutter would wait lease-break-time (45 s, more than
+        CUTTER_TIMEOUT) and the cut go unseen."""
+        v = self.victim("watch", "--block")
+        self.assertTrue(self.held_lease(v), v.describe())
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7, "watch must not save the reader: " + v.describe())
+        self.assertBreak(v, "released", "sh", "openat")
+
+    def test_masks_read_back_as_the_program_set_them(self):
+        """What the program sees of its masks is what it set, as bare: the blocked set read back,
+        in a new thread, and in children exec'd after fork and after vfork."""
+        commands = ["mask", "threadmask", "execmask"]
+        for extra in (["--block"], []):
+            bare = subprocess.run([mgtest.test_prog("lease_victim"), self.file] + extra,
+                                  input="\n".join(commands) + "\n", capture_output=True, text=True,
+                                  timeout=60)
+            self.assertEqual(bare.returncode, 0, bare.stderr)
+            want = bare.stdout.splitlines()[1:]
+            self.assertEqual(len(want), 3, bare.stdout)
+            if extra:
+                self.assertNotIn(" 0", " ".join(want), "bare, --block blocks: " + bare.stdout)
+            v = self.victim("watch", *extra)
+            self.assertTrue(self.held_lease(v), v.describe())
+            got = [v.cmd(c) for c in commands]
+            self.assertEqual(got, want, v.describe())
+            self.assertEqual(v.finish(), 0, v.describe())
+
     def test_own_raw_open_is_answered_quietly(self):
         """An open past the wrappers (syscall(2)) still breaks the lease; the handler runs on the
         very thread whose open it interrupted, finds that call in the interrupted context and

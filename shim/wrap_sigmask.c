@@ -1,0 +1,145 @@
+/*
+ * sigprocmask, pthread_sigmask: while the guard holds leases on a signal of its own (lease.h), the
+ * program's masks never block that signal for real. A daemon that blocks every signal and reads
+ * the ones it wants from a signalfd or a sigwait() thread would otherwise never let the guard
+ * answer a break: every writer of a mapped file would wait lease-break-time (45 s) and the cut go
+ * ahead unseen. The program still sees its own mask: a thread that asked for the signal blocked
+ * reads it back blocked, its new threads and exec'd images start with it blocked, as without the
+ * guard. The handler may then run in a thread that blocked everything: it is async-signal-safe,
+ * and, like any signal, it can make a call that SA_RESTART does not restart (poll, nanosleep)
+ * return EINTR; that happens only when another process opens the file for writing.
+ */
+#define _GNU_SOURCE
+#include "lease.h"
+#include "real.h"
+#include "sigmask.h"
+#include "thread.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* This thread's program asked for the lease signal blocked (and got it unblocked). */
+static MG_TLS bool held;
+/* The last vfork child that set its own mask (its memory is its parent's: a pid, not a flag). */
+static pid_t vfork_child_set;
+
+struct change {
+	int sig;                /* the lease signal, 0: the call goes through as it is */
+	bool was, now;
+	sigset_t copy;
+};
+
+/*
+ * A vfork child's memory (this thread's flag included) is its parent's: its calls go through as
+ * they are. It answers no break (the parent's threads do), and it execs or exits soon.
+ */
+static const sigset_t *before(int how, const sigset_t *set, struct change *c)
+{
+	c->sig = mg_lease_signal_now();
+	if (c->sig <= 0 || mg_inside()) {
+		c->sig = 0;
+		return set;
+	}
+	pid_t pid = (pid_t)MG_SYS0(SYS_getpid);
+	if (pid != mg_self_pid()) {
+		if (set)
+			__atomic_store_n(&vfork_child_set, pid, __ATOMIC_RELAXED);
+		c->sig = 0;
+		return set;
+	}
+	c->was = c->now = held;
+	if (!set)
+		return set;
+	bool member = sigismember(set, c->sig) == 1;    /* a bad pointer faults, as in the program */
+	if (how == SIG_BLOCK) {
+		c->now = c->was || member;
+	} else if (how == SIG_UNBLOCK) {
+		c->now = c->was && !member;
+		return set;
+	} else if (how == SIG_SETMASK) {
+		c->now = member;
+	} else {
+		c->sig = 0;     /* EINVAL */
+		return set;
+	}
+	if (!member)
+		return set;
+	c->copy = *set;
+	sigdelset(&c->copy, c->sig);
+	return &c->copy;
+}
+
+static void after(const struct change *c, sigset_t *old)
+{
+	if (!c->sig)
+		return;
+	held = c->now;
+	if (old && c->was)
+		sigaddset(old, c->sig);
+}
+
+MG_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	struct change c;
+	const sigset_t *use = before(how, set, &c);
+	int r = MG_CALL_REAL(sigprocmask, (how, use, old),
+			     MG_SYS4(SYS_rt_sigprocmask, how, use, old, _NSIG / 8));
+	if (r == 0)
+		after(&c, old);
+	return r;
+}
+
+MG_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	struct change c;
+	const sigset_t *use = before(how, set, &c);
+	mg_pthread_sigmask_fn real = MG_REAL(pthread_sigmask);
+	int r = real ? real(how, use, old) : ENOSYS;
+	if (r == 0)
+		after(&c, old);
+	return r;
+}
+
+bool mg_sigmask_held(void)
+{
+	return held && mg_lease_signal_now() > 0;
+}
+
+void mg_sigmask_thread_holds(void)
+{
+	held = true;
+}
+
+/*
+ * exec: the new image gets the mask the program asked for. A vfork child that set a mask of its own
+ * has it as it asked; one that did not has its parent thread's, where the program asked for what
+ * this thread's flag says.
+ */
+bool mg_sigmask_before_exec(void)
+{
+	int sig = mg_lease_signal_now();
+	if (sig <= 0 || !held)
+		return false;
+	pid_t pid = (pid_t)MG_SYS0(SYS_getpid);
+	if (pid != mg_self_pid() && __atomic_load_n(&vfork_child_set, __ATOMIC_RELAXED) == pid)
+		return false;
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, sig);
+	return MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, &s, NULL, _NSIG / 8) == 0;
+}
+
+void mg_sigmask_exec_failed(bool blocked)
+{
+	if (!blocked)
+		return;
+	int sig = mg_lease_signal_now();
+	sigset_t s;
+	sigemptyset(&s);
+	if (sig > 0)
+		sigaddset(&s, sig);
+	MG_SYS4(SYS_rt_sigprocmask, SIG_UNBLOCK, &s, NULL, _NSIG / 8);
+}
