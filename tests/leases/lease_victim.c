@@ -32,7 +32,9 @@
  * "mask": the blocked signals as this thread reads them back ("mask HEX", bit N-1 for signal N);
  * "threadmask": the same read in a new thread ("threadmask HEX"); "execmask": the SigBlk line of
  * a child exec'd after fork ("execmask HEX", from /proc/self/status) and of one exec'd after
- * vfork ("vforkmask HEX"), on one line.
+ * vfork ("vforkmask HEX"), on one line; "spawnmask": the same of a child started by posix_spawnp
+ * ("spawnmask HEX"). "spawnw": posix_spawn /bin/true with a file action that opens FILE for
+ * appending, wait for it ("spawnw STATUS").
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,6 +47,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -69,6 +72,34 @@ static void *read_mask(void *out)
 	pthread_sigmask(SIG_BLOCK, NULL, &m);
 	*(unsigned long long *)out = mask_bits(&m);
 	return NULL;
+}
+
+/* The SigBlk line of a child that posix_spawnp starts: grep on its own status. */
+static void spawn_mask(char *out, size_t cap)
+{
+	int p[2];
+	snprintf(out, cap, "none");
+	if (pipe(p) != 0)
+		return;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	char *const argv[] = { "grep", "-h", "SigBlk", "/proc/self/status", NULL };
+	pid_t pid;
+	int err = posix_spawnp(&pid, "grep", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	char buf[128];
+	ssize_t n = err ? -1 : read(p[0], buf, sizeof buf - 1);
+	close(p[0]);
+	if (!err)
+		waitpid(pid, NULL, 0);
+	if (n > 0) {
+		buf[n] = 0;
+		char *v = strchr(buf, ':');
+		if (v)
+			snprintf(out, cap, "%llx", strtoull(v + 1, NULL, 16));
+	}
 }
 
 /* The SigBlk line of a child that execs grep on its own status, after fork or vfork. */
@@ -333,6 +364,28 @@ int main(int argc, char **argv)
 			exec_mask(false, forked, sizeof forked);
 			exec_mask(true, vforked, sizeof vforked);
 			printf("execmask %s vforkmask %s\n", forked, vforked);
+			fflush(stdout);
+			continue;
+		}
+		if (strcmp(line, "spawnmask") == 0) {
+			char spawned[32];
+			spawn_mask(spawned, sizeof spawned);
+			printf("spawnmask %s\n", spawned);
+			fflush(stdout);
+			continue;
+		}
+		if (strcmp(line, "spawnw") == 0) {
+			posix_spawn_file_actions_t fa;
+			posix_spawn_file_actions_init(&fa);
+			posix_spawn_file_actions_addopen(&fa, 3, argv[1], O_WRONLY | O_APPEND, 0);
+			char *const targv[] = { "true", NULL };
+			pid_t pid;
+			int status = -1;
+			int err = posix_spawn(&pid, "/bin/true", &fa, NULL, targv, environ);
+			posix_spawn_file_actions_destroy(&fa);
+			if (!err)
+				waitpid(pid, &status, 0);
+			printf("spawnw %d\n", err ? -err : status);
 			fflush(stdout);
 			continue;
 		}

@@ -488,15 +488,16 @@ class LeaseTest(mgtest.GuardTest):
 
     def test_masks_read_back_as_the_program_set_them(self):
         """What the program sees of its masks is what it set, as bare: the blocked set read back,
-        in a new thread, and in children exec'd after fork and after vfork."""
-        commands = ["mask", "threadmask", "execmask"]
+        in a new thread, and in children exec'd after fork and after vfork or started by
+        posix_spawnp."""
+        commands = ["mask", "threadmask", "execmask", "spawnmask"]
         for extra in (["--block"], []):
             bare = subprocess.run([mgtest.test_prog("lease_victim"), self.file] + extra,
                                   input="\n".join(commands) + "\n", capture_output=True, text=True,
                                   timeout=60)
             self.assertEqual(bare.returncode, 0, bare.stderr)
             want = bare.stdout.splitlines()[1:]
-            self.assertEqual(len(want), 3, bare.stdout)
+            self.assertEqual(len(want), len(commands), bare.stdout)
             if extra:
                 self.assertNotIn(" 0", " ".join(want), "bare, --block blocks: " + bare.stdout)
             v = self.victim("watch", *extra)
@@ -504,6 +505,18 @@ class LeaseTest(mgtest.GuardTest):
             got = [v.cmd(c) for c in commands]
             self.assertEqual(got, want, v.describe())
             self.assertEqual(v.finish(), 0, v.describe())
+
+    def test_spawn_file_action_writing_the_file_waits_for_nobody(self):
+        """posix_spawn's child opens its file actions' paths where no wrapper sees them, while the
+        parent thread waits for it: a lease on a file it opens for writing is let go first, or the
+        spawn would wait lease-break-time and the child's open be reported as another process's."""
+        v = self.victim("watch")
+        self.assertTrue(self.held_lease(v), v.describe())
+        self.assertEqual(v.cmd("spawnw"), "spawnw 0", v.describe())
+        self.assertFalse(self.held_lease(v), v.describe())
+        self.assertEqual(v.sum(), BYTE * SIZE)
+        self.assertEqual(v.finish(), 0, v.describe())
+        self.assertEqual(v.events("lease_break"), [], v.describe())
 
     def test_own_raw_open_is_answered_quietly(self):
         """An open past the wrappers (syscall(2)) still breaks the lease; the handler runs on the
