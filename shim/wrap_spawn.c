@@ -143,22 +143,25 @@ static bool prepare(const posix_spawn_file_actions_t *fa, const posix_spawnattr_
 	return use;
 }
 
-MG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
-			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+static int spawn(int (*real)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			    const posix_spawnattr_t *, char *const[], char *const[]),
+		 pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+		 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	mg_posix_spawn_fn real = MG_REAL(posix_spawn);
 	if (!real)
 		return ENOSYS;
 	posix_spawnattr_t own;
 	return real(pid, path, fa, prepare(fa, attr, &own) ? &own : attr, argv, envp);
 }
 
+MG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	return spawn(MG_REAL(posix_spawn), pid, path, fa, attr, argv, envp);
+}
+
 MG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	mg_posix_spawnp_fn real = MG_REAL(posix_spawnp);
-	if (!real)
-		return ENOSYS;
-	posix_spawnattr_t own;
-	return real(pid, file, fa, prepare(fa, attr, &own) ? &own : attr, argv, envp);
+	return spawn(MG_REAL(posix_spawnp), pid, file, fa, attr, argv, envp);
 }

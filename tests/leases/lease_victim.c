@@ -74,6 +74,17 @@ static void *read_mask(void *out)
 	return NULL;
 }
 
+/* The hex value of a SigBlk line read into buf (n bytes; room for one more). */
+static void sigblk_value(char *buf, ssize_t n, char *out, size_t cap)
+{
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	char *v = strchr(buf, ':');
+	if (v)
+		snprintf(out, cap, "%llx", strtoull(v + 1, NULL, 16));
+}
+
 /* The SigBlk line of a child that posix_spawnp starts: grep on its own status. */
 static void spawn_mask(char *out, size_t cap)
 {
@@ -94,12 +105,7 @@ static void spawn_mask(char *out, size_t cap)
 	close(p[0]);
 	if (!err)
 		waitpid(pid, NULL, 0);
-	if (n > 0) {
-		buf[n] = 0;
-		char *v = strchr(buf, ':');
-		if (v)
-			snprintf(out, cap, "%llx", strtoull(v + 1, NULL, 16));
-	}
+	sigblk_value(buf, n, out, cap);
 }
 
 /* The SigBlk line of a child that execs grep on its own status, after fork or vfork. */
@@ -122,12 +128,7 @@ static void exec_mask(bool use_vfork, char *out, size_t cap)
 	close(p[0]);
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
-	if (n > 0) {
-		buf[n] = 0;
-		char *v = strchr(buf, ':');
-		if (v)
-			snprintf(out, cap, "%llx", strtoull(v + 1, NULL, 16));
-	}
+	sigblk_value(buf, n, out, cap);
 }
 
 static void own(int sig) { (void)sig; own_signals++; }
