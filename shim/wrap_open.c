@@ -10,6 +10,7 @@
 #include "lease.h"
 #include "log.h"
 #include "real.h"
+#include "wrap_open.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,8 +33,8 @@ static void flags_text(int flags, char *out, size_t cap)
 	if (flags & O_APPEND) mg_buf_puts(&b, "|O_APPEND");
 }
 
-/* Would this open cut the file? Checked before the real call. */
-static int open_pre(const char *call, int dirfd, const char *path, int flags, const char *detail)
+/* Would this open cut the file? Checked before the real call (wrap_open.h). */
+int mg_open_pre(const char *call, int dirfd, const char *path, int flags, const char *detail)
 {
 	/* O_PATH ignores O_TRUNC; O_DIRECTORY (and O_TMPFILE) fail on a regular file: no cut. */
 	if (!(flags & O_TRUNC) || (flags & (O_PATH | O_DIRECTORY)) || !path)
@@ -119,7 +120,7 @@ static int open_post(const char *call, int dirfd, const char *path, int flags, i
 			return MG_CALL_REAL(call, args,                                      \
 					    MG_SYS4(SYS_openat, dirfd, path, flags, mode));  \
 		}                                                                            \
-		int pre = open_pre(#call, dirfd, path, flags, NULL);                         \
+		int pre = mg_open_pre(#call, dirfd, path, flags, NULL);                         \
 		if (pre == MG_REFUSE)                                                        \
 			return -1;                                                           \
 		lease_before(dirfd, path, flags);                                            \
@@ -219,7 +220,7 @@ MG_EXPORT int shm_open(const char *name, int flags, mode_t mode)
 		lease_before(AT_FDCWD, rel, flags);
 		return mg_real_shm_open(name, flags, mode);
 	}
-	int pre = open_pre("shm_open", AT_FDCWD, rel, flags, NULL);
+	int pre = mg_open_pre("shm_open", AT_FDCWD, rel, flags, NULL);
 	if (pre == MG_REFUSE)
 		return -1;
 	lease_before(AT_FDCWD, rel, flags);
@@ -283,7 +284,7 @@ static FILE *guarded_fopen(const char *call, mg_fopen_fn real, const char *path,
 		lease_before(AT_FDCWD, path, flags);
 		return real(path, mode);
 	}
-	int pre = open_pre(call, AT_FDCWD, path, flags, mode);
+	int pre = mg_open_pre(call, AT_FDCWD, path, flags, mode);
 	if (pre == MG_REFUSE)
 		return NULL;
 	lease_before(AT_FDCWD, path, flags);
@@ -317,7 +318,7 @@ static FILE *guarded_freopen(const char *call, mg_freopen_fn real, const char *p
 	}
 	int pre = MG_PROCEED;
 	if (path) {
-		pre = open_pre(call, AT_FDCWD, path, flags, mode);
+		pre = mg_open_pre(call, AT_FDCWD, path, flags, mode);
 	} else if (flags & O_TRUNC) {
 		struct stat st;
 		int fd = fileno(stream);

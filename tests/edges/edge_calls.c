@@ -28,12 +28,20 @@
  *                      and 9 are newly cut, 10..19 were already beyond the end
  *   vfork-cut          a vfork child cuts a mapped file and exits; the parent then touches the
  *                      mapping and dies of SIGBUS ("CHILD pid=N" first)
+ *   spawn-otrunc       posix_spawn of /bin/true whose file action opens a mapped 3-page file
+ *                      O_WRONLY|O_TRUNC (on fd 3): RESULT rc=0 (posix_spawn's error number as
+ *                      errno), then "AFTER size=S status=W" (the file's size; the child's wait
+ *                      status, -1 when none ran)
+ *   spawn-chdir-otrunc the same file mapped, but the file action first changes to DIR/sub, where
+ *                      a file of the same name (not mapped) is opened O_WRONLY|O_TRUNC by its
+ *                      relative name, from DIR as the current directory (nothing of ours is cut)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +49,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -233,6 +242,35 @@ static void vfork_cut(const char *dir)
 	printf("TOUCH %d\n", m[0]);    /* SIGBUS */
 }
 
+static void spawn_otrunc(const char *dir, bool chdir_first)
+{
+	char path[4096], sub[4096], other[4096];
+	int fd = make_file(dir, "spawned", 3 * page, path);
+	map_shared(fd, 3 * page);
+	posix_spawn_file_actions_t fa;
+	CHECK(posix_spawn_file_actions_init(&fa) == 0, "file actions");
+	if (chdir_first) {
+		snprintf(sub, sizeof sub, "%s/sub", dir);
+		CHECK(mkdir(sub, 0755) == 0, "mkdir");
+		close(make_file(sub, "spawned", page, other));
+		CHECK(chdir(dir) == 0, "chdir");
+		CHECK(posix_spawn_file_actions_addchdir_np(&fa, sub) == 0, "addchdir");
+	}
+	CHECK(posix_spawn_file_actions_addopen(&fa, 3, chdir_first ? "spawned" : path,
+					       O_WRONLY | O_TRUNC, 0) == 0, "addopen");
+	char *argv[] = { "true", NULL };
+	pid_t pid;
+	int err = posix_spawn(&pid, "/bin/true", &fa, NULL, argv, NULL);
+	posix_spawn_file_actions_destroy(&fa);
+	result(err ? -1 : 0, err);
+	int status = -1;
+	if (!err)
+		CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	struct stat st;
+	CHECK(fstat(fd, &st) == 0, "fstat");
+	printf("AFTER size=%lld status=%d\n", (long long)st.st_size, status);
+}
+
 static void partial_cut(const char *dir)
 {
 	char path[4096];
@@ -259,6 +297,8 @@ int main(int argc, char **argv)
 		partial_cut(dir);
 	else if (strcmp(c, "vfork-cut") == 0)
 		vfork_cut(dir);
+	else if (strcmp(c, "spawn-otrunc") == 0 || strcmp(c, "spawn-chdir-otrunc") == 0)
+		spawn_otrunc(dir, strcmp(c, "spawn-chdir-otrunc") == 0);
 	else if (strcmp(c, "mremap-dontunmap") == 0)
 		mremap_dontunmap(dir);
 	else
