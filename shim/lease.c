@@ -406,7 +406,7 @@ void mg_lease_program_signal(int sig)
 	 * child, and exec closes the child's copies (close-on-exec) and resets its handlers anyway.
 	 * Without kcmp a clone() child without CLONE_VM is taken for one and left alone too.
 	 */
-	if ((pid_t)MG_SYS0(SYS_getpid) != mg_self_pid())
+	if (mg_not_self_process())
 		return;
 	struct mg_lease_signal_facts f = { .from = sig };
 	mg_who_now(&f.who);
@@ -452,7 +452,7 @@ void mg_lease_program_signal(int sig)
 void mg_lease_before_exec(void)
 {
 	/* a vfork child holds no locks, and the slots are its parent's */
-	if (!mg_posix_locks_any() || (pid_t)MG_SYS0(SYS_getpid) != mg_self_pid())
+	if (!mg_posix_locks_any() || mg_not_self_process())
 		return;
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		struct mg_lease_slot *s = &mg_lease_slots[i];
@@ -479,7 +479,7 @@ void mg_lease_fini(void)
 {
 	/* exit() (not exec or _exit): the fork child lived on after all */
 	if (__atomic_load_n(&quiet_child, __ATOMIC_RELAXED) &&
-	    (pid_t)MG_SYS0(SYS_getpid) == mg_self_pid())
+	    !mg_not_self_process())
 		write_waiting_record();
 }
 
@@ -523,7 +523,7 @@ static int child_dropped;               /* a vfork child let a lease go: the par
 
 static bool dropped_in_vfork_child(dev_t dev, ino_t ino)
 {
-	if ((pid_t)MG_SYS0(SYS_getpid) == mg_self_pid())
+	if (!mg_not_self_process())
 		return false;
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		struct mg_lease_slot *s = &mg_lease_slots[i];
@@ -540,7 +540,7 @@ static bool dropped_in_vfork_child(dev_t dev, ino_t ino)
 static void after_child_dropped(void)
 {
 	if (mg_likely(!__atomic_load_n(&child_dropped, __ATOMIC_ACQUIRE)) ||
-	    (pid_t)MG_SYS0(SYS_getpid) != mg_self_pid() ||
+	    mg_not_self_process() ||
 	    !__atomic_exchange_n(&child_dropped, 0, __ATOMIC_ACQ_REL))
 		return;
 	for (int i = 0; i < MG_LEASE_MAX; i++) {

@@ -9,9 +9,9 @@
 bool mg_sigmask_held(void) MG_HIDDEN;
 /* A new thread started by one that holds it: it holds it too (its mask is the creator's). */
 void mg_sigmask_thread_holds(void) MG_HIDDEN;
-/* Right before an exec: block the lease signal for real if the program asked for it; true if
- * done. After an exec that failed, mg_sigmask_exec_failed undoes it. */
-bool mg_sigmask_before_exec(void) MG_HIDDEN;
-void mg_sigmask_exec_failed(bool blocked) MG_HIDDEN;
+/* Right before an exec: block the lease signal for real if the program asked for it; returns the
+ * signal blocked, 0 if none. After an exec that failed, mg_sigmask_exec_failed undoes it. */
+int mg_sigmask_before_exec(void) MG_HIDDEN;
+void mg_sigmask_exec_failed(int sig) MG_HIDDEN;
 
 #endif

@@ -12,6 +12,11 @@ pid_t mg_thread_pid_cached;
 static MG_TLS char name[16];
 static MG_TLS long long name_read_ms = -1000000;
 
+bool mg_not_self_process(void)
+{
+	return (pid_t)MG_SYS0(SYS_getpid) != mg_self_pid();
+}
+
 pid_t mg_thread_pid_slow(void)
 {
 	pid_t p = (pid_t)MG_SYS0(SYS_getpid);

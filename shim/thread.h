@@ -2,6 +2,7 @@
 #ifndef MG_THREAD_H
 #define MG_THREAD_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include <time.h>
 #include "guard.h"
@@ -33,6 +34,12 @@ static inline pid_t mg_self_pid(void)
 	pid_t p = __atomic_load_n(&mg_thread_pid_cached, __ATOMIC_RELAXED);
 	return mg_likely(p != 0) ? p : mg_thread_pid_slow();
 }
+/*
+ * The caller is not the process the guard's state belongs to, though it runs in its memory: a
+ * vfork child (or posix_spawn's clone(CLONE_VM) one), or a clone() child whose fork handlers have
+ * not run. One system call (getpid), async-signal-safe.
+ */
+bool mg_not_self_process(void) MG_HIDDEN;
 /* fork child: the calling thread has a new tid, the process a new pid. */
 void mg_thread_atfork_child(void) MG_HIDDEN;
 

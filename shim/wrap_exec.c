@@ -18,19 +18,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* true: the lease signal was blocked for the new image (wrap_sigmask.c), undone if exec fails */
-static bool before_exec(void)
+/* The lease signal blocked for the new image (wrap_sigmask.c), 0 if none: undone if exec fails. */
+static int before_exec(void)
 {
 	if (mg_inside())
-		return false;
+		return 0;
 	int saved = errno;
 	mg_lease_before_exec();
-	bool blocked = mg_sigmask_before_exec();
+	int blocked = mg_sigmask_before_exec();
 	errno = saved;
 	return blocked;
 }
 
-static int exec_failed(bool blocked, int r)
+static int exec_failed(int blocked, int r)
 {
 	int saved = errno;
 	mg_sigmask_exec_failed(blocked);
@@ -40,42 +40,42 @@ static int exec_failed(bool blocked, int r)
 
 MG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	bool blocked = before_exec();
+	int blocked = before_exec();
 	return exec_failed(blocked, MG_CALL_REAL(execve, (path, argv, envp),
 						 MG_SYS3(SYS_execve, path, argv, envp)));
 }
 
 MG_EXPORT int execv(const char *path, char *const argv[])
 {
-	bool blocked = before_exec();
+	int blocked = before_exec();
 	return exec_failed(blocked, MG_CALL_REAL(execv, (path, argv),
 						 MG_SYS3(SYS_execve, path, argv, environ)));
 }
 
 MG_EXPORT int execvp(const char *file, char *const argv[])
 {
-	bool blocked = before_exec();
+	int blocked = before_exec();
 	return exec_failed(blocked, MG_CALL_REAL(execvp, (file, argv),
 						 MG_SYS3(SYS_execve, file, argv, environ)));
 }
 
 MG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	bool blocked = before_exec();
+	int blocked = before_exec();
 	return exec_failed(blocked, MG_CALL_REAL(execvpe, (file, argv, envp),
 						 MG_SYS3(SYS_execve, file, argv, envp)));
 }
 
 MG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	bool blocked = before_exec();
+	int blocked = before_exec();
 	return exec_failed(blocked, MG_CALL_REAL(execveat, (dirfd, path, argv, envp, flags),
 						 MG_SYS6(SYS_execveat, dirfd, path, argv, envp, flags, 0)));
 }
 
 MG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	bool blocked = before_exec();
+	int blocked = before_exec();
 	return exec_failed(blocked, MG_CALL_REAL(fexecve, (fd, argv, envp),
 						 MG_SYS6(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH, 0)));
 }

@@ -62,8 +62,7 @@ int mg_open_pre(const char *call, int dirfd, const char *path, int flags, const 
  */
 static bool lease_matters(int flags)
 {
-	return ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && !(flags & (O_PATH | O_DIRECTORY)) &&
-	       mg_unlikely(mg_lease_any_held()) && !mg_inside();
+	return mg_open_writes(flags) && mg_unlikely(mg_lease_any_held()) && !mg_inside();
 }
 
 static void lease_before(int dirfd, const char *path, int flags)

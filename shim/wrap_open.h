@@ -2,6 +2,8 @@
 #ifndef MG_WRAP_OPEN_H
 #define MG_WRAP_OPEN_H
 
+#include <fcntl.h>
+#include <stdbool.h>
 #include "guard.h"
 
 /*
@@ -10,6 +12,12 @@
  * returns check.h's verdict: MG_REFUSE with errno set in block mode. Call it only when
  * !mg_quiet().
  */
+/* An open with these flags writes the file (or truncates it): it breaks a read lease on it. */
+static inline bool mg_open_writes(int flags)
+{
+	return ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && !(flags & (O_PATH | O_DIRECTORY));
+}
+
 int mg_open_pre(const char *call, int dirfd, const char *path, int flags, const char *detail) MG_HIDDEN;
 
 #endif

@@ -34,7 +34,9 @@ struct change {
 
 /*
  * A vfork child's memory (this thread's flag included) is its parent's: its calls go through as
- * they are. It answers no break (the parent's threads do), and it execs or exits soon.
+ * they are. It answers no break (the parent's threads do), and it execs or exits soon. Whether
+ * the caller is one costs a system call, asked only when the flag is set or the set names the
+ * signal: a program that never blocks it pays nothing.
  */
 static const sigset_t *before(int how, const sigset_t *set, struct change *c)
 {
@@ -43,17 +45,19 @@ static const sigset_t *before(int how, const sigset_t *set, struct change *c)
 		c->sig = 0;
 		return set;
 	}
-	pid_t pid = (pid_t)MG_SYS0(SYS_getpid);
-	if (pid != mg_self_pid()) {
+	c->was = c->now = held;
+	bool member = set && sigismember(set, c->sig) == 1;     /* a bad pointer faults, as in
+								  * the program */
+	if (!held && !member)
+		return set;     /* nothing to take out, nothing to remember */
+	if (mg_not_self_process()) {
 		if (set)
-			__atomic_store_n(&vfork_child_set, pid, __ATOMIC_RELAXED);
+			__atomic_store_n(&vfork_child_set, (pid_t)MG_SYS0(SYS_getpid), __ATOMIC_RELAXED);
 		c->sig = 0;
 		return set;
 	}
-	c->was = c->now = held;
 	if (!set)
 		return set;
-	bool member = sigismember(set, c->sig) == 1;    /* a bad pointer faults, as in the program */
 	if (how == SIG_BLOCK) {
 		c->now = c->was || member;
 	} else if (how == SIG_UNBLOCK) {
@@ -103,6 +107,14 @@ MG_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 	return r;
 }
 
+static bool mask_one(int how, int sig)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, sig);
+	return MG_SYS4(SYS_rt_sigprocmask, how, &s, NULL, _NSIG / 8) == 0;
+}
+
 bool mg_sigmask_held(void)
 {
 	return held && mg_lease_signal_now() > 0;
@@ -116,30 +128,21 @@ void mg_sigmask_thread_holds(void)
 /*
  * exec: the new image gets the mask the program asked for. A vfork child that set a mask of its own
  * has it as it asked; one that did not has its parent thread's, where the program asked for what
- * this thread's flag says.
+ * this thread's flag says. Returns the signal blocked (0: none), for mg_sigmask_exec_failed.
  */
-bool mg_sigmask_before_exec(void)
+int mg_sigmask_before_exec(void)
 {
 	int sig = mg_lease_signal_now();
 	if (sig <= 0 || !held)
-		return false;
-	pid_t pid = (pid_t)MG_SYS0(SYS_getpid);
-	if (pid != mg_self_pid() && __atomic_load_n(&vfork_child_set, __ATOMIC_RELAXED) == pid)
-		return false;
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, sig);
-	return MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, &s, NULL, _NSIG / 8) == 0;
+		return 0;
+	if (mg_not_self_process() &&
+	    __atomic_load_n(&vfork_child_set, __ATOMIC_RELAXED) == (pid_t)MG_SYS0(SYS_getpid))
+		return 0;
+	return mask_one(SIG_BLOCK, sig) ? sig : 0;
 }
 
-void mg_sigmask_exec_failed(bool blocked)
+void mg_sigmask_exec_failed(int sig)
 {
-	if (!blocked)
-		return;
-	int sig = mg_lease_signal_now();
-	sigset_t s;
-	sigemptyset(&s);
 	if (sig > 0)
-		sigaddset(&s, sig);
-	MG_SYS4(SYS_rt_sigprocmask, SIG_UNBLOCK, &s, NULL, _NSIG / 8);
+		mask_one(SIG_UNBLOCK, sig);
 }

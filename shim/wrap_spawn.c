@@ -42,11 +42,6 @@ static struct {
 	int flags;
 } opens[SPAWN_OPENS];
 
-static bool writes(int flags)
-{
-	return ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && !(flags & (O_PATH | O_DIRECTORY));
-}
-
 static void note_open(const void *fa, const char *path, int flags)
 {
 	for (int i = 0; i < SPAWN_OPENS; i++) {
@@ -96,13 +91,12 @@ static int before_opens(const void *fa, bool check, bool leases)
 				continue;
 			struct stat st;
 			int flags = opens[i].flags;
+			/* a change of directory itself, or a path the child resolves elsewhere */
 			bool skip = flags == CHDIR || (moved && opens[i].path[0] != '/');
-			if (skip)
-				;       /* nothing to check or let go */
-			else if (pass == 0)
+			if (!skip && pass == 0)
 				verdict = mg_open_pre("posix_spawn", AT_FDCWD, opens[i].path, flags, NULL);
-			else if (mg_fstatat(AT_FDCWD, opens[i].path, &st,
-					    (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+			else if (!skip && mg_fstatat(AT_FDCWD, opens[i].path, &st,
+						     (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
 				 S_ISREG(st.st_mode))
 				mg_lease_program_writes(st.st_dev, st.st_ino);
 			__atomic_store_n(&opens[i].fa, fa, __ATOMIC_RELEASE);
@@ -116,7 +110,7 @@ MG_EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, i
 {
 	mg_posix_spawn_file_actions_addopen_fn real = MG_REAL(posix_spawn_file_actions_addopen);
 	int r = real ? real(fa, fd, path, flags, mode) : ENOSYS;
-	if (r == 0 && writes(flags) && !mg_inside()) {
+	if (r == 0 && mg_open_writes(flags) && !mg_inside()) {
 		int saved = errno;
 		note_open(fa, path, flags);
 		errno = saved;
