@@ -198,9 +198,10 @@ void mg_bt_keep(void *const *ips, int n, struct mg_stack *st)
 /*
  * MMAPGUARD_UNWIND=libunwind: libunwind alone. =check: libunwind's stack is kept, and the CFI
  * walk's is compared with it; each difference is written to stderr (the first 16), and a summary
- * at exit. Both walks start in this frame, so that both see the same frames.
+ * at exit (with how many of the CFI walk's answers came from a kept walk). Both walks start in
+ * this frame, so that both see the same frames.
  */
-static unsigned long chk_stacks, chk_walked, chk_diff;
+static unsigned long chk_stacks, chk_walked, chk_kept, chk_diff;
 
 static void put_stack(struct mg_buf *b, const char *what, const struct mg_stack *s)
 {
@@ -217,6 +218,7 @@ __attribute__((noinline)) void mg_bt_capture_other(struct mg_stack *st)
 	void *b[MG_STACK_MAX + 8];
 	struct mg_stack sa = { 0 };
 	int walked = -1, nb = 0;
+	bool kept = false;
 	bool check = mg_cfg.unwind == MG_UNWIND_CHECK;
 	capture_begin();
 	mg_bt_fn bt = __atomic_load_n(&mg_bt_backtrace, __ATOMIC_ACQUIRE);
@@ -224,8 +226,10 @@ __attribute__((noinline)) void mg_bt_capture_other(struct mg_stack *st)
 		const struct mg_stack *ref;
 		if (check)
 			walked = mg_cfi_walk(&sa, &ref, MG_STACK_MAX + 8, mg_bt_shim_lo, mg_bt_shim_hi);
-		if (walked == 0)
+		if (walked == 0) {
+			kept = sa.n == 0;       /* no frames walked now: the kept walk's answer */
 			mg_stack_copy(&sa, ref);
+		}
 		nb = bt(b, (int)(sizeof b / sizeof b[0]));
 	}
 	capture_end();
@@ -237,6 +241,8 @@ __attribute__((noinline)) void mg_bt_capture_other(struct mg_stack *st)
 	if (walked < 0)
 		return;
 	__atomic_add_fetch(&chk_walked, 1, __ATOMIC_RELAXED);
+	if (kept)
+		__atomic_add_fetch(&chk_kept, 1, __ATOMIC_RELAXED);
 	if (sa.n == st->n && memcmp(sa.ip, st->ip, sa.n * sizeof sa.ip[0]) == 0)
 		return;
 	if (__atomic_add_fetch(&chk_diff, 1, __ATOMIC_RELAXED) > 16)
@@ -253,14 +259,16 @@ __attribute__((destructor)) static void check_summary(void)
 {
 	if (mg_cfg.unwind != MG_UNWIND_CHECK)
 		return;
-	char line[160];
+	char line[200];
 	struct mg_buf m;
 	mg_buf_init(&m, line, sizeof line);
 	mg_buf_puts(&m, "mmapguard: unwind check: ");
 	mg_buf_u64(&m, __atomic_load_n(&chk_stacks, __ATOMIC_RELAXED));
 	mg_buf_puts(&m, " stacks, ");
 	mg_buf_u64(&m, __atomic_load_n(&chk_walked, __ATOMIC_RELAXED));
-	mg_buf_puts(&m, " walked by CFI, ");
+	mg_buf_puts(&m, " walked by CFI (");
+	mg_buf_u64(&m, __atomic_load_n(&chk_kept, __ATOMIC_RELAXED));
+	mg_buf_puts(&m, " from a kept walk), ");
 	mg_buf_u64(&m, __atomic_load_n(&chk_diff, __ATOMIC_RELAXED));
 	mg_buf_puts(&m, " different\n");
 	mg_write_all(2, m.p, m.len);

@@ -171,9 +171,10 @@ static inline struct trace *trace_of(uintptr_t ip0, uintptr_t sp0)
 /*
  * The kept walk from this start, if its words still hold what it read. Another thread may be
  * writing the slot meanwhile (the sequence then says so, and the answer is dropped), so nothing
- * read from the slot is trusted as an address: the words compared are sp0 + 8 * (offset & mask),
- * with mask + 1 a power of two words that the known-mapped range above sp0 holds, whatever
- * offset a writer left there.
+ * read from the slot is trusted as an address: the words compared are sp0 + 8 * min(offset, last),
+ * with last the highest word of the known-mapped range above sp0, whatever offset a writer left
+ * there. (Not a mask of a power of two: that would leave out the top of the range, where a walk
+ * reaching main's frames reads, for about every other stack position.)
  */
 __attribute__((no_sanitize("address", "thread")))
 static const struct mg_stack *trace_get(struct trace *t, uintptr_t ip0, uintptr_t sp0,
@@ -188,15 +189,17 @@ static const struct mg_stack *trace_get(struct trace *t, uintptr_t ip0, uintptr_
 	    sp0 < ok_lo || sp0 >= ok_hi)
 		return NULL;
 	uintptr_t words = (ok_hi - sp0) / 8;    /* >= 1: sp0 is 8-aligned below ok_hi */
-	uintptr_t mask = (words >= CHK_SPAN ? CHK_SPAN : (uintptr_t)1 << (63 - __builtin_clzl(words))) - 1;
-	if (span > mask + 1)
+	uintptr_t last = words - 1;
+	if (span > words)
 		return NULL;
 	/* Every word is read, a difference or not: one branch at the end instead of one a word
 	 * (all of them lie in the known-mapped range, so reading past a difference is safe). */
 	uintptr_t diff = 0;
 #pragma GCC unroll 4
-	for (int i = 0; i < nchk; i++)
-		diff |= peek(sp0 + 8 * (LD(t->chk_at[i]) & mask)) ^ LD(t->chk_val[i]);
+	for (int i = 0; i < nchk; i++) {
+		uintptr_t w = LD(t->chk_at[i]);
+		diff |= peek(sp0 + 8 * (w < last ? w : last)) ^ LD(t->chk_val[i]);
+	}
 	if (diff)
 		return NULL;
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);

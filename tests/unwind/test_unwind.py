@@ -16,7 +16,8 @@ import unittest
 
 import mgtest
 
-SUMMARY = re.compile(r"^mmapguard: unwind check: (\d+) stacks, (\d+) walked by CFI, (\d+) different$",
+SUMMARY = re.compile(r"^mmapguard: unwind check: (\d+) stacks, (\d+) walked by CFI "
+                     r"\((\d+) from a kept walk\), (\d+) different$",
                      re.M)
 
 
@@ -33,9 +34,10 @@ class UnwindWalk(mgtest.GuardTest):
         r = mgtest.run(argv, env=e, timeout=300)
         found = SUMMARY.findall(r.stderr)
         self.assertTrue(found, "no unwind check summary\n" + r.describe())
-        stacks = sum(int(s) for s, _, _ in found)
-        walked = sum(int(w) for _, w, _ in found)
-        diff = sum(int(d) for _, _, d in found)
+        stacks = sum(int(f[0]) for f in found)
+        walked = sum(int(f[1]) for f in found)
+        self.kept = sum(int(f[2]) for f in found)
+        diff = sum(int(f[3]) for f in found)
         if same:
             self.assertEqual(diff, 0, "the walks differ\n" + r.describe())
             self.assertNotIn("unwind check: cfi", r.stderr)
@@ -50,6 +52,16 @@ class UnwindWalk(mgtest.GuardTest):
         self.assertEqual(r.returncode, 0, r.describe())
         self.assertEqual(stacks, 600, r.describe())
         self.assertEqual(walked, stacks, r.describe())
+
+    def test_a_repeated_walk_is_kept_from_every_stack_position(self):
+        # 64 stack positions, 2 call sites, 8 mappings each: the first walk of each runs the
+        # rules, the 7 others are answered by the kept walk, whatever the distance from the
+        # position to the top of the stack
+        r, stacks, walked = self.check(self.prog("depths"))
+        self.assertEqual(r.returncode, 0, r.describe())
+        self.assertEqual(stacks, 64 * 2 * 8, r.describe())
+        self.assertEqual(walked, stacks, r.describe())
+        self.assertEqual(self.kept, 64 * 2 * 7, r.describe())
 
     def test_threads(self):
         r, stacks, walked = self.check(self.prog("threads"))

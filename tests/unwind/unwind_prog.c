@@ -61,6 +61,23 @@ __attribute__((noinline)) static void rbp_counter(int n)
 	}
 }
 
+/*
+ * The same calls from 64 stack positions, 128 bytes apart, 8 times each: a walk that reads up to
+ * main's frames (map_once), and one that stops at the most frames a walk reads, well below them
+ * (deep). Where a walk starts relative to the top of the stack varies between runs like this (the
+ * kernel places the top at random).
+ */
+__attribute__((noinline)) static void at_depth(int s)
+{
+	char *b = alloca(16 + (size_t)s * 128);
+	b[0] = (char)s;
+	sink += (unsigned long)b[0];
+	for (int i = 0; i < 8; i++)
+		map_once();
+	for (int i = 0; i < 8; i++)
+		deep(60);
+}
+
 static void loop(int rounds)
 {
 	for (int r = 0; r < rounds; r++) {
@@ -169,7 +186,7 @@ static int run_lib(const char *path)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: unwind_prog FILE loop|threads|signal|nocfi|expr|cut|libs LIB...\n");
+		fprintf(stderr, "usage: unwind_prog FILE loop|depths|threads|signal|nocfi|expr|cut|libs LIB...\n");
 		return 2;
 	}
 	fd = open(argv[1], strcmp(argv[2], "cut") && strcmp(argv[2], "libs") ? O_RDONLY : O_RDWR);
@@ -180,6 +197,9 @@ int main(int argc, char **argv)
 	const char *c = argv[2];
 	if (!strcmp(c, "loop")) {
 		loop(100);
+	} else if (!strcmp(c, "depths")) {
+		for (int s = 0; s < 64; s++)
+			at_depth(s);
 	} else if (!strcmp(c, "threads")) {
 		pthread_t t[4];
 		for (int i = 0; i < 4; i++)
