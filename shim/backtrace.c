@@ -62,7 +62,6 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
  */
 static int bt_tried;            /* dlopen attempted (loaded or failed: never retried) */
 static int lazy_pid;            /* the process allowed to load later; 0: none */
-static int threads_started;
 
 static void load_libunwind(void)
 {
@@ -97,12 +96,6 @@ void mg_bt_load(void)
 	if (!pid || (int)MG_SYS0(SYS_getpid) != pid)
 		return;         /* before the constructor, in a vfork child, or not allowed here */
 	load_libunwind();       /* two threads may both dlopen: the loader serializes and counts */
-}
-
-void mg_bt_note_thread(void)
-{
-	if (!__atomic_load_n(&threads_started, __ATOMIC_RELAXED))
-		__atomic_store_n(&threads_started, 1, __ATOMIC_RELAXED);
 }
 
 bool mg_bt_in_shim(uintptr_t ip) { return ip >= mg_bt_shim_lo && ip < mg_bt_shim_hi; }
@@ -162,7 +155,7 @@ void mg_bt_atfork_prepare(bool may_load)
 	 * glibc 2.36's fork does not hold the loader's lock: a child forked while another thread was
 	 * inside dlopen could never dlopen. Load now, while it is safe, if the child might need to.
 	 */
-	if (may_load && __atomic_load_n(&threads_started, __ATOMIC_RELAXED))
+	if (may_load && mg_threads_started())
 		mg_bt_load();
 	quiesce_wait();
 }
@@ -179,8 +172,6 @@ void mg_bt_atfork_child(bool may_load)
 	if (__atomic_load_n(&lazy_pid, __ATOMIC_RELAXED))
 		__atomic_store_n(&lazy_pid, may_load ? (int)MG_SYS0(SYS_getpid) : 0, __ATOMIC_RELAXED);
 }
-
-bool mg_bt_threads_started(void) { return __atomic_load_n(&threads_started, __ATOMIC_RELAXED); }
 
 void mg_bt_disable(void) { __atomic_store_n(&mg_bt_backtrace, NULL, __ATOMIC_RELEASE); }
 

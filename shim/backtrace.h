@@ -23,8 +23,6 @@ void mg_bt_init(bool eager) MG_HIDDEN;
  * called by the program itself, never from a signal handler or under a lock.
  */
 void mg_bt_load(void) MG_HIDDEN;
-/* pthread_create: the process has (had) other threads, which changes what fork may do. */
-void mg_bt_note_thread(void) MG_HIDDEN;
 /* libunwind's unw_backtrace; NULL: not loaded, or unwinding stopped (see backtrace.c). */
 typedef int (*mg_bt_fn)(void **, int);
 extern mg_bt_fn mg_bt_backtrace MG_HIDDEN;
@@ -108,7 +106,6 @@ void mg_bt_atfork_prepare(bool may_load) MG_HIDDEN;
 void mg_bt_atfork_parent(void) MG_HIDDEN;
 /* Any child (fork, _Fork, clone): no unwinding if another thread was; may_load: dlopen later. */
 void mg_bt_atfork_child(bool may_load) MG_HIDDEN;
-bool mg_bt_threads_started(void) MG_HIDDEN;
 void mg_bt_disable(void) MG_HIDDEN;
 /* The report lock was held by another thread at the fork: the symbol cache may be half written. */
 void mg_bt_symcache_forget(void) MG_HIDDEN;

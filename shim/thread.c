@@ -9,8 +9,15 @@
 
 MG_TLS pid_t mg_thread_tid_cached;
 pid_t mg_thread_pid_cached;
+int mg_thread_started_;
 static MG_TLS char name[16];
 static MG_TLS long long name_read_ms = -1000000;
+
+void mg_thread_note_start(void)
+{
+	if (!mg_threads_started())
+		__atomic_store_n(&mg_thread_started_, 1, __ATOMIC_RELAXED);
+}
 
 bool mg_not_self_process(void)
 {

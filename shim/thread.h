@@ -40,6 +40,18 @@ static inline pid_t mg_self_pid(void)
  * not run. One system call (getpid), async-signal-safe.
  */
 bool mg_not_self_process(void) MG_HIDDEN;
+/*
+ * The program has started a thread through pthread_create (noted before the thread exists, never
+ * forgotten). Until then no other thread can be inside the guard, or be waited for by a system
+ * call the guard makes while it holds a lock. Threads libc starts for itself (timers, AIO) are not
+ * seen: where the guard goes by this, such a thread at worst waits a little longer for a lock.
+ */
+extern int mg_thread_started_ MG_HIDDEN;
+static inline bool mg_threads_started(void)
+{
+	return __atomic_load_n(&mg_thread_started_, __ATOMIC_RELAXED) != 0;
+}
+void mg_thread_note_start(void) MG_HIDDEN;
 /* fork child: the calling thread has a new tid, the process a new pid. */
 void mg_thread_atfork_child(void) MG_HIDDEN;
 

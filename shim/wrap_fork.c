@@ -61,7 +61,7 @@ static void child(pid_t me, bool may_load)
 	fork_gated = false;
 	/* dlopen later only if prepare loaded libunwind, or no other thread can hold the loader's
 	 * lock */
-	mg_bt_atfork_child(may_load || !mg_bt_threads_started());
+	mg_bt_atfork_child(may_load || !mg_threads_started());
 	mg_log_atfork_child();
 	mg_thread_atfork_child();
 	mg_mapcount_atfork_child();

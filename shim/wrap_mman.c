@@ -9,6 +9,7 @@
 #include "real.h"
 #include "registry.h"
 #include "rule.h"
+#include "thread.h"
 #include "window.h"
 
 #include <errno.h>
@@ -371,6 +372,36 @@ static inline __attribute__((always_inline)) bool kernel_range(uintptr_t a, size
 	return true;
 }
 
+/*
+ * munmap with the registry lock held across the system call, in a process that has started no
+ * thread: no other call can wait for this one, or this one for a thread that needs the lock (see
+ * unlocked_call), so no claim is needed. What the lock-free look saw still spares the descent.
+ */
+static __attribute__((noinline)) int munmap_held(void *addr, size_t len, uintptr_t a, uintptr_t b,
+						  const struct mg_reg_seen *seen)
+{
+	int r = real_munmap(addr, len);
+	int saved = errno;
+	bool whole = false;
+	if (r == 0) {
+		struct mg_pieces *gone;
+		if (mg_reg_detach_seen_locked(a, b, false, seen, &gone) == 0) {
+			whole = mg_reg_pieces_whole_alone(gone, a, b);
+			mg_reg_release_locked(gone);
+		} else {
+			mg_reg_remove_locked(a, b);     /* no memory for pieces: the same, in place */
+		}
+	}
+	mg_reg_unlock();
+	if (whole) {
+		mg_mapcount_unmapped_whole();
+		errno = saved;
+		return 0;
+	}
+	errno = saved;
+	return after_unmap(r, addr, len);
+}
+
 MG_EXPORT int munmap(void *addr, size_t len)
 {
 	if (mg_inside())
@@ -384,6 +415,8 @@ MG_EXPORT int munmap(void *addr, size_t len)
 	if (!mg_reg_maybe_overlaps_seen(a, b, &seen))
 		return after_unmap(real_munmap(addr, len), addr, len);   /* allocators: no lock */
 	mg_reg_lock();
+	if (!mg_threads_started())
+		return munmap_held(addr, len, a, b, &seen);
 	struct unlocked_call c;
 	/* The claim maps at nothing, so it never waits: claimed first, what is detached is what is
 	 * tracked there. */

@@ -8,6 +8,7 @@
 #include "mapcount.h"
 #include "real.h"
 #include "sigmask.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -31,7 +32,7 @@ MG_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*f
 	mg_pthread_create_fn real = MG_REAL(pthread_create);
 	if (!real)
 		return EAGAIN;
-	mg_bt_note_thread();
+	mg_thread_note_start();
 	if (!mg_inside())
 		mg_mapcount_note(2);    /* stack and guard page (glibc maps them where no wrapper sees) */
 	if (mg_sigmask_held()) {
