@@ -77,8 +77,9 @@ static inline __attribute__((always_inline)) int after_unmap(int r, void *addr, 
  * call naming them waits: the registry sees the calls in the kernel's order) and detaches the
  * windows it unmaps or replaces (copy: copied, they stay); after the call they are released, or
  * restored if it failed. The lock is still held after call_begin: the caller lets it go before
- * the call. false: no claim slot or no memory left, nothing changed, and the lock stays held
- * across the call.
+ * the call. false: nothing changed, and the lock stays held across the call: the process has
+ * started no thread (none can be what the call waits for, or want the lock meanwhile: the claim's
+ * atomic instructions would buy nothing), or no claim slot or no memory is left.
  */
 struct unlocked_call {
 	int slot;
@@ -89,6 +90,8 @@ struct unlocked_call {
 static bool call_begin_seen(struct unlocked_call *c, uintptr_t a, uintptr_t b, bool copy, uintptr_t na,
 			    uintptr_t nb, const struct mg_reg_seen *seen)
 {
+	if (!mg_threads_started())
+		return false;
 	c->copy = copy;
 	c->gone = c->gone_dst = NULL;
 	c->slot = mg_claim_locked(a, b, na, nb);
@@ -373,9 +376,8 @@ static inline __attribute__((always_inline)) bool kernel_range(uintptr_t a, size
 }
 
 /*
- * munmap with the registry lock held across the system call, in a process that has started no
- * thread: no other call can wait for this one, or this one for a thread that needs the lock (see
- * unlocked_call), so no claim is needed. What the lock-free look saw still spares the descent.
+ * munmap with the registry lock held across the system call (no claim: see call_begin_seen). What
+ * the lock-free look saw still spares the descent when the lock was not let go meanwhile.
  */
 static __attribute__((noinline)) int munmap_held(void *addr, size_t len, uintptr_t a, uintptr_t b,
 						  const struct mg_reg_seen *seen)
@@ -415,8 +417,6 @@ MG_EXPORT int munmap(void *addr, size_t len)
 	if (!mg_reg_maybe_overlaps_seen(a, b, &seen))
 		return after_unmap(real_munmap(addr, len), addr, len);   /* allocators: no lock */
 	mg_reg_lock();
-	if (!mg_threads_started())
-		return munmap_held(addr, len, a, b, &seen);
 	struct unlocked_call c;
 	/* The claim maps at nothing, so it never waits: claimed first, what is detached is what is
 	 * tracked there. */
@@ -446,18 +446,12 @@ MG_EXPORT int munmap(void *addr, size_t len)
 		errno = saved;
 		return after_unmap(r, addr, len);
 	}
-	if (!mg_reg_overlaps_locked(a, b)) {
+	/* Other threads wait for the lock: not across a call that changes nothing tracked. */
+	if (mg_threads_started() && !mg_reg_overlaps_locked(a, b)) {
 		mg_reg_unlock();
 		return after_unmap(real_munmap(addr, len), addr, len);
 	}
-	int r = real_munmap(addr, len);
-	if (r == 0) {
-		int saved = errno;
-		mg_reg_remove_locked(a, b);
-		errno = saved;
-	}
-	mg_reg_unlock();
-	return after_unmap(r, addr, len);
+	return munmap_held(addr, len, a, b, &seen);
 }
 
 static void *after_mremap(void *r, void *old, size_t oldlen, size_t newlen, int flags)

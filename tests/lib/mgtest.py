@@ -89,6 +89,15 @@ def run(argv, mode="log", env=None, preload=True, fmt="json", timeout=120, input
         shutil.rmtree(logdir, ignore_errors=True)
 
 
+def thread_first_env():
+    """LD_PRELOAD for a program that has started a thread before main (libhard_thread_first.so
+    after the guard): its munmap/mremap/MAP_FIXED calls take the claim path."""
+    path = os.path.join(BIN, "libhard_thread_first.so")
+    if not os.path.exists(path):
+        raise unittest.SkipTest("libhard_thread_first.so was not built")
+    return {"LD_PRELOAD": LIB + " " + path}
+
+
 def test_prog(name):
     path = os.path.join(BIN, name)
     if not os.path.exists(path):
