@@ -506,15 +506,6 @@ bool mg_lease_held_now(void)
 }
 
 /*
- * The kernel does not tell the lease holder's own opens from anyone else's: the program's open for
- * writing would wait for the guard's handler (a few ms spent naming a breaker that is the program
- * itself), or, with the lease signal blocked (a signalfd daemon), for lease-break-time. The lease
- * is let go before the call instead; the file's next mapping asks for one again, which the kernel
- * refuses (lease_unavailable, "a writer has the file open") while the program's writable
- * descriptor is open. A thread mapping the file between this and the program's call may take a
- * lease the call then breaks: the handler answers it quietly (lease_break.c).
- */
-/*
  * A vfork child (its memory is the parent's, its descriptors copies sharing the parent's open file
  * descriptions): the lease is let go on the shared description, so the child's call does not wait,
  * and the slot is left to the parent, which closes its own descriptor (mg_lease_track looks).
@@ -555,6 +546,15 @@ static void after_child_dropped(void)
 	}
 }
 
+/*
+ * The kernel does not tell the lease holder's own opens from anyone else's: the program's open for
+ * writing would wait for the guard's handler (a few ms spent naming a breaker that is the program
+ * itself), or, with the lease signal blocked (a signalfd daemon), for lease-break-time. The lease
+ * is let go before the call instead; the file's next mapping asks for one again, which the kernel
+ * refuses (lease_unavailable, "a writer has the file open") while the program's writable
+ * descriptor is open. A thread mapping the file between this and the program's call may take a
+ * lease the call then breaks: the handler answers it quietly (lease_break.c).
+ */
 void mg_lease_program_writes(dev_t dev, ino_t ino)
 {
 	if (dropped_in_vfork_child(dev, ino))

@@ -119,7 +119,7 @@ static int open_post(const char *call, int dirfd, const char *path, int flags, i
 			return MG_CALL_REAL(call, args,                                      \
 					    MG_SYS4(SYS_openat, dirfd, path, flags, mode));  \
 		}                                                                            \
-		int pre = mg_open_pre(#call, dirfd, path, flags, NULL);                         \
+		int pre = mg_open_pre(#call, dirfd, path, flags, NULL);                      \
 		if (pre == MG_REFUSE)                                                        \
 			return -1;                                                           \
 		lease_before(dirfd, path, flags);                                            \

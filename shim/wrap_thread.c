@@ -4,7 +4,6 @@
  * its mask is its creator's.
  */
 #define _GNU_SOURCE
-#include "backtrace.h"
 #include "mapcount.h"
 #include "real.h"
 #include "sigmask.h"
