@@ -39,22 +39,16 @@ static int reg_oom;
 struct mg_file;
 
 /*
- * What a descent of either treap reads (the links, the priority, the keys: w.start and fend) is in
- * the node's first 64 bytes, and nodes are 64-byte aligned: one cache line per level. With tens of
- * thousands of windows the lower levels are cache misses.
+ * A node is four cache lines, laid out by who touches them. A descent of the treap by address, and
+ * the links an erase rewrites in other nodes (up), are in the first line with the keys (w.start,
+ * w.end); a descent of a file's treap by end offset, and the links unlinking a window rewrites in
+ * its neighbours there, are in the last. With tens of thousands of windows the nodes an unmap
+ * touches besides its own are cache misses: their stores are what the unlock waits for.
  */
 struct node {
 	struct node *left, *right;      /* treap by w.start */
-	struct node *eleft, *eright;    /* the file's treap by fend (its first node of each fend) */
-	struct node *eparent;           /* in that treap: erased without a descent */
+	struct node *up;                /* its parent there: erased without a descent */
 	uint32_t prio;
-	uint32_t eprio;                 /* priority in the file's treap (a node taking another's
-					 * place there takes its priority too) */
-	uint64_t fend;                  /* w.offset + w.end - w.start, while in the file's treap */
-	struct mg_window w;
-	struct mg_file *file;
-	struct node *fnext, *fprev;     /* windows of the same file */
-	struct node *up;                /* parent in the treap by w.start: erased without a descent */
 	/*
 	 * No other tracked window of the file adjoins it with the next file offset (prot and flags
 	 * aside): the kernel cannot have merged its VMA with another's, so a munmap of exactly this
@@ -62,14 +56,25 @@ struct node {
 	 * cleared for good when a neighbour that could merge comes.
 	 */
 	bool alone;
+	struct mg_window w;
+	/* The file's windows: a treap by fend (its first node of each fend), each node heading the
+	 * list of the others with that fend. */
+	struct node *eleft __attribute__((aligned(64))), *eright;
+	struct node *eparent;           /* erased without a descent */
+	struct node *snext, *sprev;     /* the file's windows of the same fend, newest first; snext
+					 * also chains free nodes */
+	struct mg_file *file;
+	uint64_t fend;                  /* w.offset + w.end - w.start, while in the file's treap */
+	uint32_t eprio;                 /* priority in the file's treap (a node taking another's
+					 * place there takes its priority too) */
 	bool erep;                      /* in the file's treap; else behind one there, in its list */
-	struct node *snext, *sprev;     /* the file's windows of the same fend, newest first */
 };
-_Static_assert(offsetof(struct node, w.start) + sizeof(uintptr_t) <= 64, "descent keys in one line");
+_Static_assert(offsetof(struct node, w.end) + sizeof(uintptr_t) <= 64, "descent keys in one line");
+_Static_assert(offsetof(struct node, erep) / 64 == offsetof(struct node, eleft) / 64,
+	       "a file's links in one line");
 
 struct mg_file {
 	struct file_key key;
-	struct node *windows;
 	struct node *by_end;            /* root of the windows' treap by end offset in the file */
 	struct node *top;               /* its greatest node: the window that needs the largest size */
 	size_t nwindows;
@@ -114,8 +119,8 @@ static void win_get(struct mg_window *dst, const struct mg_window *src)
 		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
 }
 
-static struct node *node_pool;          /* free nodes, chained through fnext */
-/* Nodes given back without the lock (mg_reg_release), chained through fnext: the next node_alloc
+static struct node *node_pool;          /* free nodes, chained through snext */
+/* Nodes given back without the lock (mg_reg_release), chained through snext: the next node_alloc
  * takes them all at once (pushes and one exchange: no ABA). */
 static struct node *node_returned;
 static char *node_cur, *node_end;       /* the pool's current chunk */
@@ -128,7 +133,7 @@ static struct node *node_alloc(void)
 	if (!n)
 		n = __atomic_exchange_n(&node_returned, NULL, __ATOMIC_ACQUIRE);
 	if (n) {
-		node_pool = n->fnext;
+		node_pool = n->snext;
 		return n;
 	}
 	if ((size_t)(node_end - node_cur) < NODE_SIZE) {
@@ -145,7 +150,7 @@ static struct node *node_alloc(void)
 
 static void node_free(struct node *n)
 {
-	n->fnext = node_pool;
+	n->snext = node_pool;
 	node_pool = n;
 }
 
@@ -466,10 +471,11 @@ static struct mg_file *file_find(dev_t dev, ino_t ino)
 }
 
 /*
- * Each file's windows are also kept by their end in the file, so that the window that needs the
- * largest file size is found in O(1) and kept in O(log d), d the number of distinct ends: a walk of
- * the file's list on every change cost O(n) per mapping, O(n^2) for n windows of one file. The
- * ends are a treap; each node in it heads the list of the windows with its end, newest first (it
+ * Each file's windows are kept by their end in the file, so that the window that needs the largest
+ * file size is found in O(1) and kept in O(log d), d the number of distinct ends (a walk of a list
+ * of the file's windows on every change cost O(n) per mapping, O(n^2) for n windows of one file),
+ * and a cut visits only the windows that end past the new size. This is the file's only list of
+ * its windows: another would rewrite a neighbour's cold line on every unmap. The ends are a treap; each node in it heads the list of the windows with its end, newest first (it
  * is the newest), so that many windows of few distinct ends (pages of one file mapped again and
  * again) cost a short descent and a list link, not a descent among all of them. The greatest end's
  * newest window is the file's top. Only the registry lock's holder reads it. A window's end changes
@@ -597,6 +603,20 @@ static void by_end_erase(struct mg_file *f, struct node *n)
 
 static const struct node *by_end_max(const struct mg_file *f) { return f->top; }
 
+/* The node of the next smaller end offset in t's file treap (in order, through the parent links). */
+static const struct node *by_end_prev(const struct node *t)
+{
+	if (t->eleft) {
+		t = t->eleft;
+		while (t->eright)
+			t = t->eright;
+		return t;
+	}
+	while (t->eparent && t->eparent->eleft == t)
+		t = t->eparent;
+	return t->eparent;
+}
+
 /* A linked window's end moves: out of the file's treap and back in. */
 static void node_set_end(struct node *n, uintptr_t end)
 {
@@ -670,11 +690,6 @@ static void file_link(struct mg_file *f, struct node *n)
 	if (f->nwindows == 0)
 		__atomic_store_n(&n_files, n_files + 1, __ATOMIC_RELAXED);
 	n->file = f;
-	n->fprev = NULL;
-	n->fnext = f->windows;
-	if (f->windows)
-		f->windows->fprev = n;
-	f->windows = n;
 	f->nwindows++;
 	by_end_insert(f, n);
 	uint64_t end = n->w.offset + (n->w.end - n->w.start);
@@ -688,12 +703,6 @@ static void file_link(struct mg_file *f, struct node *n)
 static void file_unlink(struct node *n)
 {
 	struct mg_file *f = n->file;
-	if (n->fprev)
-		n->fprev->fnext = n->fnext;
-	else
-		f->windows = n->fnext;
-	if (n->fnext)
-		n->fnext->fprev = n->fprev;
 	f->nwindows--;
 	by_end_erase(f, n);
 	file_publish(f);
@@ -735,9 +744,12 @@ static void node_link(struct node *n, struct mg_file *f)
 	__atomic_store_n(&n_maps, n_maps + 1, __ATOMIC_RELAXED);
 }
 
-/* Out of the tree and its file's list; the memory stays the caller's. */
+/* Out of the tree and its file's; the memory stays the caller's. */
 static void node_detach(struct node *n)
 {
+	/* Its neighbours of the same end offset: their lines come while the erase runs. */
+	__builtin_prefetch(n->snext, 1);
+	__builtin_prefetch(n->sprev, 1);
 	treap_erase(n);
 	file_unlink(n);
 	n->file = NULL;
@@ -882,13 +894,13 @@ void mg_reg_release(struct mg_pieces *list)
 	struct node *first = (struct node *)list, *last = first;
 	if (!first)
 		return;
-	for (struct node *p = first; p; p = p->fnext) {
-		p->fnext = GET(p->left);
+	for (struct node *p = first; p; p = p->snext) {
+		p->snext = GET(p->left);
 		last = p;
 	}
 	struct node *head = __atomic_load_n(&node_returned, __ATOMIC_RELAXED);
 	do
-		last->fnext = head;
+		last->snext = head;
 	while (!__atomic_compare_exchange_n(&node_returned, &head, first, true, __ATOMIC_RELEASE,
 					    __ATOMIC_RELAXED));
 }
@@ -1126,6 +1138,11 @@ bool mg_reg_maybe_overlaps_seen(uintptr_t a, uintptr_t b, struct mg_reg_seen *se
 	if (hit) {
 		seen->seq = s1;
 		seen->last = best;
+		/* An unmap of it reads and rewrites these next, after its system call (which takes
+		 * long enough for the lines to come; a prefetch never faults, whatever the node). */
+		__builtin_prefetch(&best->eleft, 1);
+		__builtin_prefetch(__atomic_load_n(&best->left, __ATOMIC_RELAXED), 1);
+		__builtin_prefetch(__atomic_load_n(&best->right, __ATOMIC_RELAXED), 1);
 	}
 	return hit;
 }
@@ -1165,13 +1182,18 @@ static size_t file_windows(dev_t dev, ino_t ino, bool all, uint64_t old_size, ui
 	size_t total = 0;
 	if (!f || (!all && mg_round_up(new_size, page) >= f->max_end))
 		return 0;       /* the new EOF page lies past every window: nothing to scan */
-	for (struct node *n = f->windows; n; n = n->fnext) {
-		if (!all && (n->w.origin == MG_ORIGIN_EXE ||
-			     !mg_rule_pages_cut(n->w.offset, n->w.end - n->w.start, old_size, new_size, page)))
-			continue;
-		if (out)
-			keep_sorted(out, max, total, &n->w);
-		total++;
+	/* From the greatest end offset down: a window ending at or before the new EOF page loses none. */
+	uint64_t keep = all ? 0 : mg_round_up(new_size, page);
+	for (const struct node *t = by_end_max(f); t && t->fend > keep; t = by_end_prev(t)) {
+		for (const struct node *n = t; n; n = n->snext) {
+			if (!all && (n->w.origin == MG_ORIGIN_EXE ||
+				     !mg_rule_pages_cut(n->w.offset, n->w.end - n->w.start, old_size,
+							new_size, page)))
+				continue;
+			if (out)
+				keep_sorted(out, max, total, &n->w);
+			total++;
+		}
 	}
 	return total;
 }
