@@ -287,12 +287,19 @@ static uint32_t next_prio(void)
 	return x;
 }
 
+/* The windows of the lowest and the highest start (treap_insert_near starts there cheaply). */
+static struct node *lowest, *highest;
+
 /*
  * Iterative, and nothing on the path above the new node is written: down the nodes of higher
  * priority, then the subtree found there is split by key into the new node's two children.
  */
 static void treap_split_into(struct node **link, struct node *up, struct node *n)
 {
+	if (!lowest || n->w.start < lowest->w.start)
+		lowest = n;
+	if (!highest || n->w.start > highest->w.start)
+		highest = n;
 	struct node *t = *link, **l = &n->left, **r = &n->right, *lp = n, *rp = n;
 	n->up = up;
 	while (t) {
@@ -332,6 +339,17 @@ static bool adjoins(const struct node *l, const struct node *r)
 	       l->w.offset + (l->w.end - l->w.start) == r->w.offset;
 }
 
+/* n went in between lo and hi: which of them the kernel may have merged it with. */
+static void note_neighbours(struct node *n, struct node *lo, struct node *hi)
+{
+	bool lo_joins = lo && adjoins(lo, n), hi_joins = hi && adjoins(n, hi);
+	n->alone = !lo_joins && !hi_joins;
+	if (lo_joins)
+		lo->alone = false;
+	if (hi_joins)
+		hi->alone = false;
+}
+
 /*
  * n goes in unless a window overlaps it (false: nothing changed). One descent tells: the search
  * path for n's start passes the place n takes, and its last turns are n's two neighbours.
@@ -364,12 +382,87 @@ static bool treap_insert_free(struct node *n)
 	if ((lo && lo->w.end > key) || (hi && hi->w.start < n->w.end))
 		return false;
 	treap_split_into(at, at_up, n);
-	bool lo_joins = lo && adjoins(lo, n), hi_joins = hi && adjoins(n, hi);
-	n->alone = !lo_joins && !hi_joins;
-	if (lo_joins)
-		lo->alone = false;
-	if (hi_joins)
-		hi->alone = false;
+	note_neighbours(n, lo, hi);
+	return true;
+}
+
+/* The window inserted last, while it is in the tree (node_detach forgets it). */
+static struct node *finger;
+
+/* The windows just before and just after t, through the parent links. */
+static struct node *prev_node(struct node *t)
+{
+	if (t->left) {
+		for (t = t->left; t->right; t = t->right)
+			;
+		return t;
+	}
+	while (t->up && t->up->left == t)
+		t = t->up;
+	return t->up;
+}
+
+static struct node *next_node(struct node *t)
+{
+	if (t->right) {
+		for (t = t->right; t->left; t = t->left)
+			;
+		return t;
+	}
+	while (t->up && t->up->right == t)
+		t = t->up;
+	return t->up;
+}
+
+/*
+ * The kernel places mappings one below the other: the next window usually goes in the free gap
+ * just below (or above) the last one. Its place is found from there, not by a descent from the
+ * root: the leaf link where the descent for its start would end is the last window's empty child
+ * link on that side, else its neighbour's; up from there while the parent ranks below n, n takes
+ * the place of the highest such node (the descent stops at the same one: priorities only grow
+ * going up). false: it is not in that gap (nothing changed).
+ */
+static bool treap_insert_near(struct node *n)
+{
+	struct node *f = finger, *lo, *hi, *up, **link;
+	if (!f)
+		return false;
+	if (n->w.end <= f->w.start) {
+		hi = up = f;
+		link = &f->left;
+		if (f->left) {          /* the greatest below f: its right link is empty */
+			for (lo = f->left; lo->right; lo = lo->right)
+				;
+			up = lo;
+			link = &lo->right;
+		} else {
+			lo = f == lowest ? NULL : prev_node(f);    /* not up the whole left spine */
+		}
+		if (lo && (lo->w.start >= n->w.start || lo->w.end > n->w.start))
+			return false;
+	} else if (n->w.start >= f->w.end) {
+		lo = up = f;
+		link = &f->right;
+		if (f->right) {
+			for (hi = f->right; hi->left; hi = hi->left)
+				;
+			up = hi;
+			link = &hi->left;
+		} else {
+			hi = f == highest ? NULL : next_node(f);
+		}
+		if (hi && hi->w.start < n->w.end)
+			return false;
+	} else {
+		return false;
+	}
+	while (up && up->prio < n->prio) {
+		struct node *c = up;
+		up = c->up;
+		link = !up ? &root : up->left == c ? &up->left : &up->right;
+	}
+	treap_split_into(link, up, n);
+	note_neighbours(n, lo, hi);
 	return true;
 }
 
@@ -377,6 +470,10 @@ static bool treap_insert_free(struct node *n)
  * right's) are merged into that link, top down. */
 static void treap_erase(struct node *n)
 {
+	if (n == lowest)
+		lowest = next_node(n);
+	if (n == highest)
+		highest = prev_node(n);
 	struct node *up = n->up;
 	struct node **link = !up ? &root : up->left == n ? &up->left : &up->right;
 	struct node *a = n->left, *b = n->right;
@@ -753,6 +850,8 @@ static void node_detach(struct node *n)
 	treap_erase(n);
 	file_unlink(n);
 	n->file = NULL;
+	if (finger == n)
+		finger = NULL;
 	__atomic_store_n(&n_maps, n_maps - 1, __ATOMIC_RELAXED);
 	if (n_maps == 0) {
 		__atomic_store_n(&all_max_end, 0, __ATOMIC_RELAXED);
@@ -838,7 +937,7 @@ int mg_reg_insert_locked(const struct mg_window *w)
 	}
 	/* Usually nothing is there: the descent that places the node tells. */
 	span_cover(n);
-	if (!treap_insert_free(n)) {
+	if (!treap_insert_near(n) && !treap_insert_free(n)) {
 		mg_reg_remove_locked(w->start, w->end);
 		span_cover(n);          /* the removal may have emptied the registry */
 		treap_insert(n);
@@ -851,6 +950,7 @@ int mg_reg_insert_locked(const struct mg_window *w)
 		return -ENOMEM;
 	}
 	node_link(n, f);
+	finger = n;
 	return 0;
 }
 
@@ -1247,4 +1347,79 @@ void mg_reg_clear_locked(void)
 		next = ceil_node(n->w.start + 1);
 		node_delete(n);
 	}
+}
+
+/* ---- audit (unit tests) ---------------------------------------------------------------------- */
+
+/* Both treaps' shape: key order, heap order of priorities, parent links; the counts. */
+static const char *audit_tree(const struct node *t, const struct node *up, uintptr_t lo, uintptr_t hi,
+			      size_t *count, int depth)
+{
+	if (!t)
+		return NULL;
+	if (depth > 1000)
+		return "treap deeper than 1000";
+	if (t->up != up)
+		return "treap: parent link";
+	if (up && t->prio > up->prio)
+		return "treap: priority above its parent's";
+	if (t->w.start < lo || t->w.start > hi)
+		return "treap: address order";
+	if (!t->file)
+		return "treap: a window without a file";
+	++*count;
+	const char *e = audit_tree(t->left, t, lo, t->w.start - 1, count, depth + 1);
+	return e ? e : audit_tree(t->right, t, t->w.start + 1, hi, count, depth + 1);
+}
+
+static const char *audit_ends(const struct mg_file *f, const struct node *t, const struct node *up,
+			      uint64_t lo, uint64_t hi, size_t *count, const struct node **max, int depth)
+{
+	if (!t)
+		return NULL;
+	if (depth > 1000)
+		return "file treap deeper than 1000";
+	if (t->eparent != up || !t->erep || t->sprev)
+		return "file treap: parent link or head flag";
+	if (up && t->eprio > up->eprio)
+		return "file treap: priority above its parent's";
+	if (t->fend < lo || t->fend > hi)
+		return "file treap: end order";
+	if (!*max || t->fend > (*max)->fend)
+		*max = t;
+	for (const struct node *s = t; s; s = s->snext) {
+		if (s->file != f || s->fend != t->fend || s->fend != s->w.offset + (s->w.end - s->w.start))
+			return "file treap: a window of another file or end in a list";
+		if (s != t && (s->erep || !s->sprev || s->sprev->snext != s))
+			return "file treap: list links";
+		++*count;
+	}
+	const char *e = audit_ends(f, t->eleft, t, lo, t->fend - 1, count, max, depth + 1);
+	return e ? e : audit_ends(f, t->eright, t, t->fend + 1, hi, count, max, depth + 1);
+}
+
+const char *mg_reg_audit_locked(void)
+{
+	size_t n = 0, in_files = 0;
+	const char *e = audit_tree(root, NULL, 0, UINTPTR_MAX, &n, 0);
+	if (e)
+		return e;
+	if (n != n_maps)
+		return "treap: count";
+	for (const struct mg_file *f = files; f; f = f->hh.next) {
+		size_t k = 0;
+		const struct node *max = NULL;
+		if ((e = audit_ends(f, f->by_end, NULL, 0, UINT64_MAX, &k, &max, 0)))
+			return e;
+		if (k != f->nwindows || max != f->top)
+			return "file treap: count or greatest end";
+		in_files += k;
+	}
+	if (in_files != n_maps)
+		return "files: count";
+	if (finger && (!finger->file || floor_node(finger->w.start) != finger))
+		return "the last insert is not in the tree";
+	if (lowest != ceil_node(0) || highest != floor_node(UINTPTR_MAX))
+		return "the lowest or highest window";
+	return NULL;
 }

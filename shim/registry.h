@@ -107,5 +107,7 @@ void mg_reg_foreach_locked(void (*fn)(const struct mg_window *, void *), void *a
 void mg_reg_republish(void) MG_HIDDEN;
 /* Drop everything (tests). */
 void mg_reg_clear_locked(void) MG_HIDDEN;
+/* Unit tests: the trees' shape (key and heap order, links, counts); NULL: sound, else what is not. */
+const char *mg_reg_audit_locked(void) MG_HIDDEN;
 
 #endif

@@ -82,6 +82,8 @@ static int cmp_win_file(const void *a, const void *b)
  */
 static inline void check_invariants(void)
 {
+	const char *broken = mg_reg_audit_locked();
+	CHECK(broken == NULL, "registry shape: %s", broken);
 	struct snap s = snapshot();
 	CHECK_U64(mg_reg_nmaps(), s.n, "nmaps vs windows visited");
 	for (size_t i = 0; i < s.n; i++) {

@@ -285,11 +285,27 @@ static uint64_t mapped_page(void)
 	return mg_rng_below(NP);
 }
 
+static uint64_t last_at, last_n;        /* the last insert */
+
 static void step(int tag, char *desc, size_t cap)
 {
 	uint64_t r = mg_rng_below(100);
 	if (r < 35) {
 		uint64_t at = mg_rng_below(NP), n = rnd_len(at, 16);
+		/* Half of them next to the last insert, below or above it (as the kernel places
+		 * mappings), a page or two away, or overlapping it by one. */
+		if (last_n && mg_rng_below(2)) {
+			uint64_t gap = mg_rng_below(4);        /* 3: one page of overlap */
+			n = 1 + mg_rng_below(8);
+			if (mg_rng_below(2))
+				at = last_at + last_n + (gap < 3 ? gap : 0) - (gap == 3);
+			else
+				at = last_at - n - (gap < 3 ? gap : 0) + (gap == 3);
+			if (at >= NP || at + n > NP)
+				at = mg_rng_below(NP), n = rnd_len(at, 16);
+		}
+		last_at = at;
+		last_n = n;
 		int f = (int)mg_rng_below(NFILES);
 		uint64_t off = mg_rng_below(40);
 		snprintf(desc, cap, "insert [%" PRIu64 ", +%" PRIu64 ") file %d page %" PRIu64, at, n, f, off);
@@ -374,6 +390,7 @@ int main(void)
 		mg_reg_clear_locked();
 		for (int i = 0; i < NP; i++)
 			model[i].file = -1;
+		last_n = 0;
 		mg_unit_context("seed 0x%" PRIx64 " (MG_UNIT_SEED=0x%" PRIx64 " MG_UNIT_ROUNDS=1), before the first step",
 				seed, seed);
 		compare();
