@@ -61,7 +61,7 @@ struct node {
 	 * list of the others with that fend. */
 	struct node *eleft __attribute__((aligned(64))), *eright;
 	struct node *eparent;           /* erased without a descent */
-	struct node *snext, *sprev;     /* the file's windows of the same fend, newest first; snext
+	struct node *snext, *sprev;     /* the file's windows of the same fend, its head first; snext
 					 * also chains free nodes */
 	struct mg_file *file;
 	uint64_t fend;                  /* w.offset + w.end - w.start, while in the file's treap */
@@ -572,11 +572,13 @@ static struct mg_file *file_find(dev_t dev, ino_t ino)
  * file size is found in O(1) and kept in O(log d), d the number of distinct ends (a walk of a list
  * of the file's windows on every change cost O(n) per mapping, O(n^2) for n windows of one file),
  * and a cut visits only the windows that end past the new size. This is the file's only list of
- * its windows: another would rewrite a neighbour's cold line on every unmap. The ends are a treap; each node in it heads the list of the windows with its end, newest first (it
- * is the newest), so that many windows of few distinct ends (pages of one file mapped again and
- * again) cost a short descent and a list link, not a descent among all of them. The greatest end's
- * newest window is the file's top. Only the registry lock's holder reads it. A window's end changes
- * only while it is out of it.
+ * its windows: another would rewrite a neighbour's cold line on every unmap. The ends are a treap;
+ * each node in it heads the list of the windows with its end, so that many windows of few distinct
+ * ends (pages of one file mapped again and again) cost a short descent and a list link, not a
+ * descent among all of them. A new window goes right behind the head: the treap's nodes stay the
+ * same (their lines stay in the cache, the file's top and its slot in the shared index stay as they
+ * are) until a head goes. The greatest end's head is the file's top. Only the registry lock's
+ * holder reads it. A window's end changes only while it is out of it.
  */
 
 /* n takes old's place in the treap (same fend), with its priority and links. */
@@ -611,10 +613,13 @@ static void by_end_insert(struct mg_file *f, struct node *n)
 	struct node *t = f->by_end;
 	while (t && t->fend != e)
 		t = e < t->fend ? t->eleft : t->eright;
-	if (t) {                /* that end is there: n heads its list */
-		by_end_replace(f, t, n);
-		n->snext = t;
-		t->sprev = n;
+	if (t) {                /* that end is there: n goes right behind the head of its list */
+		n->erep = false;
+		n->sprev = t;
+		n->snext = t->snext;
+		if (t->snext)
+			t->snext->sprev = n;
+		t->snext = n;
 		return;
 	}
 	n->snext = NULL;
@@ -658,7 +663,7 @@ static void by_end_erase(struct mg_file *f, struct node *n)
 			n->snext->sprev = n->sprev;
 		return;
 	}
-	if (n->snext) {         /* the next newest of that end takes its place */
+	if (n->snext) {         /* the next of that end takes its place */
 		struct node *s = n->snext;
 		s->sprev = NULL;
 		by_end_replace(f, n, s);
