@@ -155,6 +155,9 @@ static void node_free(struct node *n)
 }
 
 static struct node *root;
+/* The window inserted last, while it is in the tree (node_detach forgets it), and the windows of
+ * the lowest and the highest start: treap_insert_near starts from them. */
+static struct node *finger, *lowest, *highest;
 static struct mg_file *files;
 /*
  * The last file to lose its last window stays in the table, empty: a program that maps and unmaps
@@ -253,6 +256,7 @@ void mg_reg_atfork_child(pid_t me)
 		/* Another thread was changing the tree when this process was cloned off (no fork
 		 * handler ran): start empty rather than walk a half-rotated treap. */
 		root = NULL;
+		finger = lowest = highest = NULL;
 		files = NULL;
 		spare_file = NULL;
 		last_file = NULL;
@@ -286,9 +290,6 @@ static uint32_t next_prio(void)
 	prio_state = x;
 	return x;
 }
-
-/* The windows of the lowest and the highest start (treap_insert_near starts there cheaply). */
-static struct node *lowest, *highest;
 
 /*
  * Iterative, and nothing on the path above the new node is written: down the nodes of higher
@@ -385,9 +386,6 @@ static bool treap_insert_free(struct node *n)
 	note_neighbours(n, lo, hi);
 	return true;
 }
-
-/* The window inserted last, while it is in the tree (node_detach forgets it). */
-static struct node *finger;
 
 /* The windows just before and just after t, through the parent links. */
 static struct node *prev_node(struct node *t)

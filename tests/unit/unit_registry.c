@@ -8,6 +8,7 @@
 #include "reg_util.h"
 #include "rule.h"
 
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -636,6 +637,35 @@ static void test_atfork(void)
 	EXPECT("fork (the child's insert is its own)", { 0, 2, F1, 0, 1 });
 }
 
+static void *lock_and_vanish(void *arg)
+{
+	(void)arg;
+	mg_reg_lock();          /* never released: the thread is gone, as in a _Fork child */
+	return NULL;
+}
+
+/*
+ * A child cloned off while another thread held the lock (no fork handler ran) starts with an empty
+ * registry: nothing of the old tree may be used again, not even the windows an insert starts from.
+ */
+static void test_child_of_a_held_lock(void)
+{
+	reset();
+	ins(wtag(20, 2, F1, 0, 1));
+	ins(wtag(18, 2, F1, 2, 2));     /* the last insert, and the lowest window */
+	ins(wtag(30, 2, F2, 0, 3));     /* the highest */
+	mg_reg_unlock();
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, lock_and_vanish, NULL) == 0 && pthread_join(t, NULL) == 0);
+	mg_reg_atfork_child(mg_thread_tid());
+	mg_reg_lock();
+	expect_empty("a child of a lock held by a thread that is gone");
+	ins(wtag(16, 2, F1, 4, 4));     /* just below the old last insert */
+	ins(wtag(40, 2, F2, 2, 5));     /* above the old highest */
+	ins(wtag(14, 2, F1, 6, 6));
+	EXPECT("inserts after the fresh start", { 14, 2, F1, 6, 6 }, { 16, 2, F1, 4, 4 }, { 40, 2, F2, 2, 5 });
+}
+
 /*
  * What a munmap/mremap/MAP_FIXED without the lock detaches before its system call: released when
  * the call succeeded, put back exactly (one window again, not pieces) when it failed.
@@ -775,6 +805,7 @@ int main(void)
 	RUN(test_many);
 	RUN(test_signal_safe);
 	RUN(test_atfork);
+	RUN(test_child_of_a_held_lock);
 	/* last: a known registry bug; everything above must pass on its own */
 	RUN(test_mremap_dup_untracked_over_window);
 	mg_reg_clear_locked();
