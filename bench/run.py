@@ -41,6 +41,7 @@ import platform
 import re
 import resource
 import shutil
+import signal
 import statistics
 import struct
 import subprocess
@@ -372,14 +373,24 @@ def run_scale(R, rounds, sizes, log):
 
 class MapCountRaised:
     """vm.max_map_count raised to at least `want` for the rows that need it, restored after.
-    The setting is system-wide: it is changed only for those rows, and only by root."""
+    The setting is system-wide: it is changed only for those rows, and only by root. A run
+    stopped meanwhile by SIGTERM or SIGHUP (a CI timeout, a closed terminal) restores it too:
+    those signals end the run through the same exit path as Ctrl-C."""
+
+    STOPS = (signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self, want):
         self.want, self.old, self.why = want, read_max_map_count(), None
+        self.saved = None
+
+    @staticmethod
+    def _stop(signo, frame):
+        raise SystemExit(128 + signo)
 
     def __enter__(self):
         if self.old >= self.want:
             return self
+        self.saved = [(s, signal.signal(s, self._stop)) for s in self.STOPS]
         try:
             with open("/proc/sys/vm/max_map_count", "w") as f:
                 f.write(str(self.want))
@@ -389,9 +400,13 @@ class MapCountRaised:
         return self
 
     def __exit__(self, *exc):
-        if self.why is None and self.old < self.want:
-            with open("/proc/sys/vm/max_map_count", "w") as f:
-                f.write(str(self.old))
+        try:
+            if self.why is None and self.old < self.want:
+                with open("/proc/sys/vm/max_map_count", "w") as f:
+                    f.write(str(self.old))
+        finally:
+            for s, h in self.saved or ():
+                signal.signal(s, h)
         return False
 
 
