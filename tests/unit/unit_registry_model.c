@@ -37,7 +37,9 @@ static struct mg_window twin(uint64_t at, uint64_t n, int file, uint64_t off, in
 	w.prot = tag % 3 == 0 ? PROT_READ : PROT_READ | PROT_WRITE;
 	w.shared = tag % 2;
 	w.created.tv_sec = tag;
-	struct mg_stack st = { .n = 1, .ip = { (uintptr_t)tag } };
+	/* The depot keeps ~180,000 distinct stacks per process: tags past that share them (the other
+	 * fields still tell every insert apart), so that any number of rounds runs. */
+	struct mg_stack st = { .n = 1, .ip = { (uintptr_t)(tag % 65536) + 1 } };
 	w.stack = mg_depot_intern(&st);
 	snprintf(w.thread_name, sizeof w.thread_name, "t%d", tag);
 	return w;
