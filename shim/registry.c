@@ -340,6 +340,13 @@ static bool adjoins(const struct node *l, const struct node *r)
 	       l->w.offset + (l->w.end - l->w.start) == r->w.offset;
 }
 
+/* The link that points at n in the treap by address: its parent's, or the root. */
+static struct node **link_to(struct node *n)
+{
+	struct node *up = n->up;
+	return !up ? &root : up->left == n ? &up->left : &up->right;
+}
+
 /* n went in between lo and hi: which of them the kernel may have merged it with. */
 static void note_neighbours(struct node *n, struct node *lo, struct node *hi)
 {
@@ -455,9 +462,8 @@ static bool treap_insert_near(struct node *n)
 		return false;
 	}
 	while (up && up->prio < n->prio) {
-		struct node *c = up;
-		up = c->up;
-		link = !up ? &root : up->left == c ? &up->left : &up->right;
+		link = link_to(up);
+		up = up->up;
 	}
 	treap_split_into(link, up, n);
 	note_neighbours(n, lo, hi);
@@ -473,7 +479,7 @@ static void treap_erase(struct node *n)
 	if (n == highest)
 		highest = prev_node(n);
 	struct node *up = n->up;
-	struct node **link = !up ? &root : up->left == n ? &up->left : &up->right;
+	struct node **link = link_to(n);
 	struct node *a = n->left, *b = n->right;
 	while (a && b) {
 		if (a->prio > b->prio) {
