@@ -386,7 +386,7 @@ static struct mg_lease_slot *take_held(dev_t dev, ino_t ino)
 	return NULL;
 }
 
-void mg_lease_program_signal(int sig)
+void mg_lease_program_signal(int sig, const char *reason)
 {
 	if (mg_cfg.leases == MG_LEASES_OFF || sig != __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE))
 		return;
@@ -408,7 +408,7 @@ void mg_lease_program_signal(int sig)
 	 */
 	if (mg_not_self_process())
 		return;
-	struct mg_lease_signal_facts f = { .from = sig };
+	struct mg_lease_signal_facts f = { .from = sig, .reason = reason };
 	mg_who_now(&f.who);
 	while (__atomic_exchange_n(&sig_lock, 1, __ATOMIC_ACQUIRE))
 		__builtin_ia32_pause();

@@ -17,8 +17,10 @@
 /* A file window was just mapped from fd: hold a lease on its file if none is held. */
 void mg_lease_track(int fd, dev_t dev, ino_t ino) MG_HIDDEN;
 
-/* The program installs or changes a handler for sig: move the guard's lease signal off it. */
-void mg_lease_program_signal(int sig) MG_HIDDEN;
+/* The program uses sig (reason, a static string, says how: a handler, a block or a wait for it
+ * among a few signals): move the guard's lease signal off it. */
+void mg_lease_program_signal(int sig, const char *reason) MG_HIDDEN;
+#define MG_LEASE_SIG_HANDLER "the program installed a handler for the lease signal"
 /* The lease signal while leases are on and one was picked, else 0 (wrap_sigmask.c keeps it
  * deliverable whatever the program's masks). */
 int mg_lease_signal_now(void) MG_HIDDEN;

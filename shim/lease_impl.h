@@ -81,6 +81,7 @@ struct mg_lease_unavailable_facts {
 
 struct mg_lease_signal_facts {
 	int from, to;                   /* to <= 0: leases given up */
+	const char *reason;             /* static: what the program did with the signal */
 	struct mg_who who;
 };
 

@@ -227,7 +227,7 @@ void mg_format_lease_signal(struct mg_buf *b, bool json, const void *facts, mg_s
 			mg_buf_i64(b, f->to);
 		else
 			mg_buf_puts(b, "null");
-		mg_json_str(b, "reason", "the program installed a handler for the lease signal");
+		mg_json_str(b, "reason", f->reason);
 		mg_json_who(b, &f->who);
 		mg_json_end(b);
 		return;

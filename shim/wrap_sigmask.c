@@ -33,6 +33,18 @@ struct change {
 };
 
 /*
+ * The set names fewer than half the real-time signals: one among them is one the program uses
+ * (sigwait, a signalfd), not part of "every signal".
+ */
+static bool few_realtime(const sigset_t *set)
+{
+	int n = 0;
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		n += sigismember(set, s) == 1;
+	return 2 * n < SIGRTMAX - SIGRTMIN + 1;
+}
+
+/*
  * A vfork child's memory (this thread's flag included) is its parent's: its calls go through as
  * they are. It answers no break (the parent's threads do), and it execs or exits soon. Whether
  * the caller is one costs a system call, asked only when the flag is set or the set names the
@@ -58,6 +70,18 @@ static const sigset_t *before(int how, const sigset_t *set, struct change *c)
 	}
 	if (!set)
 		return set;
+	if (member && (how == SIG_BLOCK || how == SIG_SETMASK) && few_realtime(set)) {
+		/* Blocked among a few: the program uses that signal. The leases move off it, and the
+		 * call blocks it for real. */
+		mg_lease_program_signal(c->sig, "the program blocks the lease signal among a few "
+					"(for sigwait or a signalfd)");
+		c->sig = mg_lease_signal_now();
+		if (c->sig <= 0) {
+			c->sig = 0;
+			return set;
+		}
+		member = sigismember(set, c->sig) == 1;
+	}
 	if (how == SIG_BLOCK) {
 		c->now = c->was || member;
 	} else if (how == SIG_UNBLOCK) {
@@ -113,6 +137,21 @@ static bool mask_one(int how, int sig)
 	sigemptyset(&s);
 	sigaddset(&s, sig);
 	return MG_SYS4(SYS_rt_sigprocmask, how, &s, NULL, _NSIG / 8) == 0;
+}
+
+const sigset_t *mg_sigmask_for_wait(const sigset_t *set, bool waits_for, sigset_t *copy)
+{
+	int sig = mg_lease_signal_now();
+	if (sig <= 0 || !set || mg_inside() || sigismember(set, sig) != 1)
+		return set;
+	if (waits_for && few_realtime(set)) {
+		/* Waited for among a few: the program uses that signal. The leases move off it. */
+		mg_lease_program_signal(sig, "the program waits for the lease signal among a few (sigwait)");
+		return set;
+	}
+	*copy = *set;
+	sigdelset(copy, sig);
+	return copy;
 }
 
 bool mg_sigmask_held(void)

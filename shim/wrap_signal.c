@@ -198,8 +198,9 @@ MG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 {
 	mg_sigaction_fn real = MG_REAL(sigaction);
 	if (act && sig != SIGBUS && !mg_inside())
-		mg_lease_program_signal(sig);   /* the program's now: leases move to another signal
-						 * (not in a vfork child: they are the parent's) */
+		/* the program's now: leases move to another signal (not in a vfork child: they are
+		 * the parent's) */
+		mg_lease_program_signal(sig, MG_LEASE_SIG_HANDLER);
 	if (sig != SIGBUS || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
 		if (real)
 			return real(sig, act, old);
@@ -248,7 +249,7 @@ static __sighandler_t emulate(__sighandler_t h, int flags, bool unblock)
 static bool emulating(int sig)
 {
 	if (sig != SIGBUS && !mg_inside())
-		mg_lease_program_signal(sig);
+		mg_lease_program_signal(sig, MG_LEASE_SIG_HANDLER);
 	return sig == SIGBUS && __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
 }
 

@@ -35,6 +35,12 @@
  * vfork ("vforkmask HEX"), on one line; "spawnmask": the same of a child started by posix_spawnp
  * ("spawnmask HEX"). "spawnw": posix_spawn /bin/true with a file action that opens FILE for
  * appending, wait for it ("spawnw STATUS").
+ * "wait KIND": with every signal blocked, say "waiting KIND" and wait until SIGUSR1 comes, the way
+ * KIND names: "sigsuspend", "ppoll", "pselect", "epoll_pwait" (with a mask that lets SIGUSR1 alone
+ * in; a handler of its own sets a flag, and a call another handled signal ends is made again), or
+ * "sigwait", "sigwaitinfo", "sigtimedwait" (for every signal, until one is SIGUSR1); then say
+ * "woke KIND others N", N the signals other than SIGUSR1 that the wait returned.
+ * "waitone SIG": block SIG alone, say "waiting SIG", sigwait() for SIG alone; "woke SIG".
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,7 +54,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -144,6 +152,76 @@ static void reset_rt_signals(void)
 }
 
 /* --spawn MODE: the child's wait status, or -1. */
+static volatile sig_atomic_t woken;
+static void wake(int sig) { (void)sig; woken = 1; }
+
+static int wait_for_usr1(const char *kind)
+{
+	sigset_t all, old, in;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	in = all;
+	sigdelset(&in, SIGUSR1);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = wake;
+	sigaction(SIGUSR1, &sa, NULL);
+	woken = 0;
+	int ep = strcmp(kind, "epoll_pwait") == 0 ? epoll_create1(0) : -1;
+	int others = 0;
+	printf("waiting %s\n", kind);
+	fflush(stdout);
+	while (!woken) {
+		int sig = 0;
+		siginfo_t si;
+		struct timespec t = { 60, 0 };
+		struct epoll_event ev;
+		if (strcmp(kind, "sigsuspend") == 0)
+			sigsuspend(&in);
+		else if (strcmp(kind, "ppoll") == 0)
+			ppoll(NULL, 0, NULL, &in);
+		else if (strcmp(kind, "pselect") == 0)
+			pselect(0, NULL, NULL, NULL, NULL, &in);
+		else if (ep >= 0)
+			epoll_pwait(ep, &ev, 1, -1, &in);
+		else if (strcmp(kind, "sigwait") == 0)
+			sigwait(&all, &sig);
+		else if (strcmp(kind, "sigwaitinfo") == 0)
+			sig = sigwaitinfo(&all, &si);
+		else if (strcmp(kind, "sigtimedwait") == 0)
+			sig = sigtimedwait(&all, &si, &t);
+		else
+			return 2;
+		if (sig == SIGUSR1)
+			woken = 1;
+		else if (sig > 0)
+			others++;
+	}
+	if (ep >= 0)
+		close(ep);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	printf("woke %s others %d\n", kind, others);
+	fflush(stdout);
+	return 0;
+}
+
+static void wait_for_one(int sig)
+{
+	sigset_t one;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	sigprocmask(SIG_BLOCK, &one, NULL);
+	printf("waiting %d\n", sig);
+	fflush(stdout);
+	int got = 0;
+	while (got != sig)
+		if (sigwait(&one, &got) != 0)
+			break;
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	printf("woke %d\n", got);
+	fflush(stdout);
+}
+
 static const char *victim_file;
 
 static int spawn(const char *mode)
@@ -317,6 +395,15 @@ int main(int argc, char **argv)
 				closedir(d);
 			printf("fds %d\n", n - 1);      /* not the directory's own */
 			fflush(stdout);
+			continue;
+		}
+		if (strncmp(line, "wait ", 5) == 0) {
+			if (wait_for_usr1(line + 5) != 0)
+				return 2;
+			continue;
+		}
+		if (strncmp(line, "waitone ", 8) == 0) {
+			wait_for_one(atoi(line + 8));
 			continue;
 		}
 		if (strcmp(line, "unmap") == 0) {

@@ -7,6 +7,7 @@ holds it inside its system call until the reader's guard released the lease).
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import unittest
@@ -484,6 +485,64 @@ class LeaseTest(mgtest.GuardTest):
         self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
         self.assertIsNone(v.sum())
         self.assertEqual(v.finish(), -7, "watch must not save the reader: " + v.describe())
+        self.assertBreak(v, "released", "sh", "openat")
+
+    def in_system_call(self, v, numbers):
+        """Until the victim sleeps in one of these system calls (x86-64 numbers), read from
+        /proc/PID/syscall: it says "waiting" right before it makes the call."""
+        for _ in range(20000):
+            with open("/proc/%d/syscall" % v.pid) as f:
+                first = f.read().split()[0]
+            if first.isdigit() and int(first) in numbers:
+                return
+            os.sched_yield()
+        self.fail("the victim never sat in %s: %s" % (numbers, v.describe()))
+
+    # rt_sigsuspend, ppoll, pselect6, epoll_pwait, rt_sigtimedwait (every sigwait)
+    WAITS = {"sigsuspend": 130, "ppoll": 271, "pselect": 270, "epoll_pwait": 281,
+             "sigwait": 128, "sigwaitinfo": 128, "sigtimedwait": 128}
+
+    def test_waits_with_every_signal_blocked_are_answered(self):
+        """A program that waits with a mask of its own blocking every signal but one (sigsuspend,
+        ppoll, pselect, epoll_pwait), or for every signal (sigwait, sigwaitinfo, sigtimedwait),
+        still has the guard answer a break during its wait, and is never handed the lease signal
+        by its sigwait. Unanswered, the cutter would wait lease-break-time (45 s, more than
+        CUTTER_TIMEOUT)."""
+        for kind, nr in sorted(self.WAITS.items()):
+            with self.subTest(kind=kind):
+                with open(self.file, "wb") as f:
+                    f.write(bytes([BYTE]) * SIZE)
+                v = self.victim("watch")
+                self.assertTrue(self.held_lease(v), v.describe())
+                self.assertEqual(v.cmd("wait " + kind), "waiting " + kind, v.describe())
+                self.in_system_call(v, {nr})
+                self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+                os.kill(v.pid, signal.SIGUSR1)
+                self.assertEqual(v.proc.stdout.readline().strip(), "woke %s others 0" % kind,
+                                 v.describe())
+                self.assertIsNone(v.sum())
+                self.assertEqual(v.finish(), -7, v.describe())
+                self.assertBreak(v, "released", "sh", "openat")
+                for name in os.listdir(self.logdir):
+                    os.unlink(os.path.join(self.logdir, name))
+
+    def test_a_program_using_the_lease_signal_without_a_handler_gets_it(self):
+        """A program that blocks the real-time signal the guard picked (60 here) alone and sigwait()s
+        for it uses that signal itself (it needs no handler for that): the guard's leases move to
+        another signal, the program gets its signal, and a cutter is still answered."""
+        v = self.victim("watch")
+        self.assertTrue(self.held_lease(v), v.describe())
+        self.assertEqual(v.cmd("waitone 60"), "waiting 60", v.describe())
+        self.in_system_call(v, {128})
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        os.kill(v.pid, 60)
+        self.assertEqual(v.proc.stdout.readline().strip(), "woke 60", v.describe())
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7, v.describe())
+        moved = v.events("lease_signal")
+        self.assertEqual([(m["from"], m["pid"]) for m in moved], [(60, v.pid)], v.describe())
+        self.assertNotEqual(moved[0]["to"], 60, v.describe())
+        self.assertIn("among a few", moved[0]["reason"], v.describe())
         self.assertBreak(v, "released", "sh", "openat")
 
     def test_masks_read_back_as_the_program_set_them(self):
