@@ -41,6 +41,9 @@
  * "sigwait", "sigwaitinfo", "sigtimedwait" (for every signal, until one is SIGUSR1); then say
  * "woke KIND others N", N the signals other than SIGUSR1 that the wait returned.
  * "waitone SIG": block SIG alone, say "waiting SIG", sigwait() for SIG alone; "woke SIG".
+ * "waitall KIND": with every signal blocked, also for the wait, say "waiting KIND" and wait once:
+ * "ppoll", "pselect", "epoll_pwait" for a line on stdin (read, not taken as a command),
+ * "sigwaitinfo", "sigtimedwait" for SIGUSR1; say "woke KIND RESULT ERRNO" (ERRNO 0 on success).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -201,6 +204,51 @@ static int wait_for_usr1(const char *kind)
 		close(ep);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	printf("woke %s others %d\n", kind, others);
+	fflush(stdout);
+	return 0;
+}
+
+static int wait_once(const char *kind)
+{
+	sigset_t all, old, usr1;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	fd_set in;
+	FD_ZERO(&in);
+	FD_SET(0, &in);
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = -1;
+	if (strcmp(kind, "epoll_pwait") == 0 && ((ep = epoll_create1(0)) < 0 ||
+						 epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) != 0))
+		return 2;
+	struct timespec t = { 60, 0 };
+	siginfo_t si;
+	printf("waiting %s\n", kind);
+	fflush(stdout);
+	int r;
+	if (strcmp(kind, "ppoll") == 0)
+		r = ppoll(&p, 1, NULL, &all);
+	else if (strcmp(kind, "pselect") == 0)
+		r = pselect(1, &in, NULL, NULL, NULL, &all);
+	else if (ep >= 0)
+		r = epoll_pwait(ep, &ev, 1, -1, &all);
+	else if (strcmp(kind, "sigwaitinfo") == 0)
+		r = sigwaitinfo(&usr1, &si);
+	else if (strcmp(kind, "sigtimedwait") == 0)
+		r = sigtimedwait(&usr1, &si, &t);
+	else
+		return 2;
+	int err = r < 0 ? errno : 0;
+	char line[64];
+	if (r > 0 && strncmp(kind, "sig", 3) != 0 && !fgets(line, sizeof line, stdin))
+		return 2;
+	if (ep >= 0)
+		close(ep);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	printf("woke %s %d %d\n", kind, r, err);
 	fflush(stdout);
 	return 0;
 }
@@ -399,6 +447,11 @@ int main(int argc, char **argv)
 		}
 		if (strncmp(line, "wait ", 5) == 0) {
 			if (wait_for_usr1(line + 5) != 0)
+				return 2;
+			continue;
+		}
+		if (strncmp(line, "waitall ", 8) == 0) {
+			if (wait_once(line + 8) != 0)
 				return 2;
 			continue;
 		}
