@@ -20,6 +20,7 @@
 #include "registry.h"
 #include "report.h"
 #include "shown_dev.h"
+#include "sigmask.h"
 #include "log.h"
 #include "posix_locks.h"
 #include "thread.h"
@@ -62,7 +63,12 @@ static bool signal_free(int sig)
 	mg_pthread_sigmask_fn mask_fn = MG_REAL(pthread_sigmask);
 	if (!mask_fn || mask_fn(SIG_BLOCK, NULL, &mask) != 0)
 		return false;
-	return !sigismember(&mask, sig);     /* a blocked signal may be read with sigwait/signalfd */
+	/*
+	 * A signal blocked on its own may be read with sigwait or a signalfd. One blocked with every
+	 * real-time signal (a daemon that blocks everything at start and reads what it wants from
+	 * a signalfd) is not in use: this thread lets it in once it is picked (mg_sigmask_let_in).
+	 */
+	return sigismember(&mask, sig) != 1 || !mg_sigmask_names_few(&mask);
 }
 
 static bool install(int sig)
@@ -96,6 +102,8 @@ static int lease_signal(void)
 	if (!s) {
 		int want = mg_cfg.lease_signal ? mg_cfg.lease_signal : SIGRTMAX - DEFAULT_SIGNAL_FROM_MAX;
 		s = pick_signal(want, 0);
+		if (s > 0)
+			mg_sigmask_let_in(s);
 		__atomic_store_n(&lease_sig, s ? s : -1, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
@@ -413,6 +421,8 @@ void mg_lease_program_signal(int sig, const char *reason)
 	while (__atomic_exchange_n(&sig_lock, 1, __ATOMIC_ACQUIRE))
 		__builtin_ia32_pause();
 	int to = pick_signal(SIGRTMAX, sig);
+	if (to > 0)
+		mg_sigmask_let_in(to);
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		if (__atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE) != MG_LEASE_HELD)
 			continue;

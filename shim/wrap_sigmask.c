@@ -36,7 +36,7 @@ struct change {
  * The set names fewer than half the real-time signals: one among them is one the program uses
  * (sigwait, a signalfd), not part of "every signal".
  */
-static bool few_realtime(const sigset_t *set)
+bool mg_sigmask_names_few(const sigset_t *set)
 {
 	int n = 0;
 	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
@@ -70,7 +70,7 @@ static const sigset_t *before(int how, const sigset_t *set, struct change *c)
 	}
 	if (!set)
 		return set;
-	if (member && (how == SIG_BLOCK || how == SIG_SETMASK) && few_realtime(set)) {
+	if (member && (how == SIG_BLOCK || how == SIG_SETMASK) && mg_sigmask_names_few(set)) {
 		/* Blocked among a few: the program uses that signal. The leases move off it, and the
 		 * call blocks it for real. */
 		mg_lease_program_signal(c->sig, "the program blocks the lease signal among a few "
@@ -144,11 +144,13 @@ const sigset_t *mg_sigmask_for_wait(const sigset_t *set, bool waits_for, sigset_
 	int sig = mg_lease_signal_now();
 	if (sig <= 0 || !set || mg_inside() || sigismember(set, sig) != 1)
 		return set;
-	if (waits_for && few_realtime(set)) {
+	if (waits_for && mg_sigmask_names_few(set)) {
 		/* Waited for among a few: the program uses that signal. The leases move off it. */
 		mg_lease_program_signal(sig, "the program waits for the lease signal among a few (sigwait)");
 		return set;
 	}
+	if (waits_for && !held)
+		mg_sigmask_let_in(sig);         /* blocked with everything before the pick? */
 	*copy = *set;
 	sigdelset(copy, sig);
 	return copy;
@@ -167,6 +169,24 @@ bool mg_sigmask_only_lease_open(const sigset_t *blocked, const sigset_t *also)
 			return false;
 	}
 	return true;
+}
+
+bool mg_sigmask_only_lease_interrupts(const sigset_t *also)
+{
+	sigset_t cur;
+	return mg_lease_signal_now() > 0 &&
+	       MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, _NSIG / 8) == 0 &&
+	       mg_sigmask_only_lease_open(&cur, also);
+}
+
+void mg_sigmask_let_in(int sig)
+{
+	sigset_t cur;
+	if (MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, _NSIG / 8) != 0 ||
+	    sigismember(&cur, sig) != 1 || mg_sigmask_names_few(&cur) || mg_not_self_process())
+		return;
+	if (mask_one(SIG_UNBLOCK, sig))
+		held = true;
 }
 
 bool mg_sigmask_held(void)

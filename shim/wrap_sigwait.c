@@ -8,69 +8,22 @@
  * nobody sent it. So the lease signal is taken out of such sets (sigmask.h,
  * mg_sigmask_for_wait), and the handler may run during the wait. A wait that lets no other
  * signal in (everything else blocked: sigmask.h, mg_sigmask_only_lease_open) could not end with
- * EINTR without the guard: it is made again, with what is left of its timeout. Any other wait
- * returns EINTR as it would for any handled signal.
+ * EINTR without the guard: it is made again, with what is left of its timeout (wait_again.h).
+ * Any other wait returns EINTR as it would for any handled signal.
  */
 #define _GNU_SOURCE
 #include "lease.h"
 #include "real.h"
 #include "sigmask.h"
+#include "wait_again.h"
 
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
-#include <time.h>
 
 #define MASK_BYTES (_NSIG / 8)
 
-/* ---- made again after the guard's handler ended it ------------------------------------------- */
-
-struct again {
-	bool timed;             /* end holds the deadline (CLOCK_MONOTONIC, as the kernel's) */
-	struct timespec end, left;
-	int saved;              /* errno before the call: a call made again succeeds as if first */
-};
-
-/* A timeout the kernel would take (it refuses the others itself, on the first call). */
-static void again_begin(struct again *a, const struct timespec *t)
-{
-	a->saved = errno;
-	a->timed = t && t->tv_sec >= 0 && t->tv_sec < 100000000 && t->tv_nsec >= 0 &&
-		   t->tv_nsec < 1000000000;
-	if (!a->timed)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &a->end);
-	a->end.tv_sec += t->tv_sec;
-	a->end.tv_nsec += t->tv_nsec;
-	if (a->end.tv_nsec >= 1000000000) {
-		a->end.tv_sec++;
-		a->end.tv_nsec -= 1000000000;
-	}
-}
-
-/* The timeout for the next call: t itself the first time or when untimed, else what is left
- * (zero once past: the call then answers at once, as the kernel would at its deadline). */
-static const struct timespec *again_timeout(struct again *a, const struct timespec *t, bool first)
-{
-	errno = a->saved;
-	if (first || !a->timed)
-		return t;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	long long ns = (long long)(a->end.tv_sec - now.tv_sec) * 1000000000 + a->end.tv_nsec - now.tv_nsec;
-	if (ns < 0)
-		ns = 0;
-	a->left.tv_sec = ns / 1000000000;
-	a->left.tv_nsec = ns % 1000000000;
-	return &a->left;
-}
-
-static bool interrupted(long r)
-{
-	return r < 0 && errno == EINTR;
-}
-
-/* ---- waits with a mask of their own ------------------------------------------------------------ */
+/* ---- waits with a mask of their own --------------------------------------------------------- */
 
 MG_EXPORT int sigsuspend(const sigset_t *mask)
 {
@@ -80,7 +33,7 @@ MG_EXPORT int sigsuspend(const sigset_t *mask)
 	int r;
 	do
 		r = MG_CALL_REAL(sigsuspend, (use), MG_SYS2(SYS_rt_sigsuspend, use, MASK_BYTES));
-	while (again && interrupted(r));
+	while (again && mg_interrupted(r));
 	return r;
 }
 
@@ -108,11 +61,11 @@ static int ppoll_wait(struct pollfd *fds, nfds_t n, const struct timespec *t, co
 	const sigset_t *use = mg_sigmask_for_wait(mask, false, &copy);
 	if (!mg_sigmask_only_lease_open(use, NULL))
 		return ppoll_once(fds, n, t, use, fds_len, chk);
-	struct again a;
-	again_begin(&a, t);
+	struct mg_again a;
+	mg_again_begin(&a, t);
 	int r;
-	for (bool first = true; first || interrupted(r); first = false)
-		r = ppoll_once(fds, n, again_timeout(&a, t, first), use, fds_len, chk);
+	for (bool first = true; first || mg_interrupted(r); first = false)
+		r = ppoll_once(fds, n, mg_again_timeout(&a, t, first), use, fds_len, chk);
 	return r;
 }
 
@@ -146,11 +99,11 @@ MG_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct times
 	const sigset_t *use = mg_sigmask_for_wait(mask, false, &copy);
 	if (!mg_sigmask_only_lease_open(use, NULL))
 		return pselect_once(n, r, w, e, t, use);
-	struct again a;
-	again_begin(&a, t);
+	struct mg_again a;
+	mg_again_begin(&a, t);
 	int res;
-	for (bool first = true; first || interrupted(res); first = false)
-		res = pselect_once(n, r, w, e, again_timeout(&a, t, first), use);
+	for (bool first = true; first || mg_interrupted(res); first = false)
+		res = pselect_once(n, r, w, e, mg_again_timeout(&a, t, first), use);
 	return res;
 }
 
@@ -166,15 +119,11 @@ MG_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int ms, const
 	const sigset_t *use = mg_sigmask_for_wait(mask, false, &copy);
 	if (!mg_sigmask_only_lease_open(use, NULL))
 		return epoll_pwait_once(ep, ev, max, ms, use);
-	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000 };
-	struct again a;
-	again_begin(&a, ms >= 0 ? &t : NULL);       /* negative: no timeout */
+	struct mg_again a;
+	mg_again_begin_ms(&a, ms);
 	int r;
-	for (bool first = true; first || interrupted(r); first = false) {
-		const struct timespec *left = again_timeout(&a, &t, first);
-		r = epoll_pwait_once(ep, ev, max, first || ms < 0 ? ms :
-				     (int)(left->tv_sec * 1000 + (left->tv_nsec + 999999) / 1000000), use);
-	}
+	for (bool first = true; first || mg_interrupted(r); first = false)
+		r = epoll_pwait_once(ep, ev, max, mg_again_ms(&a, ms, first), use);
 	return r;
 }
 
@@ -195,28 +144,18 @@ MG_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struct
 	const sigset_t *use = mg_sigmask_for_wait(mask, false, &copy);
 	if (!mg_sigmask_only_lease_open(use, NULL))
 		return epoll_pwait2_once(ep, ev, max, t, use);
-	struct again a;
-	again_begin(&a, t);
+	struct mg_again a;
+	mg_again_begin(&a, t);
 	int r;
-	for (bool first = true; first || interrupted(r); first = false)
-		r = epoll_pwait2_once(ep, ev, max, again_timeout(&a, t, first), use);
+	for (bool first = true; first || mg_interrupted(r); first = false)
+		r = epoll_pwait2_once(ep, ev, max, mg_again_timeout(&a, t, first), use);
 	return r;
 }
 
-/* ---- waits for a set of signals ---------------------------------------------------------------- */
+/* ---- waits for a set of signals ------------------------------------------------------------- */
 
-/*
- * The thread's own mask decides what may interrupt these: a signal in the set is returned, one in
- * neither is handled. Asked only after an EINTR.
- */
-static bool only_lease_interrupts(const sigset_t *set)
-{
-	sigset_t cur;
-	return MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, MASK_BYTES) == 0 &&
-	       mg_sigmask_only_lease_open(&cur, set);
-}
-
-static int timedwait_once(const sigset_t *use, siginfo_t *info, const struct timespec *t, bool timed)
+static int timedwait_once(const sigset_t *use, siginfo_t *info, const struct timespec *t,
+			  bool timed)
 {
 	if (timed)
 		return MG_CALL_REAL(sigtimedwait, (use, info, t),
@@ -231,11 +170,11 @@ static int timedwait(const sigset_t *set, siginfo_t *info, const struct timespec
 	const sigset_t *use = mg_sigmask_for_wait(set, true, &copy);
 	if (!use || mg_lease_signal_now() <= 0)
 		return timedwait_once(use, info, t, timed);
-	struct again a;
-	again_begin(&a, timed ? t : NULL);
+	struct mg_again a;
+	mg_again_begin(&a, timed ? t : NULL);
 	int r = timedwait_once(use, info, t, timed);
-	while (interrupted(r) && only_lease_interrupts(use))
-		r = timedwait_once(use, info, again_timeout(&a, t, false), timed);
+	while (mg_interrupted(r) && mg_sigmask_only_lease_interrupts(use))
+		r = timedwait_once(use, info, mg_again_timeout(&a, t, false), timed);
 	return r;
 }
 

@@ -29,6 +29,7 @@
  *   then calls exit() instead; "vfork-write": a vfork child that only opens FILE for writing and
  *   _exits); wait for it and say "spawned STATUS". "fds": says "fds N", the descriptors open.
  * --block: after mapping, block every signal (as a daemon reading them from a signalfd does).
+ * --block-first: block every signal before anything else, mapping included.
  * "mask": the blocked signals as this thread reads them back ("mask HEX", bit N-1 for signal N);
  * "threadmask": the same read in a new thread ("threadmask HEX"); "execmask": the SigBlk line of
  * a child exec'd after fork ("execmask HEX", from /proc/self/status) and of one exec'd after
@@ -42,8 +43,10 @@
  * "woke KIND others N", N the signals other than SIGUSR1 that the wait returned.
  * "waitone SIG": block SIG alone, say "waiting SIG", sigwait() for SIG alone; "woke SIG".
  * "waitall KIND": with every signal blocked, also for the wait, say "waiting KIND" and wait once:
- * "ppoll", "pselect", "epoll_pwait" for a line on stdin (read, not taken as a command),
- * "sigwaitinfo", "sigtimedwait" for SIGUSR1; say "woke KIND RESULT ERRNO" (ERRNO 0 on success).
+ * "ppoll", "pselect", "epoll_pwait", "poll", "select", "epoll_wait" for a line on stdin (read,
+ * not taken as a command), "sigwaitinfo", "sigtimedwait" for SIGUSR1, "nanosleep",
+ * "clock_nanosleep", "usleep" for about a second, "sleep" for two; say "woke KIND RESULT
+ * ERRNO" (ERRNO 0 on success).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -221,10 +224,10 @@ static int wait_once(const char *kind)
 	FD_SET(0, &in);
 	struct epoll_event ev = { .events = EPOLLIN };
 	int ep = -1;
-	if (strcmp(kind, "epoll_pwait") == 0 && ((ep = epoll_create1(0)) < 0 ||
+	if (strncmp(kind, "epoll_", 6) == 0 && ((ep = epoll_create1(0)) < 0 ||
 						 epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) != 0))
 		return 2;
-	struct timespec t = { 60, 0 };
+	struct timespec t = { 60, 0 }, second = { 1, 0 };
 	siginfo_t si;
 	printf("waiting %s\n", kind);
 	fflush(stdout);
@@ -233,8 +236,22 @@ static int wait_once(const char *kind)
 		r = ppoll(&p, 1, NULL, &all);
 	else if (strcmp(kind, "pselect") == 0)
 		r = pselect(1, &in, NULL, NULL, NULL, &all);
-	else if (ep >= 0)
+	else if (strcmp(kind, "epoll_pwait") == 0)
 		r = epoll_pwait(ep, &ev, 1, -1, &all);
+	else if (strcmp(kind, "poll") == 0)
+		r = poll(&p, 1, -1);
+	else if (strcmp(kind, "select") == 0)
+		r = select(1, &in, NULL, NULL, NULL);
+	else if (ep >= 0)
+		r = epoll_wait(ep, &ev, 1, -1);
+	else if (strcmp(kind, "nanosleep") == 0)
+		r = nanosleep(&second, NULL);
+	else if (strcmp(kind, "clock_nanosleep") == 0)
+		r = -clock_nanosleep(CLOCK_MONOTONIC, 0, &second, NULL);
+	else if (strcmp(kind, "sleep") == 0)
+		r = (int)sleep(2);  /* interrupted, it says how many seconds were left, rounded */
+	else if (strcmp(kind, "usleep") == 0)
+		r = usleep(999999);
 	else if (strcmp(kind, "sigwaitinfo") == 0)
 		r = sigwaitinfo(&usr1, &si);
 	else if (strcmp(kind, "sigtimedwait") == 0)
@@ -243,7 +260,8 @@ static int wait_once(const char *kind)
 		return 2;
 	int err = r < 0 ? errno : 0;
 	char line[64];
-	if (r > 0 && strncmp(kind, "sig", 3) != 0 && !fgets(line, sizeof line, stdin))
+	if (r > 0 && strncmp(kind, "sig", 3) != 0 && strstr(kind, "sleep") == NULL &&
+	    !fgets(line, sizeof line, stdin))
 		return 2;
 	if (ep >= 0)
 		close(ep);
@@ -358,6 +376,11 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	victim_file = argv[1];
+	if (argc > 2 && strcmp(argv[2], "--block-first") == 0) {
+		sigset_t all;
+		sigfillset(&all);
+		sigprocmask(SIG_BLOCK, &all, NULL);
+	}
 	int fd = open(argv[1], O_RDONLY);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0) {
@@ -393,6 +416,8 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			execv(argv[i + 1], argv + i + 1);
 			return 127;
+		} else if (strcmp(argv[i], "--block-first") == 0) {
+			continue;
 		} else if (strcmp(argv[i], "--block") == 0) {
 			sigset_t all;
 			sigfillset(&all);

@@ -510,6 +510,8 @@ class LeaseTest(mgtest.GuardTest):
         CUTTER_TIMEOUT)."""
         for kind, nr in sorted(self.WAITS.items()):
             with self.subTest(kind=kind):
+                for name in os.listdir(self.logdir):     # the last kind's records
+                    os.unlink(os.path.join(self.logdir, name))
                 with open(self.file, "wb") as f:
                     f.write(bytes([BYTE]) * SIZE)
                 v = self.victim("watch")
@@ -523,26 +525,33 @@ class LeaseTest(mgtest.GuardTest):
                 self.assertIsNone(v.sum())
                 self.assertEqual(v.finish(), -7, v.describe())
                 self.assertBreak(v, "released", "sh", "openat")
-                for name in os.listdir(self.logdir):
-                    os.unlink(os.path.join(self.logdir, name))
+
+    # x86-64 numbers of what glibc makes of each (poll, select, epoll_wait: old or new call)
+    WAITS_ALL = {"ppoll": {271}, "pselect": {270}, "epoll_pwait": {281}, "sigwaitinfo": {128},
+                 "sigtimedwait": {128}, "poll": {7, 271}, "select": {23, 270},
+                 "epoll_wait": {232, 281}, "nanosleep": {35, 230}, "clock_nanosleep": {230},
+                 "sleep": {35, 230}, "usleep": {35, 230}}
 
     def test_waits_that_let_no_signal_in_end_as_they_would_bare(self):
         """A wait with every signal blocked (ppoll, pselect, epoll_pwait with a full mask;
-        sigwaitinfo, sigtimedwait for SIGUSR1 with the thread blocking everything) cannot end
-        with EINTR without the guard: after the guard's handler answered a break during it, the
-        call is made again and ends as it would bare, with the line or the signal it waited for."""
-        for kind, nr in sorted(self.WAITS.items()):
-            if kind in ("sigsuspend", "sigwait"):   # forever bare; libc's loop
-                continue
+        sigwaitinfo, sigtimedwait for SIGUSR1, and poll, select, epoll_wait and the sleeps, from a
+        thread blocking everything) cannot end with EINTR without the guard: after the guard's
+        handler answered a break during it, the call is made again and ends as it would bare,
+        with the line or the signal it waited for, or its time slept."""
+        for kind, nrs in sorted(self.WAITS_ALL.items()):
             with self.subTest(kind=kind):
+                for name in os.listdir(self.logdir):     # the last kind's records
+                    os.unlink(os.path.join(self.logdir, name))
                 with open(self.file, "wb") as f:
                     f.write(bytes([BYTE]) * SIZE)
                 v = self.victim("watch")
                 self.assertTrue(self.held_lease(v), v.describe())
                 self.assertEqual(v.cmd("waitall " + kind), "waiting " + kind, v.describe())
-                self.in_system_call(v, {nr})
+                self.in_system_call(v, nrs)
                 self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
-                if kind.startswith("sig"):
+                if "sleep" in kind:
+                    want = "woke %s 0 0" % kind
+                elif kind.startswith("sig"):
                     os.kill(v.pid, signal.SIGUSR1)
                     want = "woke %s %d 0" % (kind, signal.SIGUSR1)
                 else:
@@ -553,8 +562,6 @@ class LeaseTest(mgtest.GuardTest):
                 self.assertIsNone(v.sum())
                 self.assertEqual(v.finish(), -7, v.describe())
                 self.assertBreak(v, "released", "sh", "openat")
-                for name in os.listdir(self.logdir):
-                    os.unlink(os.path.join(self.logdir, name))
 
     def test_a_program_using_the_lease_signal_without_a_handler_gets_it(self):
         """A program that blocks the real-time signal the guard picked (60 here) alone and sigwait()s
@@ -573,6 +580,25 @@ class LeaseTest(mgtest.GuardTest):
         self.assertEqual([(m["from"], m["pid"]) for m in moved], [(60, v.pid)], v.describe())
         self.assertNotEqual(moved[0]["to"], 60, v.describe())
         self.assertIn("among a few", moved[0]["reason"], v.describe())
+        self.assertBreak(v, "released", "sh", "openat")
+
+    def test_a_program_that_blocks_everything_before_mapping_gets_leases(self):
+        """A daemon blocks every signal first thing in main, then opens and maps its files: the
+        lease signal picked at the first mapping is one it blocked with all the others, not one
+        it uses, and the mapping thread lets it in. Its leases are held, a cutter is answered at
+        once, and its masks still read back all blocked, in a new thread too."""
+        bare = subprocess.run([mgtest.test_prog("lease_victim"), self.file, "--block-first"],
+                              input="mask\n", capture_output=True, text=True, timeout=60)
+        full = bare.stdout.splitlines()[1:]
+        self.assertEqual(len(full), 1, bare.stdout + bare.stderr)
+        v = self.victim("watch", "--block-first")
+        self.assertTrue(self.held_lease(v), v.describe())
+        self.assertEqual([v.cmd("mask")], full, v.describe())
+        self.assertEqual(v.cmd("threadmask"), "thread" + full[0], v.describe())
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7, v.describe())
+        self.assertEqual(v.events("lease_unavailable"), [], v.describe())
         self.assertBreak(v, "released", "sh", "openat")
 
     def test_masks_read_back_as_the_program_set_them(self):
