@@ -1,6 +1,6 @@
 /*
  * Waits that SA_RESTART does not restart (poll, select, epoll_wait, nanosleep, clock_nanosleep,
- * sleep, usleep, pause). With leases on, the lease signal is never blocked for real
+ * sleep, usleep, pause, sem_timedwait, sem_clockwait). With leases on, the lease signal is never blocked for real
  * (wrap_sigmask.c), so its handler can end such a wait with EINTR in a thread that blocked every
  * signal, where without the guard nothing could. After an EINTR, when the thread's mask lets no
  * other signal in (sigmask.h, mg_sigmask_only_lease_interrupts), the call is made again with what
@@ -157,6 +157,33 @@ MG_EXPORT int pause(void)
 	for (bool first = true; first || again_after(r); first = false) {
 		errno = saved;
 		r = MG_CALL_REAL(pause, (), MG_SYS0(SYS_pause));
+	}
+	return r;
+}
+
+/* A semaphore's deadline is absolute: waited for again as it is. */
+MG_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
+{
+	mg_sem_timedwait_fn real = MG_REAL(sem_timedwait);
+	if (!real)
+		return (int)mg_syscall_ret(-ENOSYS);
+	int saved = errno, r;
+	for (bool first = true; first || (mg_sigmask_held() && again_after(r)); first = false) {
+		errno = saved;
+		r = real(s, abs);
+	}
+	return r;
+}
+
+MG_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
+{
+	mg_sem_clockwait_fn real = MG_REAL(sem_clockwait);
+	if (!real)
+		return (int)mg_syscall_ret(-ENOSYS);
+	int saved = errno, r;
+	for (bool first = true; first || (mg_sigmask_held() && again_after(r)); first = false) {
+		errno = saved;
+		r = real(s, clk, abs);
 	}
 	return r;
 }

@@ -45,8 +45,8 @@
  * "waitall KIND": with every signal blocked, also for the wait, say "waiting KIND" and wait once:
  * "ppoll", "pselect", "epoll_pwait", "poll", "select", "epoll_wait" for a line on stdin (read,
  * not taken as a command), "sigwaitinfo", "sigtimedwait" for SIGUSR1, "nanosleep",
- * "clock_nanosleep", "usleep" for about a second, "sleep" for two; say "woke KIND RESULT
- * ERRNO" (ERRNO 0 on success).
+ * "clock_nanosleep", "usleep" for about a second, "sleep" for two, "sem_timedwait" for a
+ * semaphore nobody posts, a second; say "woke KIND RESULT ERRNO" (ERRNO 0 on success).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -59,6 +59,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -211,6 +212,20 @@ static int wait_for_usr1(const char *kind)
 	return 0;
 }
 
+static int sem_wait_a_second(void)
+{
+	sem_t s;
+	struct timespec end;
+	if (sem_init(&s, 0, 0) != 0 || clock_gettime(CLOCK_REALTIME, &end) != 0)
+		return -2;
+	end.tv_sec += 1;
+	int r = sem_timedwait(&s, &end);
+	int err = errno;
+	sem_destroy(&s);
+	errno = err;
+	return r;
+}
+
 static int wait_once(const char *kind)
 {
 	sigset_t all, old, usr1;
@@ -252,6 +267,8 @@ static int wait_once(const char *kind)
 		r = (int)sleep(2);  /* interrupted, it says how many seconds were left, rounded */
 	else if (strcmp(kind, "usleep") == 0)
 		r = usleep(999999);
+	else if (strcmp(kind, "sem_timedwait") == 0)
+		r = sem_wait_a_second();
 	else if (strcmp(kind, "sigwaitinfo") == 0)
 		r = sigwaitinfo(&usr1, &si);
 	else if (strcmp(kind, "sigtimedwait") == 0)
@@ -260,7 +277,8 @@ static int wait_once(const char *kind)
 		return 2;
 	int err = r < 0 ? errno : 0;
 	char line[64];
-	if (r > 0 && strncmp(kind, "sig", 3) != 0 && strstr(kind, "sleep") == NULL &&
+	if (r > 0 && strncmp(kind, "sig", 3) != 0 && strncmp(kind, "sem", 3) != 0 &&
+	    strstr(kind, "sleep") == NULL &&
 	    !fgets(line, sizeof line, stdin))
 		return 2;
 	if (ep >= 0)

@@ -4,6 +4,7 @@ The reader (lease_victim) says "ready", the test runs the cutter to completion, 
 to sum its mapping. No sleeps: the cutter's own return is the synchronisation point (the kernel
 holds it inside its system call until the reader's guard released the lease).
 """
+import errno
 import json
 import os
 import shutil
@@ -530,7 +531,7 @@ class LeaseTest(mgtest.GuardTest):
     WAITS_ALL = {"ppoll": {271}, "pselect": {270}, "epoll_pwait": {281}, "sigwaitinfo": {128},
                  "sigtimedwait": {128}, "poll": {7, 271}, "select": {23, 270},
                  "epoll_wait": {232, 281}, "nanosleep": {35, 230}, "clock_nanosleep": {230},
-                 "sleep": {35, 230}, "usleep": {35, 230}}
+                 "sleep": {35, 230}, "usleep": {35, 230}, "sem_timedwait": {202}}
 
     def test_waits_that_let_no_signal_in_end_as_they_would_bare(self):
         """A wait with every signal blocked (ppoll, pselect, epoll_pwait with a full mask;
@@ -551,6 +552,8 @@ class LeaseTest(mgtest.GuardTest):
                 self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
                 if "sleep" in kind:
                     want = "woke %s 0 0" % kind
+                elif kind.startswith("sem"):
+                    want = "woke %s -1 %d" % (kind, errno.ETIMEDOUT)    # as bare: nobody posts
                 elif kind.startswith("sig"):
                     os.kill(v.pid, signal.SIGUSR1)
                     want = "woke %s %d 0" % (kind, signal.SIGUSR1)
