@@ -1,12 +1,12 @@
 /*
  * Waits that SA_RESTART does not restart (poll, select, epoll_wait, nanosleep, clock_nanosleep,
- * sleep, usleep, pause, sem_timedwait, sem_clockwait). With leases on, the lease signal is never blocked for real
- * (wrap_sigmask.c), so its handler can end such a wait with EINTR in a thread that blocked every
- * signal, where without the guard nothing could. After an EINTR, when the thread's mask lets no
- * other signal in (sigmask.h, mg_sigmask_only_lease_interrupts), the call is made again with what
- * is left of its time (wait_again.h). Only a thread whose program asked for the lease signal
- * blocked (mg_sigmask_held: it blocked "every signal") can be in that case; any other thread's
- * call is the program's alone, one thread-local load and no clock read more.
+ * sleep, usleep, pause, sem_timedwait, sem_clockwait). With leases on, the lease signal is never
+ * blocked for real (wrap_sigmask.c), so its handler can end such a wait with EINTR in a thread
+ * that blocked every signal, where without the guard nothing could. After an EINTR, when the
+ * thread's mask lets no other signal in (sigmask.h, mg_sigmask_only_lease_interrupts), the call
+ * is made again with what is left of its time (wait_again.h). Only a thread whose program asked
+ * for the lease signal blocked (mg_sigmask_held: it blocked "every signal") can be in that case;
+ * any other thread's call is the program's alone, one thread-local load and no clock read more.
  */
 #define _GNU_SOURCE
 #include "real.h"
@@ -138,7 +138,9 @@ MG_EXPORT unsigned int sleep(unsigned int s)
 		req = left;
 		r = nanosleep_once(&req, &left);
 	}
-	return r < 0 ? (unsigned int)(left.tv_sec + (left.tv_nsec != 0)) : 0;
+	if (r == 0)
+		errno = saved;
+	return r < 0 ? (unsigned int)left.tv_sec : 0;   /* the whole seconds not slept, as libc */
 }
 
 MG_EXPORT int usleep(useconds_t us)
