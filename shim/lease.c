@@ -20,7 +20,7 @@
 #include "registry.h"
 #include "report.h"
 #include "shown_dev.h"
-#include "sigmask.h"
+#include "sigmask_flag.h"
 #include "log.h"
 #include "posix_locks.h"
 #include "thread.h"

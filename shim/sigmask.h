@@ -31,14 +31,5 @@ bool mg_sigmask_only_lease_open(const sigset_t *blocked, const sigset_t *also) M
 /* The same of this thread's mask (a system call: asked after an EINTR only). also: what a
  * sigwait-like call waits for (returned, not handled), or NULL. */
 bool mg_sigmask_only_lease_interrupts(const sigset_t *also) MG_HIDDEN;
-/* The set names fewer than half the real-time signals: those it names are ones the program uses
- * (for sigwait, a signalfd), not part of "every signal". */
-bool mg_sigmask_names_few(const sigset_t *set) MG_HIDDEN;
-/*
- * sig was just picked as the lease signal: if this thread blocks it with every real-time signal
- * (it blocked everything before there was a lease signal), let it in for real and keep the
- * program's view (the flag above). One system call. Not in a vfork child.
- */
-void mg_sigmask_let_in(int sig) MG_HIDDEN;
 
 #endif

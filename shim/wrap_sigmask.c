@@ -6,13 +6,15 @@
  * ahead unseen. The program still sees its own mask: a thread that asked for the signal blocked
  * reads it back blocked, its new threads and exec'd images start with it blocked, as without the
  * guard. The handler may then run in a thread that blocked everything: it is async-signal-safe,
- * and, like any signal, it can make a call that SA_RESTART does not restart (poll, nanosleep)
- * return EINTR; that happens only when another process opens the file for writing.
+ * and the waits it ends there with EINTR, which nothing could end bare, are made again
+ * (wrap_sigwait.c, wrap_waits.c). The thread's flag lives in sigmask_flag.c, which the lease code
+ * uses too when it picks a signal.
  */
 #define _GNU_SOURCE
 #include "lease.h"
 #include "real.h"
 #include "sigmask.h"
+#include "sigmask_flag.h"
 #include "thread.h"
 
 #include <errno.h>
@@ -21,8 +23,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* This thread's program asked for the lease signal blocked (and got it unblocked). */
-static MG_TLS bool held;
 /* The last vfork child that set its own mask (its memory is its parent's: a pid, not a flag). */
 static pid_t vfork_child_set;
 
@@ -31,18 +31,6 @@ struct change {
 	bool was, now;
 	sigset_t copy;
 };
-
-/*
- * The set names fewer than half the real-time signals: one among them is one the program uses
- * (sigwait, a signalfd), not part of "every signal".
- */
-bool mg_sigmask_names_few(const sigset_t *set)
-{
-	int n = 0;
-	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
-		n += sigismember(set, s) == 1;
-	return 2 * n < SIGRTMAX - SIGRTMIN + 1;
-}
 
 /*
  * A vfork child's memory (this thread's flag included) is its parent's: its calls go through as
@@ -57,10 +45,10 @@ static const sigset_t *before(int how, const sigset_t *set, struct change *c)
 		c->sig = 0;
 		return set;
 	}
-	c->was = c->now = held;
+	c->was = c->now = mg_sigmask_flag;
 	bool member = set && sigismember(set, c->sig) == 1;     /* a bad pointer faults, as in
 								  * the program */
-	if (!held && !member)
+	if (!mg_sigmask_flag && !member)
 		return set;     /* nothing to take out, nothing to remember */
 	if (mg_not_self_process()) {
 		if (set)
@@ -104,7 +92,7 @@ static void after(const struct change *c, sigset_t *old)
 {
 	if (!c->sig)
 		return;
-	held = c->now;
+	mg_sigmask_flag = c->now;
 	if (old && c->was)
 		sigaddset(old, c->sig);
 }
@@ -131,14 +119,6 @@ MG_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 	return r;
 }
 
-static bool mask_one(int how, int sig)
-{
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, sig);
-	return MG_SYS4(SYS_rt_sigprocmask, how, &s, NULL, _NSIG / 8) == 0;
-}
-
 const sigset_t *mg_sigmask_for_wait(const sigset_t *set, bool waits_for, sigset_t *copy)
 {
 	int sig = mg_lease_signal_now();
@@ -149,7 +129,7 @@ const sigset_t *mg_sigmask_for_wait(const sigset_t *set, bool waits_for, sigset_
 		mg_lease_program_signal(sig, "the program waits for the lease signal among a few (sigwait)");
 		return set;
 	}
-	if (waits_for && !held)
+	if (waits_for && !mg_sigmask_flag)
 		mg_sigmask_let_in(sig);         /* blocked with everything before the pick? */
 	*copy = *set;
 	sigdelset(copy, sig);
@@ -179,24 +159,14 @@ bool mg_sigmask_only_lease_interrupts(const sigset_t *also)
 	       mg_sigmask_only_lease_open(&cur, also);
 }
 
-void mg_sigmask_let_in(int sig)
-{
-	sigset_t cur;
-	if (MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, _NSIG / 8) != 0 ||
-	    sigismember(&cur, sig) != 1 || mg_sigmask_names_few(&cur) || mg_not_self_process())
-		return;
-	if (mask_one(SIG_UNBLOCK, sig))
-		held = true;
-}
-
 bool mg_sigmask_held(void)
 {
-	return held && mg_lease_signal_now() > 0;
+	return mg_sigmask_flag && mg_lease_signal_now() > 0;
 }
 
 void mg_sigmask_thread_holds(void)
 {
-	held = true;
+	mg_sigmask_flag = true;
 }
 
 /*
@@ -207,16 +177,16 @@ void mg_sigmask_thread_holds(void)
 int mg_sigmask_before_exec(void)
 {
 	int sig = mg_lease_signal_now();
-	if (sig <= 0 || !held)
+	if (sig <= 0 || !mg_sigmask_flag)
 		return 0;
 	if (mg_not_self_process() &&
 	    __atomic_load_n(&vfork_child_set, __ATOMIC_RELAXED) == (pid_t)MG_SYS0(SYS_getpid))
 		return 0;
-	return mask_one(SIG_BLOCK, sig) ? sig : 0;
+	return mg_sigmask_one(SIG_BLOCK, sig) ? sig : 0;
 }
 
 void mg_sigmask_exec_failed(int sig)
 {
 	if (sig > 0)
-		mask_one(SIG_UNBLOCK, sig);
+		mg_sigmask_one(SIG_UNBLOCK, sig);
 }
