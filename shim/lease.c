@@ -394,7 +394,7 @@ static struct mg_lease_slot *take_held(dev_t dev, ino_t ino)
 	return NULL;
 }
 
-void mg_lease_program_signal(int sig, const char *reason)
+static void move_signal(int sig, const char *reason)
 {
 	if (mg_cfg.leases == MG_LEASES_OFF || sig != __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE))
 		return;
@@ -450,6 +450,14 @@ void mg_lease_program_signal(int sig, const char *reason)
 	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
 	if (!quiet)
 		mg_report_emit(mg_format_lease_signal, &f);
+}
+
+/* Called from the program's signal calls (sigaction, the masks, the waits): errno as it was. */
+void mg_lease_program_signal(int sig, const char *reason)
+{
+	int saved = errno;
+	move_signal(sig, reason);
+	errno = saved;
 }
 
 /*

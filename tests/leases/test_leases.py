@@ -499,6 +499,22 @@ class LeaseTest(mgtest.GuardTest):
             os.sched_yield()
         self.fail("the victim never sat in %s: %s" % (numbers, v.describe()))
 
+    def fresh_victim(self):
+        """A watch-mode victim holding a lease on a whole file again, no records from the last."""
+        for name in os.listdir(self.logdir):
+            os.unlink(os.path.join(self.logdir, name))
+        with open(self.file, "wb") as f:
+            f.write(bytes([BYTE]) * SIZE)
+        v = self.victim("watch")
+        self.assertTrue(self.held_lease(v), v.describe())
+        return v
+
+    def assertCutSeen(self, v):
+        """The sh cutter was answered: the reader dies of SIGBUS, its break names sh."""
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7, v.describe())
+        self.assertBreak(v, "released", "sh", "openat")
+
     # rt_sigsuspend, ppoll, pselect6, epoll_pwait, rt_sigtimedwait (every sigwait)
     WAITS = {"sigsuspend": 130, "ppoll": 271, "pselect": 270, "epoll_pwait": 281,
              "sigwait": 128, "sigwaitinfo": 128, "sigtimedwait": 128}
@@ -511,21 +527,14 @@ class LeaseTest(mgtest.GuardTest):
         CUTTER_TIMEOUT)."""
         for kind, nr in sorted(self.WAITS.items()):
             with self.subTest(kind=kind):
-                for name in os.listdir(self.logdir):     # the last kind's records
-                    os.unlink(os.path.join(self.logdir, name))
-                with open(self.file, "wb") as f:
-                    f.write(bytes([BYTE]) * SIZE)
-                v = self.victim("watch")
-                self.assertTrue(self.held_lease(v), v.describe())
+                v = self.fresh_victim()
                 self.assertEqual(v.cmd("wait " + kind), "waiting " + kind, v.describe())
                 self.in_system_call(v, {nr})
                 self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
                 os.kill(v.pid, signal.SIGUSR1)
                 self.assertEqual(v.proc.stdout.readline().strip(), "woke %s others 0" % kind,
                                  v.describe())
-                self.assertIsNone(v.sum())
-                self.assertEqual(v.finish(), -7, v.describe())
-                self.assertBreak(v, "released", "sh", "openat")
+                self.assertCutSeen(v)
 
     # x86-64 numbers of what glibc makes of each (poll, select, epoll_wait: old or new call)
     WAITS_ALL = {"ppoll": {271}, "pselect": {270}, "epoll_pwait": {281}, "sigwaitinfo": {128},
@@ -541,12 +550,7 @@ class LeaseTest(mgtest.GuardTest):
         with the line or the signal it waited for, or its time slept."""
         for kind, nrs in sorted(self.WAITS_ALL.items()):
             with self.subTest(kind=kind):
-                for name in os.listdir(self.logdir):     # the last kind's records
-                    os.unlink(os.path.join(self.logdir, name))
-                with open(self.file, "wb") as f:
-                    f.write(bytes([BYTE]) * SIZE)
-                v = self.victim("watch")
-                self.assertTrue(self.held_lease(v), v.describe())
+                v = self.fresh_victim()
                 self.assertEqual(v.cmd("waitall " + kind), "waiting " + kind, v.describe())
                 self.in_system_call(v, nrs)
                 self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
@@ -562,9 +566,7 @@ class LeaseTest(mgtest.GuardTest):
                     v.proc.stdin.flush()
                     want = "woke %s 1 0" % kind
                 self.assertEqual(v.proc.stdout.readline().strip(), want, v.describe())
-                self.assertIsNone(v.sum())
-                self.assertEqual(v.finish(), -7, v.describe())
-                self.assertBreak(v, "released", "sh", "openat")
+                self.assertCutSeen(v)
 
     def test_a_program_using_the_lease_signal_without_a_handler_gets_it(self):
         """A program that blocks the real-time signal the guard picked (60 here) alone and sigwait()s
