@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/socket.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>

@@ -28,8 +28,5 @@ const sigset_t *mg_sigmask_for_wait(const sigset_t *set, bool waits_for, sigset_
  * and glibc's own two aside): only the guard's handler can end such a wait with EINTR.
  */
 bool mg_sigmask_only_lease_open(const sigset_t *blocked, const sigset_t *also) MG_HIDDEN;
-/* The same of this thread's mask (a system call: asked after an EINTR only). also: what a
- * sigwait-like call waits for (returned, not handled), or NULL. */
-bool mg_sigmask_only_lease_interrupts(const sigset_t *also) MG_HIDDEN;
 
 #endif

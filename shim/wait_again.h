@@ -1,7 +1,15 @@
 /*
- * A wait the guard's lease handler ended with EINTR, where without the guard nothing could have
- * (sigmask.h, mg_sigmask_only_lease_open): made again with what is left of its timeout, so that
- * it ends as it would bare (wrap_sigwait.c, wrap_waits.c).
+ * A wait the guard's lease handler ended with EINTR, where without the guard nothing would have
+ * (lease_eintr.h, mg_lease_eintr): made again with what is left of its timeout, so that it
+ * ends as it would bare (wrap_sigwait.c, wrap_waits.c, wrap_ipc_waits.c). The loop:
+ *
+ *     struct mg_again a;
+ *     mg_again_begin(&a, t);                  (mg_again_start: no timeout)
+ *     do
+ *             r = call(..., mg_again_timeout(&a, t));
+ *     while (mg_again_next(&a, r, mask, also));
+ *
+ * or, for a call with no timeout and the thread's own mask, r = MG_AGAIN(type, call(...)).
  */
 #ifndef MG_WAIT_AGAIN_H
 #define MG_WAIT_AGAIN_H
@@ -9,17 +17,30 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <time.h>
+#include "lease.h"
+#include "lease_eintr.h"
+#include "sigmask_flag.h"
 
 struct mg_again {
 	bool timed;             /* end holds the deadline (CLOCK_MONOTONIC, as the kernel's) */
+	bool first;             /* the next call is the first */
+	unsigned mark;          /* mg_lease_hits before the call */
 	struct timespec end, left;
 	int saved;              /* errno before the call: a call made again succeeds as if first */
 };
 
+static inline void mg_again_start(struct mg_again *a)
+{
+	a->saved = errno;
+	a->timed = false;
+	a->first = true;
+	a->mark = mg_lease_hits;
+}
+
 /* A timeout the kernel would take (it refuses the others itself, on the first call). */
 static inline void mg_again_begin(struct mg_again *a, const struct timespec *t)
 {
-	a->saved = errno;
+	mg_again_start(a);
 	a->timed = t && t->tv_sec >= 0 && t->tv_sec < 100000000 && t->tv_nsec >= 0 &&
 		   t->tv_nsec < 1000000000;
 	if (!a->timed)
@@ -35,11 +56,9 @@ static inline void mg_again_begin(struct mg_again *a, const struct timespec *t)
 
 /* The timeout for the next call: t itself the first time or when untimed, else what is left
  * (zero once past: the call then answers at once, as the kernel would at its deadline). */
-static inline const struct timespec *mg_again_timeout(struct mg_again *a, const struct timespec *t,
-						      bool first)
+static inline const struct timespec *mg_again_timeout(struct mg_again *a, const struct timespec *t)
 {
-	errno = a->saved;
-	if (first || !a->timed)
+	if (a->first || !a->timed)
 		return t;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -48,23 +67,30 @@ static inline const struct timespec *mg_again_timeout(struct mg_again *a, const 
 		ns = 0;
 	a->left.tv_sec = ns / 1000000000;
 	a->left.tv_nsec = ns % 1000000000;
+	errno = a->saved;
 	return &a->left;
 }
 
-static inline bool mg_interrupted(long r)
+/* After a call that returned r: true if it is to be made again (errno is then as before the
+ * first, the next call's mark taken). */
+static inline bool mg_again_next(struct mg_again *a, long r, const sigset_t *mask,
+				 const sigset_t *also)
 {
-	return r < 0 && errno == EINTR;
+	if (!mg_lease_eintr(r, a->mark, mask, also))
+		return false;
+	a->first = false;
+	a->mark = mg_lease_hits;
+	errno = a->saved;
+	return true;
 }
 
 /* A timeout in milliseconds (negative: none) for a call made again: what is left, rounded up. */
-static inline int mg_again_ms(struct mg_again *a, int ms, bool first)
+static inline int mg_again_ms(struct mg_again *a, int ms)
 {
 	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000 };
-	if (first || ms < 0) {
-		errno = a->saved;
+	if (a->first || ms < 0)
 		return ms;
-	}
-	const struct timespec *left = mg_again_timeout(a, &t, false);
+	const struct timespec *left = mg_again_timeout(a, &t);
 	return (int)(left->tv_sec * 1000 + (left->tv_nsec + 999999) / 1000000);
 }
 
@@ -72,6 +98,26 @@ static inline void mg_again_begin_ms(struct mg_again *a, int ms)
 {
 	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000 };
 	mg_again_begin(a, ms >= 0 ? &t : NULL);
+}
+
+/* The value of call (an expression, no timeout of its own to shorten), made again while
+ * mg_again_next says so. */
+#define MG_AGAIN(type, call)                                            \
+	({                                                              \
+		struct mg_again mg_a_;                                  \
+		type mg_r_;                                             \
+		mg_again_start(&mg_a_);                                 \
+		do                                                      \
+			mg_r_ = (call);                                 \
+		while (mg_again_next(&mg_a_, (long)mg_r_, NULL, NULL)); \
+		mg_r_;                                                  \
+	})
+
+/* Timed waits are made again only while leases are on (then a relative timeout costs a clock read
+ * before the call); otherwise each is the program's call alone. */
+static inline bool mg_again_wanted(void)
+{
+	return mg_lease_signal_now() > 0;
 }
 
 #endif

@@ -151,14 +151,6 @@ bool mg_sigmask_only_lease_open(const sigset_t *blocked, const sigset_t *also)
 	return true;
 }
 
-bool mg_sigmask_only_lease_interrupts(const sigset_t *also)
-{
-	sigset_t cur;
-	return mg_lease_signal_now() > 0 &&
-	       MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, _NSIG / 8) == 0 &&
-	       mg_sigmask_only_lease_open(&cur, also);
-}
-
 bool mg_sigmask_held(void)
 {
 	return mg_sigmask_flag && mg_lease_signal_now() > 0;

@@ -6,10 +6,10 @@
  * lease-break-time (45 s) and its cut goes unseen. A sigwait() for every signal would take the
  * lease signal itself, which the guard's handler then never sees, and hand the program a signal
  * nobody sent it. So the lease signal is taken out of such sets (sigmask.h,
- * mg_sigmask_for_wait), and the handler may run during the wait. A wait that lets no other
- * signal in (everything else blocked: sigmask.h, mg_sigmask_only_lease_open) could not end with
- * EINTR without the guard: it is made again, with what is left of its timeout (wait_again.h).
- * Any other wait returns EINTR as it would for any handled signal.
+ * mg_sigmask_for_wait), and the handler may run during the wait. A wait that the lease handler
+ * alone ended with EINTR (it ran, and the wait let in no signal the program handles:
+ * lease_eintr.h, mg_lease_eintr) could not have ended so without the guard: it is made again,
+ * with what is left of its timeout (wait_again.h). Any other EINTR is the program's, as bare.
  */
 #define _GNU_SOURCE
 #include "lease.h"
@@ -29,11 +29,12 @@ MG_EXPORT int sigsuspend(const sigset_t *mask)
 {
 	sigset_t copy;
 	const sigset_t *use = mg_sigmask_for_wait(mask, false, &copy);
-	bool again = mg_sigmask_only_lease_open(use, NULL);     /* waits for SIGKILL, as bare */
+	struct mg_again a;
+	mg_again_start(&a);
 	int r;
 	do
 		r = MG_CALL_REAL(sigsuspend, (use), MG_SYS2(SYS_rt_sigsuspend, use, MASK_BYTES));
-	while (again && mg_interrupted(r));
+	while (mg_again_next(&a, r, use, NULL));
 	return r;
 }
 
@@ -59,13 +60,14 @@ static int ppoll_wait(struct pollfd *fds, nfds_t n, const struct timespec *t, co
 {
 	sigset_t copy;
 	const sigset_t *use = mg_sigmask_for_wait(mask, false, &copy);
-	if (!mg_sigmask_only_lease_open(use, NULL))
+	if (!mg_again_wanted())
 		return ppoll_once(fds, n, t, use, fds_len, chk);
 	struct mg_again a;
 	mg_again_begin(&a, t);
 	int r;
-	for (bool first = true; first || mg_interrupted(r); first = false)
-		r = ppoll_once(fds, n, mg_again_timeout(&a, t, first), use, fds_len, chk);
+	do
+		r = ppoll_once(fds, n, mg_again_timeout(&a, t), use, fds_len, chk);
+	while (mg_again_next(&a, r, use, NULL));
 	return r;
 }
 
@@ -97,13 +99,14 @@ MG_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct times
 {
 	sigset_t copy;
 	const sigset_t *use = mg_sigmask_for_wait(mask, false, &copy);
-	if (!mg_sigmask_only_lease_open(use, NULL))
+	if (!mg_again_wanted())
 		return pselect_once(n, r, w, e, t, use);
 	struct mg_again a;
 	mg_again_begin(&a, t);
 	int res;
-	for (bool first = true; first || mg_interrupted(res); first = false)
-		res = pselect_once(n, r, w, e, mg_again_timeout(&a, t, first), use);
+	do
+		res = pselect_once(n, r, w, e, mg_again_timeout(&a, t), use);
+	while (mg_again_next(&a, res, use, NULL));
 	return res;
 }
 
@@ -117,13 +120,14 @@ MG_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int ms, const
 {
 	sigset_t copy;
 	const sigset_t *use = mg_sigmask_for_wait(mask, false, &copy);
-	if (!mg_sigmask_only_lease_open(use, NULL))
+	if (!mg_again_wanted())
 		return epoll_pwait_once(ep, ev, max, ms, use);
 	struct mg_again a;
 	mg_again_begin_ms(&a, ms);
 	int r;
-	for (bool first = true; first || mg_interrupted(r); first = false)
-		r = epoll_pwait_once(ep, ev, max, mg_again_ms(&a, ms, first), use);
+	do
+		r = epoll_pwait_once(ep, ev, max, mg_again_ms(&a, ms), use);
+	while (mg_again_next(&a, r, use, NULL));
 	return r;
 }
 
@@ -142,13 +146,14 @@ MG_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struct
 {
 	sigset_t copy;
 	const sigset_t *use = mg_sigmask_for_wait(mask, false, &copy);
-	if (!mg_sigmask_only_lease_open(use, NULL))
+	if (!mg_again_wanted())
 		return epoll_pwait2_once(ep, ev, max, t, use);
 	struct mg_again a;
 	mg_again_begin(&a, t);
 	int r;
-	for (bool first = true; first || mg_interrupted(r); first = false)
-		r = epoll_pwait2_once(ep, ev, max, mg_again_timeout(&a, t, first), use);
+	do
+		r = epoll_pwait2_once(ep, ev, max, mg_again_timeout(&a, t), use);
+	while (mg_again_next(&a, r, use, NULL));
 	return r;
 }
 
@@ -168,13 +173,14 @@ static int timedwait(const sigset_t *set, siginfo_t *info, const struct timespec
 {
 	sigset_t copy;
 	const sigset_t *use = mg_sigmask_for_wait(set, true, &copy);
-	if (!use || mg_lease_signal_now() <= 0)
+	if (!use || !mg_again_wanted())
 		return timedwait_once(use, info, t, timed);
 	struct mg_again a;
 	mg_again_begin(&a, timed ? t : NULL);
-	int r = timedwait_once(use, info, t, timed);
-	while (mg_interrupted(r) && mg_sigmask_only_lease_interrupts(use))
-		r = timedwait_once(use, info, mg_again_timeout(&a, t, false), timed);
+	int r;
+	do
+		r = timedwait_once(use, info, mg_again_timeout(&a, t), timed);
+	while (mg_again_next(&a, r, NULL, use));
 	return r;
 }
 

@@ -1,28 +1,24 @@
 /*
  * Waits that SA_RESTART does not restart (poll, select, epoll_wait, nanosleep, clock_nanosleep,
- * sleep, usleep, pause, sem_timedwait, sem_clockwait). With leases on, the lease signal is never
- * blocked for real (wrap_sigmask.c), so its handler can end such a wait with EINTR in a thread
- * that blocked every signal, where without the guard nothing could. After an EINTR, when the
- * thread's mask lets no other signal in (sigmask.h, mg_sigmask_only_lease_interrupts), the call
- * is made again with what is left of its time (wait_again.h). Only a thread whose program asked
- * for the lease signal blocked (mg_sigmask_held: it blocked "every signal") can be in that case;
- * any other thread's call is the program's alone, one thread-local load and no clock read more.
+ * sleep, usleep, pause, sem_timedwait, sem_clockwait; sem_wait's untimed futex wait the kernel
+ * restarts). With leases on, the lease signal's handler can end such a wait with EINTR: in any
+ * thread that does not block it (the kernel picks one), and in a thread that blocked every signal
+ * too (the lease signal is never blocked for real: wrap_sigmask.c). A program that installed no
+ * handler for the signals the thread lets in could never see that EINTR bare: its sleep(60) would
+ * end early, its poll for input return -1 with nothing read. So after an EINTR that the lease
+ * handler alone can have caused (lease_eintr.h, mg_lease_eintr), the call is made again with
+ * what is left of its time (wait_again.h). With leases off, each call is the program's alone.
  */
 #define _GNU_SOURCE
 #include "real.h"
-#include "sigmask.h"
 #include "wait_again.h"
 
 #include <poll.h>
+#include <semaphore.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
-
-static bool again_after(long r)
-{
-	return mg_interrupted(r) && mg_sigmask_only_lease_interrupts(NULL);
-}
 
 static int poll_once(struct pollfd *fds, nfds_t n, int ms, size_t fds_len, bool chk)
 {
@@ -33,13 +29,14 @@ static int poll_once(struct pollfd *fds, nfds_t n, int ms, size_t fds_len, bool 
 
 static int poll_wait(struct pollfd *fds, nfds_t n, int ms, size_t fds_len, bool chk)
 {
-	if (mg_likely(!mg_sigmask_held()))
+	if (mg_likely(!mg_again_wanted()))
 		return poll_once(fds, n, ms, fds_len, chk);
 	struct mg_again a;
 	mg_again_begin_ms(&a, ms);
 	int r;
-	for (bool first = true; first || again_after(r); first = false)
-		r = poll_once(fds, n, mg_again_ms(&a, ms, first), fds_len, chk);
+	do
+		r = poll_once(fds, n, mg_again_ms(&a, ms), fds_len, chk);
+	while (mg_again_next(&a, r, NULL, NULL));
 	return r;
 }
 
@@ -56,12 +53,8 @@ MG_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int ms, size_t fds_len)
 /* The kernel leaves an interrupted select's sets as they were and its timeout at what is left. */
 MG_EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 {
-	int saved = errno, res;
-	for (bool first = true; first || again_after(res); first = false) {
-		errno = saved;
-		res = MG_CALL_REAL(select, (n, r, w, e, tv), MG_SYS6(SYS_select, n, r, w, e, tv, 0));
-	}
-	return res;
+	return MG_AGAIN(int, MG_CALL_REAL(select, (n, r, w, e, tv),
+					  MG_SYS6(SYS_select, n, r, w, e, tv, 0)));
 }
 
 static int epoll_wait_once(int ep, struct epoll_event *ev, int max, int ms)
@@ -71,13 +64,14 @@ static int epoll_wait_once(int ep, struct epoll_event *ev, int max, int ms)
 
 MG_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int ms)
 {
-	if (mg_likely(!mg_sigmask_held()))
+	if (mg_likely(!mg_again_wanted()))
 		return epoll_wait_once(ep, ev, max, ms);
 	struct mg_again a;
 	mg_again_begin_ms(&a, ms);
 	int r;
-	for (bool first = true; first || again_after(r); first = false)
-		r = epoll_wait_once(ep, ev, max, mg_again_ms(&a, ms, first));
+	do
+		r = epoll_wait_once(ep, ev, max, mg_again_ms(&a, ms));
+	while (mg_again_next(&a, r, NULL, NULL));
 	return r;
 }
 
@@ -87,19 +81,25 @@ static int nanosleep_once(const struct timespec *req, struct timespec *rem)
 	return MG_CALL_REAL(nanosleep, (req, rem), MG_SYS2(SYS_nanosleep, req, rem));
 }
 
+/* nanosleep, sleeping what an interrupted call left; *left: what the last call left. */
+static int nanosleep_all(const struct timespec *req, struct timespec *left)
+{
+	struct mg_again a;
+	mg_again_start(&a);
+	struct timespec next = *req;
+	int r;
+	do
+		r = nanosleep_once(&next, left);
+	while (mg_again_next(&a, r, NULL, NULL) && (next = *left, true));
+	return r;
+}
+
 MG_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
 {
-	if (mg_likely(!mg_sigmask_held()))
+	if (mg_likely(!mg_again_wanted()))
 		return nanosleep_once(req, rem);
-	int saved = errno;
-	struct timespec left = { 0, 0 }, next, *out = rem ? rem : &left;
-	int r = nanosleep_once(req, out);
-	while (again_after(r)) {
-		errno = saved;
-		next = *out;
-		r = nanosleep_once(&next, out);
-	}
-	return r;
+	struct timespec left = { 0, 0 };
+	return nanosleep_all(req, rem ? rem : &left);
 }
 
 /* Returns an error number, errno untouched (POSIX); an absolute time is slept to again as is. */
@@ -109,11 +109,13 @@ MG_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *r
 	mg_clock_nanosleep_fn real = MG_REAL(clock_nanosleep);
 	if (!real)
 		return (int)-MG_SYS4(SYS_clock_nanosleep, clk, flags, req, rem);
-	if (mg_likely(!mg_sigmask_held()))
+	if (mg_likely(!mg_again_wanted()))
 		return real(clk, flags, req, rem);
+	struct mg_again a;
+	mg_again_start(&a);
 	struct timespec left = { 0, 0 }, next, *out = rem ? rem : &left;
 	int r = real(clk, flags, req, out);
-	while (r == EINTR && mg_sigmask_only_lease_interrupts(NULL)) {
+	while (r == EINTR && (errno = EINTR, mg_again_next(&a, -1, NULL, NULL))) {
 		if (flags & TIMER_ABSTIME) {
 			r = real(clk, flags, req, out);
 		} else {
@@ -121,6 +123,7 @@ MG_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *r
 			r = real(clk, flags, &next, out);
 		}
 	}
+	errno = a.saved;
 	return r;
 }
 
@@ -128,16 +131,11 @@ MG_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *r
 MG_EXPORT unsigned int sleep(unsigned int s)
 {
 	mg_sleep_fn real = MG_REAL(sleep);
-	if (mg_likely(!mg_sigmask_held()) && real)
+	if (mg_likely(!mg_again_wanted()) && real)
 		return real(s);
 	int saved = errno;
-	struct timespec req = { s, 0 }, left;
-	int r = nanosleep_once(&req, &left);
-	while (again_after(r)) {
-		errno = saved;
-		req = left;
-		r = nanosleep_once(&req, &left);
-	}
+	struct timespec req = { s, 0 }, left = { 0, 0 };
+	int r = nanosleep_all(&req, &left);
 	if (r == 0)
 		errno = saved;
 	return r < 0 ? (unsigned int)left.tv_sec : 0;   /* the whole seconds not slept, as libc */
@@ -146,21 +144,16 @@ MG_EXPORT unsigned int sleep(unsigned int s)
 MG_EXPORT int usleep(useconds_t us)
 {
 	mg_usleep_fn real = MG_REAL(usleep);
-	if (mg_likely(!mg_sigmask_held()) && real)
+	if (mg_likely(!mg_again_wanted()) && real)
 		return real(us);
 	struct timespec req = { us / 1000000, (long)(us % 1000000) * 1000 };
 	return nanosleep(&req, NULL);
 }
 
-/* Without the guard, a thread that blocks every signal pauses until it is killed. */
+/* Without the guard, a thread whose open signals have no handler pauses until it is killed. */
 MG_EXPORT int pause(void)
 {
-	int saved = errno, r;
-	for (bool first = true; first || again_after(r); first = false) {
-		errno = saved;
-		r = MG_CALL_REAL(pause, (), MG_SYS0(SYS_pause));
-	}
-	return r;
+	return MG_AGAIN(int, MG_CALL_REAL(pause, (), MG_SYS0(SYS_pause)));
 }
 
 /* A semaphore's deadline is absolute: waited for again as it is. */
@@ -169,12 +162,7 @@ MG_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
 	mg_sem_timedwait_fn real = MG_REAL(sem_timedwait);
 	if (!real)
 		return (int)mg_syscall_ret(-ENOSYS);
-	int saved = errno, r;
-	for (bool first = true; first || (mg_sigmask_held() && again_after(r)); first = false) {
-		errno = saved;
-		r = real(s, abs);
-	}
-	return r;
+	return MG_AGAIN(int, real(s, abs));
 }
 
 MG_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
@@ -182,10 +170,5 @@ MG_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
 	mg_sem_clockwait_fn real = MG_REAL(sem_clockwait);
 	if (!real)
 		return (int)mg_syscall_ret(-ENOSYS);
-	int saved = errno, r;
-	for (bool first = true; first || (mg_sigmask_held() && again_after(r)); first = false) {
-		errno = saved;
-		r = real(s, clk, abs);
-	}
-	return r;
+	return MG_AGAIN(int, real(s, clk, abs));
 }

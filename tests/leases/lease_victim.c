@@ -46,7 +46,11 @@
  * "ppoll", "pselect", "epoll_pwait", "poll", "select", "epoll_wait" for a line on stdin (read,
  * not taken as a command), "sigwaitinfo", "sigtimedwait" for SIGUSR1, "nanosleep",
  * "clock_nanosleep", "usleep" for about a second, "sleep" for two, "sem_timedwait" for a
- * semaphore nobody posts, a second; say "woke KIND RESULT ERRNO" (ERRNO 0 on success).
+ * semaphore nobody posts, a second; "semop", "msgrcv" (System V) and "recv" (a socket with a
+ * receive timeout of a minute) for a semaphore, message or byte that a second thread posts
+ * when a line comes on stdin; say "woke KIND RESULT ERRNO" (ERRNO 0 on success).
+ * "waitopen KIND": the same with no signal blocked (no handler of its own either, unless a
+ * command before installed one).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -63,6 +67,9 @@
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/socket.h>
 #include <sys/select.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -226,11 +233,74 @@ static int sem_wait_a_second(void)
 	return r;
 }
 
-static int wait_once(const char *kind)
+/* What a second thread posts, for the waits that wait for it (kinds semop, msgrcv, recv). */
+struct posted {
+	const char *kind;
+	int semid, msqid, sv[2];
+};
+
+static void *post_on_line(void *arg)
+{
+	struct posted *p = arg;
+	char line[64];
+	if (!fgets(line, sizeof line, stdin))
+		return NULL;
+	struct sembuf up = { 0, 1, 0 };
+	struct { long type; char c; } msg = { 1, 'x' };
+	if (strcmp(p->kind, "semop") == 0)
+		semop(p->semid, &up, 1);
+	else if (strcmp(p->kind, "msgrcv") == 0)
+		msgsnd(p->msqid, &msg, 1, 0);
+	else
+		send(p->sv[1], "x", 1, 0);
+	return NULL;
+}
+
+static bool posted_kind(const char *kind)
+{
+	return strcmp(kind, "semop") == 0 || strcmp(kind, "msgrcv") == 0 || strcmp(kind, "recv") == 0;
+}
+
+/* The wait of a posted kind, with its second thread; the result, errno set. */
+static int wait_posted(const char *kind)
+{
+	struct posted p = { .kind = kind, .semid = -1, .msqid = -1, .sv = { -1, -1 } };
+	struct timeval minute = { 60, 0 };
+	if ((p.semid = semget(IPC_PRIVATE, 1, 0600)) < 0 ||
+	    (p.msqid = msgget(IPC_PRIVATE, 0600)) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, p.sv) != 0 ||
+	    setsockopt(p.sv[0], SOL_SOCKET, SO_RCVTIMEO, &minute, sizeof minute) != 0)
+		return -2;
+	pthread_t t;
+	if (pthread_create(&t, NULL, post_on_line, &p) != 0)
+		return -2;
+	printf("waiting %s\n", kind);
+	fflush(stdout);
+	struct sembuf down = { 0, -1, 0 };
+	struct { long type; char c; } msg;
+	char c;
+	int r;
+	if (strcmp(kind, "semop") == 0)
+		r = semop(p.semid, &down, 1);
+	else if (strcmp(kind, "msgrcv") == 0)
+		r = (int)msgrcv(p.msqid, &msg, 1, 0, 0);
+	else
+		r = (int)recv(p.sv[0], &c, 1, 0);
+	int err = errno;
+	pthread_join(t, NULL);
+	semctl(p.semid, 0, IPC_RMID);
+	msgctl(p.msqid, IPC_RMID, NULL);
+	close(p.sv[0]);
+	close(p.sv[1]);
+	errno = err;
+	return r;
+}
+
+static int wait_once(const char *kind, bool block)
 {
 	sigset_t all, old, usr1;
 	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
+	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &all, &old);
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	struct pollfd p = { .fd = 0, .events = POLLIN };
@@ -244,10 +314,14 @@ static int wait_once(const char *kind)
 		return 2;
 	struct timespec t = { 60, 0 }, second = { 1, 0 };
 	siginfo_t si;
-	printf("waiting %s\n", kind);
-	fflush(stdout);
+	if (!posted_kind(kind)) {
+		printf("waiting %s\n", kind);
+		fflush(stdout);
+	}
 	int r;
-	if (strcmp(kind, "ppoll") == 0)
+	if (posted_kind(kind))
+		r = wait_posted(kind);
+	else if (strcmp(kind, "ppoll") == 0)
 		r = ppoll(&p, 1, NULL, &all);
 	else if (strcmp(kind, "pselect") == 0)
 		r = pselect(1, &in, NULL, NULL, NULL, &all);
@@ -278,7 +352,7 @@ static int wait_once(const char *kind)
 	int err = r < 0 ? errno : 0;
 	char line[64];
 	if (r > 0 && strncmp(kind, "sig", 3) != 0 && strncmp(kind, "sem", 3) != 0 &&
-	    strstr(kind, "sleep") == NULL &&
+	    strstr(kind, "sleep") == NULL && !posted_kind(kind) &&
 	    !fgets(line, sizeof line, stdin))
 		return 2;
 	if (ep >= 0)
@@ -493,8 +567,9 @@ int main(int argc, char **argv)
 				return 2;
 			continue;
 		}
-		if (strncmp(line, "waitall ", 8) == 0) {
-			if (wait_once(line + 8) != 0)
+		if (strncmp(line, "waitall ", 8) == 0 || strncmp(line, "waitopen ", 9) == 0) {
+			bool block = line[4] == 'a';
+			if (wait_once(line + (block ? 8 : 9), block) != 0)
 				return 2;
 			continue;
 		}

@@ -548,15 +548,49 @@ class LeaseTest(mgtest.GuardTest):
         thread blocking everything) cannot end with EINTR without the guard: after the guard's
         handler answered a break during it, the call is made again and ends as it would bare,
         with the line or the signal it waited for, or its time slept."""
-        for kind, nrs in sorted(self.WAITS_ALL.items()):
+        self.wait_through_cuts("waitall", self.WAITS_ALL)
+
+    # x86-64 numbers of the calls of waitopen's kinds (glibc: old or new call)
+    WAITS_OPEN = {"poll": {7, 271}, "select": {23, 270}, "epoll_wait": {232, 281},
+                  "nanosleep": {35, 230}, "clock_nanosleep": {230}, "sleep": {35, 230},
+                  "usleep": {35, 230}, "sem_timedwait": {202}, "semop": {65, 220}, "msgrcv": {70}, "recv": {45}}
+
+    def test_waits_of_a_program_without_handlers_end_as_they_would_bare(self):
+        """A program that installed no signal handler and blocks nothing cannot see EINTR bare:
+        its sleep sleeps the whole time, its semop returns once the semaphore is posted. When
+        the guard's lease handler runs in the waiting thread to answer a break (the kernel picks
+        that thread), the wait it interrupted is made again: poll, select, epoll_wait, the sleeps,
+        sem_timedwait, System V semop and msgrcv, recv on a socket with a timeout."""
+        self.wait_through_cuts("waitopen", self.WAITS_OPEN)
+
+    def test_an_eintr_of_the_programs_own_handler_stays(self):
+        """A wait that a signal the program handles interrupts returns EINTR, as bare: only an
+        EINTR the lease handler alone can have caused is made again."""
+        v = self.victim("watch", "--handler", str(int(signal.SIGUSR1)))
+        self.assertTrue(self.held_lease(v), v.describe())
+        for kind, nrs in (("poll", {7, 271}), ("nanosleep", {35, 230}), ("select", {23, 270})):
+            with self.subTest(kind=kind):
+                self.assertEqual(v.cmd("waitopen " + kind), "waiting " + kind, v.describe())
+                self.in_system_call(v, nrs)
+                os.kill(v.pid, signal.SIGUSR1)
+                self.assertEqual(v.proc.stdout.readline().strip(),
+                                 "woke %s -1 %d" % (kind, errno.EINTR), v.describe())
+        self.assertEqual(v.finish(), 0, v.describe())
+
+    def wait_through_cuts(self, command, waits):
+        """Each kind of wait of the victim's command, a cut from outside while it waits, and how
+        the wait ends: as it would bare (its time slept, or what it waited for when it comes)."""
+        posted = {"semop": 0, "msgrcv": 1, "recv": 1}
+        for kind, nrs in sorted(waits.items()):
             with self.subTest(kind=kind):
                 v = self.fresh_victim()
-                self.assertEqual(v.cmd("waitall " + kind), "waiting " + kind, v.describe())
+                self.assertEqual(v.cmd("%s %s" % (command, kind)), "waiting " + kind,
+                                 v.describe())
                 self.in_system_call(v, nrs)
                 self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
                 if "sleep" in kind:
                     want = "woke %s 0 0" % kind
-                elif kind.startswith("sem"):
+                elif kind == "sem_timedwait":
                     want = "woke %s -1 %d" % (kind, errno.ETIMEDOUT)    # as bare: nobody posts
                 elif kind.startswith("sig"):
                     os.kill(v.pid, signal.SIGUSR1)
@@ -564,7 +598,7 @@ class LeaseTest(mgtest.GuardTest):
                 else:
                     v.proc.stdin.write("wake\n")
                     v.proc.stdin.flush()
-                    want = "woke %s 1 0" % kind
+                    want = "woke %s %d 0" % (kind, posted.get(kind, 1))
                 self.assertEqual(v.proc.stdout.readline().strip(), want, v.describe())
                 self.assertCutSeen(v)
 
