@@ -103,7 +103,7 @@ static int lease_signal(void)
 		int want = mg_cfg.lease_signal ? mg_cfg.lease_signal : SIGRTMAX - DEFAULT_SIGNAL_FROM_MAX;
 		s = pick_signal(want, 0);
 		if (s > 0)
-			mg_sigmask_let_in(s);
+			mg_lease_let_in_here(s);
 		__atomic_store_n(&lease_sig, s ? s : -1, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&sig_lock, 0, __ATOMIC_RELEASE);
@@ -394,7 +394,8 @@ static struct mg_lease_slot *take_held(dev_t dev, ino_t ino)
 	return NULL;
 }
 
-static void move_signal(int sig, const char *reason)
+/* Move the leases to a free signal; repick false: give them up (no signal, leases off). */
+static void move_signal(int sig, const char *reason, bool repick)
 {
 	if (mg_cfg.leases == MG_LEASES_OFF || sig != __atomic_load_n(&lease_sig, __ATOMIC_ACQUIRE))
 		return;
@@ -420,9 +421,9 @@ static void move_signal(int sig, const char *reason)
 	mg_who_now(&f.who);
 	while (__atomic_exchange_n(&sig_lock, 1, __ATOMIC_ACQUIRE))
 		__builtin_ia32_pause();
-	int to = pick_signal(SIGRTMAX, sig);
+	int to = repick ? pick_signal(SIGRTMAX, sig) : 0;
 	if (to > 0)
-		mg_sigmask_let_in(to);
+		mg_lease_let_in_here(to);
 	for (int i = 0; i < MG_LEASE_MAX; i++) {
 		if (__atomic_load_n(&mg_lease_slots[i].state, __ATOMIC_ACQUIRE) != MG_LEASE_HELD)
 			continue;
@@ -456,8 +457,88 @@ static void move_signal(int sig, const char *reason)
 void mg_lease_program_signal(int sig, const char *reason)
 {
 	int saved = errno;
-	move_signal(sig, reason);
+	move_signal(sig, reason, true);
 	errno = saved;
+}
+
+/*
+ * The threads the guard let the lease signal in (a program that blocked everything before the
+ * first mapping): when one ends and no other thread lets the signal in (read from
+ * /proc/self/task/TID/status, SigBlk; threads that have ended aside), a break would reach nobody
+ * and every writer of a leased file wait lease-break-time. The leases are given up then, for good
+ * (a lease_signal record to null), as when no signal is free.
+ */
+static pthread_key_t answerer_key;
+static bool answerer_key_made;
+static pthread_once_t answerer_once = PTHREAD_ONCE_INIT;
+
+struct answer_scan {
+	int sig;
+	long self;
+	bool found;
+	char buf[4096];
+};
+
+static bool task_lets_in(char *name, void *arg)
+{
+	struct answer_scan *a = arg;
+	if (name[0] < '0' || name[0] > '9')
+		return true;
+	const char *p = name;
+	if ((long)mg_parse_num(&p, 10) == a->self)
+		return true;
+	char path[64];
+	struct mg_buf b;
+	mg_buf_init(&b, path, sizeof path);
+	mg_buf_puts(&b, "/proc/self/task/");
+	mg_buf_puts(&b, name);
+	mg_buf_puts(&b, "/status");
+	if (mg_proc_read(path, a->buf, sizeof a->buf) <= 0)
+		return true;
+	const char *state = strstr(a->buf, "\nState:"), *blk = strstr(a->buf, "\nSigBlk:");
+	if (!state || !blk)
+		return true;
+	state = mg_skip_ws(state + 7);
+	if (*state == 'Z' || *state == 'X')
+		return true;            /* ended: it answers nothing */
+	blk = mg_skip_ws(blk + 8);
+	uint64_t bits = mg_parse_num(&blk, 16);
+	if (bits & (1ull << (a->sig - 1)))
+		return true;
+	a->found = true;
+	return false;
+}
+
+static void answerer_ends(void *unused)
+{
+	(void)unused;
+	int sig = mg_lease_signal_now();
+	if (sig <= 0 || mg_not_self_process())
+		return;
+	struct answer_scan a = { .sig = sig, .self = (long)MG_SYS0(SYS_gettid) };
+	long dfd = mg_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY);
+	if (dfd < 0)
+		return;
+	char dents[2048];
+	mg_dir_each(dfd, dents, sizeof dents, task_lets_in, &a);
+	MG_SYS1(SYS_close, dfd);
+	if (!a.found)
+		move_signal(sig, "no thread lets the lease signal in any more (the program blocked every "
+			    "signal; the last thread the guard let it in has ended)", false);
+}
+
+static void make_answerer_key(void)
+{
+	answerer_key_made = pthread_key_create(&answerer_key, answerer_ends) == 0;
+}
+
+void mg_lease_let_in_here(int sig)
+{
+	if (!mg_sigmask_let_in(sig))
+		return;
+	pthread_once(&answerer_once, make_answerer_key);
+	if (answerer_key_made)
+		pthread_setspecific(answerer_key, (void *)1);
 }
 
 /*

@@ -21,6 +21,10 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino) MG_HIDDEN;
  * among a few signals): move the guard's lease signal off it. */
 void mg_lease_program_signal(int sig, const char *reason) MG_HIDDEN;
 #define MG_LEASE_SIG_HANDLER "the program installed a handler for the lease signal"
+/* This thread blocks sig with every real-time signal (it blocked everything before sig was
+ * picked): let it in (sigmask_flag.h), and when the thread ends, give the leases up if no thread
+ * lets sig in any more (nobody would answer a break: every writer would wait lease-break-time). */
+void mg_lease_let_in_here(int sig) MG_HIDDEN;
 /* The lease signal while leases are on and one was picked, else 0 (wrap_sigmask.c keeps it
  * deliverable whatever the program's masks). */
 int mg_lease_signal_now(void) MG_HIDDEN;

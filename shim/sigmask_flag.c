@@ -24,12 +24,13 @@ bool mg_sigmask_one(int how, int sig)
 	return MG_SYS4(SYS_rt_sigprocmask, how, &s, NULL, _NSIG / 8) == 0;
 }
 
-void mg_sigmask_let_in(int sig)
+bool mg_sigmask_let_in(int sig)
 {
 	sigset_t cur;
 	if (MG_SYS4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, _NSIG / 8) != 0 ||
-	    sigismember(&cur, sig) != 1 || mg_sigmask_names_few(&cur) || mg_not_self_process())
-		return;
-	if (mg_sigmask_one(SIG_UNBLOCK, sig))
-		mg_sigmask_flag = true;
+	    sigismember(&cur, sig) != 1 || mg_sigmask_names_few(&cur) || mg_not_self_process() ||
+	    !mg_sigmask_one(SIG_UNBLOCK, sig))
+		return false;
+	mg_sigmask_flag = true;
+	return true;
 }

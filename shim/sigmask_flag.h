@@ -24,7 +24,8 @@ bool mg_sigmask_one(int how, int sig) MG_HIDDEN;
  * sig was just picked as the lease signal: if this thread blocks it with every real-time signal
  * (it blocked everything before there was a lease signal), let it in for real and keep the
  * program's view (the flag). One system call. Not in a vfork child (its memory is its parent's).
+ * True if it let it in (lease.c, mg_lease_let_in_here, then watches the thread's end).
  */
-void mg_sigmask_let_in(int sig) MG_HIDDEN;
+bool mg_sigmask_let_in(int sig) MG_HIDDEN;
 
 #endif

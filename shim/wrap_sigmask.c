@@ -130,7 +130,7 @@ const sigset_t *mg_sigmask_for_wait(const sigset_t *set, bool waits_for, sigset_
 		return set;
 	}
 	if (waits_for && !mg_sigmask_flag)
-		mg_sigmask_let_in(sig);         /* blocked with everything before the pick? */
+		mg_lease_let_in_here(sig);      /* blocked with everything before the pick? */
 	*copy = *set;
 	sigdelset(copy, sig);
 	return copy;

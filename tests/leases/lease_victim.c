@@ -30,6 +30,7 @@
  *   _exits); wait for it and say "spawned STATUS". "fds": says "fds N", the descriptors open.
  * --block: after mapping, block every signal (as a daemon reading them from a signalfd does).
  * --block-first: block every signal before anything else, mapping included.
+ * --block-first --map-in-thread: the same, and FILE is mapped by a second thread, which then ends.
  * "mask": the blocked signals as this thread reads them back ("mask HEX", bit N-1 for signal N);
  * "threadmask": the same read in a new thread ("threadmask HEX"); "execmask": the SigBlk line of
  * a child exec'd after fork ("execmask HEX", from /proc/self/status) and of one exec'd after
@@ -463,6 +464,19 @@ static const unsigned char *move_and_map(const char *file, const unsigned char *
 	return mv.got;
 }
 
+struct mapper {
+	int fd;
+	size_t len;
+	const unsigned char *m;
+};
+
+static void *map_file(void *arg)
+{
+	struct mapper *mp = arg;
+	mp->m = mmap(NULL, mp->len, PROT_READ, MAP_SHARED, mp->fd, 0);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -480,7 +494,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	size_t len = (size_t)st.st_size;
-	const unsigned char *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	const unsigned char *m;
+	if (argc > 3 && strcmp(argv[3], "--map-in-thread") == 0) {
+		struct mapper mp = { .fd = fd, .len = len };
+		pthread_t t;
+		if (pthread_create(&t, NULL, map_file, &mp) != 0 || pthread_join(t, NULL) != 0)
+			return 2;
+		m = mp.m;
+	} else {
+		m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	}
 	if (m == MAP_FAILED) {
 		perror("mmap");
 		return 2;
@@ -508,7 +531,8 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			execv(argv[i + 1], argv + i + 1);
 			return 127;
-		} else if (strcmp(argv[i], "--block-first") == 0) {
+		} else if (strcmp(argv[i], "--block-first") == 0 ||
+			   strcmp(argv[i], "--map-in-thread") == 0) {
 			continue;
 		} else if (strcmp(argv[i], "--block") == 0) {
 			sigset_t all;

@@ -640,6 +640,21 @@ class LeaseTest(mgtest.GuardTest):
         self.assertEqual(v.events("lease_unavailable"), [], v.describe())
         self.assertBreak(v, "released", "sh", "openat")
 
+    def test_leases_are_given_up_when_no_thread_lets_the_signal_in(self):
+        """The same daemon, but its files are mapped by a thread that then ends (a loader thread):
+        no thread lets the lease signal in any more, a break would reach nobody and every writer
+        of the file would wait lease-break-time (45 s, more than CUTTER_TIMEOUT). The guard gives
+        its leases up when that thread ends and says so (lease_signal, to null); the cutter goes
+        on at once, and the program, bare as it would be, dies of its SIGBUS."""
+        v = self.victim("watch", "--block-first", "--map-in-thread")
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7, v.describe())
+        (moved,) = v.events("lease_signal")
+        self.assertIsNone(moved["to"], v.describe())
+        self.assertIn("no thread lets the lease signal in", moved["reason"], v.describe())
+        self.assertEqual(v.events("lease_break"), [], v.describe())
+
     def test_masks_read_back_as_the_program_set_them(self):
         """What the program sees of its masks is what it set, as bare: the blocked set read back,
         in a new thread, and in children exec'd after fork and after vfork or started by
