@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <time.h>
+#include "config.h"
 #include "lease.h"
 #include "lease_eintr.h"
 #include "sigmask_flag.h"
@@ -76,7 +77,7 @@ static inline const struct timespec *mg_again_timeout(struct mg_again *a, const 
 static inline bool mg_again_next(struct mg_again *a, long r, const sigset_t *mask,
 				 const sigset_t *also)
 {
-	if (!mg_lease_eintr(r, a->mark, mask, also))
+	if (mg_likely(r >= 0) || !mg_lease_eintr(r, a->mark, mask, also))
 		return false;
 	a->first = false;
 	a->mark = mg_lease_hits;
@@ -100,6 +101,13 @@ static inline void mg_again_begin_ms(struct mg_again *a, int ms)
 	mg_again_begin(a, ms >= 0 ? &t : NULL);
 }
 
+/* Timed waits are made again only while leases are on (then a relative timeout costs a clock read
+ * before the call); otherwise each is the program's call alone. */
+static inline bool mg_again_wanted(void)
+{
+	return mg_cfg.leases != MG_LEASES_OFF && mg_lease_signal_now() > 0;
+}
+
 /* The value of call (an expression, no timeout of its own to shorten), made again while
  * mg_again_next says so. */
 #define MG_AGAIN(type, call)                                            \
@@ -113,11 +121,30 @@ static inline void mg_again_begin_ms(struct mg_again *a, int ms)
 		mg_r_;                                                  \
 	})
 
-/* Timed waits are made again only while leases are on (then a relative timeout costs a clock read
- * before the call); otherwise each is the program's call alone. */
-static inline bool mg_again_wanted(void)
-{
-	return mg_lease_signal_now() > 0;
-}
+/*
+ * The wrapper of libc's name (no timeout of its own to shorten, the thread's own mask): with
+ * leases off (MMAPGUARD_LEASES) and libc's function resolved, a tail call to it (no lease signal
+ * can interrupt it); otherwise, out of line, the system call while libc's cannot be resolved yet,
+ * and with leases on the call made again while mg_again_next says so. params names the
+ * parameters, args lists them; syscall: the system call.
+ */
+#define MG_AGAIN_WRAPPER(ret, name, params, args, syscall)                              \
+	static inline ret name##_once params                                            \
+	{                                                                               \
+		return MG_CALL_REAL(name, args, syscall);                               \
+	}                                                                               \
+	static __attribute__((noinline)) ret name##_again params                        \
+	{                                                                               \
+		if (mg_cfg.leases == MG_LEASES_OFF)                                     \
+			return name##_once args;                                        \
+		return MG_AGAIN(ret, name##_once args);                                 \
+	}                                                                               \
+	MG_EXPORT ret name params                                                       \
+	{                                                                               \
+		mg_##name##_fn fn = __atomic_load_n(&mg_real_##name, __ATOMIC_RELAXED); \
+		if (mg_likely(fn != NULL && mg_cfg.leases == MG_LEASES_OFF))            \
+			return fn args;                                                 \
+		return name##_again args;                                               \
+	}
 
 #endif

@@ -16,17 +16,30 @@
 #include <sys/sem.h>
 #include <sys/socket.h>
 
-MG_EXPORT ssize_t msgrcv(int q, void *msg, size_t size, long type, int flags)
-{
-	return MG_AGAIN(ssize_t, MG_CALL_REAL(msgrcv, (q, msg, size, type, flags),
-					      MG_SYS6(SYS_msgrcv, q, msg, size, type, flags, 0)));
-}
-
-MG_EXPORT int msgsnd(int q, const void *msg, size_t size, int flags)
-{
-	return MG_AGAIN(int, MG_CALL_REAL(msgsnd, (q, msg, size, flags),
-					  MG_SYS4(SYS_msgsnd, q, msg, size, flags)));
-}
+MG_AGAIN_WRAPPER(ssize_t, msgrcv, (int q, void *msg, size_t size, long type, int flags),
+		 (q, msg, size, type, flags), MG_SYS6(SYS_msgrcv, q, msg, size, type, flags, 0))
+MG_AGAIN_WRAPPER(int, msgsnd, (int q, const void *msg, size_t size, int flags),
+		 (q, msg, size, flags), MG_SYS4(SYS_msgsnd, q, msg, size, flags))
+MG_AGAIN_WRAPPER(int, semop, (int id, struct sembuf *ops, size_t n), (id, ops, n),
+		 MG_SYS4(SYS_semtimedop, id, ops, n, NULL))
+MG_AGAIN_WRAPPER(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags),
+		 MG_SYS6(SYS_recvfrom, fd, buf, n, flags, 0, 0))
+MG_AGAIN_WRAPPER(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, struct sockaddr *from,
+				     socklen_t *len),
+		 (fd, buf, n, flags, from, len), MG_SYS6(SYS_recvfrom, fd, buf, n, flags, from, len))
+MG_AGAIN_WRAPPER(ssize_t, recvmsg, (int fd, struct msghdr *m, int flags), (fd, m, flags),
+		 MG_SYS3(SYS_recvmsg, fd, m, flags))
+MG_AGAIN_WRAPPER(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags),
+		 MG_SYS6(SYS_sendto, fd, buf, n, flags, 0, 0))
+MG_AGAIN_WRAPPER(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags,
+				   const struct sockaddr *to, socklen_t len),
+		 (fd, buf, n, flags, to, len), MG_SYS6(SYS_sendto, fd, buf, n, flags, to, len))
+MG_AGAIN_WRAPPER(ssize_t, sendmsg, (int fd, const struct msghdr *m, int flags), (fd, m, flags),
+		 MG_SYS3(SYS_sendmsg, fd, m, flags))
+MG_AGAIN_WRAPPER(int, accept, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len),
+		 MG_SYS3(SYS_accept, fd, addr, len))
+MG_AGAIN_WRAPPER(int, accept4, (int fd, struct sockaddr *addr, socklen_t *len, int flags),
+		 (fd, addr, len, flags), MG_SYS4(SYS_accept4, fd, addr, len, flags))
 
 static int semtimedop_once(int id, struct sembuf *ops, size_t n, const struct timespec *t)
 {
@@ -45,60 +58,4 @@ MG_EXPORT int semtimedop(int id, struct sembuf *ops, size_t n, const struct time
 		r = semtimedop_once(id, ops, n, mg_again_timeout(&a, t));
 	while (mg_again_next(&a, r, NULL, NULL));
 	return r;
-}
-
-MG_EXPORT int semop(int id, struct sembuf *ops, size_t n)
-{
-	return MG_AGAIN(int, MG_CALL_REAL(semop, (id, ops, n),
-					  MG_SYS4(SYS_semtimedop, id, ops, n, NULL)));
-}
-
-MG_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
-{
-	return MG_AGAIN(ssize_t, MG_CALL_REAL(recv, (fd, buf, n, flags),
-					      MG_SYS6(SYS_recvfrom, fd, buf, n, flags, 0, 0)));
-}
-
-MG_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
-			   socklen_t *len)
-{
-	return MG_AGAIN(ssize_t, MG_CALL_REAL(recvfrom, (fd, buf, n, flags, from, len),
-					      MG_SYS6(SYS_recvfrom, fd, buf, n, flags, from, len)));
-}
-
-MG_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
-{
-	return MG_AGAIN(ssize_t, MG_CALL_REAL(recvmsg, (fd, m, flags),
-					      MG_SYS3(SYS_recvmsg, fd, m, flags)));
-}
-
-MG_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
-{
-	return MG_AGAIN(ssize_t, MG_CALL_REAL(send, (fd, buf, n, flags),
-					      MG_SYS6(SYS_sendto, fd, buf, n, flags, 0, 0)));
-}
-
-MG_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
-			 socklen_t len)
-{
-	return MG_AGAIN(ssize_t, MG_CALL_REAL(sendto, (fd, buf, n, flags, to, len),
-					      MG_SYS6(SYS_sendto, fd, buf, n, flags, to, len)));
-}
-
-MG_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
-{
-	return MG_AGAIN(ssize_t, MG_CALL_REAL(sendmsg, (fd, m, flags),
-					      MG_SYS3(SYS_sendmsg, fd, m, flags)));
-}
-
-MG_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
-{
-	return MG_AGAIN(int, MG_CALL_REAL(accept, (fd, addr, len),
-					  MG_SYS3(SYS_accept, fd, addr, len)));
-}
-
-MG_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
-{
-	return MG_AGAIN(int, MG_CALL_REAL(accept4, (fd, addr, len, flags),
-					  MG_SYS4(SYS_accept4, fd, addr, len, flags)));
 }

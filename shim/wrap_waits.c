@@ -51,11 +51,8 @@ MG_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int ms, size_t fds_len)
 }
 
 /* The kernel leaves an interrupted select's sets as they were and its timeout at what is left. */
-MG_EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
-{
-	return MG_AGAIN(int, MG_CALL_REAL(select, (n, r, w, e, tv),
-					  MG_SYS6(SYS_select, n, r, w, e, tv, 0)));
-}
+MG_AGAIN_WRAPPER(int, select, (int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv),
+		 (n, r, w, e, tv), MG_SYS6(SYS_select, n, r, w, e, tv, 0))
 
 static int epoll_wait_once(int ep, struct epoll_event *ev, int max, int ms)
 {
@@ -151,10 +148,7 @@ MG_EXPORT int usleep(useconds_t us)
 }
 
 /* Without the guard, a thread whose open signals have no handler pauses until it is killed. */
-MG_EXPORT int pause(void)
-{
-	return MG_AGAIN(int, MG_CALL_REAL(pause, (), MG_SYS0(SYS_pause)));
-}
+MG_AGAIN_WRAPPER(int, pause, (void), (), MG_SYS0(SYS_pause))
 
 /* A semaphore's deadline is absolute: waited for again as it is. */
 MG_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
