@@ -208,6 +208,21 @@ static void write_waiting_record(void)
 static void after_child_dropped(void);
 static bool dropped_in_vfork_child(dev_t dev, ino_t ino);
 
+/*
+ * A read lease on fd, owned by the process. F_SETLEASE makes the calling thread the owner of the
+ * descriptor's signal, and the kernel finds an owner by its thread id when a break comes: once a
+ * thread that took a lease ends (a worker that mapped a file), the break signals nobody, and every
+ * writer of the file waits lease-break-time, unanswered. F_SETOWN to the process's id after it
+ * makes the break signal the process's: any thread that lets it in answers. 0 or -errno.
+ */
+static long set_read_lease(long fd)
+{
+	long r = MG_SYS3(SYS_fcntl, fd, F_SETLEASE, F_RDLCK);
+	if (r == 0)
+		r = MG_SYS3(SYS_fcntl, fd, F_SETOWN, MG_SYS0(SYS_getpid));
+	return r;
+}
+
 void mg_lease_track(int fd, dev_t dev, ino_t ino)
 {
 	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
@@ -235,6 +250,11 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 		unavailable(dev, ino, fd, MG_IX_LEASE_NO_SIGNAL, 0);
 		return;
 	}
+	/* Each thread that takes a lease and blocked everything before the pick answers too: one
+	 * system call (the mask), a lease costs several; the more threads answer, the later the
+	 * last one ends. */
+	if (!mg_sigmask_flag)
+		mg_lease_let_in_here(sig);
 	struct mg_lease_slot *s = NULL;
 	for (int i = 0; i < MG_LEASE_MAX && !s; i++) {
 		int expect = MG_LEASE_FREE;
@@ -273,7 +293,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 			if (r == 0)
 				r = MG_SYS3(SYS_fcntl, lfd, F_SETSIG, sig);
 			if (r == 0)
-				r = MG_SYS3(SYS_fcntl, lfd, F_SETLEASE, F_RDLCK);
+				r = set_read_lease(lfd);
 			if (r < 0) {
 				err = (int)-r;
 				why = reason_of(err);
@@ -698,7 +718,7 @@ void mg_lease_atfork_child(void)
 			if (r >= 0)
 				r = MG_SYS3(SYS_fcntl, s->fd, F_SETSIG, sig);
 			if (r >= 0)
-				r = MG_SYS3(SYS_fcntl, s->fd, F_SETLEASE, F_RDLCK);
+				r = set_read_lease(s->fd);
 			if (r >= 0)
 				continue;
 		}

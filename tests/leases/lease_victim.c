@@ -30,7 +30,8 @@
  *   _exits); wait for it and say "spawned STATUS". "fds": says "fds N", the descriptors open.
  * --block: after mapping, block every signal (as a daemon reading them from a signalfd does).
  * --block-first: block every signal before anything else, mapping included.
- * --block-first --map-in-thread: the same, and FILE is mapped by a second thread, which then ends.
+ * --map-in-thread: FILE is mapped by a second thread, which then ends; --map-in-kept-thread: the
+ * thread lives on until the command "endthread" ("ended").
  * "mask": the blocked signals as this thread reads them back ("mask HEX", bit N-1 for signal N);
  * "threadmask": the same read in a new thread ("threadmask HEX"); "execmask": the SigBlk line of
  * a child exec'd after fork ("execmask HEX", from /proc/self/status) and of one exec'd after
@@ -468,20 +469,32 @@ struct mapper {
 	int fd;
 	size_t len;
 	const unsigned char *m;
+	int mapped[2], end[2];          /* kept: the thread says it mapped, then waits for the end */
 };
 
 static void *map_file(void *arg)
 {
 	struct mapper *mp = arg;
 	mp->m = mmap(NULL, mp->len, PROT_READ, MAP_SHARED, mp->fd, 0);
+	char c = 0;
+	if (mp->mapped[1] >= 0 && (write(mp->mapped[1], &c, 1) != 1 || read(mp->end[0], &c, 1) < 0))
+		mp->m = MAP_FAILED;
 	return NULL;
 }
+
+static struct mapper keeper = { .mapped = { -1, -1 }, .end = { -1, -1 } };
+static pthread_t keeper_thread;
 
 int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
 	victim_file = argv[1];
+	bool in_thread = false, kept_thread = false;
+	for (int i = 2; i < argc; i++) {
+		in_thread |= strcmp(argv[i], "--map-in-thread") == 0;
+		kept_thread |= strcmp(argv[i], "--map-in-kept-thread") == 0;
+	}
 	if (argc > 2 && strcmp(argv[2], "--block-first") == 0) {
 		sigset_t all;
 		sigfillset(&all);
@@ -495,12 +508,21 @@ int main(int argc, char **argv)
 	}
 	size_t len = (size_t)st.st_size;
 	const unsigned char *m;
-	if (argc > 3 && strcmp(argv[3], "--map-in-thread") == 0) {
-		struct mapper mp = { .fd = fd, .len = len };
+	if (in_thread) {
+		struct mapper mp = { .fd = fd, .len = len, .mapped = { -1, -1 }, .end = { -1, -1 } };
 		pthread_t t;
 		if (pthread_create(&t, NULL, map_file, &mp) != 0 || pthread_join(t, NULL) != 0)
 			return 2;
 		m = mp.m;
+	} else if (kept_thread) {
+		keeper.fd = fd;
+		keeper.len = len;
+		char c;
+		if (pipe(keeper.mapped) != 0 || pipe(keeper.end) != 0 ||
+		    pthread_create(&keeper_thread, NULL, map_file, &keeper) != 0 ||
+		    read(keeper.mapped[0], &c, 1) != 1)
+			return 2;
+		m = keeper.m;
 	} else {
 		m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	}
@@ -532,7 +554,8 @@ int main(int argc, char **argv)
 			execv(argv[i + 1], argv + i + 1);
 			return 127;
 		} else if (strcmp(argv[i], "--block-first") == 0 ||
-			   strcmp(argv[i], "--map-in-thread") == 0) {
+			   strcmp(argv[i], "--map-in-thread") == 0 ||
+			   strcmp(argv[i], "--map-in-kept-thread") == 0) {
 			continue;
 		} else if (strcmp(argv[i], "--block") == 0) {
 			sigset_t all;
@@ -599,6 +622,14 @@ int main(int argc, char **argv)
 		}
 		if (strncmp(line, "waitone ", 8) == 0) {
 			wait_for_one(atoi(line + 8));
+			continue;
+		}
+		if (strcmp(line, "endthread") == 0) {    /* --map-in-kept-thread */
+			char c = 0;
+			if (write(keeper.end[1], &c, 1) != 1 || pthread_join(keeper_thread, NULL) != 0)
+				return 2;
+			printf("ended\n");
+			fflush(stdout);
 			continue;
 		}
 		if (strcmp(line, "unmap") == 0) {

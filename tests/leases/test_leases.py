@@ -640,6 +640,18 @@ class LeaseTest(mgtest.GuardTest):
         self.assertEqual(v.events("lease_unavailable"), [], v.describe())
         self.assertBreak(v, "released", "sh", "openat")
 
+    def test_a_file_mapped_by_a_thread_that_ended_is_answered(self):
+        """A worker thread maps the file and ends (a thread pool, a loader thread); the program
+        goes on. The kernel sends a lease's break to the thread that took it, found by its id:
+        the guard gives the lease to the process, so another thread answers and the cutter does
+        not wait lease-break-time (45 s, more than CUTTER_TIMEOUT)."""
+        v = self.victim("watch", "--map-in-thread")
+        self.assertTrue(self.held_lease(v), v.describe())
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7, v.describe())
+        self.assertBreak(v, "released", "sh", "openat")
+
     def test_leases_are_given_up_when_no_thread_lets_the_signal_in(self):
         """The same daemon, but its files are mapped by a thread that then ends (a loader thread):
         no thread lets the lease signal in any more, a break would reach nobody and every writer
@@ -654,6 +666,23 @@ class LeaseTest(mgtest.GuardTest):
         self.assertIsNone(moved["to"], v.describe())
         self.assertIn("no thread lets the lease signal in", moved["reason"], v.describe())
         self.assertEqual(v.events("lease_break"), [], v.describe())
+
+    def test_every_thread_that_takes_a_lease_answers(self):
+        """The same daemon: a thread maps the file and lives on, the main thread maps a second
+        file (its own lease), then the first thread ends. The main thread lets the lease signal
+        in as it takes its lease, so a thread still answers: the leases are kept, and a cutter of
+        the first file is answered (lease_break), no lease_signal record."""
+        other = self.file + ".second"
+        with open(other, "wb") as f:
+            f.write(bytes([BYTE]) * SIZE)
+        v = self.victim("watch", "--block-first", "--map-in-kept-thread")
+        self.assertEqual(v.cmd("map " + other), "mapped", v.describe())
+        self.assertEqual(v.cmd("endthread"), "ended", v.describe())
+        self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+        self.assertIsNone(v.sum())
+        self.assertEqual(v.finish(), -7, v.describe())
+        self.assertEqual(v.events("lease_signal"), [], v.describe())
+        self.assertBreak(v, "released", "sh", "openat")
 
     def test_masks_read_back_as_the_program_set_them(self):
         """What the program sees of its masks is what it set, as bare: the blocked set read back,
