@@ -21,6 +21,7 @@
 #include "report.h"
 #include "shown_dev.h"
 #include "sigmask_flag.h"
+#include "signalfds.h"
 #include "log.h"
 #include "posix_locks.h"
 #include "thread.h"
@@ -86,7 +87,7 @@ static bool install(int sig)
 static int pick_signal(int from, int avoid)
 {
 	for (int s = from; s >= SIGRTMIN; s--)
-		if (s != avoid && signal_free(s) && install(s))
+		if (s != avoid && signal_free(s) && mg_signalfds_yield(s) && install(s))
 			return s;
 	return 0;
 }

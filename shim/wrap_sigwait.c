@@ -214,3 +214,15 @@ MG_EXPORT int sigwait(const sigset_t *set, int *sig)
 	mg_sigwait_fn real = MG_REAL(sigwait);
 	return real ? real(use, sig) : sys_sigwait(use, sig);
 }
+
+/*
+ * A signalfd for a set of signals: as a sigwait for it (the set without the lease signal when it
+ * names "every signal"; the leases move when it names it among a few). Signalfds made before the
+ * lease signal was picked lose it at the pick (signalfds.c).
+ */
+MG_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+{
+	sigset_t copy;
+	const sigset_t *use = mg_sigmask_for_wait(mask, true, &copy);
+	return MG_CALL_REAL(signalfd, (fd, use, flags), MG_SYS4(SYS_signalfd4, fd, use, MASK_BYTES, flags));
+}

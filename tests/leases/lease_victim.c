@@ -30,6 +30,11 @@
  *   _exits); wait for it and say "spawned STATUS". "fds": says "fds N", the descriptors open.
  * --block: after mapping, block every signal (as a daemon reading them from a signalfd does).
  * --block-first: block every signal before anything else, mapping included.
+ * --block-first --signalfd: the same, and a signalfd for every signal (non-blocking) made before
+ *   mapping, as a daemon does at start; "sigfd [new]": say "waiting sigfd", then poll that signalfd
+ *   ("new": one made now, for every signal) and stdin until a line comes on stdin; say "sigfd got N
+ *   empty M", N the signals read from the signalfd, M the times poll said it was readable and a
+ *   read found nothing.
  * --map-in-thread: FILE is mapped by a second thread, which then ends; --map-in-kept-thread: the
  * thread lives on until the command "endthread" ("ended").
  * "mask": the blocked signals as this thread reads them back ("mask HEX", bit N-1 for signal N);
@@ -73,6 +78,7 @@
 #include <sys/sem.h>
 #include <sys/socket.h>
 #include <sys/select.h>
+#include <sys/signalfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -365,6 +371,42 @@ static int wait_once(const char *kind, bool block)
 	return 0;
 }
 
+static int sigfd = -1;
+
+static int poll_signalfd(bool fresh)
+{
+	sigset_t all;
+	sigfillset(&all);
+	int fd = fresh ? signalfd(-1, &all, SFD_NONBLOCK) : sigfd;
+	if (fd < 0)
+		return 2;
+	printf("waiting sigfd\n");
+	fflush(stdout);
+	int got = 0, empty = 0;
+	for (;;) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { 0, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return 2;
+		if (p[0].revents) {
+			struct signalfd_siginfo si;
+			if (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+				got++;
+			else
+				empty++;
+		}
+		if (p[1].revents)
+			break;
+	}
+	char line[64];
+	if (!fgets(line, sizeof line, stdin))
+		return 2;
+	if (fresh)
+		close(fd);
+	printf("sigfd got %d empty %d\n", got, empty);
+	fflush(stdout);
+	return 0;
+}
+
 static void wait_for_one(int sig)
 {
 	sigset_t one;
@@ -499,6 +541,9 @@ int main(int argc, char **argv)
 		sigset_t all;
 		sigfillset(&all);
 		sigprocmask(SIG_BLOCK, &all, NULL);
+		if (argc > 3 && strcmp(argv[3], "--signalfd") == 0 &&
+		    (sigfd = signalfd(-1, &all, SFD_NONBLOCK)) < 0)
+			return 2;
 	}
 	int fd = open(argv[1], O_RDONLY);
 	struct stat st;
@@ -555,7 +600,8 @@ int main(int argc, char **argv)
 			return 127;
 		} else if (strcmp(argv[i], "--block-first") == 0 ||
 			   strcmp(argv[i], "--map-in-thread") == 0 ||
-			   strcmp(argv[i], "--map-in-kept-thread") == 0) {
+			   strcmp(argv[i], "--map-in-kept-thread") == 0 ||
+			   strcmp(argv[i], "--signalfd") == 0) {
 			continue;
 		} else if (strcmp(argv[i], "--block") == 0) {
 			sigset_t all;
@@ -622,6 +668,11 @@ int main(int argc, char **argv)
 		}
 		if (strncmp(line, "waitone ", 8) == 0) {
 			wait_for_one(atoi(line + 8));
+			continue;
+		}
+		if (strcmp(line, "sigfd") == 0 || strcmp(line, "sigfd new") == 0) {
+			if (poll_signalfd(line[5] == ' ') != 0)
+				return 2;
 			continue;
 		}
 		if (strcmp(line, "endthread") == 0) {    /* --map-in-kept-thread */

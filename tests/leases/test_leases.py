@@ -684,6 +684,29 @@ class LeaseTest(mgtest.GuardTest):
         self.assertEqual(v.events("lease_signal"), [], v.describe())
         self.assertBreak(v, "released", "sh", "openat")
 
+    def test_a_signalfd_for_every_signal_never_sees_the_lease_signal(self):
+        """A daemon that blocks every signal and reads them from a signalfd for every signal, made
+        before its first mapping (at start) or after: the signalfd loses the lease signal (at the
+        pick, or as it is made), so a break neither wakes the daemon's poll for nothing (a blocking
+        read after it would wait forever) nor hands it a signal nobody sent it, and the guard
+        answers the cutter."""
+        for command in ("sigfd", "sigfd new"):
+            with self.subTest(command=command):
+                for name in os.listdir(self.logdir):
+                    os.unlink(os.path.join(self.logdir, name))
+                with open(self.file, "wb") as f:
+                    f.write(bytes([BYTE]) * SIZE)
+                v = self.victim("watch", "--block-first", "--signalfd")
+                self.assertTrue(self.held_lease(v), v.describe())
+                self.assertEqual(v.cmd(command), "waiting sigfd", v.describe())
+                self.in_system_call(v, {7, 271})
+                self.cut(["sh", "-c", ': > "$1"', "sh", self.file])
+                v.proc.stdin.write("wake\n")
+                v.proc.stdin.flush()
+                self.assertEqual(v.proc.stdout.readline().strip(), "sigfd got 0 empty 0",
+                                 v.describe())
+                self.assertCutSeen(v)
+
     def test_masks_read_back_as_the_program_set_them(self):
         """What the program sees of its masks is what it set, as bare: the blocked set read back,
         in a new thread, and in children exec'd after fork and after vfork or started by
