@@ -2,43 +2,26 @@
 #include "lease_eintr.h"
 #include "lease.h"
 #include "real.h"
-#include "sigmask.h"
 #include "sigmask_flag.h"
 #include "wrap_signal.h"
 
 #include <errno.h>
 #include <sys/syscall.h>
 
-/*
- * A signal the wait let in (open in mask, not one it waits for) has a handler of the program's:
- * asked of the kernel, one system call a signal (SIGBUS: the guard's copy of the program's).
- * Unknown counts as a handler.
- */
-static bool program_handler_open(const sigset_t *mask, const sigset_t *also, int lease)
+/* sig could end a call that waited with mask (signals blocked) for also (signals returned, not
+ * handled), the lease signal aside: SIGKILL, SIGSTOP and glibc's own two never do. */
+static bool let_in(int sig, int lease, const sigset_t *mask, const sigset_t *also)
 {
-	for (int s = 1; s < _NSIG; s++) {
-		if (s == lease || s == SIGKILL || s == SIGSTOP || (s >= 32 && s < SIGRTMIN) ||
-		    sigismember(mask, s) == 1 || (also && sigismember(also, s) == 1))
-			continue;
-		if (s == SIGBUS) {
-			if (mg_sigbus_program_handles())
-				return true;
-			continue;
-		}
-		struct { unsigned long handler, flags, restorer, mask; } k;
-		if (MG_SYS4(SYS_rt_sigaction, s, NULL, &k, sizeof k.mask) != 0 ||
-		    (k.handler != (unsigned long)SIG_DFL && k.handler != (unsigned long)SIG_IGN))
-			return true;
-	}
-	return false;
+	return sig != lease && sig != SIGKILL && sig != SIGSTOP && !(sig >= 32 && sig < SIGRTMIN) &&
+	       sigismember(mask, sig) != 1 && !(also && sigismember(also, sig) == 1);
 }
 
 bool mg_lease_eintr(long r, unsigned mark, const sigset_t *mask, const sigset_t *also)
 {
 	if (r >= 0 || errno != EINTR)
 		return false;
-	int sig = mg_lease_signal_now();
-	if (sig <= 0)
+	int lease = mg_lease_signal_now();
+	if (lease <= 0)
 		return false;
 	sigset_t cur;
 	if (!mask) {
@@ -46,7 +29,11 @@ bool mg_lease_eintr(long r, unsigned mark, const sigset_t *mask, const sigset_t 
 			return false;
 		mask = &cur;
 	}
-	if (mg_sigmask_only_lease_open(mask, also))
-		return true;
-	return mg_lease_hits != mark && !program_handler_open(mask, also, sig);
+	/* Nothing else let in: only the lease handler can have ended it. Else only if it ran, and
+	 * no signal let in has a handler of the program's (asked only then: a system call each). */
+	bool ran = mg_lease_hits != mark;
+	for (int s = 1; s < _NSIG; s++)
+		if (let_in(s, lease, mask, also) && (!ran || mg_program_handles(s)))
+			return false;
+	return true;
 }

@@ -23,10 +23,5 @@ void mg_sigmask_exec_failed(int sig) MG_HIDDEN;
  * (with no handler, which is what the guard looked for when it picked it).
  */
 const sigset_t *mg_sigmask_for_wait(const sigset_t *set, bool waits_for, sigset_t *copy) MG_HIDDEN;
-/*
- * Leases are on and every signal but the lease signal is in blocked or in also (SIGKILL, SIGSTOP
- * and glibc's own two aside): only the guard's handler can end such a wait with EINTR.
- */
-bool mg_sigmask_only_lease_open(const sigset_t *blocked, const sigset_t *also) MG_HIDDEN;
 
 #endif

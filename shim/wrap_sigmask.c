@@ -136,21 +136,6 @@ const sigset_t *mg_sigmask_for_wait(const sigset_t *set, bool waits_for, sigset_
 	return copy;
 }
 
-bool mg_sigmask_only_lease_open(const sigset_t *blocked, const sigset_t *also)
-{
-	int sig = mg_lease_signal_now();
-	if (sig <= 0 || !blocked)
-		return false;
-	for (int s = 1; s < _NSIG; s++) {
-		/* glibc's own two (cancellation, set*id) it never lets a mask block */
-		if (s == sig || s == SIGKILL || s == SIGSTOP || (s >= 32 && s < SIGRTMIN))
-			continue;
-		if (sigismember(blocked, s) != 1 && !(also && sigismember(also, s) == 1))
-			return false;
-	}
-	return true;
-}
-
 bool mg_sigmask_held(void)
 {
 	return mg_sigmask_flag && mg_lease_signal_now() > 0;

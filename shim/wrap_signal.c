@@ -191,16 +191,16 @@ bool mg_sigbus_init(void)
 	return true;
 }
 
-bool mg_sigbus_program_handles(void)
+bool mg_program_handles(int sig)
 {
 	struct sigaction a;
-	if (__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
+	if (sig == SIGBUS && __atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
 		read_app_action(&a);
 		return a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN;
 	}
 	struct { unsigned long handler, flags, restorer, mask; } k;
-	return MG_SYS4(SYS_rt_sigaction, SIGBUS, NULL, &k, sizeof k.mask) == 0 &&
-	       k.handler != (unsigned long)SIG_DFL && k.handler != (unsigned long)SIG_IGN;
+	return MG_SYS4(SYS_rt_sigaction, sig, NULL, &k, sizeof k.mask) != 0 ||
+	       (k.handler != (unsigned long)SIG_DFL && k.handler != (unsigned long)SIG_IGN);
 }
 
 /* ---- the program's view of SIGBUS ----------------------------------------------------------- */

@@ -130,11 +130,8 @@ MG_EXPORT unsigned int sleep(unsigned int s)
 	mg_sleep_fn real = MG_REAL(sleep);
 	if (mg_likely(!mg_again_wanted()) && real)
 		return real(s);
-	int saved = errno;
 	struct timespec req = { s, 0 }, left = { 0, 0 };
 	int r = nanosleep_all(&req, &left);
-	if (r == 0)
-		errno = saved;
 	return r < 0 ? (unsigned int)left.tv_sec : 0;   /* the whole seconds not slept, as libc */
 }
 
@@ -151,18 +148,6 @@ MG_EXPORT int usleep(useconds_t us)
 MG_AGAIN_WRAPPER(int, pause, (void), (), MG_SYS0(SYS_pause))
 
 /* A semaphore's deadline is absolute: waited for again as it is. */
-MG_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
-{
-	mg_sem_timedwait_fn real = MG_REAL(sem_timedwait);
-	if (!real)
-		return (int)mg_syscall_ret(-ENOSYS);
-	return MG_AGAIN(int, real(s, abs));
-}
-
-MG_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
-{
-	mg_sem_clockwait_fn real = MG_REAL(sem_clockwait);
-	if (!real)
-		return (int)mg_syscall_ret(-ENOSYS);
-	return MG_AGAIN(int, real(s, clk, abs));
-}
+MG_AGAIN_WRAPPER(int, sem_timedwait, (sem_t *s, const struct timespec *abs), (s, abs), -ENOSYS)
+MG_AGAIN_WRAPPER(int, sem_clockwait, (sem_t *s, clockid_t clk, const struct timespec *abs),
+		 (s, clk, abs), -ENOSYS)
