@@ -158,10 +158,13 @@ static void file_now(struct explain *x)
 		x->file_detail = "the path now names another file, created after the crash";
 		return;
 	}
+	/* oldest first: the last match is the latest; a cut that left the faulting page inside
+	 * the file did not cause this fault */
 	for (size_t i = 0; i < x->guard.ncuts; i++)
 		if (x->guard.cuts[i].dev == x->dev && x->guard.cuts[i].ino == x->ino) {
 			x->identity = "matches";
-			x->cut = &x->guard.cuts[i];     /* oldest first: the last match is the latest */
+			if (x->fault_offset >= round_up(x->guard.cuts[i].size_after, x->page_size))
+				x->cut = &x->guard.cuts[i];
 		}
 	x->file_status = "present";
 	x->file_detail = "present at the same path";

@@ -168,7 +168,8 @@ void mg_index_record_cut(const struct mg_trunc_record *r, const struct mg_cut_re
 
 /* The newest record of (dev, ino) in one cuts file, by another process, not before not_before. */
 static bool find_in(long fd, const struct mg_ix_cuts_header *h, dev_t dev, ino_t ino,
-		    const struct timespec *not_before, struct mg_ix_cut *out, bool found)
+		    const struct timespec *not_before, uint64_t page_at, uint64_t page_size,
+		    struct mg_ix_cut *out, bool found)
 {
 	int32_t self = (int32_t)MG_SYS0(SYS_getpid);
 	struct mg_ix_cut c;
@@ -176,8 +177,9 @@ static bool find_in(long fd, const struct mg_ix_cuts_header *h, dev_t dev, ino_t
 		if (MG_SYS4(SYS_pread64, fd, &c, sizeof c, sizeof *h + (uint64_t)i * sizeof c) != (long)sizeof c)
 			break;
 		if (c.seq == 0 || c.seq != c.seq_end || (c.seq & 1) || c.dev != (uint64_t)dev ||
-		    c.ino != (uint64_t)ino || c.pid == self || c.time_sec < not_before->tv_sec ||
-		    (c.time_sec == not_before->tv_sec && c.time_nsec < not_before->tv_nsec))
+		    c.ino != (uint64_t)ino || c.pid == self ||
+		    mg_time_before(&(struct timespec){ c.time_sec, c.time_nsec }, not_before) ||
+		    !mg_cut_unbacks(c.size_after, page_at, page_size))
 			continue;
 		if (found && (c.time_sec < out->time_sec ||
 			      (c.time_sec == out->time_sec && c.time_nsec <= out->time_nsec)))
@@ -189,14 +191,14 @@ static bool find_in(long fd, const struct mg_ix_cuts_header *h, dev_t dev, ino_t
 	return found;
 }
 
-bool mg_index_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before,
-		       struct mg_ix_cut *out)
+bool mg_index_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before, uint64_t page_at,
+		       uint64_t page_size, struct mg_ix_cut *out)
 {
 	struct mg_ix_cuts_header h;
 	bool found = false;
 	long fd = cuts_open(false, &h);
 	if (fd >= 0)
-		found = find_in(fd, &h, dev, ino, not_before, out, found);
+		found = find_in(fd, &h, dev, ino, not_before, page_at, page_size, out, found);
 	/* cuts root made of this user's files (see root_cuts_open_for) */
 	if ((uid_t)MG_SYS0(SYS_geteuid) != 0) {
 		int dfd = mg_index_dir_open(NULL);
@@ -204,7 +206,7 @@ bool mg_index_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before,
 			fd = cuts_open_in(dfd, root_cuts_name, false, 0, 0, &h);
 			MG_SYS1(SYS_close, dfd);
 			if (fd >= 0)
-				found = find_in(fd, &h, dev, ino, not_before, out, found);
+				found = find_in(fd, &h, dev, ino, not_before, page_at, page_size, out, found);
 		}
 	}
 	if (!found)

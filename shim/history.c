@@ -64,7 +64,8 @@ void mg_history_add(const struct mg_trunc_record *r)
 	__atomic_add_fetch(&s->seq, 1, __ATOMIC_RELEASE);
 }
 
-bool mg_history_find(dev_t dev, ino_t ino, struct mg_trunc_record *out)
+bool mg_history_find(dev_t dev, ino_t ino, const struct timespec *not_before, uint64_t page_at,
+		     uint64_t page_size, struct mg_trunc_record *out)
 {
 	bool found = false;
 	struct timespec best = { 0, 0 };
@@ -78,7 +79,8 @@ bool mg_history_find(dev_t dev, ino_t ino, struct mg_trunc_record *out)
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) != s1)
 			continue;
-		if (tmp.dev != dev || tmp.ino != ino)
+		if (tmp.dev != dev || tmp.ino != ino || mg_time_before(&tmp.time, not_before) ||
+		    !mg_cut_unbacks(tmp.size_after, page_at, page_size))
 			continue;
 		if (!found || tmp.time.tv_sec > best.tv_sec ||
 		    (tmp.time.tv_sec == best.tv_sec && tmp.time.tv_nsec > best.tv_nsec)) {

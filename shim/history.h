@@ -49,7 +49,25 @@ struct mg_state_layout {
 };
 
 void mg_history_add(const struct mg_trunc_record *r) MG_HIDDEN;
-/* The most recent truncation of (dev, ino), copied into *out. Async-signal-safe. */
-bool mg_history_find(dev_t dev, ino_t ino, struct mg_trunc_record *out) MG_HIDDEN;
+/*
+ * The most recent truncation of (dev, ino) made at or after *not_before (a window's creation: an
+ * older cut cannot have cut that window) whose new size leaves the file page at offset `page_at`
+ * unbacked, copied into *out. Async-signal-safe.
+ */
+bool mg_history_find(dev_t dev, ino_t ino, const struct timespec *not_before, uint64_t page_at,
+		     uint64_t page_size, struct mg_trunc_record *out) MG_HIDDEN;
+
+/* t is before *not_before. */
+static inline bool mg_time_before(const struct timespec *t, const struct timespec *not_before)
+{
+	return t->tv_sec < not_before->tv_sec ||
+	       (t->tv_sec == not_before->tv_sec && t->tv_nsec < not_before->tv_nsec);
+}
+
+/* A new size of size_after leaves the file page at offset page_at (page-aligned) unbacked. */
+static inline bool mg_cut_unbacks(uint64_t size_after, uint64_t page_at, uint64_t page_size)
+{
+	return size_after <= page_at || (size_after - 1) / page_size < page_at / page_size;
+}
 
 #endif

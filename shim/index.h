@@ -85,9 +85,10 @@ void mg_index_record_cut(const struct mg_trunc_record *r, const struct mg_cut_re
 /*
  * The latest cut of (dev, ino) recorded by another guarded process of this user at or after
  * not_before (the mapping's creation: an older record is of an earlier file with a reused inode,
- * or cut before the mapping was made). Async-signal-safe.
+ * or cut before the mapping was made) whose new size unbacks the file page at page_at.
+ * Async-signal-safe.
  */
-bool mg_index_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before,
-		       struct mg_ix_cut *out) MG_HIDDEN;
+bool mg_index_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before, uint64_t page_at,
+		       uint64_t page_size, struct mg_ix_cut *out) MG_HIDDEN;
 
 #endif

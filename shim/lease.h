@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+#include <time.h>
 #include "guard.h"
 #include "fd_place.h"
 
@@ -73,6 +74,8 @@ struct mg_lease_cut {
 	uint64_t size_before, size_after;
 	struct timespec time;
 };
-bool mg_lease_find_cut(dev_t dev, ino_t ino, struct mg_lease_cut *out) MG_HIDDEN;
+/* The latest such cut at or after *not_before that unbacks the page at page_at (history.h). */
+bool mg_lease_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before, uint64_t page_at,
+		       uint64_t page_size, struct mg_lease_cut *out) MG_HIDDEN;
 
 #endif

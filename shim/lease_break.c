@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "fmt.h"
+#include "history.h"
 #include "lease_impl.h"
 #include "procfile.h"
 #include "real.h"
@@ -188,7 +189,8 @@ static void remember(const struct mg_breaker *br, dev_t dev, ino_t ino, uint64_t
 	__atomic_fetch_add(&cuts[i].seq, 1, __ATOMIC_ACQ_REL);
 }
 
-bool mg_lease_find_cut(dev_t dev, ino_t ino, struct mg_lease_cut *out)
+bool mg_lease_find_cut(dev_t dev, ino_t ino, const struct timespec *not_before, uint64_t page_at,
+		       uint64_t page_size, struct mg_lease_cut *out)
 {
 	bool found = false;
 	struct timespec best = {0, 0};
@@ -199,7 +201,8 @@ bool mg_lease_find_cut(dev_t dev, ino_t ino, struct mg_lease_cut *out)
 		struct mg_lease_cut c = cuts[i].c;
 		if (__atomic_load_n(&cuts[i].seq, __ATOMIC_ACQUIRE) != s1)
 			continue;
-		if (c.dev != dev || c.ino != ino)
+		if (c.dev != dev || c.ino != ino || mg_time_before(&c.time, not_before) ||
+		    (c.has_size && !mg_cut_unbacks(c.size_after, page_at, page_size)))
 			continue;
 		if (!found || c.time.tv_sec > best.tv_sec ||
 		    (c.time.tv_sec == best.tv_sec && c.time.tv_nsec > best.tv_nsec)) {

@@ -102,6 +102,12 @@ struct mg_fault {
 	struct mg_lease_cut cut_by;
 	bool have_cut;                  /* a guarded process recorded the cut (the shared index) */
 	struct mg_ix_cut cut;
+	/*
+	 * Of the cuts above (each the latest of its source made after the window was, leaving the
+	 * faulting page unbacked; of the two other-process sources only the later is kept), the
+	 * latest: it left the file as the fault found it.
+	 */
+	enum { MG_CAUSE_NONE, MG_CAUSE_OWN, MG_CAUSE_GUARDED, MG_CAUSE_LEASE } cause;
 	const char *action;             /* "reported", or "survived" (MMAPGUARD_SIGBUS=survive) */
 	struct mg_who who;
 	struct mg_stack stack;

@@ -111,18 +111,58 @@ static void format_json(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 		mg_json_str(b, "note", io_note);
 	else if (strcmp(f->verdict, "beyond_eof_at_map") == 0)
 		mg_json_str(b, "note", beyond_note);
-	else if (f->have_trunc && f->trunc.pid != f->who.pid)
+	else if (f->cause == MG_CAUSE_OWN && f->trunc.pid != f->who.pid)
 		mg_json_str(b, "note", vfork_note);
-	else if (f->have_trunc)
+	else if (f->cause == MG_CAUSE_OWN)
 		mg_json_str(b, "note", "this process truncated the file earlier (see truncation)");
-	else if (f->have_cut)
+	else if (f->cause == MG_CAUSE_GUARDED)
 		mg_json_str(b, "note", "another process, guarded, truncated the file after the mapping was "
 			    "made (see cut_by)");
-	else if (f->have_cut_by)
+	else if (f->cause == MG_CAUSE_LEASE)
 		mg_json_str(b, "note", "another process cut the file (see cut_by; it broke this process's lease)");
 	else
 		mg_json_str(b, "note", no_trunc_note);
 	mg_json_end(b);
+}
+
+static void text_own_cut(struct mg_buf *b, const struct mg_fault *f, mg_symbolize_fn sym)
+{
+	const struct mg_trunc_record *t = &f->trunc;
+	if (t->pid != f->who.pid) {
+		mg_buf_puts(b, "mmapguard:   process ");
+		mg_buf_i64(b, t->pid);
+		mg_buf_puts(b, ", a vfork child of this one (sharing its memory), cut the file earlier: ");
+	} else {
+		mg_buf_puts(b, "mmapguard:   this process cut the file earlier: ");
+	}
+	mg_buf_puts(b, t->call);
+	mg_buf_puts(b, "() ");
+	mg_buf_u64(b, t->size_before);
+	mg_buf_puts(b, " -> ");
+	mg_buf_u64(b, t->size_after);
+	mg_buf_puts(b, " bytes by thread ");
+	mg_text_thread(b, t->tid, t->thread_name, 0, &t->time, &t->stack, sym, "      ");
+}
+
+static void text_lease_cut(struct mg_buf *b, const struct mg_lease_cut *c)
+{
+	mg_buf_puts(b, "mmapguard:   process ");
+	mg_buf_i64(b, c->pid);
+	mg_buf_puts(b, " \"");
+	mg_buf_text(b, c->comm);
+	mg_buf_puts(b, "\" cut the file at ");
+	mg_buf_time(b, &c->time);
+	mg_buf_puts(b, ": ");
+	mg_buf_puts(b, c->call[0] ? c->call : "a call");
+	mg_buf_puts(b, "() ");
+	mg_buf_u64(b, c->size_before);
+	if (c->has_size) {
+		mg_buf_puts(b, " -> ");
+		mg_buf_u64(b, c->size_after);
+	}
+	mg_buf_puts(b, " bytes (it broke this process's lease)\nmmapguard:     command: ");
+	mg_buf_text(b, c->cmdline);
+	mg_buf_putc(b, '\n');
 }
 
 static void format_text(struct mg_buf *b, const struct mg_fault *f, mg_symbolize_fn sym)
@@ -159,43 +199,16 @@ static void format_text(struct mg_buf *b, const struct mg_fault *f, mg_symbolize
 		mg_buf_puts(b, "mmapguard:   ");
 		mg_buf_puts(b, f->verdict[0] == 'i' ? io_note : beyond_note);
 		mg_buf_putc(b, '\n');
-	} else if (f->have_trunc) {
-		const struct mg_trunc_record *t = &f->trunc;
-		if (t->pid != f->who.pid) {
-			mg_buf_puts(b, "mmapguard:   process ");
-			mg_buf_i64(b, t->pid);
-			mg_buf_puts(b, ", a vfork child of this one (sharing its memory), cut the file earlier: ");
-		} else {
-			mg_buf_puts(b, "mmapguard:   this process cut the file earlier: ");
-		}
-		mg_buf_puts(b, t->call);
-		mg_buf_puts(b, "() ");
-		mg_buf_u64(b, t->size_before);
-		mg_buf_puts(b, " -> ");
-		mg_buf_u64(b, t->size_after);
-		mg_buf_puts(b, " bytes by thread ");
-		mg_text_thread(b, t->tid, t->thread_name, 0, &t->time, &t->stack, sym, "      ");
-	} else if (f->have_cut) {
-		mg_text_cut_by(b, &f->cut);
-	} else if (f->have_cut_by) {
-		const struct mg_lease_cut *c = &f->cut_by;
-		mg_buf_puts(b, "mmapguard:   process ");
-		mg_buf_i64(b, c->pid);
-		mg_buf_puts(b, " \"");
-		mg_buf_text(b, c->comm);
-		mg_buf_puts(b, "\" cut the file at ");
-		mg_buf_time(b, &c->time);
-		mg_buf_puts(b, ": ");
-		mg_buf_puts(b, c->call[0] ? c->call : "a call");
-		mg_buf_puts(b, "() ");
-		mg_buf_u64(b, c->size_before);
-		if (c->has_size) {
-			mg_buf_puts(b, " -> ");
-			mg_buf_u64(b, c->size_after);
-		}
-		mg_buf_puts(b, " bytes (it broke this process's lease)\nmmapguard:     command: ");
-		mg_buf_text(b, c->cmdline);
-		mg_buf_putc(b, '\n');
+	} else if (f->cause != MG_CAUSE_NONE) {
+		/* the cut that left the file as the fault found it first, then an earlier one */
+		if (f->cause == MG_CAUSE_OWN)
+			text_own_cut(b, f, sym);
+		if (f->have_cut)
+			mg_text_cut_by(b, &f->cut);
+		if (f->have_cut_by)
+			text_lease_cut(b, &f->cut_by);
+		if (f->cause != MG_CAUSE_OWN && f->have_trunc)
+			text_own_cut(b, f, sym);
 	} else {
 		mg_buf_puts(b, "mmapguard:   ");
 		mg_buf_puts(b, no_trunc_note);

@@ -120,6 +120,47 @@ static void find_file_size(struct mg_fault *f)
 	}
 }
 
+/*
+ * Who cut the file under the fault: only cuts made after the window was (an older one cut an
+ * earlier incarnation of the file, which was then written again and mapped) whose new size leaves
+ * the faulting page unbacked; of those, the latest left the file as the fault found it.
+ */
+static void find_cause(struct mg_fault *f)
+{
+	const struct timespec *made = &f->w.created;
+	uint64_t page = f->page_size, at = f->fault_offset & ~(page - 1);
+	f->have_trunc = mg_history_find(f->w.dev, f->w.ino, made, at, page, &f->trunc);
+	f->have_cut_by = mg_lease_find_cut(f->w.dev, f->w.ino, made, at, page, &f->cut_by);
+	f->have_cut = mg_cfg.scope != MG_SCOPE_PROCESS &&
+		      mg_index_find_cut(f->w.dev, f->w.ino, made, at, page, &f->cut);
+	/* a vfork child's cut is in both the shared history and the index: one cut */
+	if (f->have_trunc && f->have_cut && f->cut.pid == f->trunc.pid && f->cut.tid == f->trunc.tid &&
+	    f->cut.time_sec == f->trunc.time.tv_sec && f->cut.time_nsec == f->trunc.time.tv_nsec)
+		f->have_cut = false;
+	/* the latest; on a tie this process's own record, then a guarded cutter's (it has a stack) */
+	struct timespec latest = { 0, 0 };
+	f->cause = MG_CAUSE_NONE;
+	if (f->have_trunc) {
+		f->cause = MG_CAUSE_OWN;
+		latest = f->trunc.time;
+	}
+	if (f->have_cut) {
+		struct timespec t = { f->cut.time_sec, f->cut.time_nsec };
+		if (f->cause == MG_CAUSE_NONE || mg_time_before(&latest, &t)) {
+			f->cause = MG_CAUSE_GUARDED;
+			latest = t;
+		}
+	}
+	if (f->have_cut_by) {
+		if (f->cause == MG_CAUSE_NONE || mg_time_before(&latest, &f->cut_by.time))
+			f->cause = MG_CAUSE_LEASE;
+		if (f->have_cut && f->cause != MG_CAUSE_LEASE)
+			f->have_cut_by = false;         /* cut_by names one process: the later */
+		else
+			f->have_cut = false;
+	}
+}
+
 static void gather(struct mg_fault *f, siginfo_t *si, void *uc)
 {
 	f->addr = (uintptr_t)si->si_addr;
@@ -138,10 +179,7 @@ static void gather(struct mg_fault *f, siginfo_t *si, void *uc)
 		f->verdict = "io_error";
 	else
 		f->verdict = "truncated";
-	f->have_trunc = mg_history_find(f->w.dev, f->w.ino, &f->trunc);
-	f->have_cut_by = mg_lease_find_cut(f->w.dev, f->w.ino, &f->cut_by);
-	f->have_cut = mg_cfg.scope != MG_SCOPE_PROCESS &&
-		      mg_index_find_cut(f->w.dev, f->w.ino, &f->w.created, &f->cut);
+	find_cause(f);
 	f->action = "reported";
 	/* The page was already past EOF when the mapping was made, and no cut of ours is known:
 	 * do not call it a truncation. */

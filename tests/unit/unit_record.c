@@ -190,6 +190,7 @@ static struct mg_fault *fault(void)
 	f.file_status = "present";
 	f.verdict = "truncated";
 	f.have_trunc = true;
+	f.cause = MG_CAUSE_OWN;
 	f.trunc.call = "ftruncate";
 	f.trunc.time = T1;
 	f.trunc.pid = 100;
@@ -239,6 +240,7 @@ static void test_sigbus_unknown_size(void)
 	struct mg_fault *f = fault();
 	f->have_size = false;
 	f->have_trunc = false;
+	f->cause = MG_CAUSE_NONE;
 	f->verdict = "unknown";
 	f->file_status = "unknown";
 	f->have_vma = false;

@@ -8,7 +8,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mgtest  # noqa: E402
-from xptest import PAGE, SIZE, XprocTest  # noqa: E402
+from xptest import PAGE, SIZE, XprocTest, clean_env  # noqa: E402
 
 
 class BlockMode(XprocTest):
@@ -201,6 +201,85 @@ class LogMode(XprocTest):
                          [f["module_offset"] for f in rec["backtrace"]][:len(c["backtrace"])])
         self.assertTrue(c["backtrace"], c)
         self.assertEqual(s["verdict"], "truncated")
+
+    def sigbus_of(self, v):
+        self.assertEqual(v.proc.wait(timeout=60), -7)
+        sig = [x for x in v.records() if x["event"] == "sigbus" and x["pid"] == v.proc.pid]
+        self.assertEqual(len(sig), 1, v.records())
+        return sig[0]
+
+    def test_a_cut_before_the_mapping_is_not_its_cause(self):
+        """The victim cut the file, wrote it again and mapped it anew; then another process cut
+        it: the SIGBUS names that process, not the victim's own older cut."""
+        path = self.data_file()
+        v = self.victim(path)
+        self.assertEqual(v.cmd("cut 0"), "cut")
+        self.assertEqual(v.cmd("fill"), "filled")
+        self.assertEqual(v.cmd("remap"), "remapped")
+        r = self.cut(["truncate", "-s", "0", path], mode="log")
+        rec = self.only_record(r)
+        self.assertEqual(v.cmd("touch %d" % (3 * PAGE)), "", "the victim should die of SIGBUS")
+        s = self.sigbus_of(v)
+        self.assertEqual(s["verdict"], "truncated", s)
+        self.assertIsNone(s["truncation"], "the victim's own cut came before this mapping: %r" % s)
+        self.assertIsNotNone(s["cut_by"], s)
+        self.assertEqual(s["cut_by"]["pid"], rec["pid"], s)
+        self.assertIn("another process", s["note"], s)
+
+    def test_a_lease_break_before_the_mapping_is_not_its_cause(self):
+        """An unguarded cutter broke the victim's lease on an earlier mapping; the victim wrote
+        the file again, mapped it anew and cut it itself: its own cut is the cause, no cut_by."""
+        path = self.data_file()
+        v = self.victim(path, env={"MMAPGUARD_LEASES": "watch"})
+        # (coreutils truncate opens with O_NONBLOCK: a lease makes it fail with EAGAIN)
+        subprocess.run(["sh", "-c", ": > '%s'" % path], env=clean_env(), check=True, timeout=60)
+        self.assertEqual(v.cmd("fill"), "filled")
+        self.assertEqual(v.cmd("remap"), "remapped")
+        self.assertEqual(v.cmd("cut %d" % PAGE), "cut")
+        self.assertEqual(v.cmd("touch %d" % (3 * PAGE)), "", "the victim should die of SIGBUS")
+        s = self.sigbus_of(v)
+        breaks = [x for x in v.records() if x["event"] == "lease_break"]
+        self.assertEqual(len(breaks), 1, v.records())
+        self.assertIsNotNone(s["truncation"], s)
+        self.assertEqual(s["truncation"]["size_after"], PAGE, s)
+        self.assertIsNone(s["cut_by"], "the lease break came before this mapping: %r" % s)
+        self.assertIn("this process truncated", s["note"], s)
+
+    def test_mapped_past_the_end_after_its_own_cut(self):
+        """A cut before the mapping, and no regrowth: the page was beyond the end when mapped."""
+        path = self.data_file()
+        v = self.victim(path)
+        self.assertEqual(v.cmd("cut 0"), "cut")
+        self.assertEqual(v.cmd("remap"), "remapped")
+        self.assertEqual(v.cmd("touch %d" % PAGE), "", "the victim should die of SIGBUS")
+        s = self.sigbus_of(v)
+        self.assertEqual(s["verdict"], "beyond_eof_at_map", s)
+        self.assertIsNone(s["truncation"], s)
+        self.assertIsNone(s["cut_by"], s)
+
+    def test_only_a_cut_that_unbacks_the_page_is_named(self):
+        """Another process cut the file to half, then the victim itself to one page: a fault in
+        the second page is the victim's cut alone; one in the last page names both, the
+        victim's (the later) as the cause."""
+        for off, other_too in ((PAGE, False), (SIZE - 1, True)):
+            with self.subTest(offset=off):
+                path = self.data_file("data%d" % off)
+                v = self.victim(path)
+                r = self.cut(["truncate", "-s", str(SIZE // 2), path], mode="log")
+                rec = self.only_record(r)
+                self.assertEqual(v.cmd("cut %d" % PAGE), "cut")
+                self.assertEqual(v.cmd("touch %d" % off), "", "the victim should die of SIGBUS")
+                s = self.sigbus_of(v)
+                self.assertEqual(s["verdict"], "truncated", s)
+                self.assertIsNotNone(s["truncation"], s)
+                self.assertEqual((s["truncation"]["size_before"], s["truncation"]["size_after"]),
+                                 (SIZE // 2, PAGE), s)
+                self.assertIn("this process truncated", s["note"], s)
+                if other_too:
+                    self.assertIsNotNone(s["cut_by"], s)
+                    self.assertEqual(s["cut_by"]["pid"], rec["pid"], s)
+                else:
+                    self.assertIsNone(s["cut_by"], "the other cut left page 1 backed: %r" % s)
 
     def test_scan_time_bound(self):
         """Past MMAPGUARD_SCAN_MS the call proceeds and the record says the scan was incomplete."""

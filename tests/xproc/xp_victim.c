@@ -7,6 +7,10 @@
  *   exec        "exec", then exec /bin/cat (the mapping goes with the old image), which echoes
  *   dlopen LIB  dlopen(LIB, RTLD_NOW) ("loaded")
  *   mapmany P N map the files P0 .. P<N-1> whole, as the first file ("mapped N")
+ *   cut N       truncate the file to N bytes itself ("cut")
+ *   fill        write the file's first bytes again, as the tests make them ("filled")
+ *   remap       unmap the window and map the file's first bytes again, as many as at the start,
+ *               whatever its size now ("remapped")
  *   exit        exit 0 (a forked child is told to exit first)
  * Starts with "ready PID" once the file is mapped.
  */
@@ -20,6 +24,30 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static __attribute__((noinline)) void *map_len(const char *path, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	void *p = fd < 0 ? MAP_FAILED : mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+	return p;
+}
+
+static void fill(const char *path, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+	for (size_t i = 0; fd >= 0 && i < len; i++) {
+		unsigned char c = (unsigned char)(i * 7);
+		if (pwrite(fd, &c, 1, (off_t)i) != 1)
+			exit(2);
+	}
+	if (fd < 0 || close(fd) < 0)
+		exit(2);
+}
 
 static __attribute__((noinline)) void *map_file(const char *path, size_t *len)
 {
@@ -99,6 +127,17 @@ int main(int argc, char **argv)
 				map_file(name, &l);
 			}
 			printf("mapped %u\n", n);
+		} else if (strncmp(line, "cut ", 4) == 0) {
+			if (truncate(argv[1], (off_t)strtoul(line + 4, NULL, 0)) < 0)
+				return 2;
+			printf("cut\n");
+		} else if (strcmp(line, "fill\n") == 0) {
+			fill(argv[1], len);
+			printf("filled\n");
+		} else if (strcmp(line, "remap\n") == 0) {
+			munmap((void *)p, len);
+			p = map_len(argv[1], len);
+			printf("remapped\n");
 		} else if (strcmp(line, "exit\n") == 0) {
 			break;
 		}
