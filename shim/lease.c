@@ -135,6 +135,11 @@ static uint32_t ix_word(dev_t dev, ino_t ino)
 static void unavailable(dev_t dev, ino_t ino, int fd, enum mg_ix_lease_reason reason, int err)
 {
 	int i = mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, reason, err));
+	/* An unlinked file (a temporary file, O_TMPFILE) has no name another process could open it
+	 * by: nobody to be warned about. Noted all the same (`mmapguard who`). */
+	struct stat st;
+	if (MG_SYS2(SYS_fstat, fd, &st) == 0 && st.st_nlink == 0)
+		return;
 	if (mg_lease_told(i))
 		return;
 	char *path = mg_pages_alloc(PATH_MAX);

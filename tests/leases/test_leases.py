@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -300,6 +301,28 @@ class LeaseTest(mgtest.GuardTest):
         un = v.events("lease_unavailable")
         self.assertEqual(len(un), 1, v.describe())
         self.assertEqual(un[0]["errno"], "EAGAIN")
+        self.assertIn("writer", un[0]["reason"])
+
+    UNLINKED = """
+import mmap, os, sys, tempfile
+d = sys.argv[1]
+for make in (tempfile.TemporaryFile, tempfile.NamedTemporaryFile):   # unlinked, then named
+    with make(dir=d, prefix="t") as t:                # open for writing
+        t.write(b"x" * 8192); t.flush()
+        m = mmap.mmap(t.fileno(), 0, access=mmap.ACCESS_READ); print(m[0]); m.close()
+"""
+
+    def test_an_unlinked_file_is_no_warning(self):
+        """An unlinked temporary file has no name another process could open it by: no
+        lease_unavailable for it; a named one open for writing has one."""
+        r = mgtest.run([sys.executable, "-c", self.UNLINKED, self.tmp],
+                       env={"MMAPGUARD_LEASES": "watch"})
+        self.assertEqual(r.returncode, 0, r.describe())
+        self.assertEqual(r.stdout.split(), ["120", "120"], r.describe())
+        un = r.events("lease_unavailable")
+        self.assertEqual(len(un), 1, r.describe())
+        self.assertTrue(os.path.basename(un[0]["path"]).startswith("t"), r.describe())
+        self.assertNotIn("(deleted)", un[0]["path"], r.describe())
         self.assertIn("writer", un[0]["reason"])
 
     # ---- the program's own signal, fork ---------------------------------------------------------------
