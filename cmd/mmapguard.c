@@ -1,7 +1,9 @@
 /*
  * mmapguard: run a program under the guard, or summarize the guard's JSON Lines logs.
  *
- *   mmapguard [--mode log|block|off] [--reopen trunc|write|any] [--log FILE] [--json] [--] PROGRAM [ARGS...]
+ *   mmapguard [--mode log|block|off] [--reopen trunc|write|any] [--scope process|guarded|all]
+ *             [--leases off|watch|rescue] [--sigbus 1|0|survive] [--log FILE] [--json]
+ *             [--suppressions FILE] [--] PROGRAM [ARGS...]
  *   mmapguard report [--json] [--no-symbols] [--suppressed | --suppressions] FILE...
  *   mmapguard explain CORE [--exe PROGRAM] [--json]
  *   mmapguard who [--json] [--no-symbols] FILE...
@@ -44,6 +46,15 @@ static void usage(FILE *out)
 		"  --mode log|block|off       report and let the call proceed (default), report and refuse\n"
 		"                             it, or do nothing (MMAPGUARD_MODE)\n"
 		"  --reopen trunc|write|any   which opens of a mapped file are reported (MMAPGUARD_REOPEN)\n"
+		"  --scope process|guarded|all  which processes a cut is checked against: this one,\n"
+		"                             also the guarded ones, also every readable one (default)\n"
+		"                             (MMAPGUARD_SCOPE)\n"
+		"  --leases off|watch|rescue  hold a read lease on each mapped file: name a process that\n"
+		"                             is not guarded when it cuts one (watch), and first copy the\n"
+		"                             pages it would cut (rescue) (MMAPGUARD_LEASES)\n"
+		"  --sigbus 1|0|survive       report a SIGBUS in a mapped file, then die as without the\n"
+		"                             guard (1, default); no handler (0); zero pages past the end\n"
+		"                             of file and go on (survive) (MMAPGUARD_SIGBUS)\n"
 		"  --log FILE                 write the reports to FILE (%%p: the pid) instead of stderr\n"
 		"  --json                     reports in JSON Lines instead of text\n"
 		"  --suppressions FILE        suppression rules (repeatable; MMAPGUARD_SUPPRESSIONS);\n"
@@ -220,6 +231,9 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, 'm' },
 		{ "reopen", required_argument, NULL, 'r' },
+		{ "scope", required_argument, NULL, 'S' },
+		{ "leases", required_argument, NULL, 'L' },
+		{ "sigbus", required_argument, NULL, 'B' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "suppressions", required_argument, NULL, 's' },
@@ -229,6 +243,9 @@ int main(int argc, char **argv)
 	};
 	static const char *const modes[] = { "log", "block", "off", NULL };
 	static const char *const reopens[] = { "trunc", "write", "any", NULL };
+	static const char *const scopes[] = { "process", "guarded", "all", NULL };
+	static const char *const leases[] = { "off", "watch", "rescue", NULL };
+	static const char *const sigbus[] = { "1", "0", "survive", NULL };
 	struct run_options o = { 0 };
 	char *supp = NULL;
 	int c;
@@ -244,6 +261,21 @@ int main(int argc, char **argv)
 			if (check_choice("--reopen", optarg, reopens) < 0)
 				return 125;
 			o.reopen = optarg;
+			break;
+		case 'S':
+			if (check_choice("--scope", optarg, scopes) < 0)
+				return 125;
+			o.scope = optarg;
+			break;
+		case 'L':
+			if (check_choice("--leases", optarg, leases) < 0)
+				return 125;
+			o.leases = optarg;
+			break;
+		case 'B':
+			if (check_choice("--sigbus", optarg, sigbus) < 0)
+				return 125;
+			o.sigbus = optarg;
 			break;
 		case 'l':
 			if (!optarg[0]) {

@@ -8,13 +8,13 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 
-static const char *str(const struct jdoc *d, const struct jnode *o, const char *key, const char *dflt)
+const char *render_str(const struct jdoc *d, const struct jnode *o, const char *key, const char *dflt)
 {
 	const char *v = jget_str(d, o, key);
 	return v ? text_safe(v) : dflt;
 }
 
-static void num(struct sbuf *b, const struct jdoc *d, const struct jnode *o, const char *key)
+void render_num(struct sbuf *b, const struct jdoc *d, const struct jnode *o, const char *key)
 {
 	const struct jnode *n = jget(d, o, key);
 	if (n && n->type == J_NUM)
@@ -25,22 +25,32 @@ static void num(struct sbuf *b, const struct jdoc *d, const struct jnode *o, con
 		sb_putc(b, '?');
 }
 
-static void stack(struct sbuf *b, const struct jdoc *d, const struct jnode *arr, const char *indent)
+void render_stack(struct sbuf *b, const struct jdoc *d, const struct jnode *arr, const char *indent)
 {
 	unsigned i = 0;
 	if (arr && arr->type == J_ARR)
 		for (const struct jnode *f = jchild(d, arr); f; f = jnext(d, f), i++) {
-			const char *module = str(d, f, "module", "");
+			const char *module = render_str(d, f, "module", "");
 			sb_printf(b, "mmapguard: %s#%u%s%s (%s+%s) %s\n", indent, i, i < 10 ? "  " : " ",
-				  str(d, f, "symbol", "??"), module[0] ? module : "?",
-				  str(d, f, "module_offset", "?"), str(d, f, "ip", "?"));
+				  render_str(d, f, "symbol", "??"), module[0] ? module : "?",
+				  render_str(d, f, "module_offset", "?"), render_str(d, f, "ip", "?"));
 		}
 	if (i == 0)
 		sb_printf(b, "mmapguard: %s(no stack recorded)\n", indent);
 }
 
+void render_thread(struct sbuf *b, const struct jdoc *d, const struct jnode *r)
+{
+	render_num(b, d, r, "tid");
+	sb_printf(b, " \"%s\" of pid ", render_str(d, r, "thread_name", ""));
+	render_num(b, d, r, "pid");
+	sb_printf(b, " at %s:\n", render_str(d, r, "time", "?"));
+	render_stack(b, d, jget(d, r, "backtrace"), "    ");
+}
+
 /* A guarded victim's creation stack, named by the symbolizer (function, file:line) when it can. */
-static void victim_stack(struct sbuf *b, const struct jdoc *d, const struct jnode *arr, struct symbolizer *sym)
+void render_victim_stack(struct sbuf *b, const struct jdoc *d, const struct jnode *arr,
+			 struct symbolizer *sym)
 {
 	unsigned i = 0;
 	if (arr && arr->type == J_ARR)
@@ -56,9 +66,9 @@ static void victim_stack(struct sbuf *b, const struct jdoc *d, const struct jnod
 			else if (named)
 				sb_printf(b, "%s+0x%" PRIx64, text_safe(r.function), r.function_offset);
 			else
-				sb_puts(b, str(d, f, "symbol", "??"));
+				sb_puts(b, render_str(d, f, "symbol", "??"));
 			sb_printf(b, " (%s+%s) %s\n", module && module[0] ? text_safe(module) : "?",
-				  str(d, f, "module_offset", "?"), str(d, f, "ip", "?"));
+				  render_str(d, f, "module_offset", "?"), render_str(d, f, "ip", "?"));
 		}
 	if (i == 0)
 		sb_puts(b, "mmapguard:         (no stack recorded)\n");
@@ -68,22 +78,22 @@ static void victim_stack(struct sbuf *b, const struct jdoc *d, const struct jnod
  * 'TID "NAME" [of pid MADE] at TIME:' for a mapping m of process `owner` (an object with "pid"),
  * and, when it was made in another process (inherited through fork), the line that says so.
  */
-static void maker(struct sbuf *b, const struct jdoc *d, const struct jnode *m, const struct jnode *owner,
+void render_maker(struct sbuf *b, const struct jdoc *d, const struct jnode *m, const struct jnode *owner,
 		  const char *indent)
 {
-	num(b, d, m, "tid");
-	sb_printf(b, " \"%s\"", str(d, m, "thread_name", ""));
+	render_num(b, d, m, "tid");
+	sb_printf(b, " \"%s\"", render_str(d, m, "thread_name", ""));
 	bool made = jget(d, m, "mapped_in_pid") != NULL;
 	if (made) {
 		sb_puts(b, " of pid ");
-		num(b, d, m, "mapped_in_pid");
+		render_num(b, d, m, "mapped_in_pid");
 	}
-	sb_printf(b, " at %s:\n", str(d, m, "time", "?"));
+	sb_printf(b, " at %s:\n", render_str(d, m, "time", "?"));
 	if (made) {
 		sb_printf(b, "mmapguard: %s(pid ", indent);
-		num(b, d, owner, "pid");
+		render_num(b, d, owner, "pid");
 		sb_puts(b, " inherited the mapping through fork: it was made in pid ");
-		num(b, d, m, "mapped_in_pid");
+		render_num(b, d, m, "mapped_in_pid");
 		sb_puts(b, ")\n");
 	}
 }
@@ -100,12 +110,12 @@ static void victims(struct sbuf *b, const struct jdoc *d, const struct jnode *r,
 			listed++;
 			const struct jnode *g = jget(d, v, "guarded");
 			bool guarded = g && g->type == J_TRUE;
-			const char *exe = str(d, v, "exe", "");
+			const char *exe = render_str(d, v, "exe", "");
 			sb_puts(b, "mmapguard:   other process ");
-			num(b, d, v, "pid");
-			sb_printf(b, " \"%s\" (%s), %s, maps the file: ", str(d, v, "comm", ""), exe[0] ? exe : "?",
+			render_num(b, d, v, "pid");
+			sb_printf(b, " \"%s\" (%s), %s, maps the file: ", render_str(d, v, "comm", ""), exe[0] ? exe : "?",
 				  guarded ? "guarded" : "not guarded");
-			num(b, d, v, "windows_total");
+			render_num(b, d, v, "windows_total");
 			sb_puts(b, " mapping(s) cut\n");
 			uint64_t shown = 0, wtotal = 0;
 			jget_u64(d, v, "windows_total", &wtotal);
@@ -120,18 +130,18 @@ static void victims(struct sbuf *b, const struct jdoc *d, const struct jnode *r,
 					jget_u64(d, w, "length", &len);
 					sb_printf(b, "mmapguard:     mapping 0x%" PRIx64 "-0x%" PRIx64 " (%" PRIu64
 						  " bytes at file offset ", addr, addr + len, len);
-					num(b, d, w, "offset");
+					render_num(b, d, w, "offset");
 					const struct jnode *sh = jget(d, w, "shared");
-					sb_printf(b, ", %s, %s): ", str(d, w, "prot", "?"),
+					sb_printf(b, ", %s, %s): ", render_str(d, w, "prot", "?"),
 						  sh && sh->type == J_TRUE ? "MAP_SHARED" : "MAP_PRIVATE");
-					num(b, d, w, "pages_beyond_eof");
+					render_num(b, d, w, "pages_beyond_eof");
 					sb_puts(b, " page(s) beyond the new end of file\n");
 					const struct jnode *bt = jget(d, w, "backtrace");
 					if (!guarded || !jget(d, w, "tid") || !bt || bt->type != J_ARR || !bt->len)
 						continue;
 					sb_puts(b, "mmapguard:       mapped by thread ");
-					maker(b, d, w, v, "        ");
-					victim_stack(b, d, bt, sym);
+					render_maker(b, d, w, v, "        ");
+					render_victim_stack(b, d, bt, sym);
 				}
 			if (wtotal > shown)
 				sb_printf(b, "mmapguard:     ... and %" PRIu64 " more mapping(s)\n", wtotal - shown);
@@ -148,32 +158,28 @@ static void victims(struct sbuf *b, const struct jdoc *d, const struct jnode *r,
 static void violation(struct sbuf *b, const struct jdoc *d, const struct jnode *r, bool cut,
 		      struct symbolizer *sym)
 {
-	sb_printf(b, "mmapguard: %s(%s) %s: %s\n", str(d, r, "call", "?"), str(d, r, "flags", ""),
+	sb_printf(b, "mmapguard: %s(%s) %s: %s\n", render_str(d, r, "call", "?"), render_str(d, r, "flags", ""),
 		  cut ? "would cut a memory-mapped file short" : "reopens a memory-mapped file",
-		  str(d, r, "path", "?"));
+		  render_str(d, r, "path", "?"));
 	uint64_t dev = 0;
 	jget_u64(d, r, "dev", &dev);
 	sb_printf(b, "mmapguard:   file dev %u:%u ino ", major((dev_t)dev), minor((dev_t)dev));
-	num(b, d, r, "ino");
+	render_num(b, d, r, "ino");
 	if (cut) {
 		sb_puts(b, ", size ");
-		num(b, d, r, "size_before");
+		render_num(b, d, r, "size_before");
 		sb_puts(b, " -> ");
-		num(b, d, r, "size_after");
+		render_num(b, d, r, "size_after");
 		sb_puts(b, " bytes");
 	}
-	const char *action = str(d, r, "action", "");
+	const char *action = render_str(d, r, "action", "");
 	if (strcmp(action, "blocked") == 0)
 		sb_printf(b, "\nmmapguard:   BLOCKED: the call was refused with -1, errno %s\n",
-			  str(d, r, "errno_name", "?"));
+			  render_str(d, r, "errno_name", "?"));
 	else
 		sb_puts(b, "\nmmapguard:   logged: the call was allowed to proceed\n");
 	sb_puts(b, "mmapguard:   called by thread ");
-	num(b, d, r, "tid");
-	sb_printf(b, " \"%s\" of pid ", str(d, r, "thread_name", ""));
-	num(b, d, r, "pid");
-	sb_printf(b, " at %s:\n", str(d, r, "time", "?"));
-	stack(b, d, jget(d, r, "backtrace"), "    ");
+	render_thread(b, d, r);
 
 	uint64_t total = 0, listed = 0;
 	jget_u64(d, r, "mappings_total", &total);
@@ -187,18 +193,18 @@ static void violation(struct sbuf *b, const struct jdoc *d, const struct jnode *
 			sb_printf(b, "mmapguard:   %s %" PRIu64 " of %" PRIu64 ": 0x%" PRIx64 "-0x%" PRIx64
 				  " (%" PRIu64 " bytes at file offset ", cut ? "endangered mapping" : "live mapping",
 				  listed, total > listed ? total : listed, addr, addr + len, len);
-			num(b, d, m, "offset");
+			render_num(b, d, m, "offset");
 			const struct jnode *sh = jget(d, m, "shared");
-			sb_printf(b, ", %s, %s) %s\n", str(d, m, "prot", "?"),
-				  sh && sh->type == J_TRUE ? "MAP_SHARED" : "MAP_PRIVATE", str(d, m, "path", ""));
+			sb_printf(b, ", %s, %s) %s\n", render_str(d, m, "prot", "?"),
+				  sh && sh->type == J_TRUE ? "MAP_SHARED" : "MAP_PRIVATE", render_str(d, m, "path", ""));
 			if (cut) {
 				sb_puts(b, "mmapguard:     ");
-				num(b, d, m, "pages_beyond_eof");
+				render_num(b, d, m, "pages_beyond_eof");
 				sb_puts(b, " page(s) of it lie beyond the new end of file: touching them raises SIGBUS\n");
 			}
 			sb_puts(b, "mmapguard:     mapped by thread ");
-			maker(b, d, m, r, "      ");
-			stack(b, d, jget(d, m, "backtrace"), "      ");
+			render_maker(b, d, m, r, "      ");
+			render_stack(b, d, jget(d, m, "backtrace"), "      ");
 		}
 	if (total > listed)
 		sb_printf(b, "mmapguard:   ... and %" PRIu64 " more mapping(s) of this file\n", total - listed);
@@ -237,11 +243,13 @@ static void flat(struct sbuf *b, const struct jdoc *d, const struct jnode *o, co
 
 void render_record_text(struct sbuf *b, const struct jdoc *d, const struct jnode *r, struct symbolizer *sym)
 {
-	const char *event = str(d, r, "event", "?");
+	const char *event = render_str(d, r, "event", "?");
 	if (strcmp(event, "truncate") == 0 || strcmp(event, "reopen") == 0) {
 		violation(b, d, r, strcmp(event, "truncate") == 0, sym);
 		return;
 	}
+	if (render_fault_text(b, d, r, sym))
+		return;
 	sb_printf(b, "mmapguard: %s", event);
 	const char *call = text_safe(jget_str(d, r, "call")), *path = text_safe(jget_str(d, r, "path"));
 	if (call)
@@ -249,13 +257,13 @@ void render_record_text(struct sbuf *b, const struct jdoc *d, const struct jnode
 	if (path)
 		sb_printf(b, " on %s", path);
 	sb_puts(b, "\nmmapguard:   in thread ");
-	num(b, d, r, "tid");
-	sb_printf(b, " \"%s\" of pid ", str(d, r, "thread_name", ""));
-	num(b, d, r, "pid");
-	sb_printf(b, " at %s\n", str(d, r, "time", "?"));
+	render_num(b, d, r, "tid");
+	sb_printf(b, " \"%s\" of pid ", render_str(d, r, "thread_name", ""));
+	render_num(b, d, r, "pid");
+	sb_printf(b, " at %s\n", render_str(d, r, "time", "?"));
 	flat(b, d, r, "");
 	if (jget(d, r, "backtrace")) {
 		sb_puts(b, "mmapguard:   stack:\n");
-		stack(b, d, jget(d, r, "backtrace"), "    ");
+		render_stack(b, d, jget(d, r, "backtrace"), "    ");
 	}
 }

@@ -376,6 +376,12 @@ static void child(const struct run_options *o, const char *lib, const char *log_
 		set_env("MMAPGUARD_MODE", o->mode);
 	if (o->reopen)
 		set_env("MMAPGUARD_REOPEN", o->reopen);
+	if (o->scope)
+		set_env("MMAPGUARD_SCOPE", o->scope);
+	if (o->leases)
+		set_env("MMAPGUARD_LEASES", o->leases);
+	if (o->sigbus)
+		set_env("MMAPGUARD_SIGBUS", o->sigbus);
 	if (o->suppressions) {
 		const char *was = getenv("MMAPGUARD_SUPPRESSIONS");
 		if (was && was[0]) {

@@ -19,6 +19,9 @@ int main(void)
 	show("LD_PRELOAD");
 	show("MMAPGUARD_MODE");
 	show("MMAPGUARD_REOPEN");
+	show("MMAPGUARD_SCOPE");
+	show("MMAPGUARD_LEASES");
+	show("MMAPGUARD_SIGBUS");
 	show("MMAPGUARD_LOG");
 	show("MMAPGUARD_LOG_FORMAT");
 	printf("guard_loaded=%d\n", dlsym(RTLD_DEFAULT, "mmapguard_get_mode") != NULL);

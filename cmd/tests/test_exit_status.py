@@ -73,6 +73,9 @@ class ExitStatus(CmdTest):
     def test_usage_errors(self):
         for args, what in ((["--mode", "bogus", "true"], "--mode bogus"),
                            (["--reopen", "never", "true"], "--reopen never"),
+                           (["--scope", "world", "true"], "--scope world"),
+                           (["--leases", "on", "true"], "--leases on"),
+                           (["--sigbus", "yes", "true"], "--sigbus yes"),
                            (["--frobnicate", "true"], "frobnicate"),
                            ([], "no program")):
             p = self.mg(args)

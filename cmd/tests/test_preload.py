@@ -81,6 +81,17 @@ class Preload(CmdTest):
         p = self.mg(["--reopen", "write", prog("mgc_envprog")])
         self.assertEqual(parse_env(p.stdout)["MMAPGUARD_REOPEN"], "write", self.describe(p))
 
+    def test_scope_leases_sigbus_options(self):
+        p = self.mg(["--scope", "guarded", "--leases", "rescue", "--sigbus", "survive",
+                     prog("mgc_envprog")])
+        env = parse_env(p.stdout)
+        self.assertEqual((env["MMAPGUARD_SCOPE"], env["MMAPGUARD_LEASES"], env["MMAPGUARD_SIGBUS"]),
+                         ("guarded", "rescue", "survive"), self.describe(p))
+        p = self.mg([prog("mgc_envprog")], env={"MMAPGUARD_LEASES": "watch"})
+        env = parse_env(p.stdout)
+        self.assertEqual((env["MMAPGUARD_SCOPE"], env["MMAPGUARD_LEASES"], env["MMAPGUARD_SIGBUS"]),
+                         ("(unset)", "watch", "(unset)"), self.describe(p))
+
     def test_program_options_are_not_ours(self):
         # Options after PROGRAM belong to it.
         p = self.mg([prog("mgc_exitprog"), "code", "--mode"])

@@ -4,7 +4,9 @@ faulting stack with file:line, the linked cut with its stack and how long before
 refuses a text log with a word about what it reads."""
 import glob
 import os
+import re
 import subprocess
+import sys
 import unittest
 
 import cmdtest
@@ -31,6 +33,78 @@ class ReportRenderTest(cmdtest.CmdTest):
         self.assertIn("cut earlier by this process: ftruncate() 16384 -> 0 bytes", out)
         self.assertIn("faultprog.c:%d" % cmdtest.marked_line("faultprog.c", "CUT_SITE"), out)
         self.assertRegex(out, r"\d+\.\d{6} s before the fault")
+
+    # ---- `mmapguard PROGRAM` shows each record as the guard itself writes it -----------------
+
+    @staticmethod
+    def normalized_block(text, first):
+        """The lines of the block that starts with `first`, numbers that differ between runs
+        (addresses, times, pids, inodes, microseconds) replaced."""
+        lines = text.splitlines()
+        start = next(i for i, l in enumerate(lines) if l.startswith(first))
+        block = [lines[start]]
+        for l in lines[start + 1:]:
+            if not l.startswith("mmapguard:  "):
+                break
+            block.append(l)
+        out = []
+        for l in block:
+            l = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "TIME", l)
+            l = re.sub(r"0x[0-9a-f]+", "0xX", l)
+            l = re.sub(r"\b(thread|pid|process|ino|after) \d+", r"\1 N", l)
+            l = re.sub(r"\(uid \d+\)", "(uid N)", l)
+            l = re.sub(r"\b\d+ us\b", "N us", l)
+            l = re.sub(r"mgc-test-[A-Za-z0-9_]+", "TMP", l)
+            out.append(l)
+        return out
+
+    def guard_own_text(self, argv, env=None):
+        e = cmdtest.clean_env({"LD_PRELOAD": cmdtest.LIB})
+        e.update(env or {})
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=e)
+
+    def test_live_sigbus_is_the_guards_own_text(self):
+        """The faulting stack, the mapping with its creation stack, the cut with its stack."""
+        target = os.path.join(self.tmp, "f")
+        own = self.guard_own_text([cmdtest.prog("mgc_faultprog"), target])
+        os.unlink(target)
+        p = self.mg([cmdtest.prog("mgc_faultprog"), target])
+        self.assertEqual(p.returncode, 128 + 7, self.describe(p))
+        want = self.normalized_block(own.stderr, "mmapguard: SIGBUS")
+        got = self.normalized_block(p.stderr, "mmapguard: SIGBUS")
+        self.assertEqual(got, want, self.describe(p))
+        self.assertTrue(any("this process cut the file earlier: ftruncate() 16384 -> 0 bytes" in l
+                            for l in got), got)
+        self.assertFalse(any("items]" in l for l in p.stderr.splitlines()), p.stderr)
+
+    LEASE_PROGRAM = """
+import mmap, os, subprocess, sys
+f = open(sys.argv[1], "rb")
+m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}   # a cutter not guarded
+subprocess.run(["sh", "-c", ': > "$1"', "sh", sys.argv[1]], env=env, check=True)
+"""
+
+    def test_live_lease_break_is_the_guards_own_text(self):
+        """--leases watch: the breaker (its command, its call) and the mapping it cuts, with the
+        mapping's creation stack."""
+        target = os.path.join(self.tmp, "f")
+        runs = []
+        for how in ("own", "cmd"):
+            with open(target, "wb") as f:
+                f.write(b"x" * 16384)
+            argv = [sys.executable, "-c", self.LEASE_PROGRAM, target]
+            if how == "own":
+                runs.append(self.guard_own_text(argv, {"MMAPGUARD_LEASES": "watch"}))
+            else:
+                runs.append(self.mg(["--leases", "watch"] + argv))
+            self.assertEqual(runs[-1].returncode, 0, self.describe(runs[-1]))
+        want = self.normalized_block(runs[0].stderr, "mmapguard: lease break")
+        got = self.normalized_block(runs[1].stderr, "mmapguard: lease break")
+        self.assertEqual(got, want, self.describe(runs[1]))
+        self.assertIn("system call: openat (shrinks the file)", "\n".join(got))
+        self.assertTrue(any("mapped by thread" in l for l in got), got)
+        self.assertIn("1 lease_break", runs[1].stderr)
 
     def test_text_log_refused(self):
         log = os.path.join(self.tmp, "text.log")
