@@ -120,6 +120,21 @@ struct fault_group {
 	uint64_t cut_before, cut_after;
 	char cut_time[40], fault_time[40];
 	struct stack *cut_stack;
+	/* the faulting window, and the stack that created it */
+	bool map;
+	uint64_t map_len, map_offset;
+	const char *map_prot, *map_thread_name;
+	bool map_shared;
+	int64_t map_tid;
+	char map_time[40];
+	struct stack *map_stack;
+	/* another process's cut (cut_by), if any: guarded (its stack), or seen by a lease break */
+	bool by, by_lease, by_first, by_have_after;
+	const char *by_comm, *by_call, *by_thread_name, *by_cmdline;
+	int64_t by_pid, by_tid;
+	uint64_t by_before, by_after;
+	char by_time[40];
+	struct stack *by_stack;
 };
 
 struct bad {
@@ -606,9 +621,12 @@ static void add_fault(struct summary *s, const struct jdoc *d, const struct jnod
 	const struct jnode *t = jget(d, r, "truncation");
 	if (t && t->type != J_OBJ)
 		t = NULL;
+	const struct jnode *c = jget(d, r, "cut_by");
+	if (c && c->type != J_OBJ)
+		c = NULL;
 	struct {
-		const char *path, *verdict, *cut_call;
-		struct stack *stack, *cut_stack;
+		const char *path, *verdict, *cut_call, *by_comm, *by_call;
+		struct stack *stack, *cut_stack, *by_stack;
 	} key;
 	memset(&key, 0, sizeof key);
 	key.path = str_field(s, d, r, "path");
@@ -617,6 +635,11 @@ static void add_fault(struct summary *s, const struct jdoc *d, const struct jnod
 	if (t) {
 		key.cut_call = str_field(s, d, t, "call");
 		key.cut_stack = intern_stack(s, d, jget(d, t, "backtrace"), false);
+	}
+	if (c) {
+		key.by_comm = str_field(s, d, c, "comm");
+		key.by_call = str_field(s, d, c, "call");
+		key.by_stack = intern_stack(s, d, jget(d, c, "backtrace"), false);
 	}
 	void **slot = hmap_put(&s->faults, &key, sizeof key);
 	struct fault_group *g = *slot;
@@ -645,6 +668,36 @@ static void add_fault(struct summary *s, const struct jdoc *d, const struct jnod
 			jget_u64(d, t, "size_before", &g->cut_before);
 			jget_u64(d, t, "size_after", &g->cut_after);
 			copy_time(g->cut_time, sizeof g->cut_time, jget_str(d, t, "time"));
+		}
+		const struct jnode *maps = jget(d, r, "mappings");
+		const struct jnode *m = maps && maps->type == J_ARR ? jchild(d, maps) : NULL;
+		if (m && m->type == J_OBJ) {
+			g->map = true;
+			jget_u64(d, m, "length", &g->map_len);
+			jget_u64(d, m, "offset", &g->map_offset);
+			g->map_prot = str_field(s, d, m, "prot");
+			const struct jnode *sh = jget(d, m, "shared");
+			g->map_shared = sh && sh->type == J_TRUE;
+			g->map_thread_name = str_field(s, d, m, "thread_name");
+			jnum_i64(jget(d, m, "tid"), &g->map_tid);
+			copy_time(g->map_time, sizeof g->map_time, jget_str(d, m, "time"));
+			g->map_stack = intern_stack(s, d, jget(d, m, "backtrace"), false);
+		}
+		if (c) {
+			g->by = true;
+			g->by_lease = jget_str(d, c, "seen_by") != NULL;
+			const char *note = jget_str(d, r, "note");
+			g->by_first = !t || (note && strncmp(note, "another process", 15) == 0);
+			g->by_comm = key.by_comm;
+			g->by_call = key.by_call;
+			g->by_stack = key.by_stack;
+			g->by_thread_name = str_field(s, d, c, "thread_name");
+			g->by_cmdline = str_field(s, d, c, "cmdline");
+			jnum_i64(jget(d, c, "pid"), &g->by_pid);
+			jnum_i64(jget(d, c, "tid"), &g->by_tid);
+			jget_u64(d, c, "size_before", &g->by_before);
+			g->by_have_after = jget_u64(d, c, "size_after", &g->by_after);
+			copy_time(g->by_time, sizeof g->by_time, jget_str(d, c, "time"));
 		}
 		*s->fault_tail = g;
 		s->fault_tail = &g->next;
@@ -939,6 +992,51 @@ static bool iso_seconds(const char *t, double *out)
 	return true;
 }
 
+/* ", X s before the fault" when both times are known. */
+static void text_before_fault(FILE *out, const char *cut_time, const char *fault_time)
+{
+	double tc, tf;
+	if (iso_seconds(cut_time, &tc) && iso_seconds(fault_time, &tf) && tf >= tc)
+		fprintf(out, ", %.6f s before the fault", tf - tc);
+}
+
+static void text_own_cut(struct summary *s, FILE *out, const struct fault_group *g, bool sym)
+{
+	if (g->cut_pid != g->fault_pid)
+		fprintf(out, "      cut earlier by process %" PRId64 " (a vfork child of the faulting one): ",
+			g->cut_pid);
+	else
+		fprintf(out, "      cut earlier by this process: ");
+	fprintf(out, "%s() %" PRIu64 " -> %" PRIu64 " bytes by thread %" PRId64 " \"%s\"",
+		g->cut_call ? text_safe(g->cut_call) : "?", g->cut_before, g->cut_after, g->cut_tid,
+		g->cut_thread_name ? text_safe(g->cut_thread_name) : "");
+	text_before_fault(out, g->cut_time, g->fault_time);
+	fprintf(out, ":\n");
+	text_stack(s, out, g->cut_stack, "        ", sym);
+}
+
+/* The cut of another process: a guarded one with its thread and stack, else its command line. */
+static void text_cut_by(struct summary *s, FILE *out, const struct fault_group *g, bool sym)
+{
+	fprintf(out, "      cut by process %" PRId64 " \"%s\"%s: %s() %" PRIu64, g->by_pid,
+		g->by_comm ? text_safe(g->by_comm) : "",
+		g->by_lease ? " (it broke this process's lease)" : "",
+		g->by_call && g->by_call[0] ? text_safe(g->by_call) : "a call", g->by_before);
+	if (g->by_have_after)
+		fprintf(out, " -> %" PRIu64, g->by_after);
+	fprintf(out, " bytes");
+	if (!g->by_lease)
+		fprintf(out, " by thread %" PRId64 " \"%s\"", g->by_tid,
+			g->by_thread_name ? text_safe(g->by_thread_name) : "");
+	text_before_fault(out, g->by_time, g->fault_time);
+	if (g->by_lease) {
+		fprintf(out, "\n        command: %s\n", g->by_cmdline ? text_safe(g->by_cmdline) : "");
+		return;
+	}
+	fprintf(out, ":\n");
+	text_stack(s, out, g->by_stack, "        ", sym);
+}
+
 /* sigbus records, as the live text tells them: the verdict in words, the faulting stack, the cut. */
 static void text_faults(struct summary *s, FILE *out, bool sym)
 {
@@ -966,23 +1064,26 @@ static void text_faults(struct summary *s, FILE *out, bool sym)
 		fprintf(out, "      faulting thread %" PRId64 " \"%s\":\n", g->tid,
 			g->thread_name ? text_safe(g->thread_name) : "");
 		text_stack(s, out, g->stack, "        ", sym);
-		if (!g->cut) {
-			fprintf(out, "      no cut of this file by this process is known\n");
+		if (g->map) {
+			fprintf(out, "      mapping of %" PRIu64 " bytes at file offset %" PRIu64 " (%s, %s) made by "
+				"thread %" PRId64 " \"%s\"", g->map_len, g->map_offset,
+				g->map_prot ? text_safe(g->map_prot) : "?", g->map_shared ? "MAP_SHARED" : "MAP_PRIVATE",
+				g->map_tid, g->map_thread_name ? text_safe(g->map_thread_name) : "");
+			text_before_fault(out, g->map_time, g->fault_time);
+			fprintf(out, ":\n");
+			text_stack(s, out, g->map_stack, "        ", sym);
+		}
+		if (!g->cut && !g->by) {
+			fprintf(out, "      no cut of this file by this process is known, nor one by another\n"
+				"      process (a guarded one, or one that broke a lease of this one)\n");
 			continue;
 		}
-		if (g->cut_pid != g->fault_pid)
-			fprintf(out, "      cut earlier by process %" PRId64 " (a vfork child of the faulting one): ",
-				g->cut_pid);
-		else
-			fprintf(out, "      cut earlier by this process: ");
-		fprintf(out, "%s() %" PRIu64 " -> %" PRIu64 " bytes by thread %" PRId64 " \"%s\"",
-			g->cut_call ? text_safe(g->cut_call) : "?", g->cut_before, g->cut_after, g->cut_tid,
-			g->cut_thread_name ? text_safe(g->cut_thread_name) : "");
-		double tc, tf;
-		if (iso_seconds(g->cut_time, &tc) && iso_seconds(g->fault_time, &tf) && tf >= tc)
-			fprintf(out, ", %.6f s before the fault", tf - tc);
-		fprintf(out, ":\n");
-		text_stack(s, out, g->cut_stack, "        ", sym);
+		if (g->by && g->by_first)
+			text_cut_by(s, out, g, sym);
+		if (g->cut)
+			text_own_cut(s, out, g, sym);
+		if (g->by && !g->by_first)
+			text_cut_by(s, out, g, sym);
 	}
 }
 

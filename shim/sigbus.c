@@ -137,6 +137,13 @@ static void find_cause(struct mg_fault *f)
 	if (f->have_trunc && f->have_cut && f->cut.pid == f->trunc.pid && f->cut.tid == f->trunc.tid &&
 	    f->cut.time_sec == f->trunc.time.tv_sec && f->cut.time_nsec == f->trunc.time.tv_nsec)
 		f->have_cut = false;
+	/* A guarded cutter's open for writing breaks a lease too: its record (made just before the
+	 * call, with its thread and stack) and the break (during the call) are one cut. */
+	if (f->have_cut && f->have_cut_by && f->cut.pid == f->cut_by.pid) {
+		struct timespec t = { f->cut.time_sec + 1, f->cut.time_nsec };
+		if (mg_time_before(&f->cut_by.time, &t))
+			f->have_cut_by = false;
+	}
 	/* the latest; on a tie this process's own record, then a guarded cutter's (it has a stack) */
 	struct timespec latest = { 0, 0 };
 	f->cause = MG_CAUSE_NONE;

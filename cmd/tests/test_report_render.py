@@ -106,6 +106,46 @@ subprocess.run(["sh", "-c", ': > "$1"', "sh", sys.argv[1]], env=env, check=True)
         self.assertTrue(any("mapped by thread" in l for l in got), got)
         self.assertIn("1 lease_break", runs[1].stderr)
 
+    CUT_THEN_FAULT = """
+import mmap, os, subprocess, sys
+f = open(sys.argv[1], "rb")
+m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+env = dict(os.environ)
+if sys.argv[2] == "unguarded":
+    env.pop("LD_PRELOAD")
+subprocess.run(["sh", "-c", ': > "$1"', "sh", sys.argv[1]], env=env, check=True)
+m[8192]
+"""
+
+    def test_sigbus_names_the_other_process_and_the_mapping(self):
+        """report: the mapping's creation stack, and another process's cut (cut_by): a guarded
+        cutter with its thread, an unguarded one seen through a lease break with its command."""
+        for kind in ("guarded", "unguarded"):
+            with self.subTest(cutter=kind):
+                target = os.path.join(self.tmp, "f-" + kind)
+                with open(target, "wb") as f:
+                    f.write(b"x" * 16384)
+                logs = os.path.join(self.tmp, kind + ".%p")
+                p = self.mg(["--leases", "watch", "--json", "--log", logs, sys.executable, "-c",
+                             self.CUT_THEN_FAULT, target, kind])
+                self.assertEqual(p.returncode, 128 + 7, self.describe(p))
+                r = self.report(glob.glob(os.path.join(self.tmp, kind + ".*")))
+                self.assertEqual(r.returncode, 0, self.describe(r))
+                out = r.stdout
+                self.assertIn("1 x SIGBUS (BUS_ADRERR) in a mapping of " + target, out)
+                self.assertRegex(out, r"mapping of 16384 bytes at file offset 0 \(PROT_READ, MAP_SHARED\) "
+                                      r"made by thread \d+ \"python3\", \d+\.\d{6} s before the fault:\n"
+                                      r"        #0  new_mmap_object")
+                if kind == "guarded":
+                    self.assertRegex(out, r"cut by process \d+ \"sh\": open\w*\(\) 16384 -> 0 bytes by "
+                                          r"thread \d+ \"sh\", \d+\.\d{6} s before the fault:\n        #0  ")
+                else:
+                    self.assertRegex(out, r"cut by process \d+ \"sh\" \(it broke this "
+                                          r"process's lease\): openat\(\) 16384 -> 0 bytes, \d+\.\d{6} s "
+                                          r"before the fault\n        command: sh -c : > \"\$1\" sh " +
+                                     re.escape(target))
+                self.assertNotIn("no cut of this file", out)
+
     def test_text_log_refused(self):
         log = os.path.join(self.tmp, "text.log")
         p = self.mg(["--log", log, cmdtest.prog("mgc_truncprog"), os.path.join(self.tmp, "f")])
