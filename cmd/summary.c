@@ -87,6 +87,16 @@ struct field {
 	char *text;                     /* value for humans */
 };
 
+/* A mapping a record names (its "mappings"), with the stack that created it. */
+struct named_map {
+	uint64_t addr, len, offset;
+	const char *prot, *thread_name;
+	bool shared, rescued;
+	int64_t tid;
+	struct stack *stack;
+};
+#define OTHER_MAPS 4
+
 struct other {
 	struct other *next;
 	const char *event, *call, *path;
@@ -97,6 +107,8 @@ struct other {
 	struct ivec pids;
 	struct field *fields;           /* of the first record */
 	size_t nfields;
+	struct named_map maps[OTHER_MAPS];      /* of the first record (a lease_break's) */
+	size_t nmaps;
 	unsigned long order;
 };
 
@@ -596,6 +608,24 @@ static void add_other(struct summary *s, const struct jdoc *d, const struct jnod
 		o->order = s->order++;
 		size_t cap = 0;
 		collect_fields(o, d, r, "", &cap, 0);
+		const struct jnode *maps = jget(d, r, "mappings");
+		if (maps && maps->type == J_ARR)
+			for (const struct jnode *m = jchild(d, maps); m && o->nmaps < OTHER_MAPS; m = jnext(d, m)) {
+				if (m->type != J_OBJ)
+					continue;
+				struct named_map *nm = &o->maps[o->nmaps++];
+				jget_u64(d, m, "addr", &nm->addr);
+				jget_u64(d, m, "length", &nm->len);
+				jget_u64(d, m, "offset", &nm->offset);
+				nm->prot = str_field(s, d, m, "prot");
+				nm->thread_name = str_field(s, d, m, "thread_name");
+				const struct jnode *sh = jget(d, m, "shared"), *re = jget(d, m, "rescued");
+				nm->shared = sh && sh->type == J_TRUE;
+				nm->rescued = re && re->type == J_TRUE;
+				nm->tid = 0;
+				jnum_i64(jget(d, m, "tid"), &nm->tid);
+				nm->stack = intern_stack(s, d, jget(d, m, "backtrace"), false);
+			}
 		*s->other_tail = o;
 		s->other_tail = &o->next;
 		*slot = o;
@@ -1224,6 +1254,20 @@ void summary_print_text(struct summary *s, FILE *out, bool sym)
 		if (o->stack->n) {
 			fprintf(out, "      stack:\n");
 			text_stack(s, out, o->stack, "        ", sym);
+		}
+		for (size_t k = 0; k < o->nmaps; k++) {
+			const struct named_map *m = &o->maps[k];
+			fprintf(out, "      mapping 0x%" PRIx64 "-0x%" PRIx64 " (%" PRIu64 " bytes at file offset %" PRIu64
+				", %s, %s)%s", m->addr, m->addr + m->len, m->len, m->offset,
+				m->prot ? text_safe(m->prot) : "?", m->shared ? "MAP_SHARED" : "MAP_PRIVATE",
+				m->rescued ? " rescued" : "");
+			if (!m->tid) {
+				fprintf(out, "\n");
+				continue;
+			}
+			fprintf(out, ", made by thread %" PRId64 " \"%s\":\n", m->tid,
+				m->thread_name ? text_safe(m->thread_name) : "");
+			text_stack(s, out, m->stack, "        ", sym);
 		}
 	}
 	free(others);

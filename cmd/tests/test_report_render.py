@@ -119,7 +119,8 @@ m[8192]
 
     def test_sigbus_names_the_other_process_and_the_mapping(self):
         """report: the mapping's creation stack, and another process's cut (cut_by): a guarded
-        cutter with its thread, an unguarded one seen through a lease break with its command."""
+        cutter with its thread, an unguarded one seen through a lease break with its command;
+        the lease_break group names the mapping with its creation stack."""
         for kind in ("guarded", "unguarded"):
             with self.subTest(cutter=kind):
                 target = os.path.join(self.tmp, "f-" + kind)
@@ -145,6 +146,11 @@ m[8192]
                                           r"before the fault\n        command: sh -c : > \"\$1\" sh " +
                                      re.escape(target))
                 self.assertNotIn("no cut of this file", out)
+                # the lease break (the cutter's open broke the lease either way) names the mapping
+                lb = out[out.index("== event lease_break"):out.index("== event sigbus")]
+                self.assertRegex(lb, r"mapping 0x[0-9a-f]+-0x[0-9a-f]+ \(16384 bytes at file offset 0, "
+                                     r"PROT_READ, MAP_SHARED\), made by thread \d+ \"python3\":\n"
+                                     r"        #0  new_mmap_object")
 
     def test_text_log_refused(self):
         log = os.path.join(self.tmp, "text.log")
