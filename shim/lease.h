@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
-#include <time.h>
 #include "guard.h"
 #include "fd_place.h"
 
