@@ -135,6 +135,8 @@ static uint32_t ix_word(dev_t dev, ino_t ino)
 static void unavailable(dev_t dev, ino_t ino, int fd, enum mg_ix_lease_reason reason, int err)
 {
 	int i = mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, reason, err));
+	if (mg_lease_was_told(i))
+		return;
 	/* An unlinked file (a temporary file, O_TMPFILE) has no name another process could open it
 	 * by: nobody to be warned about. Noted all the same (`mmapguard who`). */
 	struct stat st;
@@ -249,6 +251,14 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	/* a descriptor of its own would have to be closed some day: the program's locks would go */
 	if (mg_posix_locked(dev, ino)) {
 		unavailable(dev, ino, fd, MG_IX_LEASE_PROGRAM_LOCKS, 0);
+		return;
+	}
+	/* The program's own descriptor is open for writing: the kernel refuses a read lease while any
+	 * writer exists (EAGAIN), so the attempt (seven system calls) is spared. A database mapping
+	 * windows of the file it writes maps it again and again. */
+	long fl = MG_SYS2(SYS_fcntl, fd, F_GETFL);
+	if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && !(fl & O_PATH)) {
+		unavailable(dev, ino, fd, MG_IX_LEASE_WRITER, EAGAIN);
 		return;
 	}
 	int sig = lease_signal();

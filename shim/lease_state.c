@@ -61,6 +61,11 @@ uint32_t mg_lease_word(dev_t dev, ino_t ino)
 	return i >= 0 ? __atomic_load_n(&files[i].word, __ATOMIC_ACQUIRE) : 0;
 }
 
+bool mg_lease_was_told(int i)
+{
+	return __atomic_load_n(&files[i].told, __ATOMIC_ACQUIRE);
+}
+
 bool mg_lease_told(int i)
 {
 	return __atomic_exchange_n(&files[i].told, 1, __ATOMIC_ACQ_REL);

@@ -62,5 +62,7 @@ int mg_lease_note(dev_t dev, ino_t ino, uint32_t word) MG_HIDDEN;
 uint32_t mg_lease_word(dev_t dev, ino_t ino) MG_HIDDEN;
 /* Entry i (from mg_lease_note) is told of (its lease_unavailable record): true if it already was. */
 bool mg_lease_told(int i) MG_HIDDEN;
+/* The same question, leaving the answer as it is. */
+bool mg_lease_was_told(int i) MG_HIDDEN;
 
 #endif

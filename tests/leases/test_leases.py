@@ -323,6 +323,7 @@ for make in (tempfile.TemporaryFile, tempfile.NamedTemporaryFile):   # unlinked,
         self.assertEqual(len(un), 1, r.describe())
         self.assertTrue(os.path.basename(un[0]["path"]).startswith("t"), r.describe())
         self.assertNotIn("(deleted)", un[0]["path"], r.describe())
+        self.assertEqual(un[0]["errno"], "EAGAIN", r.describe())
         self.assertIn("writer", un[0]["reason"])
 
     # ---- the program's own signal, fork ---------------------------------------------------------------
