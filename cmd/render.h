@@ -14,23 +14,6 @@ struct symbolizer;
 void render_record_text(struct sbuf *b, const struct jdoc *d, const struct jnode *record,
 			struct symbolizer *sym);
 
-/* ---- the parts, for render_fault.c -------------------------------------------------------- */
-
-/* The string at key, made safe for a terminal, or dflt. */
-const char *render_str(const struct jdoc *d, const struct jnode *o, const char *key, const char *dflt);
-/* The number (or string) at key as it is written, '?' when missing. */
-void render_num(struct sbuf *b, const struct jdoc *d, const struct jnode *o, const char *key);
-/* A backtrace array with the record's own symbols: one "#N  symbol (module+offset) ip" line each. */
-void render_stack(struct sbuf *b, const struct jdoc *d, const struct jnode *arr, const char *indent);
-/* 'TID "NAME" of pid PID at TIME:' and the record's backtrace under it. */
-void render_thread(struct sbuf *b, const struct jdoc *d, const struct jnode *r);
-/* Another process's stack, named by sym (function, file:line) when it can, else as recorded. */
-void render_victim_stack(struct sbuf *b, const struct jdoc *d, const struct jnode *arr,
-			 struct symbolizer *sym);
-/* 'TID "NAME" [of pid MADE] at TIME:' for mapping m of process owner, and the fork line. */
-void render_maker(struct sbuf *b, const struct jdoc *d, const struct jnode *m, const struct jnode *owner,
-		  const char *indent);
-
 /* sigbus, lease_break, lease_unavailable, lease_signal as the guard writes them; false: another kind. */
 bool render_fault_text(struct sbuf *b, const struct jdoc *d, const struct jnode *record,
 		       struct symbolizer *sym);

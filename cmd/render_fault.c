@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "render.h"
+#include "render_parts.h"
 
 #include <inttypes.h>
 #include <string.h>

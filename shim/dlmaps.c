@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "backtrace.h"
 #include "config.h"
+#include "lease.h"
 #include "mapcount.h"
 #include "real.h"
 #include "rule.h"
@@ -55,6 +56,7 @@ static struct object *objs = first_objs;
 static size_t nobjs, capobjs = sizeof first_objs / sizeof first_objs[0];
 
 static unsigned long long seen_adds, seen_subs; /* the loader's counters at the last scan */
+static bool leasing;                            /* loaded objects get leases (mg_dl_lease_loaded) */
 static bool started;                            /* the start-up objects are registered */
 static pid_t scanner;                           /* tid of the thread scanning, 0 if none */
 static bool rpath_elsewhere;                    /* an object other than the executable has DT_RPATH */
@@ -67,6 +69,8 @@ static int self_search = -1;                    /* the guard's object has its ow
 static struct stat exe_st;
 static bool exe_known, exe_pending;
 static uintptr_t rtld_base;                     /* ld.so, the kernel's executable if AT_BASE is 0 */
+static dev_t own_dev;                           /* this library's file (never leased: a lease on */
+static ino_t own_ino;                           /* it would only hold up rebuilding the guard) */
 static bool rtld_is_exe;
 /* A dlopen left to run from its caller's frame: its stack is given to the next objects found.
  * Both under the registry lock. */
@@ -84,6 +88,11 @@ struct scan {
 	bool used_template;
 	unsigned vmas;          /* upper bound of the VMAs the new objects added */
 	struct mg_window tmpl;  /* creator, time and stack of what is registered now */
+	/* new objects to lease once the loader's list is let go (MMAPGUARD_LEASES, once the process
+	 * holds a lease: see mg_dl_lease_loaded) */
+	bool lease;
+	unsigned nlease;
+	int lease_fd[MG_LEASE_OBJECTS];
 };
 
 static void search_tags(const Elf64_Dyn *d, bool *rpath, bool *runpath, bool *nodeflib)
@@ -221,6 +230,37 @@ static void insert_object(struct scan *s, const struct seg *segs, unsigned n, co
 	s->used_template |= !exe;
 }
 
+/*
+ * A library another process may rewrite in place (cp over it): a descriptor of its file now, for a
+ * lease once the loader's list is let go (the lease code takes locks and may write a record). The
+ * executable needs none: the kernel refuses to write a running program (ETXTBSY).
+ */
+static void lease_later(struct scan *s, const char *path, const struct stat *st)
+{
+	if (!s->lease || s->nlease == sizeof s->lease_fd / sizeof s->lease_fd[0])
+		return;
+	long fd = MG_SYS4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	struct stat now;
+	if (MG_SYS2(SYS_fstat, fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+		MG_SYS1(SYS_close, fd);         /* the path names another file by now */
+		return;
+	}
+	s->lease_fd[s->nlease++] = (int)fd;
+}
+
+static void lease_now(struct scan *s)
+{
+	for (unsigned i = 0; i < s->nlease; i++) {
+		struct stat st;
+		if (MG_SYS2(SYS_fstat, s->lease_fd[i], &st) == 0)
+			mg_lease_track_object(s->lease_fd[i], st.st_dev, st.st_ino, st.st_uid);
+		MG_SYS1(SYS_close, s->lease_fd[i]);
+	}
+	s->nlease = 0;
+}
+
 /* Called with the loader's list locked: stat is a raw system call, the registry lock a leaf. */
 static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -272,7 +312,10 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 		o->file = true;
 		o->dev = st.st_dev;
 		o->ino = st.st_ino;
-		insert_object(s, segs, n, &st, is_kernel_exe(info, first));
+		bool exe = is_kernel_exe(info, first);
+		insert_object(s, segs, n, &st, exe);
+		if (!exe && !first && !(st.st_dev == own_dev && st.st_ino == own_ino))
+			lease_later(s, info->dlpi_name, &st);
 	}
 	return 0;
 }
@@ -320,6 +363,7 @@ static void scan(const struct mg_stack *stack, bool unloads)
 	s->defer_exe = !__atomic_load_n(&started, __ATOMIC_RELAXED);
 	s->unloads = unloads;
 	s->first = true;
+	s->lease = mg_cfg.leases != MG_LEASES_OFF && __atomic_load_n(&leasing, __ATOMIC_ACQUIRE);
 	struct mg_window *w = &s->tmpl;
 	w->tid = mg_thread_tid();
 	w->pid = mg_self_pid();
@@ -365,6 +409,7 @@ static void scan(const struct mg_stack *stack, bool unloads)
 	__atomic_store_n(&started, true, __ATOMIC_RELEASE);
 	mg_leave();
 	__atomic_store_n(&scanner, 0, __ATOMIC_RELEASE);
+	lease_now(s);
 	/* The start-up objects are in the first exact count; later ones the loader mapped unseen. */
 	if (s->vmas && !s->defer_exe)
 		mg_mapcount_note(s->vmas);
@@ -400,12 +445,55 @@ static void update(bool capture)
 void mg_dl_init(void)
 {
 	Dl_info di;
+	struct stat own;
+	if (dladdr((void *)mg_dl_init, &di) && di.dli_fname && mg_fstatat(AT_FDCWD, di.dli_fname, &own, 0) == 0) {
+		own_dev = own.st_dev;
+		own_ino = own.st_ino;
+	}
 	if (getauxval(AT_BASE) == 0 && dladdr(&_r_debug, &di) && di.dli_fbase) {
 		rtld_base = (uintptr_t)di.dli_fbase;    /* ld.so run as the program: the kernel's */
 		rtld_is_exe = true;
 	}
 	if (mg_mode() != MG_MODE_OFF && !__atomic_load_n(&started, __ATOMIC_ACQUIRE))
 		scan(NULL, false);
+}
+
+/* The objects the loader lists now, for leases: every library's file that is registered. */
+static int lease_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct scan *s = arg;
+	bool first = s->first;
+	s->first = false;
+	struct object *o = object_find(info->dlpi_addr, info->dlpi_phdr);
+	struct stat st;
+	if (first || !o || !o->file || is_kernel_exe(info, false) || (o->dev == own_dev && o->ino == own_ino) ||
+	    !object_stat(info, false, &st) || st.st_dev != o->dev || st.st_ino != o->ino)
+		return 0;
+	lease_later(s, info->dlpi_name, &st);
+	return 0;
+}
+
+void mg_dl_lease_loaded(void)
+{
+	if (mg_cfg.leases == MG_LEASES_OFF || __atomic_load_n(&leasing, __ATOMIC_ACQUIRE) ||
+	    !__atomic_load_n(&mg_lease_ever_held, __ATOMIC_RELAXED) || mg_inside() || !scan_begin())
+		return;
+	if (__atomic_exchange_n(&leasing, true, __ATOMIC_ACQ_REL)) {
+		__atomic_store_n(&scanner, 0, __ATOMIC_RELEASE);
+		return;
+	}
+	struct scan sc;
+	memset(&sc, 0, sizeof sc);
+	sc.lease = true;
+	sc.first = true;
+	mg_enter();
+	mg_bt_loader_begin();
+	dl_iterate_phdr(lease_object, &sc);
+	mg_bt_loader_end();
+	mg_leave();
+	__atomic_store_n(&scanner, 0, __ATOMIC_RELEASE);
+	lease_now(&sc);
 }
 
 void mg_dl_refresh(void)

@@ -42,4 +42,13 @@ void mg_dl_cut_allowed(const struct mg_window *w, size_t n) MG_HIDDEN;
  */
 void mg_dl_refresh(void) MG_HIDDEN;
 
+/*
+ * MMAPGUARD_LEASES: once the process holds a lease (its first file mapping picked the signal),
+ * the libraries the loader mapped get leases too, and every library loaded later. A library
+ * rewritten in place by another process (cp over it) is then named, or rescued. Not before: a
+ * process that maps no file keeps its signal setup as it was. The executable needs none (the
+ * kernel refuses to write a running program), nor does the guard's own library.
+ */
+void mg_dl_lease_loaded(void) MG_HIDDEN;
+
 #endif

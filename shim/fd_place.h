@@ -10,7 +10,9 @@
 #include "guard.h"
 
 #define MG_GUARD_FDS 4                  /* the log and up to three others */
-#define MG_LEASE_MAX 64                 /* lease descriptors (lease.c) */
+#define MG_LEASE_FILES 64               /* lease descriptors (lease.c): of files the program maps */
+#define MG_LEASE_OBJECTS 32             /* and of libraries the loader mapped (after those) */
+#define MG_LEASE_MAX (MG_LEASE_FILES + MG_LEASE_OBJECTS)
 #define MG_LEASE_KEPT_MAX 16            /* lease descriptors of locked files kept open (lease.c) */
 #define MG_GUARD_FDS_MAX (MG_GUARD_FDS + MG_LEASE_MAX + MG_LEASE_KEPT_MAX)
 /* Where the guard's descriptors go when the program's soft RLIMIT_NOFILE is higher than this. */

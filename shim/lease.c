@@ -132,10 +132,11 @@ static uint32_t ix_word(dev_t dev, ino_t ino)
  * No lease on fd's file (dev, ino): noted, and said once per file. The path is looked up only
  * then, into pages of the guard's own: a wrapper keeps its stack use small.
  */
-static void unavailable(dev_t dev, ino_t ino, int fd, enum mg_ix_lease_reason reason, int err)
+static void unavailable(dev_t dev, ino_t ino, int fd, enum mg_ix_lease_reason reason, int err,
+			bool quiet)
 {
 	int i = mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, reason, err));
-	if (mg_lease_was_told(i))
+	if (quiet || mg_lease_was_told(i))
 		return;
 	/* An unlinked file (a temporary file, O_TMPFILE) has no name another process could open it
 	 * by: nobody to be warned about. Noted all the same (`mmapguard who`). */
@@ -178,7 +179,7 @@ static enum mg_ix_lease_reason reason_of(int err)
 static struct mg_lease_slot *reclaim_unmapped(dev_t dev, ino_t ino)
 {
 	mg_reg_lock();
-	for (int i = 0; i < MG_LEASE_MAX && !mg_claims_held(); i++) {
+	for (int i = 0; i < MG_LEASE_FILES && !mg_claims_held(); i++) {
 		struct mg_lease_slot *s = &mg_lease_slots[i];
 		int expect = MG_LEASE_HELD;
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != MG_LEASE_HELD ||
@@ -231,10 +232,9 @@ static long set_read_lease(long fd)
 	return r;
 }
 
-void mg_lease_track(int fd, dev_t dev, ino_t ino)
+/* object: a loaded object's file (quiet: no lease_unavailable record). */
+static void track(int fd, dev_t dev, ino_t ino, bool object)
 {
-	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
-		return;
 	after_child_dropped();
 	if (mg_unlikely(__atomic_load_n(&quiet_child, __ATOMIC_RELAXED)))
 		write_waiting_record();         /* the fork child maps files: it goes on living */
@@ -250,7 +250,7 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	mg_proc_self_fd(self, sizeof self, fd);
 	/* a descriptor of its own would have to be closed some day: the program's locks would go */
 	if (mg_posix_locked(dev, ino)) {
-		unavailable(dev, ino, fd, MG_IX_LEASE_PROGRAM_LOCKS, 0);
+		unavailable(dev, ino, fd, MG_IX_LEASE_PROGRAM_LOCKS, 0, object);
 		return;
 	}
 	/* The program's own descriptor is open for writing: the kernel refuses a read lease while any
@@ -258,12 +258,12 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	 * windows of the file it writes maps it again and again. */
 	long fl = MG_SYS2(SYS_fcntl, fd, F_GETFL);
 	if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && !(fl & O_PATH)) {
-		unavailable(dev, ino, fd, MG_IX_LEASE_WRITER, EAGAIN);
+		unavailable(dev, ino, fd, MG_IX_LEASE_WRITER, EAGAIN, object);
 		return;
 	}
 	int sig = lease_signal();
 	if (sig <= 0) {
-		unavailable(dev, ino, fd, MG_IX_LEASE_NO_SIGNAL, 0);
+		unavailable(dev, ino, fd, MG_IX_LEASE_NO_SIGNAL, 0, object);
 		return;
 	}
 	/* Each thread that takes a lease and blocked everything before the pick answers too: one
@@ -272,7 +272,8 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	if (!mg_sigmask_flag)
 		mg_lease_let_in_here(sig);
 	struct mg_lease_slot *s = NULL;
-	for (int i = 0; i < MG_LEASE_MAX && !s; i++) {
+	/* the program's files and the loader's objects have slots of their own */
+	for (int i = object ? MG_LEASE_FILES : 0; i < (object ? MG_LEASE_MAX : MG_LEASE_FILES) && !s; i++) {
 		int expect = MG_LEASE_FREE;
 		if (__atomic_compare_exchange_n(&mg_lease_slots[i].state, &expect, MG_LEASE_TAKING, false, __ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED)) {
@@ -280,10 +281,10 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 			mg_lease_slot_name(s, dev, ino);
 		}
 	}
-	if (!s)
+	if (!s && !object)
 		s = reclaim_unmapped(dev, ino);
 	if (!s) {
-		unavailable(dev, ino, fd, MG_IX_LEASE_TOO_MANY, 0);
+		unavailable(dev, ino, fd, MG_IX_LEASE_TOO_MANY, 0, object);
 		return;
 	}
 	int err = 0;
@@ -320,13 +321,32 @@ void mg_lease_track(int fd, dev_t dev, ino_t ino)
 	if (why != MG_IX_LEASE_NONE) {
 		mg_lease_slot_name(s, 0, 0);
 		__atomic_store_n(&s->state, MG_LEASE_FREE, __ATOMIC_RELEASE);
-		unavailable(dev, ino, fd, why, err);
+		unavailable(dev, ino, fd, why, err, object);
 		return;
 	}
 	s->fd = (int)lfd;
 	__atomic_store_n(&mg_lease_ever_held, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->state, MG_LEASE_HELD, __ATOMIC_RELEASE);
 	mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_HELD, 0, 0));
+}
+
+void mg_lease_track(int fd, dev_t dev, ino_t ino)
+{
+	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
+		return;
+	track(fd, dev, ino, false);
+}
+
+void mg_lease_track_object(int fd, dev_t dev, ino_t ino, uid_t owner)
+{
+	if (mg_cfg.leases == MG_LEASES_OFF)
+		return;
+	/* The kernel leases a file to its owner or to a holder of CAP_LEASE (taken to be root):
+	 * the system's libraries are root's, and only root can write them. */
+	uid_t me = (uid_t)MG_SYS0(SYS_geteuid);
+	if (me != 0 && me != owner)
+		return;
+	track(fd, dev, ino, true);
 }
 
 bool mg_lease_fd_owned(int fd)

@@ -16,6 +16,12 @@
 
 /* A file window was just mapped from fd: hold a lease on its file if none is held. */
 void mg_lease_track(int fd, dev_t dev, ino_t ino) MG_HIDDEN;
+/*
+ * The same for a file the dynamic loader mapped (fd: a descriptor of the guard's, read-only, the
+ * caller closes it): only when the process may lease it (it owns the file, or is root), in slots
+ * of their own (MG_LEASE_OBJECTS), and without lease_unavailable records.
+ */
+void mg_lease_track_object(int fd, dev_t dev, ino_t ino, uid_t owner) MG_HIDDEN;
 
 /* The program uses sig (reason, a static string, says how: a handler, a block or a wait for it
  * among a few signals): move the guard's lease signal off it. */

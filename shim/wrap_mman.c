@@ -3,6 +3,7 @@
 #include "backtrace.h"
 #include "claim.h"
 #include "config.h"
+#include "dlmaps.h"
 #include "lease.h"
 #include "mapcount.h"
 #include "page.h"
@@ -134,6 +135,15 @@ static void call_end(struct unlocked_call *c)
 {
 	mg_claim_end(c->slot);
 	mg_reg_unlock();
+}
+
+/* The file's lease (MMAPGUARD_LEASES), and after the first one the loaded libraries'. */
+static inline void lease_track(int fd, dev_t dev, ino_t ino)
+{
+	if (mg_likely(mg_cfg.leases == MG_LEASES_OFF))
+		return;
+	mg_lease_track(fd, dev, ino);
+	mg_dl_lease_loaded();
 }
 
 /* A mapping of a regular file: describe it before the call (stack of the caller, not of ours). */
@@ -320,7 +330,7 @@ static __attribute__((noinline)) void *mmap_tracked(void *addr, size_t len, int 
 			else
 				mg_reg_unlock();
 			if (r != MAP_FAILED && file)
-				mg_lease_track(fd, w.dev, w.ino);
+				lease_track(fd, w.dev, w.ino);
 			errno = saved;
 			return after_mmap(r, addr, len, prot, flags);
 		}
@@ -334,7 +344,7 @@ static __attribute__((noinline)) void *mmap_tracked(void *addr, size_t len, int 
 		mg_reg_lock();
 		mg_reg_insert_locked(&w);
 		mg_reg_unlock();
-		mg_lease_track(fd, w.dev, w.ino);
+		lease_track(fd, w.dev, w.ino);
 		errno = saved;
 	}
 	return after_mmap(r, addr, len, prot, flags);

@@ -8,6 +8,8 @@
  *   needed-path     the path of the DT_NEEDED library (dlm_prog_needed only)
  *   mapped PATH     mmapguard_path_mapped(PATH): "mapped N"
  *   via LOADER NAME dlopen(LOADER), then its dlm_loader_open(NAME): the same lines as load
+ *   wait            "waiting", then read one line from stdin (another process may act meanwhile)
+ *   map PATH        mmap PATH's first page, shared, read-only, and keep it: "mapped-file 0" (or errno)
  *   quit            _exit(0): no destructor of a cut library runs
  * The dlopen is called from load_library(), the frame the tests look for in creation stacks.
  */
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "mmapguard.h"
 
@@ -80,6 +83,17 @@ int main(int argc, char **argv)
 			printf("loaded %s\n", sym && dladdr(sym, &di) ? di.dli_fname : "?");
 		} else if (!strcmp(op, "quit")) {
 			_exit(0);
+		} else if (!strcmp(op, "map") && i + 1 < argc) {
+			int fd = open(argv[++i], O_RDONLY);
+			void *p = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+			printf("mapped-file %d\n", p == MAP_FAILED ? errno : 0);
+			if (fd >= 0)
+				close(fd);
+		} else if (!strcmp(op, "wait")) {
+			char line[64];
+			printf("waiting\n");
+			if (!fgets(line, sizeof line, stdin))
+				return 3;
 		} else if (!strcmp(op, "close")) {
 			printf("closed %d\n", dlclose(handle));
 			handle = NULL;

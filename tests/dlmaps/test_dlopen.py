@@ -58,6 +58,68 @@ class DlopenTest(mgtest.GuardTest):
             self.assertTrue(syms and syms[0].startswith("load_library"),
                             "creation stack is not the dlopen call's: %r\n%s" % (syms, r.describe()))
 
+    # ---- a library rewritten in place by another process (cp over it), with leases ----------
+
+    def cut_from_outside(self, leases, map_first=False):
+        """dlm_prog loads a library, maps a file (its first lease) and waits; a process that is not
+        guarded truncates the library the way a shell's '>' does; then dlm_prog calls into it
+        and reads its last page."""
+        lib = self.lib()
+        logdir = os.path.join(self.tmp, "log-%s-%d" % (leases, map_first))
+        os.mkdir(logdir)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MMAPGUARD_") and k != "LD_PRELOAD"}
+        bare = dict(env)
+        env.update({"LD_PRELOAD": mgtest.LIB, "MMAPGUARD_LEASES": leases, "MMAPGUARD_LOG_FORMAT": "json",
+                    "MMAPGUARD_LOG": os.path.join(logdir, "log.%p")})
+        data = os.path.join(self.tmp, "data-%s-%d" % (leases, map_first))
+        with open(data, "wb") as f:
+            f.write(b"d" * 4096)
+        # leases begin with the program's first file mapping (the loaded libraries' with it)
+        steps = ["load", lib, "map", data]
+        if map_first:                  # a library loaded after the first lease
+            steps = steps[2:] + steps[:2]
+        p = subprocess.Popen([self.prog()] + steps + ["wait", "call", "touch", "15", "quit"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        got = sorted(p.stdout.readline().split()[0] for _ in range(2))
+        self.assertEqual(got, ["loaded", "mapped-file"])
+        self.assertEqual(p.stdout.readline().strip(), "waiting")
+        subprocess.run(["sh", "-c", ': > "$1"', "sh", lib], env=bare, check=True, timeout=60)
+        out, _ = p.communicate("go\n", timeout=60)
+        recs, bad, _ = mgtest.read_records(logdir)
+        self.assertEqual(bad, [])
+        return lib, p.returncode, out.split("\n"), recs
+
+    def test_a_library_cut_by_another_process_names_it(self):
+        lib, rc, out, recs = self.cut_from_outside("watch")
+        self.assertEqual(rc, -signal.SIGBUS, out)
+        (lb,) = [x for x in recs if x["event"] == "lease_break"]
+        self.assertEqual(lb["path"], lib)
+        self.assertEqual(lb["breaker"]["comm"], "sh")
+        self.assertGreaterEqual(lb["mappings_total"], 1, lb)
+        self.assertTrue(all(not m["shared"] for m in lb["mappings"]), lb)
+        syms = [f["symbol"] or "" for f in lb["mappings"][0]["backtrace"]]
+        self.assertTrue(syms and syms[0].startswith("load_library"), syms)
+        (sb,) = [x for x in recs if x["event"] == "sigbus"]
+        self.assertEqual(sb["path"], lib)
+        self.assertEqual(sb["cut_by"]["pid"], lb["breaker"]["pid"], sb)
+        self.assertEqual(sb["cut_by"]["seen_by"], "lease", sb)
+
+    def test_rescue_keeps_a_library_cut_by_another_process(self):
+        for map_first in (False, True):
+            with self.subTest(map_first=map_first):
+                self.rescued(map_first)
+
+    def rescued(self, map_first):
+        lib, rc, out, recs = self.cut_from_outside("rescue", map_first)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("answer 42", out)
+        self.assertIn("read 0", out)
+        self.assertEqual(os.path.getsize(lib), 0, "the cut went ahead")
+        (lb,) = [x for x in recs if x["event"] == "lease_break"]
+        self.assertEqual(lb["action"], "rescued", lb)
+        self.assertTrue(all(m["rescued"] for m in lb["mappings"]), lb)
+        self.assertEqual([x for x in recs if x["event"] == "sigbus"], [])
+
     # ---- a dlopen'ed library cut in place -------------------------------------------------------
 
     def test_log_reports_the_cut_with_the_dlopen_stack(self):
