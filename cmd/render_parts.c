@@ -29,9 +29,13 @@ void render_stack(struct sbuf *b, const struct jdoc *d, const struct jnode *arr,
 	if (arr && arr->type == J_ARR)
 		for (const struct jnode *f = jchild(d, arr); f; f = jnext(d, f), i++) {
 			const char *module = render_str(d, f, "module", "");
-			sb_printf(b, "mmapguard: %s#%u%s%s (%s+%s) %s\n", indent, i, i < 10 ? "  " : " ",
-				  render_str(d, f, "symbol", "??"), module[0] ? module : "?",
-				  render_str(d, f, "module_offset", "?"), render_str(d, f, "ip", "?"));
+			sb_printf(b, "mmapguard: %s#%u%s%s ", indent, i, i < 10 ? "  " : " ",
+				  render_str(d, f, "symbol", "??"));
+			if (module[0])
+				sb_printf(b, "(%s+%s) ", module, render_str(d, f, "module_offset", "?"));
+			else
+				sb_puts(b, "(not in a loaded object) ");        /* the guard's own text */
+			sb_printf(b, "%s\n", render_str(d, f, "ip", "?"));
 		}
 	if (i == 0)
 		sb_printf(b, "mmapguard: %s(no stack recorded)\n", indent);
@@ -65,8 +69,11 @@ void render_victim_stack(struct sbuf *b, const struct jdoc *d, const struct jnod
 				sb_printf(b, "%s+0x%" PRIx64, text_safe(r.function), r.function_offset);
 			else
 				sb_puts(b, render_str(d, f, "symbol", "??"));
-			sb_printf(b, " (%s+%s) %s\n", module && module[0] ? text_safe(module) : "?",
-				  render_str(d, f, "module_offset", "?"), render_str(d, f, "ip", "?"));
+			if (module && module[0])
+				sb_printf(b, " (%s+%s)", text_safe(module), render_str(d, f, "module_offset", "?"));
+			else
+				sb_puts(b, " (not in a loaded object)");
+			sb_printf(b, " %s\n", render_str(d, f, "ip", "?"));
 		}
 	if (i == 0)
 		sb_puts(b, "mmapguard:         (no stack recorded)\n");

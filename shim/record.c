@@ -272,11 +272,15 @@ void mg_text_stack(struct mg_buf *b, const struct mg_stack *st, mg_symbolize_fn 
 		mg_buf_u64(b, i);
 		mg_buf_puts(b, i < 10 ? "  " : " ");
 		mg_buf_text(b, s.symbol[0] ? s.symbol : "??");
-		mg_buf_puts(b, " (");
-		mg_buf_text(b, s.module[0] ? s.module : "?");
-		mg_buf_putc(b, '+');
-		mg_buf_hex(b, s.module_offset);
-		mg_buf_puts(b, ") ");
+		if (s.module[0]) {
+			mg_buf_puts(b, " (");
+			mg_buf_text(b, s.module);
+			mg_buf_putc(b, '+');
+			mg_buf_hex(b, s.module_offset);
+			mg_buf_puts(b, ") ");
+		} else {
+			mg_buf_puts(b, " " MG_TEXT_NO_OBJECT " ");     /* JIT code, a trampoline */
+		}
 		mg_buf_hex(b, st->ip[i]);
 		mg_buf_putc(b, '\n');
 	}

@@ -215,4 +215,7 @@ void mg_text_inherited(struct mg_buf *b, pid_t made, pid_t here, const char *ind
 void mg_text_maker(struct mg_buf *b, const struct mg_window *w, mg_symbolize_fn sym,
 		   const char *indent) MG_HIDDEN;
 
+/* A frame's text where no loaded object holds its address (cmd/render_parts.c writes the same). */
+#define MG_TEXT_NO_OBJECT "(not in a loaded object)"
+
 #endif

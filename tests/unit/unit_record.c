@@ -284,6 +284,16 @@ static void test_map_limit(void)
 		  FRAME_TEXT("    "));
 }
 
+/* A return address no loaded object holds (JIT code, a trampoline) says so, not "?+0x0". */
+static void test_frame_outside_objects(void)
+{
+	struct mg_limit_event ev = limit_event("map_limit", "munmap");
+	one_frame(&ev.stack, 0x5000);
+	const char *t = fmt(mg_format_limit, false, &ev);
+	CHECK(strstr(t, "mmapguard:     #0  ?? (not in a loaded object) 0x5000\n") != NULL, "%s", t);
+	CHECK(strstr(t, "?+") == NULL, "%s", t);
+}
+
 static void test_map_limit_calls(void)
 {
 	struct mg_limit_event ev = limit_event("map_limit", "mmap");
@@ -464,6 +474,7 @@ int main(void)
 	RUN(test_sigbus);
 	RUN(test_sigbus_unknown_size);
 	RUN(test_map_limit);
+	RUN(test_frame_outside_objects);
 	RUN(test_map_limit_calls);
 	RUN(test_map_limit_from_free);
 	RUN(test_map_count_high);
