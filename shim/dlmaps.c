@@ -476,8 +476,11 @@ static int lease_object(struct dl_phdr_info *info, size_t size, void *arg)
 
 void mg_dl_lease_loaded(void)
 {
+	/* As mg_dl_refresh: not while the loader changes its list (a handler interrupting it). */
 	if (mg_cfg.leases == MG_LEASES_OFF || __atomic_load_n(&leasing, __ATOMIC_ACQUIRE) ||
-	    !__atomic_load_n(&mg_lease_ever_held, __ATOMIC_RELAXED) || mg_inside() || !scan_begin())
+	    !__atomic_load_n(&mg_lease_ever_held, __ATOMIC_RELAXED) || mg_inside() ||
+	    !__atomic_load_n(&started, __ATOMIC_ACQUIRE) || _r_debug.r_state != RT_CONSISTENT ||
+	    !scan_begin())
 		return;
 	if (__atomic_exchange_n(&leasing, true, __ATOMIC_ACQ_REL)) {
 		__atomic_store_n(&scanner, 0, __ATOMIC_RELEASE);
