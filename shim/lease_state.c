@@ -27,7 +27,7 @@ void mg_lease_fd_close(int fd, dev_t dev, ino_t ino)
  * The lease state of files this process mapped, as the shared index publishes it (word:
  * MG_IX_LEASE_WORD), and whether a lease_unavailable record was written (one per file).
  */
-static struct { dev_t dev; ino_t ino; uint32_t word; int told; } files[64];
+static struct { dev_t dev; ino_t ino; uint32_t word; int told; } files[MG_LEASE_MAX + 64];
 static unsigned files_next;
 
 #define NFILES (sizeof files / sizeof files[0])
