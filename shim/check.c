@@ -108,6 +108,33 @@ static bool kernel_refuses_shrink(const struct mg_target *t)
 	return sealed_against_shrink(t);
 }
 
+static bool birth(const struct mg_target *t, struct statx *sx)
+{
+	return MG_SYS6(SYS_statx, t->dirfd, t->path, 0, STATX_BTIME, sx, 0) == 0 &&
+	       (sx->stx_mask & STATX_BTIME);
+}
+
+/*
+ * overlayfs (a container's root): the first write to a file of a lower layer copies it up, and a
+ * cut reaches only the copy; every mapping made before shows the lower file and never faults. A
+ * call naming a path would copy it up itself: an open for writing does it now (the call's own
+ * effect, a moment early), and a birth time that changed (the copy's, where the path showed the
+ * lower file's) says it just happened, so no mapping that exists, in any process, is cut. A file
+ * already copied up keeps its birth time: the cut is checked as on any filesystem.
+ */
+static bool copied_up_now(const struct mg_target *t)
+{
+	struct statx before, after;
+	if (t->fd >= 0 || fs_type(t) != OVERLAYFS_SUPER_MAGIC || !birth(t, &before))
+		return false;
+	long fd = MG_SYS4(SYS_openat, t->dirfd, t->path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+	if (fd < 0)
+		return false;
+	MG_SYS1(SYS_close, fd);
+	return birth(t, &after) && (after.stx_btime.tv_sec != before.stx_btime.tv_sec ||
+				    after.stx_btime.tv_nsec != before.stx_btime.tv_nsec);
+}
+
 /* Does this filesystem implement FALLOC_FL_COLLAPSE_RANGE? (Others answer EOPNOTSUPP.) */
 bool mg_collapse_supported(int fd)
 {
@@ -373,7 +400,7 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 			mg_pages_free(victims, sizeof *victims);
 		return verdict(MG_PROCEED, saved);
 	}
-	if (t->fails && t->fails(t)) {
+	if ((t->fails && t->fails(t)) || copied_up_now(t)) {
 		if (victims)
 			mg_pages_free(victims, sizeof *victims);
 		return verdict(MG_PROCEED, saved);

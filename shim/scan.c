@@ -17,8 +17,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
 #ifndef F_SETLEASE
@@ -483,9 +486,32 @@ static void scan_index(struct maps_pass *m, struct mg_victims *out, char *buf, u
 	MG_SYS1(SYS_close, dfd);
 }
 
+/*
+ * overlayfs: a mapping holds the layer's own file, not the overlay's, so once its descriptor is
+ * closed the overlay file counts no other opener and a write lease is granted while another
+ * process still maps it. Only a device number without a disk behind it (major 0) is asked.
+ */
+static bool on_overlay(int fd, int dirfd, const char *path, dev_t dev)
+{
+	if (major(dev) != 0)
+		return false;
+	struct statfs sf;
+	long r = -1;
+	if (fd >= 0) {
+		r = MG_SYS2(SYS_fstatfs, fd, &sf);
+	} else if (path) {
+		long p = MG_SYS4(SYS_openat, dirfd, path, O_PATH | O_CLOEXEC, 0);
+		if (p >= 0) {
+			r = MG_SYS2(SYS_fstatfs, p, &sf);
+			MG_SYS1(SYS_close, p);
+		}
+	}
+	return r != 0 || sf.f_type == OVERLAYFS_SUPER_MAGIC;     /* unknown: no proof either */
+}
+
 bool mg_scan_alone(int fd, int dirfd, const char *path, dev_t dev, ino_t ino)
 {
-	if (mg_cfg.scope == MG_SCOPE_PROCESS)
+	if (mg_cfg.scope == MG_SCOPE_PROCESS || on_overlay(fd, dirfd, path, dev))
 		return false;
 	return fd >= 0 ? lease_alone_fd(fd) : path && lease_alone(dirfd, path, dev, ino);
 }

@@ -334,5 +334,57 @@ v.wait()
         self.assertEqual(r.events("truncate"), [], r.describe())
 
 
+
+class OverlayFS(XprocTest):
+    """A container's root: the first write to a file of a lower layer copies it up, and mappings
+    made before keep showing the lower file; the cut reaches only the copy and faults nobody."""
+
+    def setUp(self):
+        super().setUp()
+        d = {k: os.path.join(self.tmp, "ov-" + k) for k in ("lower", "upper", "work", "merged")}
+        for p in d.values():
+            os.mkdir(p)
+        self.lower_file = os.path.join(d["lower"], "data")
+        with open(self.lower_file, "wb") as f:
+            f.write(bytes((i * 7) & 0xff for i in range(SIZE)))
+        r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                            "lowerdir=%(lower)s,upperdir=%(upper)s,workdir=%(work)s" % d, d["merged"]],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("no overlay mount here: " + r.stderr.strip())
+        self.merged = d["merged"]
+        self.path = os.path.join(self.merged, "data")
+
+    def tearDown(self):
+        for v in self.victims:
+            v.kill()
+        subprocess.run(["umount", "-l", self.merged], capture_output=True)
+        super().tearDown()
+
+    def test_the_copy_up_cuts_no_mapping(self):
+        v = self.victim(self.path)
+        r = self.cut(["sh", "-c", ": > '%s'" % self.path])            # block mode
+        self.assertEqual(r.returncode, 0, r.describe())
+        self.assertEqual(r.events("truncate"), [], r.describe())
+        self.assertEqual(os.path.getsize(self.path), 0)
+        self.assertEqual(v.cmd("touch %d" % (SIZE - 1)), "ok %d" % (((SIZE - 1) * 7) & 0xff),
+                         "the mapping shows the lower file, as bare")
+        # the copy, written again and mapped anew, is protected as on any filesystem
+        with open(self.path, "wb") as f:
+            f.write(b"x" * SIZE)
+        self.assertEqual(v.cmd("remap"), "remapped")
+        r = self.cut(["sh", "-c", ": > '%s'" % self.path])
+        self.assertNotEqual(r.returncode, 0, r.describe())
+        self.assertEqual(os.path.getsize(self.path), SIZE)
+        self.assertEqual(self.only_record(r)["action"], "blocked")
+        self.assertEqual(v.finish(), 0)
+
+    def test_the_programs_own_first_write_cuts_no_mapping(self):
+        v = self.victim(self.path, env={"MMAPGUARD_MODE": "block"})
+        self.assertEqual(v.cmd("cut 0"), "cut", "truncate(2) of the lower file was refused")
+        self.assertEqual(v.cmd("touch %d" % PAGE), "ok %d" % ((PAGE * 7) & 0xff))
+        self.assertEqual(v.finish(), 0)
+        self.assertEqual([x for x in v.records() if x["event"] == "truncate"], [])
+
 if __name__ == "__main__":
     unittest.main()
