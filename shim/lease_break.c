@@ -299,8 +299,6 @@ void mg_lease_handler(int sig, siginfo_t *si, void *uc)
 	(void)sig;
 	(void)si;
 	int saved = errno;
-	if (si)                 /* the kernel's delivery, not a call from lease.c */
-		mg_lease_hits++;  /* a wait this ends with EINTR is made again (wrap_waits.c) */
 	mg_enter();
 	__atomic_store_n(&pending, 1, __ATOMIC_RELEASE);
 	while (__atomic_load_n(&pending, __ATOMIC_ACQUIRE) &&

@@ -13,14 +13,14 @@
 
 /*
  * r (and errno) say a call ended with EINTR where, without the guard, nothing would have ended it:
- * the lease handler ran in this thread since the call began (mark: mg_lease_hits read just
- * before it) and no signal the call let in has a handler of the program's; or the call let no
- * signal in but the lease signal. mask: the mask the call waited with, NULL: this thread's (a
- * system call, asked after an EINTR only); also: the signals a sigwait-like call waits for
- * (returned, not handled), or NULL. The caller makes the call again, as SA_RESTART would have
- * (wait_again.h).
+ * no signal the call let in has a handler of the program's, so only the lease signal can have
+ * ended it, whether its handler ran in this thread or in another one the kernel let take the
+ * signal after waking this one. (Bare, such a program sees EINTR only after a stop and continue,
+ * SIGSTOP and SIGCONT, or a debugger's attach; with leases on, those are made again too.) mask:
+ * the mask the call waited with, NULL: this thread's (a system call, asked after an EINTR only);
+ * also: the signals a sigwait-like call waits for (returned, not handled), or NULL. The caller
+ * makes the call again, as SA_RESTART would have (wait_again.h).
  */
-bool mg_lease_eintr(long r, unsigned mark, const sigset_t *mask, const sigset_t *also)
-	MG_HIDDEN;
+bool mg_lease_eintr(long r, const sigset_t *mask, const sigset_t *also) MG_HIDDEN;
 
 #endif

@@ -6,7 +6,6 @@
 #include <sys/syscall.h>
 
 MG_TLS bool mg_sigmask_flag;
-MG_TLS unsigned mg_lease_hits;
 
 bool mg_sigmask_names_few(const sigset_t *set)
 {

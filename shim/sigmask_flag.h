@@ -11,9 +11,6 @@
 
 /* This thread's program asked for the lease signal blocked (and got it unblocked). */
 extern MG_TLS bool mg_sigmask_flag MG_HIDDEN;
-/* How many times the lease handler has run in this thread (lease_break.c counts, the waits
- * compare before and after a call that ended with EINTR: lease_eintr.h, mg_lease_eintr). */
-extern MG_TLS unsigned mg_lease_hits MG_HIDDEN;
 
 /* The set names fewer than half the real-time signals: those it names are ones the program uses
  * (for sigwait, a signalfd), not part of "every signal". */

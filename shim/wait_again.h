@@ -25,7 +25,6 @@
 struct mg_again {
 	bool timed;             /* end holds the deadline (CLOCK_MONOTONIC, as the kernel's) */
 	bool first;             /* the next call is the first */
-	unsigned mark;          /* mg_lease_hits before the call */
 	struct timespec end, left;
 	int saved;              /* errno before the call: a call made again succeeds as if first */
 };
@@ -35,7 +34,6 @@ static inline void mg_again_start(struct mg_again *a)
 	a->saved = errno;
 	a->timed = false;
 	a->first = true;
-	a->mark = mg_lease_hits;
 }
 
 /* A timeout the kernel would take (it refuses the others itself, on the first call). */
@@ -73,14 +71,13 @@ static inline const struct timespec *mg_again_timeout(struct mg_again *a, const 
 }
 
 /* After a call that returned r: true if it is to be made again (errno is then as before the
- * first, the next call's mark taken). */
+ * first). */
 static inline bool mg_again_next(struct mg_again *a, long r, const sigset_t *mask,
 				 const sigset_t *also)
 {
-	if (mg_likely(r >= 0) || !mg_lease_eintr(r, a->mark, mask, also))
+	if (mg_likely(r >= 0) || !mg_lease_eintr(r, mask, also))
 		return false;
 	a->first = false;
-	a->mark = mg_lease_hits;
 	errno = a->saved;
 	return true;
 }
