@@ -29,6 +29,9 @@
  *   then calls exit() instead; "vfork-write": a vfork child that only opens FILE for writing and
  *   _exits); wait for it and say "spawned STATUS". "fds": says "fds N", the descriptors open.
  * --block: after mapping, block every signal (as a daemon reading them from a signalfd does).
+ * --spin: after mapping, a thread that changes its mask without end (raw system calls): when the
+ *   kernel wakes a waiting thread for the process's lease signal, the spinning one often takes it
+ *   first (the way a thread that starts or changes its mask then does).
  * --block-first: block every signal before anything else, mapping included.
  * --block-first --signalfd: the same, and a signalfd for every signal (non-blocking) made before
  *   mapping, as a daemon does at start; "sigfd [new]": say "waiting sigfd", then poll that signalfd
@@ -239,6 +242,21 @@ static int sem_wait_a_second(void)
 	sem_destroy(&s);
 	errno = err;
 	return r;
+}
+
+/* Each change of the mask makes the kernel look at the process's pending signals again (the way
+ * a new thread's first unblocking does), and take one this thread lets in. */
+static void *spin(void *arg)
+{
+	sigset_t one, none;
+	sigemptyset(&none);
+	sigemptyset(&one);
+	sigaddset(&one, SIGUSR2);
+	for (;;) {
+		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &one, NULL, _NSIG / 8);
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
+	}
+	return arg;
 }
 
 /* What a second thread posts, for the waits that wait for it (kinds semop, msgrcv, recv). */
@@ -603,6 +621,10 @@ int main(int argc, char **argv)
 			   strcmp(argv[i], "--map-in-kept-thread") == 0 ||
 			   strcmp(argv[i], "--signalfd") == 0) {
 			continue;
+		} else if (strcmp(argv[i], "--spin") == 0) {
+			pthread_t t;
+			if (pthread_create(&t, NULL, spin, NULL) != 0)
+				return 2;
 		} else if (strcmp(argv[i], "--block") == 0) {
 			sigset_t all;
 			sigfillset(&all);
