@@ -32,6 +32,18 @@ static void dev_ino(struct sbuf *b, const struct jdoc *d, const struct jnode *r)
 	render_num(b, d, r, "ino");
 }
 
+/* prefix and the number at key, when key holds a number (null: unknown); true if written. */
+static bool num_if(struct sbuf *b, const struct jdoc *d, const struct jnode *o, const char *key,
+		   const char *prefix)
+{
+	const struct jnode *n = jget(d, o, key);
+	if (!n || n->type != J_NUM)
+		return false;
+	sb_puts(b, prefix);
+	render_num(b, d, o, key);
+	return true;
+}
+
 /* "0xA-0xB (file offset O, PROT, MAP_SHARED" as the guard writes a window's range. */
 static void range(struct sbuf *b, const struct jdoc *d, const struct jnode *m)
 {
@@ -50,11 +62,7 @@ static void cut_sizes(struct sbuf *b, const struct jdoc *d, const struct jnode *
 	const char *call = render_str(d, c, "call", "");
 	sb_printf(b, "%s() ", call[0] ? call : "a call");
 	render_num(b, d, c, "size_before");
-	const struct jnode *after = jget(d, c, "size_after");
-	if (after && after->type == J_NUM) {
-		sb_puts(b, " -> ");
-		render_num(b, d, c, "size_after");
-	}
+	num_if(b, d, c, "size_after", " -> ");
 	sb_puts(b, " bytes");
 }
 
@@ -103,13 +111,8 @@ static void sigbus(struct sbuf *b, const struct jdoc *d, const struct jnode *r, 
 		  render_str(d, r, "fault_addr", "?"), render_str(d, r, "path", "?"));
 	sb_printf(b, "mmapguard:   verdict: %s: file offset ", verdict);
 	render_num(b, d, r, "fault_offset");
-	const struct jnode *size = jget(d, r, "file_size");
-	if (size && size->type == J_NUM) {
-		sb_puts(b, ", file size now ");
-		render_num(b, d, r, "file_size");
-	} else {
+	if (!num_if(b, d, r, "file_size", ", file size now "))
 		sb_puts(b, ", file size unknown");
-	}
 	sb_printf(b, " (file %s, ", render_str(d, r, "file_status", "unknown"));
 	dev_ino(b, d, r);
 	sb_puts(b, ")\nmmapguard:   faulting thread ");
@@ -152,12 +155,8 @@ static void lease_break(struct sbuf *b, const struct jdoc *d, const struct jnode
 		sb_puts(b, "pid ");
 		render_num(b, d, br, "pid");
 		sb_printf(b, " \"%s\"", render_str(d, br, "comm", ""));
-		const struct jnode *uid = jget(d, br, "uid");
-		if (uid && uid->type == J_NUM) {
-			sb_puts(b, " (uid ");
-			render_num(b, d, br, "uid");
+		if (num_if(b, d, br, "uid", " (uid "))
 			sb_putc(b, ')');
-		}
 	} else {
 		sb_puts(b, "a process that could not be named");
 	}
@@ -166,11 +165,7 @@ static void lease_break(struct sbuf *b, const struct jdoc *d, const struct jnode
 	dev_ino(b, d, r);
 	sb_puts(b, ", size ");
 	render_num(b, d, r, "size_before");
-	const struct jnode *after = jget(d, r, "size_after");
-	if (after && after->type == J_NUM) {
-		sb_puts(b, " -> ");
-		render_num(b, d, r, "size_after");
-	}
+	num_if(b, d, r, "size_after", " -> ");
 	sb_puts(b, " bytes\n");
 	if (br) {
 		const char *exe = render_str(d, br, "exe", "");
@@ -230,14 +225,10 @@ bool render_fault_text(struct sbuf *b, const struct jdoc *d, const struct jnode 
 	} else if (strcmp(event, "lease_signal") == 0) {
 		sb_puts(b, "mmapguard: the program uses signal ");
 		render_num(b, d, r, "from");
-		const struct jnode *to = jget(d, r, "to");
-		if (to && to->type == J_NUM) {
-			sb_puts(b, ": leases now signal with ");
-			render_num(b, d, r, "to");
+		if (num_if(b, d, r, "to", ": leases now signal with "))
 			sb_putc(b, '\n');
-		} else {
+		else
 			sb_puts(b, " and no other real-time signal is free: leases given up\n");
-		}
 	} else {
 		return false;
 	}

@@ -257,7 +257,7 @@ static void track(int fd, dev_t dev, ino_t ino, bool object)
 	 * writer exists (EAGAIN), so the attempt (seven system calls) is spared. A database mapping
 	 * windows of the file it writes maps it again and again. */
 	long fl = MG_SYS2(SYS_fcntl, fd, F_GETFL);
-	if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && !(fl & O_PATH)) {
+	if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY) {        /* (an O_PATH one maps nothing) */
 		unavailable(dev, ino, fd, MG_IX_LEASE_WRITER, EAGAIN, object);
 		return;
 	}

@@ -19,7 +19,6 @@
 #include "registry.h"
 #include "report.h"
 #include "shown_dev.h"
-#include "sigmask_flag.h"
 
 #include <errno.h>
 #include <fcntl.h>

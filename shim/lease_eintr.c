@@ -2,7 +2,6 @@
 #include "lease_eintr.h"
 #include "lease.h"
 #include "real.h"
-#include "sigmask_flag.h"
 #include "wrap_signal.h"
 
 #include <errno.h>

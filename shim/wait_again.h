@@ -20,7 +20,6 @@
 #include "config.h"
 #include "lease.h"
 #include "lease_eintr.h"
-#include "sigmask_flag.h"
 
 struct mg_again {
 	bool timed;             /* end holds the deadline (CLOCK_MONOTONIC, as the kernel's) */
