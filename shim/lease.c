@@ -136,14 +136,19 @@ static void unavailable(dev_t dev, ino_t ino, int fd, enum mg_ix_lease_reason re
 			bool quiet)
 {
 	int i = mg_lease_note(dev, ino, MG_IX_LEASE_WORD(MG_IX_LEASE_UNAVAILABLE, reason, err));
-	if (quiet || mg_lease_was_told(i))
+	if (quiet)
 		return;
 	/* An unlinked file (a temporary file, O_TMPFILE) has no name another process could open it
 	 * by: nobody to be warned about. Noted all the same (`mmapguard who`). */
-	struct stat st;
-	if (MG_SYS2(SYS_fstat, fd, &st) == 0 && st.st_nlink == 0)
-		return;
-	if (mg_lease_told(i))
+	struct statx sx;
+	uint64_t birth = 0;
+	if (MG_SYS6(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_NLINK | STATX_BTIME, &sx, 0) == 0) {
+		if ((sx.stx_mask & STATX_NLINK) && sx.stx_nlink == 0)
+			return;
+		if (sx.stx_mask & STATX_BTIME)
+			birth = (uint64_t)sx.stx_btime.tv_sec * 1000000000u + sx.stx_btime.tv_nsec + 2;
+	}
+	if (mg_lease_told(i, birth))
 		return;
 	char *path = mg_pages_alloc(PATH_MAX);
 	if (path)

@@ -25,9 +25,10 @@ void mg_lease_fd_close(int fd, dev_t dev, ino_t ino)
 
 /*
  * The lease state of files this process mapped, as the shared index publishes it (word:
- * MG_IX_LEASE_WORD), and whether a lease_unavailable record was written (one per file).
+ * MG_IX_LEASE_WORD), and whether a lease_unavailable record was written (one per file): told holds
+ * the birth of the file it was written for (mg_lease_told), 0 when none was.
  */
-static struct { dev_t dev; ino_t ino; uint32_t word; int told; } files[MG_LEASE_MAX + 64];
+static struct { dev_t dev; ino_t ino; uint32_t word; uint64_t told; } files[MG_LEASE_MAX + 64];
 static unsigned files_next;
 
 #define NFILES (sizeof files / sizeof files[0])
@@ -61,12 +62,10 @@ uint32_t mg_lease_word(dev_t dev, ino_t ino)
 	return i >= 0 ? __atomic_load_n(&files[i].word, __ATOMIC_ACQUIRE) : 0;
 }
 
-bool mg_lease_was_told(int i)
+bool mg_lease_told(int i, uint64_t birth)
 {
-	return __atomic_load_n(&files[i].told, __ATOMIC_ACQUIRE);
-}
-
-bool mg_lease_told(int i)
-{
-	return __atomic_exchange_n(&files[i].told, 1, __ATOMIC_ACQ_REL);
+	uint64_t mine = birth ? birth : MG_LEASE_BIRTH_UNKNOWN;
+	uint64_t was = __atomic_exchange_n(&files[i].told, mine, __ATOMIC_ACQ_REL);
+	/* An unknown birth on either side: taken for the same file, as a device and inode say. */
+	return was != 0 && (was == mine || was == MG_LEASE_BIRTH_UNKNOWN || mine == MG_LEASE_BIRTH_UNKNOWN);
 }

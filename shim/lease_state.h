@@ -60,9 +60,14 @@ int mg_lease_note(dev_t dev, ino_t ino, uint32_t word) MG_HIDDEN;
 
 /* The last word noted for the file, 0 if none. */
 uint32_t mg_lease_word(dev_t dev, ino_t ino) MG_HIDDEN;
-/* Entry i (from mg_lease_note) is told of (its lease_unavailable record): true if it already was. */
-bool mg_lease_told(int i) MG_HIDDEN;
-/* The same question, leaving the answer as it is. */
-bool mg_lease_was_told(int i) MG_HIDDEN;
+/*
+ * Entry i (from mg_lease_note) is told of (its lease_unavailable record): true if it already was,
+ * for the same file. A device and inode number name a file only while it exists: a new file can
+ * take the number of one that was deleted, so the entry keeps the birth time of the file it told
+ * of (any nonzero value but MG_LEASE_BIRTH_UNKNOWN; 0: unknown, where the filesystem keeps none:
+ * then the numbers decide).
+ */
+#define MG_LEASE_BIRTH_UNKNOWN 1
+bool mg_lease_told(int i, uint64_t birth) MG_HIDDEN;
 
 #endif

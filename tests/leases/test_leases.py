@@ -326,6 +326,33 @@ for make in (tempfile.TemporaryFile, tempfile.NamedTemporaryFile):   # unlinked,
         self.assertEqual(un[0]["errno"], "EAGAIN", r.describe())
         self.assertIn("writer", un[0]["reason"])
 
+    REUSED = """
+import mmap, os, sys
+d = sys.argv[1]
+inos = []
+for name in ("first", "second"):       # the second takes the first's inode number, once deleted
+    p = os.path.join(d, name)
+    with open(p, "w+b") as f:           # open for writing: no lease
+        f.write(b"x" * 8192); f.flush()
+        inos.append(os.fstat(f.fileno()).st_ino)
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ); m.close()
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ); m.close()
+    os.unlink(p)
+print(inos[0] == inos[1])
+"""
+
+    def test_a_new_file_with_a_deleted_ones_inode_is_told_of(self):
+        """One lease_unavailable a file, however often it is mapped; a new file that took the
+        inode number of one already told of is another file, and has its own."""
+        r = mgtest.run([sys.executable, "-c", self.REUSED, self.tmp],
+                       env={"MMAPGUARD_LEASES": "watch"})
+        self.assertEqual(r.returncode, 0, r.describe())
+        if r.stdout.split() != ["True"]:
+            self.skipTest("the filesystem gave the second file a new inode number")
+        un = r.events("lease_unavailable")
+        self.assertEqual([os.path.basename(x["path"]) for x in un], ["first", "second"], r.describe())
+        self.assertEqual(un[0]["ino"], un[1]["ino"], r.describe())
+
     # ---- the program's own signal, fork ---------------------------------------------------------------
 
     def test_program_takes_the_lease_signal(self):
