@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "check.h"
+#include "birth.h"
 #include "api.h"
 #include "arena.h"
 #include "backtrace.h"
@@ -115,6 +116,17 @@ static bool birth(const struct mg_target *t, struct statx *sx)
 }
 
 /*
+ * On overlayfs, the birth of the file the call cuts (birth.h): a window of this process whose file
+ * had another birth maps a lower layer's file that an earlier write copied up, and the cut of the
+ * copy leaves it whole. 0 elsewhere.
+ */
+static uint64_t cut_birth(const struct mg_target *t, dev_t dev)
+{
+	return t->fd >= 0 ? mg_overlay_birth(t->fd, "", AT_EMPTY_PATH, dev)
+			  : mg_overlay_birth(t->dirfd, t->path, 0, dev);
+}
+
+/*
  * overlayfs (a container's root): the first write to a file of a lower layer copies it up, and a
  * cut reaches only the copy; every mapping made before shows the lower file and never faults. A
  * call naming a path would copy it up itself: an open for writing does it now (the call's own
@@ -213,11 +225,11 @@ static void resolve_window_paths(struct mg_event *e)
 /*
  * The event of call t on the file st (a cut to new_size when sizes, else a reopen), with the
  * caller's stack. NULL when there is no memory for it (counted as dropped) or the call is
- * suppressed (*suppressed: shim/suppress.h). The caller holds the guard.
+ * suppressed (*suppressed: shim/suppress.h). The caller holds the guard. birth: cut_birth's.
  */
 static struct mg_event *event_start(const char *kind, const struct mg_target *t, const struct stat *st,
-				    bool sizes, uint64_t new_size, struct mg_victims *victims,
-				    bool *suppressed)
+				    bool sizes, uint64_t new_size, uint64_t birth,
+				    struct mg_victims *victims, bool *suppressed)
 {
 	*suppressed = false;
 	struct mg_event *e = mg_pages_alloc(sizeof *e);
@@ -241,7 +253,7 @@ static struct mg_event *event_start(const char *kind, const struct mg_target *t,
 	/* The windows it names: those the cut endangers, or for a reopen every live one. */
 	mg_reg_lock();
 	e->nwindows_total = sizes
-		? mg_reg_endangered_locked(e->dev, e->ino, e->size_before, e->size_after, e->windows,
+		? mg_reg_endangered_locked(e->dev, e->ino, birth, e->size_before, e->size_after, e->windows,
 					   MG_REPORT_WINDOWS)
 		: mg_reg_windows_locked(e->dev, e->ino, e->windows, MG_REPORT_WINDOWS);
 	mg_reg_unlock();
@@ -376,10 +388,12 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	if (new_size >= old_size || (mg_reg_nfiles() == 0 && !others))
 		return MG_PROCEED;
 	size_t n = 0;
+	uint64_t birth = 0;
 	if (mg_reg_nfiles()) {
 		mg_dl_refresh();
+		birth = cut_birth(t, st->st_dev);
 		mg_reg_lock();
-		n = mg_reg_endangered_locked(st->st_dev, st->st_ino, old_size, new_size, NULL, 0);
+		n = mg_reg_endangered_locked(st->st_dev, st->st_ino, birth, old_size, new_size, NULL, 0);
 		mg_reg_unlock();
 	}
 	if (n == 0 && !others)
@@ -406,7 +420,7 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 		return verdict(MG_PROCEED, saved);
 	}
 	bool suppressed;
-	struct mg_event *e = event_start("truncate", t, st, true, new_size, victims, &suppressed);
+	struct mg_event *e = event_start("truncate", t, st, true, new_size, birth, victims, &suppressed);
 	if (!e) {       /* without memory to report, block mode still protects the program */
 		if (victims)
 			mg_pages_free(victims, sizeof *victims);
@@ -437,7 +451,7 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 	mg_enter();
 	bool refuse = writable && mg_mode() == MG_MODE_BLOCK;
 	bool suppressed;
-	struct mg_event *e = event_start("reopen", t, st, false, 0, NULL, &suppressed);
+	struct mg_event *e = event_start("reopen", t, st, false, 0, 0, NULL, &suppressed);
 	if (!e)
 		return verdict(suppressed ? MG_PROCEED : refuse ? MG_REFUSE : MG_REPORTED, saved);
 	/* who else maps the file (any window: a reopen changes no size) */

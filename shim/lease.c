@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "arena.h"
+#include "birth.h"
 #include "claim.h"
 #include "config.h"
 #include "fmt.h"
@@ -145,8 +146,7 @@ static void unavailable(dev_t dev, ino_t ino, int fd, enum mg_ix_lease_reason re
 	if (MG_SYS6(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_NLINK | STATX_BTIME, &sx, 0) == 0) {
 		if ((sx.stx_mask & STATX_NLINK) && sx.stx_nlink == 0)
 			return;
-		if (sx.stx_mask & STATX_BTIME)
-			birth = (uint64_t)sx.stx_btime.tv_sec * 1000000000u + sx.stx_btime.tv_nsec + 2;
+		birth = mg_birth_of(&sx);
 	}
 	if (mg_lease_told(i, birth))
 		return;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "birth.h"
 #include "fd_place.h"
 #include "guard.h"
 
@@ -63,11 +64,10 @@ uint32_t mg_lease_word(dev_t dev, ino_t ino) MG_HIDDEN;
 /*
  * Entry i (from mg_lease_note) is told of (its lease_unavailable record): true if it already was,
  * for the same file. A device and inode number name a file only while it exists: a new file can
- * take the number of one that was deleted, so the entry keeps the birth time of the file it told
- * of (any nonzero value but MG_LEASE_BIRTH_UNKNOWN; 0: unknown, where the filesystem keeps none:
- * then the numbers decide).
+ * take the number of one that was deleted, so the entry keeps the birth of the file it told of
+ * (birth.h; 0: unknown, where the filesystem keeps none: then the numbers decide).
  */
-#define MG_LEASE_BIRTH_UNKNOWN 1
+#define MG_LEASE_BIRTH_UNKNOWN (MG_BIRTH_BIAS - 1)
 bool mg_lease_told(int i, uint64_t birth) MG_HIDDEN;
 
 #endif

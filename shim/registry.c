@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "registry.h"
 #include "arena.h"
+#include "birth.h"
 #include "index.h"
 #include "lock.h"
 #include "rule.h"
@@ -1283,8 +1284,8 @@ static void keep_sorted(struct mg_window *out, size_t max, size_t have, const st
 	out[i] = *w;
 }
 
-static size_t file_windows(dev_t dev, ino_t ino, bool all, uint64_t old_size, uint64_t new_size,
-			   struct mg_window *out, size_t max)
+static size_t file_windows(dev_t dev, ino_t ino, uint64_t birth, bool all, uint64_t old_size,
+			   uint64_t new_size, struct mg_window *out, size_t max)
 {
 	struct mg_file *f = file_find(dev, ino);
 	uint64_t page = mg_page_size();
@@ -1296,6 +1297,7 @@ static size_t file_windows(dev_t dev, ino_t ino, bool all, uint64_t old_size, ui
 	for (const struct node *t = by_end_max(f); t && t->fend > keep; t = by_end_prev(t)) {
 		for (const struct node *n = t; n; n = n->snext) {
 			if (!all && (n->w.origin == MG_ORIGIN_EXE ||
+				     !mg_birth_same(n->w.birth, birth) ||
 				     !mg_rule_pages_cut(n->w.offset, n->w.end - n->w.start, old_size,
 							new_size, page)))
 				continue;
@@ -1307,15 +1309,15 @@ static size_t file_windows(dev_t dev, ino_t ino, bool all, uint64_t old_size, ui
 	return total;
 }
 
-size_t mg_reg_endangered_locked(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_size,
-				struct mg_window *out, size_t max)
+size_t mg_reg_endangered_locked(dev_t dev, ino_t ino, uint64_t birth, uint64_t old_size,
+				uint64_t new_size, struct mg_window *out, size_t max)
 {
-	return file_windows(dev, ino, false, old_size, new_size, out, max);
+	return file_windows(dev, ino, birth, false, old_size, new_size, out, max);
 }
 
 size_t mg_reg_windows_locked(dev_t dev, ino_t ino, struct mg_window *out, size_t max)
 {
-	return file_windows(dev, ino, true, 0, 0, out, max);
+	return file_windows(dev, ino, 0, true, 0, 0, out, max);
 }
 
 uint64_t mg_reg_safe_size_locked(dev_t dev, ino_t ino)

@@ -92,10 +92,11 @@ int mg_reg_find_signal_safe(uintptr_t addr, struct mg_window *out) MG_HIDDEN;
 
 /*
  * Windows of (dev, ino) cut by old_size -> new_size: copies up to max of them (address order)
- * into out (may be NULL) and returns how many there are in all.
+ * into out (may be NULL) and returns how many there are in all. birth (birth.h), when known, is
+ * the cut file's: a window of a known other birth maps another file (overlayfs's lower one).
  */
-size_t mg_reg_endangered_locked(dev_t dev, ino_t ino, uint64_t old_size, uint64_t new_size,
-				struct mg_window *out, size_t max) MG_HIDDEN;
+size_t mg_reg_endangered_locked(dev_t dev, ino_t ino, uint64_t birth, uint64_t old_size,
+				uint64_t new_size, struct mg_window *out, size_t max) MG_HIDDEN;
 /* All windows of (dev, ino), the same way. */
 size_t mg_reg_windows_locked(dev_t dev, ino_t ino, struct mg_window *out, size_t max) MG_HIDDEN;
 /* Smallest size that cuts no window of (dev, ino); 0 when the file has none. */

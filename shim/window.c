@@ -1,8 +1,10 @@
 #define _GNU_SOURCE
 #include "window.h"
+#include "birth.h"
 #include "real.h"
 #include "thread.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -14,6 +16,7 @@ bool mg_window_describe(int fd, int prot, int flags, off_t off, struct mg_window
 	memset(w, 0, sizeof *w);        /* stack NULL: none (the wrapper captures it) */
 	w->offset = (uint64_t)off;
 	w->size_at_map = (uint64_t)st.st_size;
+	w->birth = mg_overlay_birth(fd, "", AT_EMPTY_PATH, st.st_dev);
 	w->dev = st.st_dev;
 	w->ino = st.st_ino;
 	w->prot = prot;

@@ -24,6 +24,8 @@ struct mg_window {
 					 * parent's windows with the parent's pid; 0: unknown */
 	struct timespec created;        /* CLOCK_REALTIME */
 	uint64_t size_at_map;           /* the file's size when the mapping was made */
+	uint64_t birth;                 /* on overlayfs, the file's birth (birth.h): a lower layer's
+					 * file or its copy; 0: not overlayfs, or not known */
 	const struct mg_stack *stack;   /* creation stack (depot.h); NULL: none */
 };
 

@@ -122,7 +122,7 @@ static void test_empty(void)
 	CHECK(!mg_reg_find_locked(0, NULL));
 	CHECK(!mg_reg_overlaps_locked(0, UINTPTR_MAX));
 	CHECK(!mg_reg_file_tracked_locked(F1));
-	CHECK_U64(mg_reg_endangered_locked(F1, 100 * P, 0, &w, 1), 0);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 100 * P, 0, &w, 1), 0);
 	CHECK_U64(mg_reg_windows_locked(F1, &w, 1), 0);
 	CHECK_U64(mg_reg_safe_size_locked(F1), 0);
 	CHECK(mg_reg_remove_locked(0, UINTPTR_MAX) == 0);
@@ -322,8 +322,8 @@ static void test_mremap(void)
 	CHECK_U64(mg_reg_nmaps(), 2);
 	CHECK_U64(mg_reg_windows_locked(F1, NULL, 0), 2);
 	/* both windows count for a truncation: file pages [8, 12) and [9, 11) */
-	CHECK_U64(mg_reg_endangered_locked(F1, 12 * P, 10 * P, NULL, 0), 2);
-	CHECK_U64(mg_reg_endangered_locked(F1, 12 * P, 11 * P, NULL, 0), 1);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 12 * P, 10 * P, NULL, 0), 2);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 12 * P, 11 * P, NULL, 0), 1);
 	ins(wtag(30, 10, F2, 0, 2));
 	CHECK(mg_reg_mremap_locked(pg(3), 0, pg(35), 3 * P, false) == 0);
 	EXPECT("duplicate over the middle of another window", { 0, 4, F1, 8, 1 }, { 20, 2, F1, 9, 1 },
@@ -339,7 +339,7 @@ static void test_mremap(void)
 	ins(wtag(10, 6, F2, 0, 2));
 	CHECK(mg_reg_mremap_locked(pg(0), 4 * P, pg(12), 4 * P, true) == 0);
 	EXPECT("dontunmap", { 0, 4, F1, 0, 1 }, { 10, 2, F2, 0, 2 }, { 12, 4, F1, 0, 1 });
-	CHECK_U64(mg_reg_endangered_locked(F1, 4 * P, 0, NULL, 0), 2);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 4 * P, 0, NULL, 0), 2);
 
 	/* an untracked mapping (anonymous) moved over tracked windows replaces them */
 	reset();
@@ -381,50 +381,50 @@ static void test_files(void)
 	memset(out, 0, sizeof out);
 
 	/* EOF inside the last page of [8, 10): nothing */
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 9 * P + 1, out, 8), 0);
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 10 * P - 1, out, 8), 0);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 9 * P + 1, out, 8), 0);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 10 * P - 1, out, 8), 0);
 	/* one page of [8, 10) */
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 9 * P, out, 8), 1);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 9 * P, out, 8), 1);
 	CHECK(out[0].start == pg(10) && out[0].end == pg(12) && out[0].offset == 8 * P);
 	check_meta(&out[0], 2);
 	/* [0, 4) and [8, 10), not [2, 3) */
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 3 * P, out, 8), 2);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 3 * P, out, 8), 2);
 	CHECK(out[0].start == pg(0) && out[1].start == pg(10), "address order");
 	/* all three, in address order */
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 0, out, 8), 3);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 0, out, 8), 3);
 	CHECK(out[0].start == pg(0) && out[1].start == pg(10) && out[2].start == pg(20));
 	check_meta(&out[0], 1);
 	check_meta(&out[2], 3);
 	/* max: the lowest addresses, the total still counted */
 	memset(out, 0, sizeof out);
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 0, out, 1), 3);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 0, out, 1), 3);
 	CHECK(out[0].start == pg(0) && out[1].start == 0, "max 1 wrote more than one window");
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 0, out, 2), 3);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 0, out, 2), 3);
 	CHECK(out[0].start == pg(0) && out[1].start == pg(10) && out[2].start == 0);
 	memset(out, 0, sizeof out);
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 0, out, 0), 3);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 0, out, 0), 3);
 	CHECK(out[0].start == 0, "max 0 wrote a window");
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 0, NULL, 0), 3);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 0, NULL, 0), 3);
 	/* growing or keeping the size: nothing */
-	CHECK_U64(mg_reg_endangered_locked(F1, 0, 100 * P, out, 8), 0);
-	CHECK_U64(mg_reg_endangered_locked(F1, 10 * P, 10 * P, out, 8), 0);
-	CHECK_U64(mg_reg_endangered_locked(F1, 3 * P, 100 * P, out, 8), 0);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 0, 100 * P, out, 8), 0);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 10 * P, 10 * P, out, 8), 0);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 3 * P, 100 * P, out, 8), 0);
 	/* old size smaller than the windows: [8, 10) was beyond EOF already */
-	CHECK_U64(mg_reg_endangered_locked(F1, 3 * P + 1, 3 * P, out, 8), 1);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 3 * P + 1, 3 * P, out, 8), 1);
 	CHECK(out[0].start == pg(0), "only the page [3, 4) goes from backed to unbacked");
-	CHECK_U64(mg_reg_endangered_locked(F1, 9 * P, 8 * P, out, 8), 1);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 9 * P, 8 * P, out, 8), 1);
 	CHECK(out[0].start == pg(10));
-	CHECK_U64(mg_reg_endangered_locked(F1, 8 * P, 4 * P, out, 8), 0, "pages [4, 8) are mapped by nobody");
-	CHECK_U64(mg_reg_endangered_locked(F1, 0, 0, out, 8), 0, "empty file");
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 8 * P, 4 * P, out, 8), 0, "pages [4, 8) are mapped by nobody");
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 0, 0, out, 8), 0, "empty file");
 	/* identity is (dev, ino): F3 has F1's inode number on another device */
-	CHECK_U64(mg_reg_endangered_locked(F3, 8 * P, 0, out, 8), 1);
+	CHECK_U64(mg_reg_endangered_locked(F3, 0, 8 * P, 0, out, 8), 1);
 	CHECK(out[0].start == pg(40) && out[0].dev == 2 && out[0].ino == 10);
-	CHECK_U64(mg_reg_endangered_locked(F3, 8 * P, 7 * P, out, 8), 1);
-	CHECK_U64(mg_reg_endangered_locked(F3, 8 * P, 7 * P + 1, out, 8), 0);
-	CHECK_U64(mg_reg_endangered_locked(F2, 4 * P, 3 * P + 1, out, 8), 0);
-	CHECK_U64(mg_reg_endangered_locked(F2, 4 * P, 3 * P, out, 8), 1);
-	CHECK_U64(mg_reg_endangered_locked(3, 10, 8 * P, 0, out, 8), 0, "unknown device");
-	CHECK_U64(mg_reg_endangered_locked(1, 12, 8 * P, 0, out, 8), 0, "unknown inode");
+	CHECK_U64(mg_reg_endangered_locked(F3, 0, 8 * P, 7 * P, out, 8), 1);
+	CHECK_U64(mg_reg_endangered_locked(F3, 0, 8 * P, 7 * P + 1, out, 8), 0);
+	CHECK_U64(mg_reg_endangered_locked(F2, 0, 4 * P, 3 * P + 1, out, 8), 0);
+	CHECK_U64(mg_reg_endangered_locked(F2, 0, 4 * P, 3 * P, out, 8), 1);
+	CHECK_U64(mg_reg_endangered_locked(3, 10, 0, 8 * P, 0, out, 8), 0, "unknown device");
+	CHECK_U64(mg_reg_endangered_locked(1, 12, 0, 8 * P, 0, out, 8), 0, "unknown inode");
 	/* all windows */
 	CHECK_U64(mg_reg_windows_locked(F1, out, 8), 3);
 	CHECK(out[0].start == pg(0) && out[1].start == pg(10) && out[2].start == pg(20));
@@ -436,8 +436,8 @@ static void test_files(void)
 	CHECK_U64(mg_reg_safe_size_locked(F3), 7 * P + 1);
 	CHECK_U64(mg_reg_safe_size_locked(3, 10), 0);
 	/* the safe size cuts nothing, one byte less cuts something */
-	CHECK_U64(mg_reg_endangered_locked(F1, 100 * P, mg_reg_safe_size_locked(F1), NULL, 0), 0);
-	CHECK_U64(mg_reg_endangered_locked(F1, 100 * P, mg_reg_safe_size_locked(F1) - 1, NULL, 0), 1);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 100 * P, mg_reg_safe_size_locked(F1), NULL, 0), 0);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 100 * P, mg_reg_safe_size_locked(F1) - 1, NULL, 0), 1);
 
 	/* the counters go back to 0 as windows go */
 	mg_reg_remove_locked(pg(30), pg(34));
@@ -484,7 +484,7 @@ static void test_files(void)
 		}
 		/* endangered by a cut to file page 70: windows at offsets >= 70, i.e. k <= 30 */
 		memset(all, 0, sizeof all);
-		CHECK_U64(mg_reg_endangered_locked(F1, 200 * P, 70 * P, all, max), 31);
+		CHECK_U64(mg_reg_endangered_locked(F1, 0, 200 * P, 70 * P, all, max), 31);
 		for (size_t k = 0; k < 70; k++) {
 			if (k < max && k < 31)
 				CHECK(all[k].start == pg(2 * k), "endangered, max %zu #%zu", max, k);
@@ -503,6 +503,31 @@ static void shuffle(uint32_t *a, size_t n)
 		a[i] = a[j];
 		a[j] = t;
 	}
+}
+
+/*
+ * overlayfs: a lower layer's file and its copy share (dev, ino); a cut of the copy (its birth
+ * known) endangers only windows of that birth or of none known.
+ */
+static void test_births(void)
+{
+	reset();
+	struct mg_window lower = mkwin(0, 4, F1, 0), copy = mkwin(10, 4, F1, 0), unknown = mkwin(20, 2, F1, 0);
+	lower.birth = 1000;
+	copy.birth = 2000;
+	ins(lower);
+	ins(copy);
+	ins(unknown);
+	struct mg_window out[8];
+	memset(out, 0, sizeof out);
+	CHECK_U64(mg_reg_endangered_locked(F1, 0, 4 * P, 0, out, 8), 3, "no birth known for the cut: all");
+	CHECK_U64(mg_reg_endangered_locked(F1, 2000, 4 * P, 0, out, 8), 2, "the copy's and the unknown one");
+	CHECK(out[0].start == pg(10) && out[1].start == pg(20));
+	CHECK_U64(mg_reg_endangered_locked(F1, 1000, 4 * P, 0, out, 8), 2, "the lower file's and the unknown one");
+	CHECK(out[0].start == pg(0) && out[1].start == pg(20));
+	CHECK_U64(mg_reg_endangered_locked(F1, 3000, 4 * P, 1 * P, out, 8), 1, "only the unknown one");
+	CHECK(out[0].start == pg(20) && out[0].birth == 0);
+	CHECK_U64(mg_reg_windows_locked(F1, out, 8), 3, "a reopen names every window");
 }
 
 static void test_many(void)
@@ -534,7 +559,7 @@ static void test_many(void)
 	}
 	/* file f holds pages i/NF for i = f, f+NF, ...: 100 windows, file pages 0..99 */
 	for (ino_t f = 0; f < NF; f += 97) {
-		CHECK_U64(mg_reg_endangered_locked(5, f, 100 * P, 50 * P, out, 8), 50);
+		CHECK_U64(mg_reg_endangered_locked(5, f, 0, 100 * P, 50 * P, out, 8), 50);
 		for (int k = 0; k < 8; k++)
 			CHECK(out[k].start == pg(2 * (50 * NF + f + (uint64_t)k * NF)), "file %lu #%d", (unsigned long)f, k);
 		CHECK_U64(mg_reg_safe_size_locked(5, f), 99 * P + 1);
@@ -568,10 +593,10 @@ static void test_many(void)
 		ins(mkwin(order[k], 1, F2, order[k]));
 	CHECK_U64(mg_reg_nmaps(), N);
 	CHECK_U64(mg_reg_nfiles(), 1);
-	CHECK_U64(mg_reg_endangered_locked(F2, (uint64_t)N * P, 0, out, 8), N);
+	CHECK_U64(mg_reg_endangered_locked(F2, 0, (uint64_t)N * P, 0, out, 8), N);
 	for (int k = 0; k < 8; k++)
 		CHECK(out[k].start == pg((uint64_t)k) && out[k].offset == (uint64_t)k * P);
-	CHECK_U64(mg_reg_endangered_locked(F2, (uint64_t)N * P, (uint64_t)(N - 10) * P + 1, out, 8), 9);
+	CHECK_U64(mg_reg_endangered_locked(F2, 0, (uint64_t)N * P, (uint64_t)(N - 10) * P + 1, out, 8), 9);
 	CHECK(out[0].start == pg(N - 9));
 	CHECK_U64(mg_reg_safe_size_locked(F2), (uint64_t)(N - 1) * P + 1);
 	/* one MAP_FIXED over the middle half replaces 50000 windows */
@@ -802,6 +827,7 @@ int main(void)
 	RUN(test_whole_alone);
 	RUN(test_same_ends);
 	RUN(test_files);
+	RUN(test_births);
 	RUN(test_many);
 	RUN(test_signal_safe);
 	RUN(test_atfork);

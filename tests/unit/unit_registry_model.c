@@ -228,7 +228,7 @@ static void compare(void)
 				cut[i] = model[i].file == f && o < old && !(o < neu);
 				ncut += cut[i];
 			}
-			size_t n = mg_reg_endangered_locked(dev, ino, old, neu, out, NP + 1);
+			size_t n = mg_reg_endangered_locked(dev, ino, 0, old, neu, out, NP + 1);
 			bool covered[NP] = { false };
 			for (size_t j = 0; j < n; j++) {
 				CHECK(j == 0 || out[j - 1].start < out[j].start, "endangered not in address order");
@@ -248,12 +248,12 @@ static void compare(void)
 				CHECK(!cut[i] || covered[i], "file %d, %" PRIu64 " -> %" PRIu64 ": page %d (file page %" PRIu64
 				      ") is cut but no reported window holds it", f, old, neu, i, model[i].off);
 			CHECK(ncut == 0 || n > 0);
-			CHECK_U64(mg_reg_endangered_locked(dev, ino, old, neu, NULL, 0), n);
+			CHECK_U64(mg_reg_endangered_locked(dev, ino, 0, old, neu, NULL, 0), n);
 			/* a smaller max keeps the lowest addresses */
 			struct mg_window few[5];
 			memset(few, 0, sizeof few);
 			size_t max = (size_t)mg_rng_below(5);
-			CHECK_U64(mg_reg_endangered_locked(dev, ino, old, neu, few, max), n);
+			CHECK_U64(mg_reg_endangered_locked(dev, ino, 0, old, neu, few, max), n);
 			for (size_t j = 0; j < 5; j++) {
 				if (j < max && j < n)
 					CHECK(few[j].start == out[j].start && few[j].end == out[j].end, "max %zu #%zu", max, j);

@@ -67,7 +67,7 @@ static void check_own(struct tmodel *m)
 	CHECK_U64(mg_reg_safe_size_locked(10 + t, 1), any ? last * P + 1 : 0);
 	uint64_t k = mg_rng_below(NPT + 1);
 	struct mg_window out[NPT];
-	size_t n = mg_reg_endangered_locked(10 + t, 1, NPT * P, k * P, out, NPT);
+	size_t n = mg_reg_endangered_locked(10 + t, 1, 0, NPT * P, k * P, out, NPT);
 	bool cut = false;
 	for (uint64_t i = k; i < NPT; i++)
 		cut |= m->kind[i] == 1;

@@ -386,5 +386,39 @@ class OverlayFS(XprocTest):
         self.assertEqual(v.finish(), 0)
         self.assertEqual([x for x in v.records() if x["event"] == "truncate"], [])
 
+    OWN_COPY = """
+import errno, mmap, os, sys
+p = sys.argv[1]
+with open(p, "rb") as f:
+    lower = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)   # the lower layer's file
+w = os.open(p, os.O_WRONLY | os.O_APPEND)     # the first write copies the file up, cutting nothing
+os.write(w, b"+")
+os.ftruncate(w, 0)                            # cuts the copy only
+print("cut", os.fstat(w).st_size, lower[len(lower) - 1])
+os.write(w, b"y" * 8192)
+with open(p, "rb") as f:
+    copy = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)    # the copy
+try:
+    os.ftruncate(w, 0)
+    print("cut", os.fstat(w).st_size)
+except OSError as e:
+    print("refused", errno.errorcode[e.errno], lower[len(lower) - 1], copy[0])
+"""
+
+    def test_a_cut_of_the_copy_spares_the_lower_files_windows(self):
+        """The program maps a lower layer's file, writes it (copied up), then cuts it through that
+        descriptor: its mapping shows the lower file and keeps every byte, so block mode lets the
+        cut go; a mapping of the copy is what the next cut would hurt."""
+        r = mgtest.run([sys.executable, "-c", self.OWN_COPY, self.path],
+                       env={"MMAPGUARD_MODE": "block"})
+        self.assertEqual(r.returncode, 0, r.describe())
+        last = ((SIZE - 1) * 7) & 0xff
+        self.assertEqual(r.stdout.split("\n")[:2],
+                         ["cut 0 %d" % last, "refused ETXTBSY %d %d" % (last, ord("y"))], r.describe())
+        (rec,) = r.events("truncate")
+        self.assertEqual(rec["action"], "blocked", rec)
+        self.assertEqual(len(rec["mappings"]), 1, rec)
+        self.assertEqual(rec["mappings"][0]["length"], 8192, rec)
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,46 @@
+/*
+ * A file's birth time: what tells apart two files that share a device and an inode number. A new
+ * file can take the number of one that was deleted; on overlayfs (a container's root) a file of a
+ * lower layer and the copy its first write makes in the upper layer show the same numbers, while a
+ * mapping made before the copy keeps showing the lower file, which no cut of the copy reaches.
+ * Births are nanoseconds since the epoch plus MG_BIRTH_BIAS, so that 0 means "not known" and
+ * MG_BIRTH_BIAS - 1 is left free for a caller's own mark. Raw system calls only.
+ */
+#ifndef MG_BIRTH_H
+#define MG_BIRTH_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include "guard.h"
+
+#define MG_BIRTH_BIAS 2
+
+/* What statx said (0 when it did not say). */
+static inline uint64_t mg_birth_of(const struct statx *sx)
+{
+	if (!(sx->stx_mask & STATX_BTIME))
+		return 0;
+	return (uint64_t)sx->stx_btime.tv_sec * 1000000000u + sx->stx_btime.tv_nsec + MG_BIRTH_BIAS;
+}
+
+/*
+ * The birth of the file (statx's dirfd, path, flags: "" and AT_EMPTY_PATH for a descriptor) whose
+ * st_dev is dev, when it is on overlayfs; 0 elsewhere, or when not known. Whether a device is
+ * overlayfs is asked once (fstatfs) and kept for 16 devices of major 0; a device of a disk is
+ * never one, and costs no system call.
+ */
+uint64_t mg_overlay_birth_anon(int dirfd, const char *path, int flags, dev_t dev) MG_HIDDEN;
+static inline uint64_t mg_overlay_birth(int dirfd, const char *path, int flags, dev_t dev)
+{
+	return major(dev) != 0 ? 0 : mg_overlay_birth_anon(dirfd, path, flags, dev);
+}
+
+/* Two births of files with the same device and inode: the same file, unless both are known. */
+static inline int mg_birth_same(uint64_t a, uint64_t b)
+{
+	return !a || !b || a == b;
+}
+
+#endif
