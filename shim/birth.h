@@ -9,6 +9,7 @@
 #ifndef MG_BIRTH_H
 #define MG_BIRTH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -29,7 +30,9 @@ static inline uint64_t mg_birth_of(const struct statx *sx)
  * The birth of the file (statx's dirfd, path, flags: "" and AT_EMPTY_PATH for a descriptor) whose
  * st_dev is dev, when it is on overlayfs; 0 elsewhere, or when not known. Whether a device is
  * overlayfs is asked once (fstatfs) and kept for 16 devices of major 0; a device of a disk is
- * never one, and costs no system call.
+ * never one, and costs no system call. A number an unmount freed and another file system took
+ * keeps the first answer: a wrong "overlayfs" costs a statx a mapping, a wrong "not" leaves windows
+ * without a birth, which count as the cut file's (as every window did before births).
  */
 uint64_t mg_overlay_birth_anon(int dirfd, const char *path, int flags, dev_t dev) MG_HIDDEN;
 static inline uint64_t mg_overlay_birth(int dirfd, const char *path, int flags, dev_t dev)
@@ -38,7 +41,7 @@ static inline uint64_t mg_overlay_birth(int dirfd, const char *path, int flags, 
 }
 
 /* Two births of files with the same device and inode: the same file, unless both are known. */
-static inline int mg_birth_same(uint64_t a, uint64_t b)
+static inline bool mg_birth_same(uint64_t a, uint64_t b)
 {
 	return !a || !b || a == b;
 }
