@@ -116,9 +116,9 @@ static bool birth(const struct mg_target *t, struct statx *sx)
 }
 
 /*
- * On overlayfs, the birth of the file the call cuts (birth.h): a window of this process whose file
- * had another birth maps a lower layer's file that an earlier write copied up, and the cut of the
- * copy leaves it whole. 0 elsewhere.
+ * On overlayfs, the birth of the file the call cuts (birth.h): a window whose file had another
+ * birth (of this process; of another, as its index says) maps a lower layer's file that an
+ * earlier write copied up, and the cut of the copy leaves it whole. 0 elsewhere.
  */
 static uint64_t cut_birth(const struct mg_target *t, dev_t dev)
 {
@@ -280,7 +280,7 @@ static void event_free(struct mg_event *e)
  * alone: a write lease already proved there are none (no scan; the record still says so).
  */
 static struct mg_victims *find_victims(const struct mg_target *t, const struct stat *st,
-				       uint64_t new_size, bool alone)
+				       uint64_t new_size, uint64_t birth, bool alone)
 {
 	if (mg_cfg.scope == MG_SCOPE_PROCESS)
 		return NULL;
@@ -291,7 +291,7 @@ static struct mg_victims *find_victims(const struct mg_target *t, const struct s
 		mg_victims_init(v, true);
 	else
 		mg_scan_victims(st->st_dev, mg_shown_dev(t->fd, t->dirfd, t->path, st->st_dev),
-				st->st_ino, (uint64_t)st->st_size, new_size, false, v);
+				st->st_ino, birth, (uint64_t)st->st_size, new_size, false, v);
 	return v;
 }
 
@@ -388,10 +388,9 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	if (new_size >= old_size || (mg_reg_nfiles() == 0 && !others))
 		return MG_PROCEED;
 	size_t n = 0;
-	uint64_t birth = 0;
+	uint64_t birth = cut_birth(t, st->st_dev);
 	if (mg_reg_nfiles()) {
 		mg_dl_refresh();
-		birth = cut_birth(t, st->st_dev);
 		mg_reg_lock();
 		n = mg_reg_endangered_locked(st->st_dev, st->st_ino, birth, old_size, new_size, NULL, 0);
 		mg_reg_unlock();
@@ -405,7 +404,7 @@ int mg_check_resize(const struct mg_target *t, const struct stat *st, uint64_t n
 	bool alone = others && mg_scan_alone(t->fd, t->dirfd, t->path, st->st_dev, st->st_ino);
 	if ((n == 0 && alone) || kernel_refuses_shrink(t))
 		return verdict(MG_PROCEED, saved);
-	struct mg_victims *victims = others ? find_victims(t, st, new_size, alone) : NULL;
+	struct mg_victims *victims = others ? find_victims(t, st, new_size, birth, alone) : NULL;
 	bool hurts_others = victims && victims->total;
 	if (n == 0 && !hurts_others) {
 		if (victims && victims->incomplete)
@@ -459,6 +458,6 @@ int mg_check_reopen(const struct mg_target *t, const struct stat *st, bool writa
 		e->victims = mg_pages_alloc(sizeof *e->victims);
 	if (e->victims)
 		mg_scan_victims(st->st_dev, mg_shown_dev(t->fd, t->dirfd, t->path, st->st_dev),
-				st->st_ino, 0, 0, true, e->victims);
+				st->st_ino, 0, 0, 0, true, e->victims);
 	return verdict(finish(e, refuse), saved);
 }

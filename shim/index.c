@@ -29,10 +29,21 @@ static uint32_t (*lease_word)(dev_t dev, ino_t ino);     /* lease.c's, once it t
 /* Free slots below hiwater: private memory, only the writer needs it. */
 static int32_t free_slots[MG_IX_SLOTS];
 static uint32_t n_free;
+/* The slots whose birth entry holds a birth (private): only those are written with none; any: one
+ * ever did (off overlayfs none does, and publication skips the entries at once). */
+static uint8_t had_birth[MG_IX_SLOTS / 8];
+static bool any_birth;
 
 static inline struct mg_ix_slot *slot_at(int32_t i)
 {
 	return (struct mg_ix_slot *)((char *)ix + sizeof *ix) + i;
+}
+
+#define BIRTHS_AT (sizeof(struct mg_ix_header) + MG_IX_SLOTS * sizeof(struct mg_ix_slot))
+
+static inline struct mg_ix_birth *birth_at(int32_t i)
+{
+	return (struct mg_ix_birth *)((char *)ix + BIRTHS_AT) + i;
 }
 
 int mg_index_dir_open(char *path_out)
@@ -179,7 +190,7 @@ static void create_locked(void)
 	mg_buf_putc(&b, '-');
 	mg_buf_u64(&b, start);
 	ix_name[b.len] = 0;
-	size_t size = sizeof(struct mg_ix_header) + MG_IX_SLOTS * sizeof(struct mg_ix_slot);
+	size_t size = BIRTHS_AT + MG_IX_SLOTS * sizeof(struct mg_ix_birth);
 	/* After exec the new image takes the old image's file over (same pid and start time). */
 	long fd = MG_SYS4(SYS_openat, dfd, ix_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
 			  0600);
@@ -204,6 +215,7 @@ static void create_locked(void)
 	ix->header_size = sizeof *ix;
 	ix->slot_size = sizeof(struct mg_ix_slot);
 	ix->capacity = MG_IX_SLOTS;
+	ix->births_at = BIRTHS_AT;
 	ix->pid = pid;
 	ix->start_time = start;
 	ix->leases = mg_cfg.leases == MG_LEASES_RESCUE ? MG_IX_LEASES_RESCUE
@@ -212,6 +224,8 @@ static void create_locked(void)
 	mg_proc_text(0, "exe", ix->exe, sizeof ix->exe, true);
 	__atomic_store_n(&ix->magic, MG_IX_MAGIC, __ATOMIC_RELEASE);
 	n_free = 0;
+	memset(had_birth, 0, sizeof had_birth);
+	any_birth = false;
 	__atomic_store_n(&ix_state, IX_READY, __ATOMIC_RELEASE);
 }
 
@@ -245,8 +259,39 @@ static inline void write_end(struct mg_ix_slot *s, uint32_t q)
 	__atomic_store_n(&s->seq, q, __ATOMIC_RELEASE);
 }
 
+/*
+ * Inside slot i's write: its file's birth, under the same protocol. Away from overlayfs no birth
+ * is ever known, and the entries are never touched (nor their pages allocated).
+ */
+static __attribute__((noinline)) void birth_write(int32_t i, dev_t dev, ino_t ino, uint64_t birth)
+{
+	uint8_t bit = (uint8_t)(1u << (i & 7));
+	if (!birth && !(had_birth[i >> 3] & bit))
+		return;
+	any_birth = true;
+	if (birth)
+		had_birth[i >> 3] |= bit;
+	else
+		had_birth[i >> 3] &= (uint8_t)~bit;
+	struct mg_ix_birth *b = birth_at(i);
+	uint32_t q = b->seq | 1;
+	__atomic_store_n(&b->seq, q, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	b->dev = (uint64_t)dev;
+	b->ino = (uint64_t)ino;
+	b->birth = birth;
+	__atomic_store_n(&b->seq_end, q + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&b->seq, q + 1, __ATOMIC_RELEASE);
+}
+
+static inline void birth_put(int32_t i, dev_t dev, ino_t ino, uint64_t birth)
+{
+	if (mg_unlikely(birth || any_birth))
+		birth_write(i, dev, ino, birth);
+}
+
 void mg_index_put_locked(int32_t *slot, dev_t dev, ino_t ino, uint64_t safe_size,
-			 const struct mg_window *w)
+			 const struct mg_window *w, uint64_t birth)
 {
 	if (mg_unlikely(ix_state != IX_READY)) {
 		if (ix_state != IX_NONE || !__atomic_load_n(&mg_index_on, __ATOMIC_RELAXED))
@@ -290,6 +335,7 @@ void mg_index_put_locked(int32_t *slot, dev_t dev, ino_t ino, uint64_t safe_size
 	s->nframes = n;
 	s->pc_first = st->pc_first;
 	memcpy(s->ip, st->ip, n * sizeof s->ip[0]);
+	birth_put(i, dev, ino, birth);
 	write_end(s, q);
 }
 
@@ -302,6 +348,7 @@ void mg_index_drop_locked(int32_t *slot)
 	struct mg_ix_slot *s = slot_at(i);
 	uint32_t q = write_begin(s);
 	s->used = 0;
+	birth_put(i, 0, 0, 0);
 	write_end(s, q);
 	if (n_free < MG_IX_SLOTS)
 		free_slots[n_free++] = i;

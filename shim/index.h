@@ -20,11 +20,12 @@ extern int mg_index_on MG_HIDDEN;
 
 /*
  * Registry hooks, under the registry lock. *slot is the file's slot (-1: none yet).
- * put: the file's windows now need safe_size bytes, w is the one that needs the most.
+ * put: the file's windows now need safe_size bytes, w is the one that needs the most; birth: the
+ * one all of them share (birth.h), 0 if not known.
  * drop: the file has no window left.
  */
 void mg_index_put_locked(int32_t *slot, dev_t dev, ino_t ino, uint64_t safe_size,
-			 const struct mg_window *w) MG_HIDDEN;
+			 const struct mg_window *w, uint64_t birth) MG_HIDDEN;
 void mg_index_drop_locked(int32_t *slot) MG_HIDDEN;
 
 /*

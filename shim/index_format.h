@@ -43,8 +43,27 @@ struct mg_ix_header {
 	 * /proc/PID/maps.
 	 */
 	uint32_t overflow_all;
-	uint8_t pad[184];
+	/*
+	 * Nonzero: the file's offset of an array of capacity struct mg_ix_birth, entry i for slot
+	 * i (added after version 1; 0: none, as older writers leave it).
+	 */
+	uint32_t births_at;
+	uint8_t pad[180];
 };
+/*
+ * The birth (shim/birth.h) shared by every window the process has of slot i's file, on overlayfs,
+ * where one device and inode name both a lower layer's file and the copy a first write makes of
+ * it: a cut of a file of another birth reaches none of those windows. birth 0: not known (another
+ * file system, windows of two births, a file system that keeps none). The same sequence protocol
+ * as a slot's; dev and ino repeat the slot's, so that a reader can tell an entry of the file it
+ * asked about from one of a file that took the slot since.
+ */
+struct mg_ix_birth {
+	uint32_t seq, seq_end;
+	uint64_t dev, ino;
+	uint64_t birth;
+};
+_Static_assert(sizeof(struct mg_ix_birth) == 32, "a birth entry's size is part of the format");
 
 /*
  * One mapped file of the process. seq is odd while the writer changes the slot and seq_end equals

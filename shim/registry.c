@@ -84,6 +84,9 @@ struct mg_file {
 	/* What the slot holds: the window (a linked node's content changes only with its range). */
 	const struct node *pub;
 	uintptr_t pub_start, pub_end;
+	/* The birth of its windows (birth.h), from the first; mixed: one came with another. */
+	uint64_t birth, pub_birth;
+	bool mixed;
 	UT_hash_handle hh;
 };
 
@@ -743,10 +746,13 @@ static void file_publish(struct mg_file *f)
 		return;
 	}
 	/* Unchanged (a window added or removed that does not need the largest size): no rewrite. */
-	if (f->ix_slot >= 0 && best == f->pub && best->w.start == f->pub_start && best->w.end == f->pub_end)
+	uint64_t birth = f->mixed ? 0 : f->birth;
+	if (f->ix_slot >= 0 && best == f->pub && best->w.start == f->pub_start && best->w.end == f->pub_end &&
+	    birth == f->pub_birth)
 		return;
 	uint64_t safe = mg_rule_safe_size(best->w.offset, best->w.end - best->w.start, mg_page_size());
-	mg_index_put_locked(&f->ix_slot, f->key.dev, f->key.ino, safe, &best->w);
+	mg_index_put_locked(&f->ix_slot, f->key.dev, f->key.ino, safe, &best->w, birth);
+	f->pub_birth = birth;
 	f->pub = best;
 	f->pub_start = best->w.start;
 	f->pub_end = best->w.end;
@@ -794,8 +800,13 @@ static struct mg_file *file_get(dev_t dev, ino_t ino)
 
 static void file_link(struct mg_file *f, struct node *n)
 {
-	if (f->nwindows == 0)
+	if (f->nwindows == 0) {
 		__atomic_store_n(&n_files, n_files + 1, __ATOMIC_RELAXED);
+		f->birth = n->w.birth;
+		f->mixed = false;
+	} else if (n->w.birth != f->birth) {
+		f->mixed = true;
+	}
 	n->file = f;
 	f->nwindows++;
 	by_end_insert(f, n);

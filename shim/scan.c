@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "scan.h"
 #include "arena.h"
+#include "birth.h"
 #include "config.h"
 #include "fmt.h"
 #include "index.h"
@@ -112,6 +113,8 @@ struct maps_pass {
 	dev_t dev;
 	dev_t shown;                    /* the number /proc/PID/maps shows for dev (shown_dev.h) */
 	ino_t ino;
+	uint64_t birth;                 /* the file's birth (birth.h), 0: not known */
+	bool born_apart;                /* pid's index: its windows of the file have another birth */
 	pid_t pid;                      /* whose maps are read */
 	uint64_t old_size, new_size, page;
 	bool any;
@@ -222,11 +225,23 @@ static bool read_exact(long fd, void *dst, size_t n, uint64_t off)
 	return MG_SYS4(SYS_pread64, fd, dst, n, off) == (long)n;
 }
 
+/* Slot k of the index file fd (header h) names the file: are its windows all of another birth? */
+static void born_apart(struct maps_pass *m, long fd, const struct mg_ix_header *h, uint32_t k)
+{
+	struct mg_ix_birth b;
+	if (!m->birth || !h->births_at || h->births_at < sizeof *h ||
+	    !read_exact(fd, &b, sizeof b, h->births_at + (uint64_t)k * sizeof b))
+		return;
+	m->born_apart = b.seq == b.seq_end && !(b.seq & 1) && b.dev == (uint64_t)m->dev &&
+			b.ino == (uint64_t)m->ino && !mg_birth_same(b.birth, m->birth);
+}
+
 /*
  * The guarded victim's own index file (its name and inode as its maps show them): the creation of
- * the window of (dev, ino) that needs the most. Whatever the file says is only a hint.
+ * the window of (dev, ino) that needs the most, and whether its windows of the file were born
+ * apart from it (born_apart). Whatever the file says is only a hint.
  */
-static void read_creation(const struct maps_pass *m, struct mg_victim *v, char *buf)
+static void read_creation(struct maps_pass *m, struct mg_victim *v, char *buf)
 {
 	long fd = MG_SYS4(SYS_openat, AT_FDCWD, m->ix_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
 	if (fd < 0)
@@ -255,6 +270,7 @@ static void read_creation(const struct maps_pass *m, struct mg_victim *v, char *
 			if (e->seq != e->seq_end || (e->seq & 1) || !e->used || e->dev != (uint64_t)m->dev ||
 			    e->ino != (uint64_t)m->ino)
 				continue;
+			born_apart(m, fd, &h, i + j);
 			v->has_creation = true;
 			v->tid = e->tid;
 			v->made_in_pid = e->made_in_pid > 0 && e->made_in_pid != v->pid ? e->made_in_pid : 0;
@@ -312,6 +328,14 @@ static bool check_process(pid_t pid, struct maps_pass *m, struct mg_victims *out
 	if (need_ix && (!m->ix_found || m->ix_dev != mg_shown_dev_kept(m->want_dev) ||
 			m->ix_ino != m->want_ino))
 		return false;           /* gone, exec'd, or a pid reused: the entry does not count */
+	m->born_apart = false;
+	bool read = m->ix_found && m->birth;
+	if (read) {
+		/* overlayfs: the process says whether its windows show a lower layer's file */
+		read_creation(m, v, buf);
+		if (m->born_apart)
+			return false;
+	}
 	out->total++;
 	if (v == &spare)
 		return true;
@@ -323,7 +347,8 @@ static bool check_process(pid_t pid, struct maps_pass *m, struct mg_victims *out
 	mg_proc_text(pid, "comm", v->comm, sizeof v->comm, false);
 	mg_proc_text(pid, "exe", v->exe, sizeof v->exe, true);
 	if (m->ix_found) {
-		read_creation(m, v, buf);
+		if (!read)
+			read_creation(m, v, buf);
 		const char *slash = strrchr(m->ix_path, '/');
 		if (v->guarded && slash && slash > m->ix_path) {
 			memcpy(v->ixdir, m->ix_path, (size_t)(slash - m->ix_path));
@@ -524,8 +549,8 @@ void mg_victims_init(struct mg_victims *out, bool alone)
 	out->n = out->total = 0;
 }
 
-size_t mg_scan_victims(dev_t dev, dev_t shown, ino_t ino, uint64_t old_size, uint64_t new_size,
-		       bool any, struct mg_victims *out)
+size_t mg_scan_victims(dev_t dev, dev_t shown, ino_t ino, uint64_t birth, uint64_t old_size,
+		       uint64_t new_size, bool any, struct mg_victims *out)
 {
 	mg_victims_init(out, false);
 	if (mg_cfg.scope == MG_SCOPE_PROCESS)
@@ -540,6 +565,7 @@ size_t mg_scan_victims(dev_t dev, dev_t shown, ino_t ino, uint64_t old_size, uin
 	m.dev = dev;
 	m.shown = shown;
 	m.ino = ino;
+	m.birth = birth;
 	m.old_size = old_size;
 	m.new_size = new_size;
 	m.page = mg_page_size();

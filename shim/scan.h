@@ -72,10 +72,12 @@ bool mg_scan_alone(int fd, int dirfd, const char *path, dev_t dev, ino_t ino) MG
 /*
  * Fill *out with the other processes whose mappings of (dev, ino) lose a page when the file goes
  * from old_size to new_size (any = true: every process mapping it at all). Returns out->total.
- * shown: the device number /proc/PID/maps shows for the file (shown_dev.h).
+ * shown: the device number /proc/PID/maps shows for the file (shown_dev.h). birth: the file's on
+ * overlayfs (birth.h), 0 if not known: a guarded process whose index says its windows of (dev,
+ * ino) were all born otherwise maps a lower layer's file, which the cut does not reach.
  */
-size_t mg_scan_victims(dev_t dev, dev_t shown, ino_t ino, uint64_t old_size, uint64_t new_size,
-		       bool any, struct mg_victims *out) MG_HIDDEN;
+size_t mg_scan_victims(dev_t dev, dev_t shown, ino_t ino, uint64_t birth, uint64_t old_size,
+		       uint64_t new_size, bool any, struct mg_victims *out) MG_HIDDEN;
 /* No scan: nobody else (alone, the lease said so) or not asked. */
 void mg_victims_init(struct mg_victims *out, bool alone) MG_HIDDEN;
 

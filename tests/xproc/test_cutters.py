@@ -361,23 +361,29 @@ class OverlayFS(XprocTest):
         subprocess.run(["umount", "-l", self.merged], capture_output=True)
         super().tearDown()
 
-    def test_the_copy_up_cuts_no_mapping(self):
-        v = self.victim(self.path)
-        r = self.cut(["sh", "-c", ": > '%s'" % self.path])            # block mode
+    def spared_then_protected(self, v, argv):
+        """argv (a guarded cutter, block mode) cuts the copy while v maps the lower file: it goes
+        ahead unreported and v keeps its bytes; the copy, written again and mapped anew, is
+        protected as on any filesystem."""
+        r = self.cut(argv)
         self.assertEqual(r.returncode, 0, r.describe())
         self.assertEqual(r.events("truncate"), [], r.describe())
         self.assertEqual(os.path.getsize(self.path), 0)
         self.assertEqual(v.cmd("touch %d" % (SIZE - 1)), "ok %d" % (((SIZE - 1) * 7) & 0xff),
                          "the mapping shows the lower file, as bare")
-        # the copy, written again and mapped anew, is protected as on any filesystem
         with open(self.path, "wb") as f:
             f.write(b"x" * SIZE)
         self.assertEqual(v.cmd("remap"), "remapped")
-        r = self.cut(["sh", "-c", ": > '%s'" % self.path])
+        r = self.cut(argv)
         self.assertNotEqual(r.returncode, 0, r.describe())
         self.assertEqual(os.path.getsize(self.path), SIZE)
-        self.assertEqual(self.only_record(r)["action"], "blocked")
+        rec = self.only_record(r)
+        self.assertEqual(rec["action"], "blocked", rec)
+        self.assertEqual(rec["victims_total"], 1, rec)
         self.assertEqual(v.finish(), 0)
+
+    def test_the_copy_up_cuts_no_mapping(self):
+        self.spared_then_protected(self.victim(self.path), ["sh", "-c", ": > '%s'" % self.path])
 
     def test_the_programs_own_first_write_cuts_no_mapping(self):
         v = self.victim(self.path, env={"MMAPGUARD_MODE": "block"})
@@ -385,6 +391,16 @@ class OverlayFS(XprocTest):
         self.assertEqual(v.cmd("touch %d" % PAGE), "ok %d" % ((PAGE * 7) & 0xff))
         self.assertEqual(v.finish(), 0)
         self.assertEqual([x for x in v.records() if x["event"] == "truncate"], [])
+
+    def test_a_cut_of_the_copy_spares_another_processs_lower_file(self):
+        """Another process's mapping of the lower file, the file copied up since by an append that
+        cut nothing: a guarded cutter of the copy learns from that process's index that its
+        windows show another file, and goes ahead in block mode; the copy mapped anew is
+        protected."""
+        v = self.victim(self.path)
+        with open(self.path, "ab") as f:                 # the copy-up: cuts nothing
+            f.write(b"+")
+        self.spared_then_protected(v, ["truncate", "-s", "0", self.path])
 
     OWN_COPY = """
 import errno, mmap, os, sys
