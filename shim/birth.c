@@ -12,6 +12,10 @@
 /* state: 0 free, 1 being written, 2 kept. A full table keeps nothing more (asked again). */
 static struct { dev_t dev; int state; int overlay; } kept[KEPT];
 
+static bool met;
+
+bool mg_overlay_met(void) { return __atomic_load_n(&met, __ATOMIC_RELAXED); }
+
 /* 1: overlayfs, 0: not, -1: not known. */
 static int overlay_dev(int dirfd, const char *path, int flags, dev_t dev)
 {
@@ -34,6 +38,8 @@ static int overlay_dev(int dirfd, const char *path, int flags, dev_t dev)
 	if (r != 0)
 		return -1;
 	int overlay = sf.f_type == OVERLAYFS_SUPER_MAGIC;
+	if (overlay)
+		__atomic_store_n(&met, true, __ATOMIC_RELAXED);
 	for (int i = 0; i < KEPT; i++) {
 		int expect = 0;
 		if (__atomic_compare_exchange_n(&kept[i].state, &expect, 1, false, __ATOMIC_ACQ_REL,
@@ -55,4 +61,9 @@ uint64_t mg_overlay_birth_anon(int dirfd, const char *path, int flags, dev_t dev
 	if (MG_SYS6(SYS_statx, dirfd, path, flags, STATX_BTIME, &sx, 0) != 0)
 		return 0;
 	return mg_birth_of(&sx);
+}
+
+uint64_t mg_overlay_birth_of(int fd, dev_t dev, const struct statx *sx)
+{
+	return major(dev) == 0 && overlay_dev(fd, "", AT_EMPTY_PATH, dev) == 1 ? mg_birth_of(sx) : 0;
 }

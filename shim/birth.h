@@ -40,6 +40,12 @@ static inline uint64_t mg_overlay_birth(int dirfd, const char *path, int flags, 
 	return major(dev) != 0 ? 0 : mg_overlay_birth_anon(dirfd, path, flags, dev);
 }
 
+/* A device of overlayfs was met (a container's root, where most files a process maps are). */
+bool mg_overlay_met(void) MG_HIDDEN;
+
+/* The birth statx said (*sx, STATX_BTIME asked) of fd's file on dev, if dev is overlayfs; else 0. */
+uint64_t mg_overlay_birth_of(int fd, dev_t dev, const struct statx *sx) MG_HIDDEN;
+
 /* Two births of files with the same device and inode: the same file, unless both are known. */
 static inline bool mg_birth_same(uint64_t a, uint64_t b)
 {

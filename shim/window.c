@@ -7,18 +7,46 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 
-bool mg_window_describe(int fd, int prot, int flags, off_t off, struct mg_window *w)
+#define FACTS (STATX_TYPE | STATX_INO | STATX_SIZE)
+
+/*
+ * fd's file, if a regular one: one fstat; or, once the process has met overlayfs (a container's
+ * root, where most files it maps are), one statx, which also says the birth there.
+ */
+static bool regular_file(int fd, struct mg_window *w)
 {
+	struct statx sx;
+	if (mg_overlay_met() &&
+	    MG_SYS6(SYS_statx, fd, "", AT_EMPTY_PATH, FACTS | STATX_BTIME, &sx, 0) == 0 &&
+	    (sx.stx_mask & FACTS) == FACTS) {
+		if (!S_ISREG(sx.stx_mode))
+			return false;
+		memset(w, 0, sizeof *w);
+		w->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+		w->ino = sx.stx_ino;
+		w->size_at_map = sx.stx_size;
+		w->birth = mg_overlay_birth_of(fd, w->dev, &sx);
+		return true;
+	}
 	struct stat st;
 	if (mg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return false;
-	memset(w, 0, sizeof *w);        /* stack NULL: none (the wrapper captures it) */
-	w->offset = (uint64_t)off;
-	w->size_at_map = (uint64_t)st.st_size;
-	w->birth = mg_overlay_birth(fd, "", AT_EMPTY_PATH, st.st_dev);
+	memset(w, 0, sizeof *w);
 	w->dev = st.st_dev;
 	w->ino = st.st_ino;
+	w->size_at_map = (uint64_t)st.st_size;
+	w->birth = mg_overlay_birth(fd, "", AT_EMPTY_PATH, st.st_dev);
+	return true;
+}
+
+bool mg_window_describe(int fd, int prot, int flags, off_t off, struct mg_window *w)
+{
+	if (!regular_file(fd, w))        /* stack NULL: none (the wrapper captures it) */
+		return false;
+	w->offset = (uint64_t)off;
 	w->prot = prot;
 	w->shared = (flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE;
 	w->tid = mg_thread_tid();
