@@ -12,9 +12,7 @@
 /* state: 0 free, 1 being written, 2 kept. A full table keeps nothing more (asked again). */
 static struct { dev_t dev; int state; int overlay; } kept[KEPT];
 
-static bool met;
-
-bool mg_overlay_met(void) { return __atomic_load_n(&met, __ATOMIC_RELAXED); }
+bool mg_overlay_met_;
 
 /* 1: overlayfs, 0: not, -1: not known. */
 static int overlay_dev(int dirfd, const char *path, int flags, dev_t dev)
@@ -39,7 +37,7 @@ static int overlay_dev(int dirfd, const char *path, int flags, dev_t dev)
 		return -1;
 	int overlay = sf.f_type == OVERLAYFS_SUPER_MAGIC;
 	if (overlay)
-		__atomic_store_n(&met, true, __ATOMIC_RELAXED);
+		__atomic_store_n(&mg_overlay_met_, true, __ATOMIC_RELAXED);
 	for (int i = 0; i < KEPT; i++) {
 		int expect = 0;
 		if (__atomic_compare_exchange_n(&kept[i].state, &expect, 1, false, __ATOMIC_ACQ_REL,

@@ -41,7 +41,8 @@ static inline uint64_t mg_overlay_birth(int dirfd, const char *path, int flags, 
 }
 
 /* A device of overlayfs was met (a container's root, where most files a process maps are). */
-bool mg_overlay_met(void) MG_HIDDEN;
+extern bool mg_overlay_met_ MG_HIDDEN;
+static inline bool mg_overlay_met(void) { return __atomic_load_n(&mg_overlay_met_, __ATOMIC_RELAXED); }
 
 /* The birth statx said (*sx, STATX_BTIME asked) of fd's file on dev, if dev is overlayfs; else 0. */
 uint64_t mg_overlay_birth_of(int fd, dev_t dev, const struct statx *sx) MG_HIDDEN;

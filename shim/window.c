@@ -13,24 +13,32 @@
 #define FACTS (STATX_TYPE | STATX_INO | STATX_SIZE)
 
 /*
- * fd's file, if a regular one: one fstat; or, once the process has met overlayfs (a container's
- * root, where most files it maps are), one statx, which also says the birth there.
+ * Once the process has met overlayfs (a container's root, where most files it maps are), one
+ * statx says the file's identity and its birth there: 1 a regular file, 0 not, -1 statx could not
+ * tell (then fstat does).
  */
-static bool regular_file(int fd, struct mg_window *w)
+static __attribute__((noinline)) int by_statx(int fd, struct mg_window *w)
 {
 	struct statx sx;
-	if (mg_overlay_met() &&
-	    MG_SYS6(SYS_statx, fd, "", AT_EMPTY_PATH, FACTS | STATX_BTIME, &sx, 0) == 0 &&
-	    (sx.stx_mask & FACTS) == FACTS) {
-		if (!S_ISREG(sx.stx_mode))
-			return false;
-		memset(w, 0, sizeof *w);
-		w->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
-		w->ino = sx.stx_ino;
-		w->size_at_map = sx.stx_size;
-		w->birth = mg_overlay_birth_of(fd, w->dev, &sx);
-		return true;
-	}
+	if (MG_SYS6(SYS_statx, fd, "", AT_EMPTY_PATH, FACTS | STATX_BTIME, &sx, 0) != 0 ||
+	    (sx.stx_mask & FACTS) != FACTS)
+		return -1;
+	if (!S_ISREG(sx.stx_mode))
+		return 0;
+	memset(w, 0, sizeof *w);
+	w->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	w->ino = sx.stx_ino;
+	w->size_at_map = sx.stx_size;
+	w->birth = mg_overlay_birth_of(fd, w->dev, &sx);
+	return 1;
+}
+
+/* fd's file, if a regular one: one fstat, or by_statx. */
+static inline bool regular_file(int fd, struct mg_window *w)
+{
+	int r = mg_unlikely(mg_overlay_met()) ? by_statx(fd, w) : -1;
+	if (r >= 0)
+		return r;
 	struct stat st;
 	if (mg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return false;
