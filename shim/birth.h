@@ -27,17 +27,17 @@ static inline uint64_t mg_birth_of(const struct statx *sx)
 }
 
 /*
- * The birth of the file (statx's dirfd, path, flags: "" and AT_EMPTY_PATH for a descriptor) whose
- * st_dev is dev, when it is on overlayfs; 0 elsewhere, or when not known. Whether a device is
- * overlayfs is asked once (fstatfs) and kept for 16 devices of major 0; a device of a disk is
+ * The birth of the file whose st_dev is dev (fd, or path from dirfd when fd < 0), when it is on
+ * overlayfs; 0 elsewhere, or when not known. Whether a device is overlayfs is asked once
+ * (mg_fs_type) and kept for 16 devices of major 0 (dev_table.h); a device of a disk is
  * never one, and costs no system call. A number an unmount freed and another file system took
  * keeps the first answer: a wrong "overlayfs" costs a statx a mapping, a wrong "not" leaves windows
  * without a birth, which count as the cut file's (as every window did before births).
  */
-uint64_t mg_overlay_birth_anon(int dirfd, const char *path, int flags, dev_t dev) MG_HIDDEN;
-static inline uint64_t mg_overlay_birth(int dirfd, const char *path, int flags, dev_t dev)
+uint64_t mg_overlay_birth_anon(int fd, int dirfd, const char *path, dev_t dev) MG_HIDDEN;
+static inline uint64_t mg_overlay_birth(int fd, int dirfd, const char *path, dev_t dev)
 {
-	return major(dev) != 0 ? 0 : mg_overlay_birth_anon(dirfd, path, flags, dev);
+	return major(dev) != 0 ? 0 : mg_overlay_birth_anon(fd, dirfd, path, dev);
 }
 
 /* A device of overlayfs was met (a container's root, where most files a process maps are). */

@@ -24,7 +24,6 @@
 #include <linux/magic.h>
 #include <linux/stat.h>
 #include <string.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 
 #ifndef AT_EACCESS
@@ -59,17 +58,7 @@ bool mg_fails_reopen_not_writable(const struct mg_target *t)
 /* The filesystem of what the call names (0 if unknown). */
 static long fs_type(const struct mg_target *t)
 {
-	struct statfs sf;
-	long r = t->fd >= 0 ? MG_SYS2(SYS_fstatfs, t->fd, &sf) : -1;
-	if (t->fd < 0) {
-		/* statfs has no dirfd form: resolve through an O_PATH descriptor (opens nothing). */
-		long p = MG_SYS4(SYS_openat, t->dirfd, t->path, O_PATH | O_CLOEXEC, 0);
-		if (p < 0)
-			return 0;
-		r = MG_SYS2(SYS_fstatfs, p, &sf);
-		MG_SYS1(SYS_close, p);
-	}
-	return r == 0 ? (long)sf.f_type : 0;
+	return mg_fs_type(t->fd, t->dirfd, t->path);
 }
 
 /* F_SEAL_SHRINK: only memfd and shmem/hugetlbfs files carry seals. */
@@ -122,8 +111,7 @@ static bool birth(const struct mg_target *t, struct statx *sx)
  */
 static uint64_t cut_birth(const struct mg_target *t, dev_t dev)
 {
-	return t->fd >= 0 ? mg_overlay_birth(t->fd, "", AT_EMPTY_PATH, dev)
-			  : mg_overlay_birth(t->dirfd, t->path, 0, dev);
+	return mg_overlay_birth(t->fd, t->dirfd, t->path, dev);
 }
 
 /*
@@ -150,10 +138,10 @@ static bool copied_up_now(const struct mg_target *t)
 /* Does this filesystem implement FALLOC_FL_COLLAPSE_RANGE? (Others answer EOPNOTSUPP.) */
 bool mg_collapse_supported(int fd)
 {
-	struct statfs sf;
-	if (MG_SYS2(SYS_fstatfs, fd, &sf) < 0)
+	long type = mg_fs_type(fd, -1, NULL);
+	if (!type)
 		return true;    /* unknown: assume the cut happens */
-	switch ((unsigned long)sf.f_type) {
+	switch ((unsigned long)type) {
 	case EXT4_SUPER_MAGIC: {
 		/* ext4 collapses extent-mapped files only (not ext2/ext3-style block maps) */
 		int attr = 0;

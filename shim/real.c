@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 
 #define MG_SYM(name, ret, params, required) mg_##name##_fn mg_real_##name;
@@ -50,6 +52,22 @@ void *mg_resolve(void **slot, const char *name)
 	if (p)
 		__atomic_store_n(slot, p, __ATOMIC_RELEASE);
 	return p;
+}
+
+long mg_fs_type(int fd, int dirfd, const char *path)
+{
+	struct statfs sf = { 0 };
+	long r = -1;
+	if (fd >= 0) {
+		r = MG_SYS2(SYS_fstatfs, fd, &sf);
+	} else if (path) {
+		long p = MG_SYS4(SYS_openat, dirfd, path, O_PATH | O_CLOEXEC, 0);
+		if (p < 0)
+			return 0;
+		r = MG_SYS2(SYS_fstatfs, p, &sf);
+		MG_SYS1(SYS_close, p);
+	}
+	return r == 0 ? (long)sf.f_type : 0;
 }
 
 int mg_write_all(int fd, const char *p, size_t n)

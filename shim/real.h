@@ -73,6 +73,11 @@ static inline int mg_fstatat(int dirfd, const char *path, struct stat *st, int f
 {
 	return (int)MG_SYS4(SYS_newfstatat, dirfd, path, st, flags);
 }
+/*
+ * The file system type (statfs's f_type) of fd's file, or (fd < 0) of path from dirfd, resolved
+ * through an O_PATH descriptor (statfs has no dirfd form; opens nothing); 0 if not known.
+ */
+long mg_fs_type(int fd, int dirfd, const char *path) MG_HIDDEN;
 
 /*
  * One record (or message) to the log: whole, or not at all. On a pipe, FIFO or socket only a write

@@ -21,7 +21,6 @@
 #include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
@@ -520,18 +519,8 @@ static bool on_overlay(int fd, int dirfd, const char *path, dev_t dev)
 {
 	if (major(dev) != 0)
 		return false;
-	struct statfs sf;
-	long r = -1;
-	if (fd >= 0) {
-		r = MG_SYS2(SYS_fstatfs, fd, &sf);
-	} else if (path) {
-		long p = MG_SYS4(SYS_openat, dirfd, path, O_PATH | O_CLOEXEC, 0);
-		if (p >= 0) {
-			r = MG_SYS2(SYS_fstatfs, p, &sf);
-			MG_SYS1(SYS_close, p);
-		}
-	}
-	return r != 0 || sf.f_type == OVERLAYFS_SUPER_MAGIC;     /* unknown: no proof either */
+	long type = mg_fs_type(fd, dirfd, path);
+	return type == 0 || type == OVERLAYFS_SUPER_MAGIC;      /* unknown: no proof either */
 }
 
 bool mg_scan_alone(int fd, int dirfd, const char *path, dev_t dev, ino_t ino)

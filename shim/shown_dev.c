@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "shown_dev.h"
+#include "dev_table.h"
 #include "arena.h"
 #include "fmt.h"
 #include "procfile.h"
@@ -15,30 +16,13 @@
 #define STATX_MNT_ID 0x00001000U
 #endif
 
-#define KEPT 16
-/* state: 0 free, 1 being written, 2 kept. A full table keeps nothing more (asked again). */
-static struct { int state; dev_t dev, shown; } kept[KEPT];
+/* dev -> the number shown (shown_dev.h) */
+static struct mg_dev_table kept;
 
 dev_t mg_shown_dev_kept(dev_t dev)
 {
-	for (int i = 0; i < KEPT; i++)
-		if (__atomic_load_n(&kept[i].state, __ATOMIC_ACQUIRE) == 2 && kept[i].dev == dev)
-			return kept[i].shown;
-	return dev;
-}
-
-static void keep(dev_t dev, dev_t shown)
-{
-	for (int i = 0; i < KEPT; i++) {
-		int expect = 0;
-		if (__atomic_compare_exchange_n(&kept[i].state, &expect, 1, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED)) {
-			kept[i].dev = dev;
-			kept[i].shown = shown;
-			__atomic_store_n(&kept[i].state, 2, __ATOMIC_RELEASE);
-			return;
-		}
-	}
+	uint64_t shown;
+	return mg_dev_table_get(&kept, dev, &shown) ? (dev_t)shown : dev;
 }
 
 /* The device of mount id in /proc/self/mountinfo ("ID PARENT MAJ:MIN ..."); false if not found. */
@@ -74,9 +58,9 @@ dev_t mg_shown_dev(int fd, int dirfd, const char *path, dev_t dev)
 	 * anonymous numbers (major 0: btrfs, overlayfs, tmpfs, network file systems) may differ. */
 	if (major(dev) != 0)
 		return dev;
-	for (int i = 0; i < KEPT; i++)
-		if (__atomic_load_n(&kept[i].state, __ATOMIC_ACQUIRE) == 2 && kept[i].dev == dev)
-			return kept[i].shown;
+	uint64_t was;
+	if (mg_dev_table_get(&kept, dev, &was))
+		return (dev_t)was;
 	struct statx sx;
 	memset(&sx, 0, sizeof sx);
 	long r = fd >= 0 ? MG_SYS6(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx, 0)
@@ -85,7 +69,7 @@ dev_t mg_shown_dev(int fd, int dirfd, const char *path, dev_t dev)
 	if (r < 0 || !(sx.stx_mask & STATX_MNT_ID) || makedev(sx.stx_dev_major, sx.stx_dev_minor) != dev ||
 	    !mount_dev(sx.stx_mnt_id, &shown))
 		return dev;     /* not told (an old kernel, or the file changed meanwhile): not kept */
-	keep(dev, shown);
+	mg_dev_table_put(&kept, dev, shown);
 	return shown;
 }
 

@@ -46,7 +46,7 @@ static inline bool regular_file(int fd, struct mg_window *w)
 	w->dev = st.st_dev;
 	w->ino = st.st_ino;
 	w->size_at_map = (uint64_t)st.st_size;
-	w->birth = mg_overlay_birth(fd, "", AT_EMPTY_PATH, st.st_dev);
+	w->birth = mg_overlay_birth(fd, -1, NULL, st.st_dev);
 	return true;
 }
 
