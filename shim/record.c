@@ -240,6 +240,16 @@ void mg_text_range(struct mg_buf *b, uintptr_t start, uintptr_t end, uint64_t of
 	mg_buf_puts(b, shared ? ", MAP_SHARED" : ", MAP_PRIVATE");
 }
 
+void mg_text_sizes(struct mg_buf *b, uint64_t before, bool has_after, uint64_t after)
+{
+	mg_buf_u64(b, before);
+	if (has_after) {
+		mg_buf_puts(b, " -> ");
+		mg_buf_u64(b, after);
+	}
+	mg_buf_puts(b, " bytes");
+}
+
 void mg_text_who(struct mg_buf *b, pid_t tid, const char *name, pid_t pid, const struct timespec *when)
 {
 	mg_buf_i64(b, tid);

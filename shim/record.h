@@ -197,6 +197,8 @@ void mg_text_prot(struct mg_buf *b, int prot) MG_HIDDEN;
 /* 'START-END ([LEN bytes at ]file offset OFF, PROT, MAP_SHARED' (the caller closes the parenthesis) */
 void mg_text_range(struct mg_buf *b, uintptr_t start, uintptr_t end, uint64_t offset, int prot,
 		   bool shared, bool length) MG_HIDDEN;
+/* 'BEFORE -> AFTER bytes' ('BEFORE bytes' when the size after is not known) */
+void mg_text_sizes(struct mg_buf *b, uint64_t before, bool has_after, uint64_t after) MG_HIDDEN;
 /* 'TID "NAME" [of pid PID] at TIME:\n' (pid <= 0: not shown) */
 void mg_text_who(struct mg_buf *b, pid_t tid, const char *name, pid_t pid,
 		 const struct timespec *when) MG_HIDDEN;

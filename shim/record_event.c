@@ -89,10 +89,7 @@ static void format_text(struct mg_buf *b, const struct mg_event *e, mg_symbolize
 	mg_buf_dev_ino(b, e->dev, e->ino);
 	if (cut) {
 		mg_buf_puts(b, ", size ");
-		mg_buf_u64(b, e->size_before);
-		mg_buf_puts(b, " -> ");
-		mg_buf_u64(b, e->size_after);
-		mg_buf_puts(b, " bytes");
+		mg_text_sizes(b, e->size_before, true, e->size_after);
 	}
 	if (e->blocked) {
 		mg_buf_puts(b, "\nmmapguard:   BLOCKED: the call was refused with -1, errno ");

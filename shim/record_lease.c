@@ -127,12 +127,8 @@ static void break_text(struct mg_buf *b, const struct mg_lease_break_facts *f, m
 	mg_buf_puts(b, "\nmmapguard:   file ");
 	mg_buf_dev_ino(b, (uint64_t)f->dev, (uint64_t)f->ino);
 	mg_buf_puts(b, ", size ");
-	mg_buf_u64(b, f->size_before);
-	if (br->known_size) {
-		mg_buf_puts(b, " -> ");
-		mg_buf_u64(b, br->size_after);
-	}
-	mg_buf_puts(b, " bytes\n");
+	mg_text_sizes(b, f->size_before, br->known_size, br->size_after);
+	mg_buf_putc(b, '\n');
 	if (br->pid) {
 		mg_buf_puts(b, "mmapguard:   command: ");
 		mg_buf_text(b, br->cmdline);

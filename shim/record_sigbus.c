@@ -137,10 +137,8 @@ static void text_own_cut(struct mg_buf *b, const struct mg_fault *f, mg_symboliz
 	}
 	mg_buf_puts(b, t->call);
 	mg_buf_puts(b, "() ");
-	mg_buf_u64(b, t->size_before);
-	mg_buf_puts(b, " -> ");
-	mg_buf_u64(b, t->size_after);
-	mg_buf_puts(b, " bytes by thread ");
+	mg_text_sizes(b, t->size_before, true, t->size_after);
+	mg_buf_puts(b, " by thread ");
 	mg_text_thread(b, t->tid, t->thread_name, 0, &t->time, &t->stack, sym, "      ");
 }
 
@@ -155,12 +153,8 @@ static void text_lease_cut(struct mg_buf *b, const struct mg_lease_cut *c)
 	mg_buf_puts(b, ": ");
 	mg_buf_puts(b, c->call[0] ? c->call : "a call");
 	mg_buf_puts(b, "() ");
-	mg_buf_u64(b, c->size_before);
-	if (c->has_size) {
-		mg_buf_puts(b, " -> ");
-		mg_buf_u64(b, c->size_after);
-	}
-	mg_buf_puts(b, " bytes (it broke this process's lease)\nmmapguard:     command: ");
+	mg_text_sizes(b, c->size_before, c->has_size, c->size_after);
+	mg_buf_puts(b, " (it broke this process's lease)\nmmapguard:     command: ");
 	mg_buf_text(b, c->cmdline);
 	mg_buf_putc(b, '\n');
 }

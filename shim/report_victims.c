@@ -239,10 +239,8 @@ void mg_text_cut_by(struct mg_buf *b, const struct mg_ix_cut *c)
 	mg_buf_puts(b, "\": ");
 	mg_buf_text(b, c->call);
 	mg_buf_puts(b, "() ");
-	mg_buf_u64(b, c->size_before);
-	mg_buf_puts(b, " -> ");
-	mg_buf_u64(b, c->size_after);
-	mg_buf_puts(b, " bytes by thread ");
+	mg_text_sizes(b, c->size_before, true, c->size_after);
+	mg_buf_puts(b, " by thread ");
 	struct mg_stack st;
 	struct foreign_frames ff;
 	cut_stack(c, &st, &ff);
