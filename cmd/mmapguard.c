@@ -247,36 +247,33 @@ int main(int argc, char **argv)
 	static const char *const leases[] = { "off", "watch", "rescue", NULL };
 	static const char *const sigbus[] = { "1", "0", "survive", NULL };
 	struct run_options o = { 0 };
+	/* The options that take one of a few words: checked alike, passed on as given. */
+	const struct {
+		int c;
+		const char *name;
+		const char *const *accepted;
+		const char **dest;
+	} choices[] = {
+		{ 'm', "--mode", modes, &o.mode },
+		{ 'r', "--reopen", reopens, &o.reopen },
+		{ 'S', "--scope", scopes, &o.scope },
+		{ 'L', "--leases", leases, &o.leases },
+		{ 'B', "--sigbus", sigbus, &o.sigbus },
+	};
 	char *supp = NULL;
 	int c;
 	/* '+': options end at PROGRAM, whose own options are left alone. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		size_t k = 0;
+		while (k < sizeof choices / sizeof choices[0] && choices[k].c != c)
+			k++;
+		if (k < sizeof choices / sizeof choices[0]) {
+			if (check_choice(choices[k].name, optarg, choices[k].accepted) < 0)
+				return 125;
+			*choices[k].dest = optarg;
+			continue;
+		}
 		switch (c) {
-		case 'm':
-			if (check_choice("--mode", optarg, modes) < 0)
-				return 125;
-			o.mode = optarg;
-			break;
-		case 'r':
-			if (check_choice("--reopen", optarg, reopens) < 0)
-				return 125;
-			o.reopen = optarg;
-			break;
-		case 'S':
-			if (check_choice("--scope", optarg, scopes) < 0)
-				return 125;
-			o.scope = optarg;
-			break;
-		case 'L':
-			if (check_choice("--leases", optarg, leases) < 0)
-				return 125;
-			o.leases = optarg;
-			break;
-		case 'B':
-			if (check_choice("--sigbus", optarg, sigbus) < 0)
-				return 125;
-			o.sigbus = optarg;
-			break;
 		case 'l':
 			if (!optarg[0]) {
 				fprintf(stderr, "mmapguard: --log needs a file name\n");
